@@ -1,0 +1,119 @@
+import { InvalidKeyError, MissingUniqueConstraintError, RowVanishedError } from './errors.js'
+import type { Defaults, GetOrCreateResult, Store, Strategy, Uniqueness } from './types.js'
+
+/** Options of {@link constraintStrategy}. */
+export interface ConstraintStrategyOptions {
+  /**
+   * How many times to try the insert when the row that blocked it is deleted before it can be read, before
+   * giving up with `RowVanishedError`. Default is `3`.
+   */
+  readonly maxAttempts?: number
+}
+
+/**
+ * Resolve `defaults` (an object, or a function called here, once) and merge the key over them: the values a
+ * create inserts. For strategy authors; `getOrCreate` has already validated both.
+ */
+export async function resolveValues<Key, Values>(key: Key, defaults: Defaults<Values>): Promise<Values> {
+  const base =
+    typeof defaults === 'function' ? await (defaults as () => Values | Promise<Values>)() : defaults
+  return { ...base, ...key } as Values
+}
+
+/**
+ * The default strategy: the database's unique index settles the race.
+ *
+ * 1. `find(key)`: a hit costs one round trip and writes nothing.
+ * 2. `insertIfAbsent(key, values)` (`INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`): a row back means
+ *    this call created it.
+ * 3. Otherwise `find(key, { fresh: true })`, a new statement that sees the winner's row.
+ * 4. Nothing (the row was deleted in between): back to 2, up to `maxAttempts`, then `RowVanishedError`.
+ *
+ * Before the first call for a (store, key fields) pair it asks the store, once, whether a unique index covers
+ * exactly those fields, and throws `MissingUniqueConstraintError` if not: without one, two callers can create
+ * two rows, and no transaction prevents it.
+ *
+ * @example
+ * ```ts
+ * const strategy = constraintStrategy({ maxAttempts: 5 })
+ * const { row, created } = await getOrCreate(store, { slug: 'a' }, { title: 'A' }, strategy)
+ * ```
+ */
+export function constraintStrategy(options: ConstraintStrategyOptions = {}): Strategy {
+  const maxAttempts = options.maxAttempts ?? 3
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RangeError(
+      `constraintStrategy: maxAttempts must be a whole number ≥ 1, got ${String(maxAttempts)}.`,
+    )
+  }
+  // Per store object, per sorted key fields: the catalog answer, or the question in flight.
+  const checked = new WeakMap<object, Map<string, Promise<Uniqueness>>>()
+
+  function uniquenessOf(
+    store: Store<unknown, unknown, unknown>,
+    fields: readonly string[],
+  ): Promise<Uniqueness> {
+    let perStore = checked.get(store)
+    if (!perStore) {
+      perStore = new Map()
+      checked.set(store, perStore)
+    }
+    const id = fields.join('\u0000')
+    let answer = perStore.get(id)
+    if (!answer) {
+      const ask = store.uniqueness ? store.uniqueness(fields) : Promise.resolve<Uniqueness>('enforced')
+      answer = ask.catch((error: unknown) => {
+        perStore.delete(id) // a failed look-up (connection lost) is asked again next time
+        throw error
+      })
+      perStore.set(id, answer)
+    }
+    return answer
+  }
+
+  return {
+    name: 'constraint',
+    async getOrCreate<Row, Key, Values>(
+      store: Store<Row, Key, Values>,
+      key: Key,
+      defaults: Defaults<Values>,
+    ): Promise<GetOrCreateResult<Row>> {
+      const record = key as Record<string, unknown>
+      const fields = Object.keys(record).sort()
+      if (typeof store.insertIfAbsent !== 'function') {
+        throw new MissingUniqueConstraintError(store.name, fields, {
+          cause: new Error(
+            `Store ${store.name} has no insertIfAbsent: it cannot insert atomically on a unique key.`,
+          ),
+        })
+      }
+      const uniqueness = await uniquenessOf(store, fields)
+      if (uniqueness === 'not-enforced') throw new MissingUniqueConstraintError(store.name, fields)
+      if (uniqueness === 'nulls-distinct') {
+        const nulls = fields.filter((field) => record[field] === null)
+        if (nulls.length > 0) {
+          throw new InvalidKeyError(
+            `Key field(s) ${nulls.join(', ')} of ${store.name} are null, but its unique index treats NULLs as distinct: ` +
+              `any number of rows may hold that key, so none can be "the" row. Use a non-null value, or make the ` +
+              `index NULLS NOT DISTINCT (Postgres 15+).`,
+          )
+        }
+      }
+
+      const found = await store.find(key)
+      if (found !== undefined) return { row: found, created: false }
+
+      const values = await resolveValues(key, defaults)
+      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+        const inserted = await store.insertIfAbsent(key, values)
+        if (inserted !== undefined) return { row: inserted, created: true }
+        const winner = await store.find(key, { fresh: true })
+        if (winner !== undefined) return { row: winner, created: false }
+      }
+      throw new RowVanishedError(
+        `A row for this key of ${store.name} blocked the insert but was deleted before it could be read, ` +
+          `${maxAttempts} times in a row. Something deletes these rows as fast as they are created; retry later.`,
+      )
+    },
+  }
+}

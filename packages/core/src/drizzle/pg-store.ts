@@ -1,0 +1,187 @@
+import { and, type Column, eq, is, isNull, type SQL, sql } from 'drizzle-orm'
+import {
+  getTableConfig,
+  type PgColumn,
+  type PgDatabase,
+  type PgQueryResultHKT,
+  type PgTable,
+  PgTransaction,
+} from 'drizzle-orm/pg-core'
+import { SerializationConflictError } from '../errors.js'
+import type { FindOptions, Uniqueness } from '../types.js'
+import { sqlState } from './db-error.js'
+import {
+  checkKeyTypes,
+  columnsOf,
+  type DrizzleStore,
+  databaseColumnName,
+  insertParameters,
+  keyParam,
+  rowsOf,
+  statementName,
+} from './drizzle-store.js'
+
+/** A drizzle Postgres database or transaction, whatever its driver (postgres.js, node-postgres, PGlite) and schema. */
+// biome-ignore lint/suspicious/noExplicitAny: drizzle's schema generics are invariant; any schema is accepted.
+export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any>
+
+interface Prepared {
+  execute(placeholders?: Record<string, unknown>): Promise<unknown>
+}
+
+/**
+ * Catalog answer: for each unique index that can arbitrate `ON CONFLICT` (valid, immediate, not partial, no
+ * expressions), its columns, whether it treats NULLs as equal (Postgres 15+; read through to_jsonb so older
+ * servers answer false), and whether all its columns are NOT NULL in the live table.
+ */
+const UNIQUE_INDEXES = (relation: string) => sql`
+  select array(
+           select a.attname::text
+           from unnest(i.indkey) as k(attnum)
+           join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+         ) as columns,
+         coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) as nulls_not_distinct,
+         not exists (
+           select 1
+           from unnest(i.indkey) as k(attnum)
+           join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+           where not a.attnotnull
+         ) as not_null
+  from pg_index i
+  where i.indrelid = ${relation}::regclass
+    and i.indisunique and i.indisvalid and i.indimmediate
+    and i.indpred is null and i.indexprs is null`
+
+/** Booleans from raw queries: true, or 't' where a driver returns text. */
+function isTrue(value: unknown): boolean {
+  return value === true || value === 't'
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+/** `drizzleStore` for `pg-core` tables. */
+export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): DrizzleStore<T> {
+  type Row = T['$inferSelect']
+  const { name: tableName, schema } = getTableConfig(table)
+  const relation = schema ? `${quoteIdent(schema)}.${quoteIdent(tableName)}` : quoteIdent(tableName)
+  const label = schema ? `${schema}.${tableName}` : tableName
+  const columns = columnsOf(table)
+  const fields = Object.freeze(Object.keys(columns))
+  const statements = new Map<string, Prepared>()
+
+  function column(field: string): Column {
+    return columns[field] as Column
+  }
+
+  /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
+  function findStatement(key: Record<string, unknown>): {
+    statement: Prepared
+    params: Record<string, unknown>
+  } {
+    const names = Object.keys(key).sort()
+    const shape = names.map((name) => (key[name] === null ? `${name}:null` : name)).join(',')
+    const params: Record<string, unknown> = {}
+    for (const name of names) if (key[name] !== null) params[name] = keyParam(column(name), key[name])
+    let statement = statements.get(`find:${shape}`)
+    if (!statement) {
+      const where = and(
+        ...names.map(
+          (name): SQL =>
+            key[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(name)),
+        ),
+      )
+      const query = db
+        .select()
+        .from(table as PgTable)
+        .where(where)
+        .limit(1)
+      statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
+      statements.set(`find:${shape}`, statement)
+    }
+    return { statement, params }
+  }
+
+  async function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
+    // Under READ COMMITTED every statement takes a new snapshot, so a plain read is already `fresh`. Under
+    // REPEATABLE READ no read can see a row committed after the snapshot; the insert reports that case (40001).
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    const { statement, params } = findStatement(record)
+    const rows = (await statement.execute(params)) as Row[]
+    return rows[0]
+  }
+
+  async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+    const target = Object.keys(key as object).map(column) as PgColumn[]
+    const parameters = insertParameters(columns, values as Record<string, unknown>)
+    try {
+      let rows: Row[]
+      if (parameters) {
+        const id = `insert:${parameters.shape}|${Object.keys(key as object)
+          .sort()
+          .join(',')}`
+        let statement = statements.get(id)
+        if (!statement) {
+          const query = db
+            .insert(table as PgTable)
+            .values(parameters.placeholders)
+            .onConflictDoNothing({ target })
+            .returning()
+          statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
+          statements.set(id, statement)
+        }
+        rows = (await statement.execute(parameters.params)) as Row[]
+      } else {
+        rows = (await db
+          .insert(table as PgTable)
+          .values(values as Record<string, unknown>)
+          .onConflictDoNothing({ target })
+          .returning()) as Row[]
+      }
+      return rows[0]
+    } catch (error) {
+      if (sqlState(error) === '40001') {
+        throw new SerializationConflictError(
+          `Another transaction created the row for this key of ${label} after this transaction's snapshot was ` +
+            `taken (REPEATABLE READ or SERIALIZABLE): it can neither see that row nor create a second one. Roll ` +
+            `back and run the whole transaction again.`,
+          { cause: error },
+        )
+      }
+      throw error
+    }
+  }
+
+  async function insert(values: T['$inferInsert']): Promise<Row> {
+    const rows = (await db
+      .insert(table as PgTable)
+      .values(values as Record<string, unknown>)
+      .returning()) as Row[]
+    return rows[0] as Row
+  }
+
+  async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
+    const wanted = keyFields.map((field) => databaseColumnName(db, column(field))).sort()
+    const indexes = rowsOf(await db.execute(UNIQUE_INDEXES(relation)))
+    let answer: Uniqueness = 'not-enforced'
+    for (const index of indexes) {
+      const covered = [...(index.columns as string[])].sort()
+      if (covered.length !== wanted.length || covered.some((name, i) => name !== wanted[i])) continue
+      if (isTrue(index.nulls_not_distinct) || isTrue(index.not_null)) return 'enforced'
+      answer = 'nulls-distinct'
+    }
+    return answer
+  }
+
+  return {
+    name: `pg:${schema ?? 'public'}.${tableName}`,
+    fields,
+    inTransaction: is(db, PgTransaction),
+    find,
+    insert: (values) => insert(values),
+    insertIfAbsent,
+    uniqueness,
+  }
+}

@@ -1,0 +1,217 @@
+import { and, type Column, eq, is, isNull, type SQL, sql } from 'drizzle-orm'
+import {
+  type BaseSQLiteDatabase,
+  getTableConfig,
+  type SQLiteColumn,
+  type SQLiteTable,
+  SQLiteTransaction,
+} from 'drizzle-orm/sqlite-core'
+import { SerializationConflictError } from '../errors.js'
+import type { FindOptions, Uniqueness } from '../types.js'
+import {
+  checkKeyTypes,
+  columnsOf,
+  type DrizzleStore,
+  databaseColumnName,
+  insertParameters,
+  keyParam,
+} from './drizzle-store.js'
+
+/** A drizzle SQLite database or transaction (better-sqlite3 and other drivers), whatever its schema. */
+// biome-ignore lint/suspicious/noExplicitAny: drizzle's schema generics are invariant; any schema is accepted.
+export type AnySQLiteDatabase = BaseSQLiteDatabase<'sync' | 'async', any, any>
+
+/**
+ * A drizzle SQLite prepared statement. better-sqlite3 ('sync') returns values, async drivers promises:
+ * awaiting covers both.
+ */
+interface Prepared {
+  all(placeholders?: Record<string, unknown>): unknown
+}
+
+/** Every unique, non-partial index of a table, its columns and their NOT NULL flags, in one query. */
+const UNIQUE_INDEXES = (table: string) => sql`
+  select il.name as index_name, ii.name as column_name, coalesce(ti."notnull", 0) as not_null
+  from pragma_index_list(${table}) il
+  join pragma_index_info(il.name) ii
+  left join pragma_table_info(${table}) ti on ti.name = ii.name
+  where il."unique" = 1 and il.partial = 0
+  order by il.name, ii.seqno`
+
+/** The INTEGER PRIMARY KEY (rowid alias): unique, yet absent from `index_list`. */
+const ROWID_ALIAS = (table: string) => sql`
+  select name, type, (select count(*) from pragma_table_info(${table}) where pk > 0) as pk_columns
+  from pragma_table_info(${table}) where pk = 1`
+
+/** The first SQLite result code (`SQLITE_…`) on `error` or its causes. */
+function sqliteCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 8; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * `drizzleStore` for `sqlite-core` tables (better-sqlite3; other drizzle SQLite drivers work the same way).
+ *
+ * - `insertIfAbsent`: `INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`, prepared per shape. SQLite runs
+ *   writers one at a time and a write always works on the newest data, so the following plain read (a new
+ *   statement) sees the winner's row: `fresh` needs no lock here.
+ * - Several processes on one file: use WAL (`pragma journal_mode = wal`) and a busy timeout
+ *   (`pragma busy_timeout = 5000`), so a writer waits for the lock instead of failing with `SQLITE_BUSY`.
+ * - Inside a transaction that read before it writes, SQLite refuses the write with `SQLITE_BUSY_SNAPSHOT` when
+ *   another connection wrote since: that is a `SerializationConflictError` (cause kept); run the whole
+ *   transaction again. Any other error, `SQLITE_BUSY` after the timeout included, is rethrown unchanged.
+ * - `uniqueness`: `PRAGMA index_list` / `index_info` (partial indexes excluded) and the INTEGER PRIMARY KEY;
+ *   SQLite unique indexes treat NULLs as distinct, so `'nulls-distinct'` unless every key column is NOT NULL.
+ */
+export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table: T): DrizzleStore<T> {
+  type Row = T['$inferSelect']
+  const { name: tableName } = getTableConfig(table)
+  const columns = columnsOf(table)
+  const fields = Object.freeze(Object.keys(columns))
+  const statements = new Map<string, Prepared>()
+
+  function column(field: string): Column {
+    return columns[field] as Column
+  }
+
+  async function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    checkKeyTypes(tableName, columns, record)
+    const names = Object.keys(record).sort()
+    const shape = names.map((name) => (record[name] === null ? `${name}:null` : name)).join(',')
+    let statement = statements.get(`find:${shape}`)
+    if (!statement) {
+      const where = and(
+        ...names.map(
+          (name): SQL =>
+            record[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(name)),
+        ),
+      )
+      statement = db
+        .select()
+        .from(table as SQLiteTable)
+        .where(where)
+        .limit(1)
+        .prepare() as Prepared
+      statements.set(`find:${shape}`, statement)
+    }
+    const params: Record<string, unknown> = {}
+    for (const name of names) if (record[name] !== null) params[name] = keyParam(column(name), record[name])
+    const rows = (await statement.all(params)) as Row[]
+    return rows[0]
+  }
+
+  function serializationConflict(error: unknown): never {
+    if (sqliteCode(error) === 'SQLITE_BUSY_SNAPSHOT') {
+      throw new SerializationConflictError(
+        `Another connection wrote to the database file after this transaction's first read, so SQLite refuses ` +
+          `this transaction's write to ${tableName} (SQLITE_BUSY_SNAPSHOT). Roll back and run the whole ` +
+          `transaction again (BEGIN IMMEDIATE avoids it).`,
+        { cause: error },
+      )
+    }
+    throw error
+  }
+
+  async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+    const target = Object.keys(key as object).map(column) as SQLiteColumn[]
+    const parameters = insertParameters(columns, values as Record<string, unknown>)
+    try {
+      if (!parameters) {
+        const rows = (await db
+          .insert(table as SQLiteTable)
+          .values(values as Record<string, unknown>)
+          .onConflictDoNothing({ target })
+          .returning()
+          .all()) as Row[]
+        return rows[0]
+      }
+      const id = `insert:${parameters.shape}|${Object.keys(key as object)
+        .sort()
+        .join(',')}`
+      let statement = statements.get(id)
+      if (!statement) {
+        statement = db
+          .insert(table as SQLiteTable)
+          .values(parameters.placeholders)
+          .onConflictDoNothing({ target })
+          .returning()
+          .prepare() as Prepared
+        statements.set(id, statement)
+      }
+      const rows = (await statement.all(parameters.params)) as Row[]
+      return rows[0]
+    } catch (error) {
+      serializationConflict(error)
+    }
+  }
+
+  async function insert(values: T['$inferInsert']): Promise<Row> {
+    try {
+      const rows = (await db
+        .insert(table as SQLiteTable)
+        .values(values as Record<string, unknown>)
+        .returning()
+        .all()) as Row[]
+      return rows[0] as Row
+    } catch (error) {
+      serializationConflict(error)
+    }
+  }
+
+  async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
+    const [table] = (await db.all(sql`select count(*) as n from pragma_table_info(${tableName})`)) as {
+      n: number
+    }[]
+    if (Number(table?.n ?? 0) === 0) throw new Error(`sqliteStore: table ${tableName} does not exist.`)
+    const wanted = keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase()).sort()
+    const rows = (await db.all(UNIQUE_INDEXES(tableName))) as {
+      index_name: string
+      column_name: string | null
+      not_null: number
+    }[]
+    const indexes = new Map<string, { columns: string[]; notNull: boolean; expression: boolean }>()
+    for (const row of rows) {
+      let index = indexes.get(row.index_name)
+      if (!index) {
+        index = { columns: [], notNull: true, expression: false }
+        indexes.set(row.index_name, index)
+      }
+      if (row.column_name === null) index.expression = true
+      else index.columns.push(row.column_name.toLowerCase())
+      if (Number(row.not_null) !== 1) index.notNull = false
+    }
+    // `id INTEGER PRIMARY KEY` is the rowid: unique and never NULL, but it has no entry in index_list.
+    const [rowid] = (await db.all(ROWID_ALIAS(tableName))) as {
+      name: string
+      type: string
+      pk_columns: number
+    }[]
+    if (rowid && Number(rowid.pk_columns) === 1 && rowid.type.toUpperCase() === 'INTEGER') {
+      indexes.set('(rowid)', { columns: [rowid.name.toLowerCase()], notNull: true, expression: false })
+    }
+    let answer: Uniqueness = 'not-enforced'
+    for (const index of indexes.values()) {
+      if (index.expression || index.columns.length !== wanted.length) continue
+      const covered = [...index.columns].sort()
+      if (covered.some((name, i) => name !== wanted[i])) continue
+      if (index.notNull) return 'enforced'
+      answer = 'nulls-distinct'
+    }
+    return answer
+  }
+
+  return {
+    name: `sqlite:${tableName}`,
+    fields,
+    inTransaction: is(db, SQLiteTransaction),
+    find,
+    insert: (values) => insert(values),
+    insertIfAbsent,
+    uniqueness,
+  }
+}

@@ -1,0 +1,159 @@
+import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
+
+/** A value a key may hold: what a unique index can compare. */
+export type KeyValue = string | number | bigint | boolean | Date | Uint8Array | null
+
+/** Version of {@link encodeKey}'s format; bump it when the encoding changes, so old and new never mix. */
+const ENCODING_VERSION = 'v1'
+
+/** True for `{}` literals and `Object.create(null)`: not class instances, arrays, Maps or Dates. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') {
+    const ctor = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor
+    return ctor?.name ? `an instance of ${ctor.name}` : 'an object'
+  }
+  return `a ${typeof value}`
+}
+
+/**
+ * One key value as a type-tagged tuple: `1` and `'1'`, a Date and its ISO string, `null` and `'null'`, `1`
+ * and `1n` never encode alike. Throws for what no unique index compares (undefined, NaN, objects…).
+ */
+function encodeValue(field: string, value: unknown): readonly [string, string?] {
+  switch (typeof value) {
+    case 'string':
+      return ['s', value]
+    case 'number':
+      if (!Number.isFinite(value))
+        throw new InvalidKeyError(`Key field "${field}" is ${value}: not a value a unique index can match.`)
+      return ['n', String(value)] // String(-0) === '0', as the database sees it
+    case 'bigint':
+      return ['i', value.toString()]
+    case 'boolean':
+      return ['b', value ? '1' : '0']
+    case 'undefined':
+      throw new InvalidKeyError(
+        `Key field "${field}" is undefined. A key must give every field a value; to match NULL pass null, or leave the field out of the key.`,
+      )
+    case 'object': {
+      if (value === null) return ['z']
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime()))
+          throw new InvalidKeyError(`Key field "${field}" is an invalid Date.`)
+        return ['d', value.toISOString()]
+      }
+      if (value instanceof Uint8Array)
+        return ['x', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')]
+      break
+    }
+  }
+  throw new InvalidKeyError(
+    `Key field "${field}" is ${describe(value)}. Key values must be strings, numbers, bigints, booleans, Dates, byte arrays or null.`,
+  )
+}
+
+/**
+ * Check that `key` can identify one row, before any I/O, and return its fields in a stable (sorted) order.
+ * With `fields`, a key naming any other field is refused too.
+ *
+ * @throws InvalidKeyError when the key is not a plain object, is empty, or holds an unsupported value.
+ */
+export function validateKey(key: unknown, fields?: readonly string[]): string[] {
+  if (!isPlainObject(key)) {
+    throw new InvalidKeyError(`The key must be a plain object of field → value, got ${describe(key)}.`)
+  }
+  if (Object.getOwnPropertySymbols(key).length > 0)
+    throw new InvalidKeyError('The key has symbol properties; use field names.')
+  const names = Object.keys(key).sort()
+  if (names.length === 0)
+    throw new InvalidKeyError('The key is empty: it would match any row. Name at least one field.')
+  if (fields) {
+    const unknown = names.filter((name) => !fields.includes(name))
+    if (unknown.length > 0) {
+      throw new InvalidKeyError(
+        `The key names ${quoteList(unknown)}, which the table does not have. Its fields: ${fields.join(', ')}.`,
+      )
+    }
+  }
+  for (const name of names) encodeValue(name, key[name])
+  return names
+}
+
+/**
+ * Check a `defaults` object against the key, before it is inserted: a plain object, only known fields, and
+ * no key field with another value than the key's. Returns the values to insert: `{ ...defaults, ...key }`.
+ *
+ * @throws ConflictingDefaultsError
+ */
+export function mergeDefaults(
+  key: Record<string, unknown>,
+  defaults: unknown,
+  fields?: readonly string[],
+): Record<string, unknown> {
+  if (defaults === undefined || defaults === null) return { ...key }
+  if (!isPlainObject(defaults)) {
+    throw new ConflictingDefaultsError(
+      `defaults must be a plain object (or a function returning one), got ${describe(defaults)}.`,
+    )
+  }
+  if (fields) {
+    const unknown = Object.keys(defaults).filter((name) => !fields.includes(name))
+    if (unknown.length > 0) {
+      throw new ConflictingDefaultsError(
+        `defaults name ${quoteList(unknown)}, which the table does not have; they would be dropped silently. Its fields: ${fields.join(', ')}.`,
+      )
+    }
+  }
+  for (const name of Object.keys(key)) {
+    if (!(name in defaults) || defaults[name] === undefined) continue
+    if (!sameKeyValue(name, key[name], defaults[name])) {
+      throw new ConflictingDefaultsError(
+        `defaults give key field "${name}" a different value than the key does. A created row always has the key's values: leave "${name}" out of defaults.`,
+      )
+    }
+  }
+  return { ...defaults, ...key }
+}
+
+function sameKeyValue(field: string, a: unknown, b: unknown): boolean {
+  let right: readonly [string, string?]
+  try {
+    right = encodeValue(field, b)
+  } catch {
+    return false
+  }
+  const left = encodeValue(field, a)
+  return left[0] === right[0] && left[1] === right[1]
+}
+
+/**
+ * The canonical encoding of a key of a store: versioned, type-tagged, fields sorted. Two keys encode alike
+ * exactly when they name the same fields with the same typed values, whatever the order of their fields.
+ * Lock strategies hash it into lock names.
+ *
+ * @example
+ * ```ts
+ * encodeKey('pg:public.items', { b: 1, a: 'x' }) === encodeKey('pg:public.items', { a: 'x', b: 1 }) // true
+ * ```
+ * @throws InvalidKeyError for a key {@link validateKey} refuses.
+ */
+export function encodeKey(storeName: string, key: Record<string, unknown>): string {
+  const names = validateKey(key)
+  return JSON.stringify([
+    ENCODING_VERSION,
+    storeName,
+    names.map((name) => [name, ...encodeValue(name, key[name])]),
+  ])
+}
+
+function quoteList(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(', ')
+}

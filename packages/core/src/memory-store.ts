@@ -1,0 +1,114 @@
+import { encodeKey, isPlainObject } from './key.js'
+import type { FindOptions, InsertOptions, Store, Uniqueness } from './types.js'
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /** The store's identity (what lock keys derive from). Default is `'memory'` followed by a counter. */
+  readonly name?: string
+  /**
+   * The field sets that are unique, e.g. `[['slug'], ['tenantId', 'slug']]`. With it the store enforces
+   * them (NULL equals NULL, as `NULLS NOT DISTINCT`) and implements `insertIfAbsent`, so it works with the
+   * constraint strategy; without it, it holds duplicates like a table with no unique index and only a lock
+   * strategy can keep it clean.
+   */
+  readonly uniqueBy?: readonly (readonly string[])[]
+  /** A field numbered 1, 2, 3… on insert, like a serial primary key. Default is none. */
+  readonly autoIncrement?: string
+}
+
+/** A store in memory, from {@link memoryStore}: a {@link Store} plus a look at what it holds. */
+export interface MemoryStore<Row extends Record<string, unknown>>
+  extends Store<Row, Partial<Row>, Partial<Row>> {
+  /** Every row, in insertion order (copies). */
+  rows(): Row[]
+  /** Remove the rows the key matches; returns how many. */
+  delete(key: Partial<Row>): number
+}
+
+let stores = 0
+
+/**
+ * A {@link Store} in this process's memory: for tests, for prototypes, and as the smallest example of a store.
+ * Rows are copied in and out, so callers cannot change what is stored.
+ *
+ * @example
+ * ```ts
+ * const store = memoryStore<{ id: number; slug: string }>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+ * await getOrCreate(store, { slug: 'a' }) // { row: { id: 1, slug: 'a' }, created: true }
+ * ```
+ */
+export function memoryStore<Row extends Record<string, unknown>>(
+  options: MemoryStoreOptions = {},
+): MemoryStore<Row> {
+  const name = options.name ?? `memory${++stores}`
+  const uniqueBy = (options.uniqueBy ?? []).map((fields) => [...fields].sort())
+  const rows: Row[] = []
+  let sequence = 0
+
+  const matches = (row: Row, key: Record<string, unknown>): boolean => {
+    const fields = Object.keys(key)
+    return encodeKey(name, pick(row, fields)) === encodeKey(name, key)
+  }
+  const insert = (values: Partial<Row>): Row => {
+    if (!isPlainObject(values)) throw new TypeError(`memoryStore ${name}: values must be a plain object.`)
+    const row = { ...values } as Record<string, unknown>
+    if (options.autoIncrement && row[options.autoIncrement] === undefined)
+      row[options.autoIncrement] = ++sequence
+    for (const fields of uniqueBy) {
+      const taken = rows.some((existing) => matches(existing, pick(row as Row, fields)))
+      if (taken) {
+        throw Object.assign(
+          new Error(`memoryStore ${name}: duplicate value for unique (${fields.join(', ')})`),
+          {
+            code: 'UNIQUE_VIOLATION',
+            fields,
+          },
+        )
+      }
+    }
+    rows.push(row as Row)
+    return { ...row } as Row
+  }
+
+  const store: MemoryStore<Row> = {
+    name,
+    async find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
+      const row = rows.find((candidate) => matches(candidate, key))
+      return row && { ...row }
+    },
+    async insert(values: Partial<Row>, _opts?: InsertOptions): Promise<Row> {
+      return insert(values)
+    },
+    async uniqueness(fields: readonly string[]): Promise<Uniqueness> {
+      const wanted = JSON.stringify([...fields].sort())
+      return uniqueBy.some((set) => JSON.stringify(set) === wanted) ? 'enforced' : 'not-enforced'
+    },
+    rows: () => rows.map((row) => ({ ...row })),
+    delete(key: Partial<Row>): number {
+      let removed = 0
+      for (let i = rows.length - 1; i >= 0; i--) {
+        if (matches(rows[i]!, key)) {
+          rows.splice(i, 1)
+          removed++
+        }
+      }
+      return removed
+    },
+  }
+  if (uniqueBy.length > 0) {
+    store.insertIfAbsent = async (key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> => {
+      if (rows.some((row) => matches(row, key))) return undefined
+      return insert(values)
+    }
+  }
+  return store
+}
+
+function pick<Row extends Record<string, unknown>>(
+  row: Row,
+  fields: readonly string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const field of fields) out[field] = row[field] === undefined ? null : row[field]
+  return out
+}

@@ -1,0 +1,99 @@
+/**
+ * What {@link Store.uniqueness} answers for a set of fields:
+ * - `'enforced'`: a unique index or constraint covers exactly these fields, and treats NULLs as equal
+ *   (`NULLS NOT DISTINCT`), or the fields can hold no NULL at all in the index's eyes;
+ * - `'nulls-distinct'`: such an index exists, but a key with a NULL in it is not protected by it;
+ * - `'not-enforced'`: nothing stops two rows with the same values.
+ */
+export type Uniqueness = 'enforced' | 'not-enforced' | 'nulls-distinct'
+
+/** Options of {@link Store.find}. */
+export interface FindOptions {
+  /**
+   * Ask for the newest committed version of the row: a separate statement, and a shared locking read where
+   * the isolation level would otherwise hide a row committed after the snapshot (MySQL / MariaDB). Default
+   * is `false`: a plain read.
+   */
+  readonly fresh?: boolean
+}
+
+/** Options of {@link Store.insert}. */
+export interface InsertOptions {
+  /**
+   * A fencing token from a lock strategy: a number that grows with every new lock owner of the key. A store
+   * that can check it (refuse a write whose token is lower than one it has seen) closes the gap a lock cannot
+   * close alone: a holder paused past its lock's expiry. Stores may ignore it.
+   */
+  readonly fence?: number
+}
+
+/**
+ * Where rows live, as the strategies see it. `drizzleStore(db, table)` and `memoryStore()` implement it; so
+ * can any object, for any database (see "Write your own store" in the README and the conformance suite in
+ * `@getorcreate/core/testing`).
+ *
+ * @typeParam Row - what a read returns.
+ * @typeParam Key - the lookup: a plain object of field → value.
+ * @typeParam Values - what an insert takes.
+ */
+export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
+  /**
+   * A stable identity of the table or collection, the same in every process that talks to it (for example
+   * `'pg:public.items'`): lock strategies derive their lock keys from it.
+   */
+  readonly name: string
+  /**
+   * The fields rows have. When present, the facade refuses keys and defaults that name any other field
+   * (drizzle, for one, silently drops unknown properties on insert). Optional.
+   */
+  readonly fields?: readonly string[]
+  /**
+   * True when the store is bound to an open transaction, so that what it inserts is committed (and visible to
+   * other callers) only later. Lock strategies refuse such stores; the constraint strategy is safe in them.
+   * Default is `false`.
+   */
+  readonly inTransaction?: boolean
+  /** One row whose fields equal the key's values, or `undefined`. */
+  find(key: Key, opts?: FindOptions): Promise<Row | undefined>
+  /** Insert unconditionally and return the row as stored. Used by lock strategies. */
+  insert(values: Values, opts?: InsertOptions): Promise<Row>
+  /**
+   * Insert unless a row with this key exists, atomically, without aborting the caller's transaction on that
+   * conflict; return the inserted row, or `undefined` when a row with this key exists. A conflict on any
+   * other unique constraint must be thrown. Stores that cannot do this atomically must not implement it: the
+   * constraint strategy then refuses them.
+   */
+  insertIfAbsent?(key: Key, values: Values): Promise<Row | undefined>
+  /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
+  uniqueness?(fields: readonly string[]): Promise<Uniqueness>
+}
+
+/** What `getOrCreate` resolves to. */
+export interface GetOrCreateResult<Row> {
+  /** The one row for the key: found, or created by this call. */
+  readonly row: Row
+  /** `true` only for the one call that inserted the row; every other caller of the key gets `false`. */
+  readonly created: boolean
+}
+
+/** `defaults` of `getOrCreate`: the values of a new row, or a function (sync or async) that makes them. */
+export type Defaults<Values> = Values | (() => Values | Promise<Values>)
+
+/**
+ * How the race between callers is settled. `constraintStrategy()` (the default) leaves it to the database's
+ * unique index; `redisLockStrategy()` from `@getorcreate/redis-lock` to a lock every caller takes. Strategies
+ * receive validated input from the facade and speak only to the {@link Store}.
+ */
+export interface Strategy {
+  /** A short name for logs and errors, e.g. `'constraint'`. */
+  readonly name: string
+  /**
+   * Return the row for `key`, creating it with `{ ...defaults, ...key }` if none exists. `defaults`, when a
+   * function, must be called at most once and only when a create is attempted.
+   */
+  getOrCreate<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    defaults: Defaults<Values>,
+  ): Promise<GetOrCreateResult<Row>>
+}

@@ -1,0 +1,8 @@
+import { runStoreConformance } from '@getorcreate/core/testing'
+import { describe, expect, test } from 'vitest'
+import { pgConformanceTable } from './support/conformance-pg.js'
+
+runStoreConformance(
+  { describe, test, expect },
+  { name: 'Postgres (postgres.js)', table: (shape) => pgConformanceTable('postgres.js', shape, 16) },
+)

@@ -1,0 +1,8 @@
+import { runStoreConformance } from '@getorcreate/core/testing'
+import { describe, expect, test } from 'vitest'
+import { sqliteConformanceTable } from './support/sqlite.js'
+
+runStoreConformance(
+  { describe, test, expect },
+  { name: 'SQLite (better-sqlite3, WAL file)', table: sqliteConformanceTable },
+)

@@ -1,0 +1,111 @@
+import { ConflictingDefaultsError, encodeKey, InvalidKeyError, validateKey } from '@getorcreate/core'
+import fc from 'fast-check'
+import { describe, expect, test } from 'vitest'
+import { mergeDefaults } from '../src/key.js'
+
+const scalar = fc.oneof(
+  fc.string(),
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.bigInt(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.date({ noInvalidDate: true }),
+)
+
+describe('encodeKey', () => {
+  test('field order does not matter', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ minLength: 1 }), scalar, { minKeys: 1 }), (key) => {
+        const reversed = Object.fromEntries(Object.entries(key).reverse())
+        expect(encodeKey('s', reversed)).toBe(encodeKey('s', key))
+      }),
+    )
+  })
+
+  test('values of different types never collide', () => {
+    const pairs: [unknown, unknown][] = [
+      [1, '1'],
+      [1, 1n],
+      ['1', 1n],
+      [null, 'null'],
+      [true, 'true'],
+      [true, 1],
+      [new Date(0), new Date(0).toISOString()],
+      [new Date(0), 0],
+      [new Uint8Array([1]), '01'],
+    ]
+    for (const [a, b] of pairs)
+      expect(encodeKey('s', { f: a }), `${String(a)} vs ${String(b)}`).not.toBe(encodeKey('s', { f: b }))
+    fc.assert(
+      fc.property(scalar, scalar, (a, b) => {
+        const same = encodeKey('s', { f: a }) === encodeKey('s', { f: b })
+        const equal =
+          typeof a === typeof b &&
+          (a instanceof Date && b instanceof Date
+            ? a.getTime() === b.getTime()
+            : Object.is(a, b) || (a === 0 && b === 0))
+        expect(same).toBe(equal)
+      }),
+    )
+  })
+
+  test('the store name and the field names are part of the key, unambiguously', () => {
+    expect(encodeKey('a', { f: 1 })).not.toBe(encodeKey('b', { f: 1 }))
+    expect(encodeKey('s', { a: 1, b: 2 })).not.toBe(encodeKey('s', { a: 2, b: 1 }))
+    expect(encodeKey('s', { 'a","b': 1 })).not.toBe(encodeKey('s', { a: 'b', b: 1 }))
+  })
+})
+
+describe('validateKey', () => {
+  test.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['a string', 'slug'],
+    ['an array', ['a']],
+    ['a Map', new Map([['a', 1]])],
+    ['a class instance', new (class Key {})()],
+    ['an empty object', {}],
+    ['an undefined value', { a: undefined }],
+    ['NaN', { a: Number.NaN }],
+    ['Infinity', { a: Number.POSITIVE_INFINITY }],
+    ['an invalid Date', { a: new Date('nope') }],
+    ['a nested object', { a: { b: 1 } }],
+    ['an array value', { a: [1] }],
+    ['a function value', { a: () => 1 }],
+    ['a symbol value', { a: Symbol('x') }],
+    ['a symbol key', { [Symbol('x')]: 1 }],
+  ])('refuses %s', (_, key) => {
+    expect(() => validateKey(key)).toThrow(InvalidKeyError)
+  })
+
+  test('refuses fields the table lacks, naming them and the known ones', () => {
+    expect(() => validateKey({ slug: 'a', nope: 1 }, ['id', 'slug'])).toThrow(/"nope".*Its fields: id, slug/)
+  })
+
+  test('accepts every scalar a unique index compares, and null-prototype objects', () => {
+    const key = Object.assign(Object.create(null) as Record<string, unknown>, {
+      s: 'x',
+      n: 1.5,
+      i: 2n,
+      b: false,
+      d: new Date(0),
+      x: Buffer.from('ab'),
+      z: null,
+    })
+    expect(validateKey(key)).toEqual(['b', 'd', 'i', 'n', 's', 'x', 'z'])
+  })
+})
+
+describe('mergeDefaults', () => {
+  test('the key wins, and repeating a key value is allowed', () => {
+    expect(mergeDefaults({ a: 1 }, { a: 1, b: 2 })).toEqual({ a: 1, b: 2 })
+    expect(mergeDefaults({ d: new Date(5) }, { d: new Date(5) })).toEqual({ d: new Date(5) })
+  })
+  test('refuses another value for a key field, non-plain defaults and unknown fields', () => {
+    expect(() => mergeDefaults({ a: 1 }, { a: 2 })).toThrow(ConflictingDefaultsError)
+    expect(() => mergeDefaults({ a: 1 }, { a: '1' })).toThrow(ConflictingDefaultsError)
+    expect(() => mergeDefaults({ a: 1 }, [1])).toThrow(ConflictingDefaultsError)
+    expect(() => mergeDefaults({ a: 1 }, { c: 1 }, ['a', 'b'])).toThrow(/"c"/)
+  })
+})

@@ -1,0 +1,40 @@
+/** Table naming on Postgres: schemas, drizzle's casing option, and the store's name. */
+import { PGlite } from '@electric-sql/pglite'
+import { getOrCreate } from '@getorcreate/core'
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import { pgSchema, pgTable, serial, text } from 'drizzle-orm/pg-core'
+import { drizzle } from 'drizzle-orm/pglite'
+import { afterAll, expect, test } from 'vitest'
+import { uniqueName } from './support/pg.js'
+
+const client = new PGlite()
+afterAll(() => client.close())
+
+test("columns named by drizzle's casing option are found in the catalog under their real names", async () => {
+  const name = uniqueName()
+  await client.exec(
+    `create table ${name} (id serial primary key, tag_slug text not null unique, display_name text)`,
+  )
+  const table = pgTable(name, { id: serial().primaryKey(), tagSlug: text().notNull(), displayName: text() })
+  const db = drizzle(client, { casing: 'snake_case' })
+  const first = await getOrCreate(drizzleStore(db, table), { tagSlug: 'a' }, { displayName: 'A' })
+  expect(first).toMatchObject({ created: true, row: { tagSlug: 'a', displayName: 'A' } })
+  expect((await getOrCreate(drizzleStore(db, table), { tagSlug: 'a' })).row).toEqual(first.row)
+})
+
+test('a table in another schema: found there, and named after it', async () => {
+  const schemaName = uniqueName('s')
+  const name = uniqueName()
+  await client.exec(
+    `create schema ${schemaName}; create table ${schemaName}.${name} (id serial primary key, slug text unique)`,
+  )
+  // The same table name in public, without the unique index: the check must not look there.
+  await client.exec(`create table ${name} (id serial primary key, slug text)`)
+  const table = pgSchema(schemaName).table(name, { id: serial('id').primaryKey(), slug: text('slug') })
+  const store = drizzleStore(drizzle(client), table)
+  expect(store.name).toBe(`pg:${schemaName}.${name}`)
+  expect((await getOrCreate(store, { slug: 'x' })).created).toBe(true)
+  expect(drizzleStore(drizzle(client), pgTable(name, { id: serial('id'), slug: text('slug') })).name).toBe(
+    `pg:public.${name}`,
+  )
+})

@@ -1,0 +1,353 @@
+/**
+ * The constraint strategy on Postgres, end to end, on every driver drizzle users run: postgres.js,
+ * node-postgres and PGlite (embedded). Real databases, no mocks.
+ */
+import {
+  ConflictingDefaultsError,
+  getOrCreate,
+  InvalidKeyError,
+  isGetOrCreateError,
+  MissingUniqueConstraintError,
+  RowVanishedError,
+  SerializationConflictError,
+  type Store,
+} from '@getorcreate/core'
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import { sql } from 'drizzle-orm'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { openPg, PG_DRIVERS, type PgHarness, runConcurrently, shuffle, uniqueName } from './support/pg.js'
+import { assertRaceInvariants, type RaceOutcome } from './support/race.js'
+import { itemsDdl, itemsTable } from './support/tables.js'
+
+type Item = ReturnType<typeof itemsTable>['$inferSelect']
+
+const POOL = 64
+
+async function countRows(h: PgHarness, table: string, column = 'slug'): Promise<Map<string, number>> {
+  const rows = await h.rows(
+    `select ${column}::text as k, count(*)::int as n from ${table} group by ${column}`,
+  )
+  return new Map(rows.map((row) => [String(row.k), Number(row.n)]))
+}
+
+describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => {
+  let h: PgHarness
+  beforeAll(async () => {
+    h = await openPg(driver, POOL)
+  })
+  afterAll(async () => {
+    await h.close()
+  })
+
+  async function makeItems(...extra: string[]) {
+    const name = uniqueName()
+    await h.exec(itemsDdl(name, ...extra.map((statement) => statement.replaceAll('$T', name))))
+    const table = itemsTable(name)
+    return { name, table, store: drizzleStore(h.db, table) }
+  }
+
+  test('race: 2,000 keys × 8 callers, shuffled, 64 at once: one row, one created, one id per key', async () => {
+    const { name, store } = await makeItems('create unique index on $T (slug)')
+    const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`)
+    const calls = shuffle(keys.flatMap((key) => Array.from({ length: 8 }, () => key)))
+    const { results, errors } = await runConcurrently(
+      calls.map((slug) => async () => {
+        const { row, created } = await getOrCreate(store, { slug }, { title: `t-${slug}` })
+        return { key: slug, id: row.id, created }
+      }),
+      POOL,
+    )
+    expect(errors).toEqual([])
+    expect(results).toHaveLength(calls.length)
+    assertRaceInvariants(results as RaceOutcome[], await countRows(h, name), keys)
+  })
+
+  test('composite key: a unique constraint on (tenant, slug)', async () => {
+    const { name, store } = await makeItems(
+      'alter table $T add constraint $T_tenant_slug unique (tenant, slug)',
+    )
+    const calls = shuffle(
+      [1, 2, 3].flatMap((tenant) =>
+        ['a', 'b'].flatMap((slug) => Array.from({ length: 10 }, () => ({ tenant, slug }))),
+      ),
+    )
+    const { results, errors } = await runConcurrently(
+      calls.map((key) => async () => {
+        const { row, created } = await getOrCreate(store, key)
+        expect([row.tenant, row.slug]).toEqual([key.tenant, key.slug])
+        return { key: `${key.tenant}/${key.slug}`, id: row.id, created }
+      }),
+      POOL,
+    )
+    expect(errors).toEqual([])
+    const counts = await countRows(h, name, `tenant || '/' || slug`)
+    assertRaceInvariants(results as RaceOutcome[], counts, [...counts.keys()])
+    expect(counts.size).toBe(6)
+    // Field order in the key does not matter.
+    expect((await getOrCreate(store, { slug: 'a', tenant: 2 })).row.id).toBe(
+      (await getOrCreate(store, { tenant: 2, slug: 'a' })).row.id,
+    )
+  })
+
+  describe('refuses a key no unique index covers exactly, and writes nothing', () => {
+    const cases = {
+      'no index at all': [],
+      'a partial unique index': ['create unique index on $T (slug) where tenant is not null'],
+      'an index on a superset (slug, tenant)': ['create unique index on $T (slug, tenant)'],
+      'an expression index lower(slug)': ['create unique index on $T (lower(slug))'],
+      'a deferrable constraint': [
+        'alter table $T add constraint $T_d unique (slug) deferrable initially deferred',
+      ],
+    } satisfies Record<string, string[]>
+    for (const [label, ddl] of Object.entries(cases)) {
+      test(label, async () => {
+        const { name, store } = await makeItems(...ddl)
+        const error = await getOrCreate(store, { slug: 'x' }, { title: 'X' }).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(MissingUniqueConstraintError)
+        expect(isGetOrCreateError(error) && error.code).toBe('MISSING_UNIQUE_CONSTRAINT')
+        const message = (error as Error).message
+        expect(message).toContain(name)
+        expect(message).toContain('(slug)')
+        expect(message).toContain('CREATE UNIQUE INDEX')
+        expect(message).toContain('redisLockStrategy')
+        expect((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n).toBe(0)
+      })
+    }
+
+    test('a subset: unique (slug) does not cover the key (tenant, slug)', async () => {
+      const { name, store } = await makeItems('create unique index on $T (slug)')
+      await expect(getOrCreate(store, { tenant: 1, slug: 'x' })).rejects.toBeInstanceOf(
+        MissingUniqueConstraintError,
+      )
+      expect((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n).toBe(0)
+    })
+
+    test('a unique constraint added by a migration, absent from the drizzle schema, counts', async () => {
+      const { name, store } = await makeItems()
+      await h.exec(`alter table ${name} add constraint ${name}_slug unique (slug)`)
+      await expect(getOrCreate(store, { slug: 'x' })).resolves.toMatchObject({ created: true })
+    })
+  })
+
+  test('inside a READ COMMITTED transaction a key conflict does not abort it; rollback leaves nothing', async () => {
+    const { name, table } = await makeItems('create unique index on $T (slug)')
+    await getOrCreate(drizzleStore(h.db, table), { slug: 'existing' })
+    // Where a second session exists, it holds an uncommitted insert of 'contested': our read misses it, our
+    // insert waits for it and then conflicts, the real race. (PGlite has one session.)
+    const other = h.session ? await h.session() : undefined
+    await other?.exec(`begin; insert into ${name} (slug, title) values ('contested', 'theirs')`)
+    const rollback = new Error('rollback')
+    const error = await h.db
+      .transaction(async (tx) => {
+        const store = drizzleStore(tx, table)
+        expect((await getOrCreate(store, { slug: 'existing' })).created).toBe(false)
+        if (other) {
+          const contested = getOrCreate(store, { slug: 'contested' }, { title: 'ours' })
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          await other.exec('commit')
+          expect(await contested).toMatchObject({ created: false, row: { title: 'theirs' } })
+        }
+        expect((await getOrCreate(store, { slug: 'fresh' }, { title: 'F' })).created).toBe(true)
+        // The next statement still runs: the transaction is not aborted.
+        const count = await tx.select({ n: sql<number>`count(*)::int` }).from(table)
+        expect(count[0]?.n).toBe(other ? 3 : 2)
+        throw rollback
+      })
+      .catch((e: unknown) => e)
+    await other?.release()
+    expect(error).toBe(rollback)
+    const left = (await h.rows(`select slug from ${name} order by slug`)).map((r) => r.slug)
+    expect(left).toEqual(other ? ['contested', 'existing'] : ['existing'])
+  })
+
+  test('defaults that hit another unique constraint: the database error reaches the caller', async () => {
+    const { name, store } = await makeItems('create unique index on $T (slug)')
+    await getOrCreate(store, { slug: 'first' }, { email: 'taken@example.com' })
+    const error = await getOrCreate(store, { slug: 'second' }, { email: 'taken@example.com' }).catch(
+      (e: unknown) => e,
+    )
+    expect(error).toBeInstanceOf(Error)
+    expect(isGetOrCreateError(error)).toBe(false)
+    expect(sqlStateOf(error)).toBe('23505')
+    expect((await h.rows(`select slug from ${name} order by slug`)).map((r) => r.slug)).toEqual(['first'])
+  })
+
+  describe('NULL in a key column', () => {
+    test('refused where the unique index treats NULLs as distinct, before any write', async () => {
+      const { name, store } = await makeItems('create unique index on $T (tenant, slug)')
+      const error = await getOrCreate(store, { tenant: null, slug: 'a' }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(InvalidKeyError)
+      expect((error as Error).message).toMatch(/NULLS as distinct|NULLs as distinct/i)
+      expect((error as Error).message).toContain('NULLS NOT DISTINCT')
+      expect((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n).toBe(0)
+    })
+
+    test('works with a NULLS NOT DISTINCT index, and the race holds for the null key', async () => {
+      const { name, store } = await makeItems('create unique index on $T (tenant, slug) nulls not distinct')
+      const keys = ['a', 'b', 'c', 'd']
+      const calls = shuffle(
+        keys.flatMap((slug) => Array.from({ length: 16 }, () => ({ tenant: null, slug }))),
+      )
+      const { results, errors } = await runConcurrently(
+        calls.map((key) => async () => {
+          const { row, created } = await getOrCreate(store, key)
+          expect(row.tenant).toBeNull()
+          return { key: key.slug, id: row.id, created }
+        }),
+        POOL,
+      )
+      expect(errors).toEqual([])
+      assertRaceInvariants(results as RaceOutcome[], await countRows(h, name), keys)
+    })
+  })
+
+  test('bad input fails before any query', async () => {
+    const { store } = await makeItems('create unique index on $T (slug)')
+    const loose = store as unknown as Store<Item, Record<string, unknown>, Record<string, unknown>>
+    const before = h.queries.length
+    const cases: [unknown, unknown, string][] = [
+      [{}, undefined, 'INVALID_KEY'],
+      [{ slug: undefined }, undefined, 'INVALID_KEY'],
+      [{ nope: 'x' }, undefined, 'INVALID_KEY'],
+      [new Map([['slug', 'x']]), undefined, 'INVALID_KEY'],
+      [['x'], undefined, 'INVALID_KEY'],
+      ['x', undefined, 'INVALID_KEY'],
+      [{ slug: { nested: true } }, undefined, 'INVALID_KEY'],
+      [{ slug: 'x' }, { slug: 'y' }, 'CONFLICTING_DEFAULTS'],
+      [{ slug: 'x' }, { titel: 'typo' }, 'CONFLICTING_DEFAULTS'],
+      [{ slug: 'x' }, new Date(), 'CONFLICTING_DEFAULTS'],
+    ]
+    for (const [key, defaults, code] of cases) {
+      const error = await getOrCreate(
+        loose,
+        key as Record<string, unknown>,
+        defaults as Record<string, unknown>,
+      ).catch((e: unknown) => e)
+      expect(isGetOrCreateError(error) && error.code, `key ${String(key)}`).toBe(code)
+    }
+    expect(h.queries.length - before).toBe(0)
+    expect(
+      await getOrCreate(store, { slug: 'x' }, { slug: 'x', title: 'same key value is fine' }),
+    ).toMatchObject({
+      created: true,
+    })
+  })
+
+  test('a key value of the wrong type for its column is refused before any query', async () => {
+    const { store } = await makeItems('create unique index on $T (slug)')
+    const loose = store as unknown as Store<Item, Record<string, unknown>, Record<string, unknown>>
+    await getOrCreate(store, { slug: 'warm' }) // the catalog check is cached now
+    const before = h.queries.length
+    await expect(getOrCreate(loose, { slug: 1 })).rejects.toBeInstanceOf(InvalidKeyError)
+    expect(h.queries.length - before).toBe(0)
+  })
+
+  test('a lazy defaults function runs only on the create path, at most once per call', async () => {
+    const { store } = await makeItems('create unique index on $T (slug)')
+    let calls = 0
+    const defaults = async () => {
+      calls++
+      return { title: 'lazy' }
+    }
+    expect((await getOrCreate(store, { slug: 'lazy' }, defaults)).row.title).toBe('lazy')
+    expect(calls).toBe(1)
+    await getOrCreate(store, { slug: 'lazy' }, defaults)
+    expect(calls).toBe(1) // a hit never calls it
+    // A lazy function returning a conflicting key value is refused before the insert.
+    await expect(getOrCreate(store, { slug: 'other' }, () => ({ slug: 'nope' }))).rejects.toBeInstanceOf(
+      ConflictingDefaultsError,
+    )
+    // Under a race, each caller calls it at most once, and the losers' results are discarded.
+    const perCall: number[] = []
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        let mine = 0
+        await getOrCreate(store, { slug: 'raced' }, () => {
+          mine++
+          return { title: 'raced' }
+        })
+        perCall.push(mine)
+      }),
+    )
+    expect(Math.max(...perCall)).toBe(1)
+  })
+
+  test('a concurrent delete between the insert and the re-read ends in the right row or ROW_VANISHED', async () => {
+    const { name, table } = await makeItems('create unique index on $T (slug)')
+    const real = drizzleStore(h.db, table)
+    // Once: another caller creates 'v' just before our insert, and deletes it right after our insert was
+    // refused, before our re-read.
+    let interfere = 1
+    const deleting: typeof real = {
+      ...real,
+      insertIfAbsent: async (key, values) => {
+        const once = interfere-- > 0
+        if (once) await h.exec(`insert into ${name} (slug, title) values ('v', 'old')`)
+        const row = await real.insertIfAbsent!(key, values)
+        if (once) await h.exec(`delete from ${name} where slug = 'v'`)
+        return row
+      },
+    }
+    const recreated = await getOrCreate(deleting, { slug: 'v' }, { title: 'new' })
+    expect(recreated).toMatchObject({ created: true, row: { slug: 'v', title: 'new' } })
+    expect((await h.rows(`select title from ${name} where slug = 'v'`)).map((r) => r.title)).toEqual(['new'])
+
+    // Deleted every time: a typed, retryable error after the bounded attempts, never undefined.
+    const alwaysDeleting: typeof real = {
+      ...real,
+      insertIfAbsent: async (key, values) => {
+        await h.exec(`insert into ${name} (slug, title) values ('w', 'blocker') on conflict do nothing`)
+        const row = await real.insertIfAbsent!(key, values)
+        await h.exec(`delete from ${name} where slug = 'w'`)
+        return row
+      },
+    }
+    const error = await getOrCreate(alwaysDeleting, { slug: 'w' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(RowVanishedError)
+    expect(isGetOrCreateError(error) && error.retryable).toBe(true)
+  })
+
+  test('a hit is one round trip; a miss two (read, insert)', async () => {
+    const { store } = await makeItems('create unique index on $T (slug)')
+    await getOrCreate(store, { slug: 'warm' }) // first use: one catalog look-up, cached afterwards
+    let before = h.queries.length
+    await getOrCreate(store, { slug: 'warm' })
+    expect(h.queries.length - before).toBe(1)
+    before = h.queries.length
+    await getOrCreate(store, { slug: 'cold' })
+    expect(h.queries.length - before).toBe(2)
+  })
+
+  // PGlite is one session: no second transaction can commit while the first one runs.
+  if (driver !== 'pglite')
+    test('REPEATABLE READ and SERIALIZABLE: the winner committing after the snapshot gives SERIALIZATION_CONFLICT', async () => {
+      for (const isolationLevel of ['repeatable read', 'serializable'] as const) {
+        const { name, table } = await makeItems('create unique index on $T (slug)')
+        const outside = drizzleStore(h.db, table)
+        const error = await h.db
+          .transaction(
+            async (tx) => {
+              // Take the snapshot: the key is missing in it.
+              await tx.execute(sql.raw(`select count(*) from ${name}`))
+              // Another session creates the key and commits.
+              expect((await getOrCreate(outside, { slug: 'k' })).created).toBe(true)
+              return getOrCreate(drizzleStore(tx, table), { slug: 'k' })
+            },
+            { isolationLevel },
+          )
+          .catch((e: unknown) => e)
+        expect(error, isolationLevel).toBeInstanceOf(SerializationConflictError)
+        expect(isGetOrCreateError(error) && error.retryable).toBe(true)
+        expect(sqlStateOf(error)).toBe('40001')
+        expect((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n).toBe(1)
+      }
+    })
+})
+
+function sqlStateOf(error: unknown): string | undefined {
+  for (let current = error; current; current = (current as { cause?: unknown }).cause) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
+  }
+  return undefined
+}

@@ -1,0 +1,72 @@
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
+import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+import { openPg, type PgDriver, uniqueName } from './pg.js'
+
+/** The drizzle table of a conformance shape (see ConformanceShape). */
+export function pgShapeTable(name: string, shape: ConformanceShape) {
+  return pgTable(name, {
+    id: serial('id').primaryKey(),
+    prefix: text('prefix'),
+    slug: shape === 'nullable' ? text('slug') : text('slug').notNull(),
+    email: text('email'),
+    title: text('title'),
+  })
+}
+
+const SHAPE_DDL: Record<ConformanceShape, string> = {
+  unique: 'unique (slug), unique (email)',
+  composite: 'unique (prefix, slug)',
+  'no-unique': 'check (true)',
+  nullable: 'unique (slug)',
+}
+
+function literal(value: unknown): string {
+  return value === null ? 'null' : `'${String(value).replaceAll("'", "''")}'`
+}
+
+/** A conformance table on Postgres through `driver`: a new table (and pool of `pool`) per call. */
+export async function pgConformanceTable(
+  driver: PgDriver,
+  shape: ConformanceShape,
+  pool = 16,
+): Promise<ConformanceTable> {
+  const h = await openPg(driver, pool)
+  const name = uniqueName()
+  await h.exec(`create table ${name} (
+    id serial primary key,
+    prefix text ${shape === 'composite' ? 'not null' : ''},
+    slug text ${shape === 'nullable' ? '' : 'not null'},
+    email text,
+    title text,
+    ${SHAPE_DDL[shape]}
+  )`)
+  if (shape === 'no-unique') {
+    // Neither counts: a partial unique index, and a plain index.
+    await h.exec(
+      `create unique index on ${name} (slug) where email is not null; create index on ${name} (slug)`,
+    )
+  }
+  const store = drizzleStore(h.db, pgShapeTable(name, shape)) as unknown as ConformanceStore
+  return {
+    store,
+    count: async (where = {}) => {
+      const clause = Object.entries(where)
+        .map(([field, value]) => (value === null ? `"${field}" is null` : `"${field}" = ${literal(value)}`))
+        .join(' and ')
+      const [row] = await h.rows(`select count(*)::int as n from ${name} ${clause ? `where ${clause}` : ''}`)
+      return Number(row?.n)
+    },
+    insertBehind: async (values) => {
+      const names = Object.keys(values)
+      await h.exec(
+        `insert into ${name} (${names.map((field) => `"${field}"`).join(', ')}) values (${Object.values(values).map(literal).join(', ')})`,
+      )
+    },
+    statements: () => h.queries.length,
+    close: async () => {
+      await h.exec(`drop table if exists ${name}`)
+      await h.close()
+    },
+  }
+}

@@ -1,0 +1,134 @@
+import type { AnyMySqlDatabase } from '@getorcreate/core/drizzle'
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
+import type { Logger } from 'drizzle-orm'
+import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
+import { drizzle } from 'drizzle-orm/mysql2'
+import mysql from 'mysql2/promise'
+import { createMySqlStore } from '../../src/drizzle/mysql-store.js'
+import { uniqueName } from './pg.js'
+
+/** The MariaDB / MySQL the tests use (MYSQL_URL, set by the global setup). */
+export function mysqlUrl(): string {
+  const url = process.env.MYSQL_URL
+  if (!url)
+    throw new Error('MYSQL_URL is not set: the global setup should have set it (test-support/services.ts).')
+  return url
+}
+
+/** A drizzle MySQL / MariaDB database over a mysql2 pool, with the statements it ran, for tests. */
+export interface MysqlHarness {
+  readonly db: AnyMySqlDatabase
+  /** The pool drizzle uses (for transactions on chosen connections). */
+  readonly pool: mysql.Pool
+  /** Every statement drizzle sent, in order. */
+  readonly queries: string[]
+  /** Run raw SQL on a separate pool, outside drizzle's logger. */
+  exec(text: string, params?: unknown[]): Promise<void>
+  /** Rows of a raw query on the separate pool. */
+  rows(text: string, params?: unknown[]): Promise<Record<string, unknown>[]>
+  close(): Promise<void>
+}
+
+/** Open a drizzle database on a mysql2 pool of `pool` connections. */
+export function openMysql(pool = 16): MysqlHarness {
+  const queries: string[] = []
+  const logger: Logger = { logQuery: (query) => void queries.push(query) }
+  const client = mysql.createPool({ uri: mysqlUrl(), connectionLimit: pool, maxIdle: pool })
+  const raw = mysql.createPool({ uri: mysqlUrl(), connectionLimit: 2 })
+  return {
+    db: drizzle(client, { logger, mode: 'default' }),
+    pool: client,
+    queries,
+    exec: async (text, params) => void (await raw.query(text, params)),
+    rows: async (text, params) => (await raw.query(text, params))[0] as Record<string, unknown>[],
+    close: async () => {
+      await client.end()
+      await raw.end()
+    },
+  }
+}
+
+/** The drizzle table of a conformance shape (see ConformanceShape). */
+export function mysqlShapeTable(name: string, shape: ConformanceShape) {
+  const text = (column: string) => varchar(column, { length: 100 })
+  return mysqlTable(name, {
+    id: int('id').autoincrement().primaryKey(),
+    prefix: text('prefix'),
+    slug: shape === 'nullable' ? text('slug') : text('slug').notNull(),
+    email: text('email'),
+    title: text('title'),
+  })
+}
+
+const SHAPE_DDL: Record<ConformanceShape, string> = {
+  unique: 'unique key slug_unique (slug), unique key email_unique (email)',
+  composite: 'unique key prefix_slug_unique (prefix, slug)',
+  'no-unique': 'key slug_index (slug)',
+  nullable: 'unique key slug_unique (slug)',
+}
+
+/** Create a table of `shape`; `slug` and `prefix` are NOT NULL except where the shape says otherwise. */
+export async function createMysqlShape(h: MysqlHarness, shape: ConformanceShape): Promise<string> {
+  const name = uniqueName()
+  await h.exec(`create table ${name} (
+    id int auto_increment primary key,
+    prefix varchar(100) ${shape === 'composite' ? 'not null' : 'null'},
+    slug varchar(100) ${shape === 'nullable' ? 'null' : 'not null'},
+    email varchar(100) null,
+    title varchar(100) null,
+    ${SHAPE_DDL[shape]}
+  ) engine = InnoDB`)
+  return name
+}
+
+/** `where` as SQL with `?` parameters (`null` matches NULL). */
+export function whereOf(where: Record<string, unknown> = {}): { clause: string; params: unknown[] } {
+  const parts: string[] = []
+  const params: unknown[] = []
+  for (const [field, value] of Object.entries(where)) {
+    if (value === null) parts.push(`\`${field}\` is null`)
+    else {
+      parts.push(`\`${field}\` = ?`)
+      params.push(value)
+    }
+  }
+  return { clause: parts.length > 0 ? `where ${parts.join(' and ')}` : '', params }
+}
+
+/**
+ * A conformance table on MariaDB / MySQL: a new table and pool per call. `version` makes the store speak to
+ * the server as to that version (e.g. without RETURNING).
+ */
+export async function mysqlConformanceTable(
+  shape: ConformanceShape,
+  pool = 16,
+  version?: string,
+): Promise<ConformanceTable> {
+  const h = openMysql(pool)
+  const name = await createMysqlShape(h, shape)
+  const table = mysqlShapeTable(name, shape)
+  const store = (version === undefined
+    ? drizzleStore(h.db, table)
+    : createMySqlStore(h.db, table, { version })) as unknown as ConformanceStore
+  return {
+    store,
+    count: async (where) => {
+      const { clause, params } = whereOf(where)
+      const [row] = await h.rows(`select count(*) as n from ${name} ${clause}`, params)
+      return Number(row?.n)
+    },
+    insertBehind: async (values) => {
+      const names = Object.keys(values)
+      await h.exec(
+        `insert into ${name} (${names.map((field) => `\`${field}\``).join(', ')}) values (${names.map(() => '?').join(', ')})`,
+        Object.values(values),
+      )
+    },
+    statements: () => h.queries.length,
+    close: async () => {
+      await h.exec(`drop table if exists ${name}`)
+      await h.close()
+    },
+  }
+}

@@ -1,0 +1,35 @@
+/** Every runnable example in src/, run against the real services, so none of them can rot. */
+import { expect, test } from 'vitest'
+import { main as customStore } from '../src/custom-store.js'
+import { main as mariadb } from '../src/mariadb.js'
+import { main as partitionedRedisLock } from '../src/partitioned-redis-lock.js'
+import { main as sqlite } from '../src/sqlite.js'
+
+const databaseUrl = process.env.DATABASE_URL!
+const redisUrl = process.env.REDIS_URL!
+
+test('the Redis-lock strategy on a partitioned Postgres table: one row per key', async () => {
+  const summary = await partitionedRedisLock(databaseUrl, redisUrl)
+  expect(summary).toMatchObject({ keys: 20, rows: 20, created: 20 })
+})
+
+test('a custom store over a plain SQL client: 20 racing callers, one row, one created, one id', async () => {
+  expect(await customStore(20)).toMatchObject({ callers: 20, created: 1, ids: 1, rows: 1 })
+})
+
+test('MariaDB: 20 racing callers, one row; found again inside a REPEATABLE READ transaction', async () => {
+  expect(await mariadb(process.env.MYSQL_URL!, 20)).toEqual({
+    callers: 20,
+    created: 1,
+    ids: 1,
+    rows: 1,
+    inTransaction: { created: false, sameId: true },
+  })
+})
+
+test('SQLite: a WAL file, two keys asked for five times, two rows', async () => {
+  const seen = await sqlite()
+  expect(seen.created.sort()).toEqual(['news', 'sports'])
+  expect(seen.rows).toBe(2)
+  expect(seen.ids).toHaveLength(2)
+})

@@ -1,0 +1,59 @@
+/**
+ * The lock as the strategy sees it. The strategy speaks only to this interface; `redlock-client.ts` is the
+ * one implementation (Redlock over ioredis, our own Lua), so the lock library can be replaced without
+ * touching the strategy.
+ */
+
+/** A lock held by this process: its key, its owner token, and how long it is surely still ours. */
+export interface HeldLock {
+  /** The lock key in Redis. */
+  readonly key: string
+  /** This owner's random token: the value stored under the key on every node that granted it. */
+  readonly token: string
+  /**
+   * Until when the lock is held on a quorum of nodes, on the monotonic clock (`performance.now()`, so a
+   * wall-clock jump cannot stretch it), after subtracting the time the last acquire / extend took and an
+   * allowance for clock drift. Moved forward by extend and fence.
+   */
+  validUntil: number
+}
+
+/** What {@link LockClient.extend} found. */
+export type ExtendOutcome =
+  /** A quorum renewed the TTL: `validUntil` moved forward. */
+  | 'extended'
+  /** So many nodes no longer hold this token that a quorum is impossible: the lock is gone. */
+  | 'lost'
+  /** Too few nodes answered to tell (timeouts, connection errors); `validUntil` is unchanged. */
+  | 'unknown'
+
+/** Options of {@link LockClient.acquire}. */
+export interface AcquireOptions {
+  /** The lock's time to live, in milliseconds. */
+  readonly ttlMs: number
+  /** How long to keep trying, in milliseconds. */
+  readonly acquireTimeoutMs: number
+  /** Abort the wait: the promise rejects with the signal's reason, and whatever was taken is given back. */
+  readonly signals: readonly AbortSignal[]
+}
+
+/** Acquire, extend, fence and release locks on one or several Redis nodes. */
+export interface LockClient {
+  /**
+   * Take the lock, retrying until `acquireTimeoutMs` has passed.
+   *
+   * @throws LockUnavailableError when it could not (held by another owner, nodes down, no quorum).
+   */
+  acquire(key: string, options: AcquireOptions): Promise<HeldLock>
+  /** Renew the lock's TTL to `ttlMs` where this owner still holds it. Never throws. */
+  extend(lock: HeldLock, ttlMs: number): Promise<ExtendOutcome>
+  /**
+   * Confirm the lock is still held on a quorum, renew it to `ttlMs`, and take a fencing token: a number that
+   * grows with every new owner of the key.
+   *
+   * @throws LockLostError when ownership cannot be confirmed on a quorum.
+   */
+  fence(lock: HeldLock, ttlMs: number): Promise<number>
+  /** Give the lock back on every node (compare-and-delete). Never throws; bounded in time. */
+  release(lock: HeldLock): Promise<void>
+}

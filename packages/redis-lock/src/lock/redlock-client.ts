@@ -1,0 +1,286 @@
+import { randomBytes } from 'node:crypto'
+import { LockLostError, LockUnavailableError } from '@getorcreate/core'
+import type { RedisClientLike } from '../redis-client.js'
+import { abortReason, sleep, withTimeout } from './bounded.js'
+import type { AcquireOptions, ExtendOutcome, HeldLock, LockClient } from './lock-client.js'
+import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from './scripts.js'
+
+/** Redlock's allowance for clock drift between nodes: 1 % of the TTL plus 2 ms. */
+function driftMs(ttlMs: number): number {
+  return Math.floor(ttlMs * 0.01) + 2
+}
+
+/**
+ * How long a key's fencing counter outlives its last use, in milliseconds (24 h). It only has to outlive
+ * any holder that could still be paused with an older token; without an expiry every key ever locked would
+ * leave a counter behind forever.
+ */
+const FENCE_TTL_MS = 86_400_000
+
+/** The suffix of a lock key's fencing counter; it keeps the lock key's hash tag, so both share a slot. */
+const FENCE_SUFFIX = ':fence'
+
+/** A node that is not connected: lock commands are never queued for later (an ioredis offline queue). */
+class NodeNotReadyError extends Error {
+  constructor(label: string, status: string) {
+    super(`${label} is not connected (status ${status})`)
+    this.name = 'NodeNotReadyError'
+  }
+}
+
+/** One Redis node: sends scripts only over a ready connection, each bounded by a timer. */
+class LockNode {
+  readonly #client: RedisClientLike
+  readonly label: string
+
+  constructor(client: RedisClientLike, label: string) {
+    this.#client = client
+    this.label = label
+  }
+
+  async eval(script: string, keys: readonly string[], args: readonly (string | number)[], timeoutMs: number) {
+    const status = this.#client.status
+    if (status !== 'ready') {
+      // A lazyConnect client is asked to connect; this attempt fails fast, a retry may find it ready.
+      if (status === 'wait' && this.#client.connect) void this.#client.connect().catch(() => undefined)
+      throw new NodeNotReadyError(this.label, status)
+    }
+    return withTimeout(this.#client.eval(script, keys.length, ...keys, ...args), timeoutMs, this.label)
+  }
+}
+
+function labelOf(client: RedisClientLike, index: number, total: number): string {
+  const options = (client as { options?: unknown }).options
+  if (typeof options === 'object' && options !== null) {
+    const { host, port } = options as { host?: unknown; port?: unknown }
+    if (typeof host === 'string' && typeof port === 'number') return `Redis node ${host}:${port}`
+  }
+  return `Redis node ${index + 1} of ${total}`
+}
+
+/** Per node: the script's reply, or why it failed. */
+interface Tally {
+  readonly replies: number[]
+  readonly errors: { readonly node: string; readonly error: unknown }[]
+}
+
+function tally(nodes: readonly LockNode[], results: readonly PromiseSettledResult<unknown>[]): Tally {
+  const replies: number[] = []
+  const errors: { node: string; error: unknown }[] = []
+  results.forEach((result, index) => {
+    const node = nodes[index]!.label
+    if (result.status === 'fulfilled') replies.push(Number(result.value))
+    else errors.push({ node, error: result.reason })
+  })
+  return { replies, errors }
+}
+
+function describeErrors(errors: Tally['errors']): string {
+  return errors
+    .map(({ node, error }) => `${node}: ${error instanceof Error ? error.message : String(error)}`)
+    .join('; ')
+}
+
+function causeOf(errors: Tally['errors']): { cause?: unknown } {
+  if (errors.length === 0) return {}
+  return {
+    cause: new AggregateError(
+      errors.map(({ error }) => error),
+      describeErrors(errors),
+    ),
+  }
+}
+
+/** Options of {@link RedlockClient}. */
+export interface RedlockClientOptions {
+  /** The independent Redis nodes: one, or N ≥ 3 for a majority quorum. */
+  readonly clients: readonly RedisClientLike[]
+  /** Base wait between acquire attempts, in milliseconds; each wait is jittered to 50–150 % of it. */
+  readonly retryIntervalMs: number
+  /** Bound of every lock command on every node, in milliseconds. */
+  readonly commandTimeoutMs: number
+}
+
+/**
+ * Redlock (antirez, "Distributed locks with Redis") in our own Lua over ioredis: `SET NX PX` with a random
+ * token on every node, a majority quorum `floor(N / 2) + 1`, a validity time that subtracts the acquisition
+ * time and the clock drift, partial acquisitions given back at once, jittered retries. A retry of the same
+ * acquire reuses its token, so its own partial acquisitions never block it.
+ */
+export class RedlockClient implements LockClient {
+  readonly #nodes: readonly LockNode[]
+  readonly #quorum: number
+  readonly #retryIntervalMs: number
+  readonly #commandTimeoutMs: number
+
+  constructor(options: RedlockClientOptions) {
+    const total = options.clients.length
+    this.#nodes = options.clients.map((client, index) => new LockNode(client, labelOf(client, index, total)))
+    this.#quorum = Math.floor(total / 2) + 1
+    this.#retryIntervalMs = options.retryIntervalMs
+    this.#commandTimeoutMs = options.commandTimeoutMs
+  }
+
+  /** Send one script to every node at once, each bounded by `timeoutMs`. */
+  async #everywhere(
+    script: string,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    timeoutMs: number,
+  ) {
+    const results = await Promise.allSettled(
+      this.#nodes.map((node) => node.eval(script, keys, args, timeoutMs)),
+    )
+    return tally(this.#nodes, results)
+  }
+
+  async acquire(key: string, options: AcquireOptions): Promise<HeldLock> {
+    const early = abortReason(options.signals)
+    if (early) throw early.reason
+    const token = randomBytes(16).toString('hex')
+    const attempts = this.#acquireLoop(key, token, options)
+    const { signals } = options
+    if (signals.length === 0) return attempts
+    return new Promise<HeldLock>((resolve, reject) => {
+      const onAbort = (event: Event): void => {
+        stopListening()
+        reject((event.target as AbortSignal).reason)
+      }
+      const stopListening = (): void => {
+        for (const signal of signals) signal.removeEventListener('abort', onAbort)
+      }
+      for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true })
+      attempts.then(
+        (lock) => {
+          stopListening()
+          const aborted = abortReason(signals)
+          if (!aborted) {
+            resolve(lock)
+            return
+          }
+          // Aborted while the last attempt was in flight: the caller is gone, give the lock back.
+          void this.release(lock)
+          reject(aborted.reason)
+        },
+        (error: unknown) => {
+          stopListening()
+          reject(error)
+        },
+      )
+    })
+  }
+
+  async #acquireLoop(key: string, token: string, options: AcquireOptions): Promise<HeldLock> {
+    const { ttlMs, acquireTimeoutMs, signals } = options
+    const total = this.#nodes.length
+    const deadline = performance.now() + acquireTimeoutMs
+    let attempts = 0
+    for (;;) {
+      attempts++
+      const start = performance.now()
+      // Bounded by the deadline, but never so short that a healthy node could not answer in time: a last
+      // attempt may overrun acquireTimeoutMs by at most 100 ms.
+      const floorMs = Math.min(this.#commandTimeoutMs, 100)
+      const timeoutMs = Math.min(this.#commandTimeoutMs, Math.max(floorMs, deadline - start))
+      const { replies, errors } = await this.#everywhere(ACQUIRE_SCRIPT, [key], [token, ttlMs], timeoutMs)
+      const granted = replies.filter((reply) => reply === 1).length
+      const held = replies.filter((reply) => reply === 0).length
+      const validUntil = start + ttlMs - driftMs(ttlMs)
+      if (granted >= this.#quorum && validUntil > performance.now()) return { key, token, validUntil }
+
+      // Give back what this attempt took, on every node: a node that timed out may still run the SET later,
+      // and its connection runs our release after it. Commands on one connection keep their order, so the
+      // next attempt is not blocked by this one either.
+      if (granted > 0 || errors.length > 0) void this.release({ key, token, validUntil: 0 })
+
+      const now = performance.now()
+      const remaining = deadline - now
+      if (remaining <= 0 || abortReason(signals)) {
+        const aborted = abortReason(signals)
+        if (aborted) throw aborted.reason
+        let why: string
+        if (errors.length === total) {
+          why = `Redis is down or unreachable: no node answered (${describeErrors(errors)})`
+        } else if (granted >= this.#quorum) {
+          why = `acquiring took longer than the lock's TTL of ${ttlMs} ms`
+        } else if (errors.length === 0 && held > 0 && total === 1) {
+          why = 'another caller held it for the whole wait'
+        } else if (errors.length === 0) {
+          why = `another caller held it for the whole wait (${held} of ${total} nodes held by another owner)`
+        } else {
+          why =
+            `no quorum: the last attempt got ${granted} of ${total} nodes (needs ${this.#quorum}), ` +
+            `${held} held by another owner, ${errors.length} did not answer (${describeErrors(errors)})`
+        }
+        throw new LockUnavailableError(
+          `Could not take the lock ${key} within ${acquireTimeoutMs} ms (${attempts} attempts): ${why}. ` +
+            'Nothing was written; the call may be retried.',
+          causeOf(errors),
+        )
+      }
+      const jittered = this.#retryIntervalMs * (0.5 + Math.random())
+      await sleep(Math.min(remaining, jittered), signals)
+    }
+  }
+
+  async extend(lock: HeldLock, ttlMs: number): Promise<ExtendOutcome> {
+    const start = performance.now()
+    const { replies } = await this.#everywhere(
+      EXTEND_SCRIPT,
+      [lock.key],
+      [lock.token, ttlMs],
+      this.#commandTimeoutMs,
+    )
+    const extended = replies.filter((reply) => reply === 1).length
+    const notOurs = replies.filter((reply) => reply === 0).length
+    if (extended >= this.#quorum) {
+      lock.validUntil = Math.max(lock.validUntil, start + ttlMs - driftMs(ttlMs))
+      return 'extended'
+    }
+    return notOurs > this.#nodes.length - this.#quorum ? 'lost' : 'unknown'
+  }
+
+  async fence(lock: HeldLock, ttlMs: number): Promise<number> {
+    const start = performance.now()
+    const keys = [lock.key, lock.key + FENCE_SUFFIX]
+    // Round 1: confirm ownership, renew, and take counter + 1 on every node that holds our token.
+    const first = await this.#fenceRound(lock, keys, ttlMs, 1, 0)
+    let token = Math.max(...first)
+    if (this.#nodes.length > 1) {
+      // Round 2: raise the quorum's counters to the token. Any later owner's quorum overlaps this one, so its
+      // round 1 sees at least this token and takes a larger one, whichever nodes answer it.
+      token = Math.max(token, ...(await this.#fenceRound(lock, keys, ttlMs, 0, token)))
+    }
+    lock.validUntil = Math.max(lock.validUntil, start + ttlMs - driftMs(ttlMs))
+    return token
+  }
+
+  async #fenceRound(
+    lock: HeldLock,
+    keys: readonly string[],
+    ttlMs: number,
+    increment: number,
+    floor: number,
+  ) {
+    const args = [lock.token, ttlMs, increment, floor, FENCE_TTL_MS]
+    const { replies, errors } = await this.#everywhere(FENCE_SCRIPT, keys, args, this.#commandTimeoutMs)
+    const tokens = replies.filter((reply) => reply >= 1)
+    if (tokens.length >= this.#quorum) return tokens
+    const notOurs = replies.filter((reply) => reply === -1).length
+    const total = this.#nodes.length
+    const why =
+      notOurs > total - this.#quorum
+        ? `it expired or was taken (${notOurs} of ${total} nodes no longer hold this owner's token)`
+        : `too few nodes confirmed it (${tokens.length} of ${total}, needs ${this.#quorum}; ` +
+          `${errors.length} did not answer: ${describeErrors(errors)})`
+    throw new LockLostError(
+      `Lost the lock ${lock.key} before the write: ${why}. Nothing was written; the call may be retried.`,
+      causeOf(errors),
+    )
+  }
+
+  async release(lock: HeldLock): Promise<void> {
+    // Never throws: a failed release leaves a lock that expires after its TTL.
+    await this.#everywhere(RELEASE_SCRIPT, [lock.key], [lock.token], this.#commandTimeoutMs)
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The Lua scripts of the lock, one per operation. Each runs atomically on one Redis node; the quorum logic
+ * lives in `redlock-client.ts`. Every script compares the stored token with the caller's, so only the owner
+ * can extend, fence or release a lock.
+ */
+
+/** Take the lock, or renew it when this token already holds it (a retry after a partial acquisition). */
+export const ACQUIRE_SCRIPT = `
+-- acquire: take a lock, or renew it when this owner already holds it.
+-- KEYS[1]: the lock key.
+-- ARGV[1]: the owner's random token; ARGV[2]: the time to live, in milliseconds.
+-- Returns 1 when the lock is held by this token now (taken, or already ours: TTL reset), 0 when another
+-- owner holds it.
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`
+
+/** Reset the TTL of a lock this token holds. */
+export const EXTEND_SCRIPT = `
+-- extend: reset the TTL of a lock, only for its owner.
+-- KEYS[1]: the lock key.
+-- ARGV[1]: the owner's token; ARGV[2]: the new time to live, in milliseconds.
+-- Returns 1 when extended, 0 when the key is missing or held by another token.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`
+
+/** Delete a lock this token holds (compare-and-delete). */
+export const RELEASE_SCRIPT = `
+-- release: delete a lock, only for its owner (compare-and-delete).
+-- KEYS[1]: the lock key.
+-- ARGV[1]: the owner's token.
+-- Returns 1 when deleted, 0 when the key is missing or held by another token (nothing is touched).
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`
+
+/**
+ * Check the lock is still this token's, renew its TTL, and move the key's fencing counter: the counter
+ * becomes max(counter + increment, floor). Only the owner moves it, so it grows with every new owner.
+ */
+export const FENCE_SCRIPT = `
+-- fence: confirm ownership, renew the lock, and advance the key's fencing counter.
+-- KEYS[1]: the lock key; KEYS[2]: the fencing counter (same hash tag, so same Cluster slot).
+-- ARGV[1]: the owner's token; ARGV[2]: the lock's time to live, in milliseconds;
+-- ARGV[3]: increment (1 to take a new token, 0 to only raise); ARGV[4]: floor (the counter ends >= it);
+-- ARGV[5]: the counter's time to live, in milliseconds.
+-- Returns the counter's new value (>= 1), or -1 when the lock is not held by this token (nothing changed).
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+local value = math.max(current + tonumber(ARGV[3]), tonumber(ARGV[4]))
+redis.call('SET', KEYS[2], value, 'PX', ARGV[5])
+return value
+`

@@ -1,0 +1,12 @@
+/**
+ * The slice of an ioredis client the lock uses, declared here rather than imported, so that a `Redis` and a
+ * `Cluster` from ioredis 5 or 6 both fit and the public types do not depend on ioredis internals.
+ */
+export interface RedisClientLike {
+  /** ioredis's connection status; lock commands are sent only when it is `'ready'`. */
+  readonly status: string
+  /** `EVAL script numkeys ...keys ...args`. */
+  eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>
+  /** Opens the connection of a `lazyConnect` client (status `'wait'`). */
+  connect?(): Promise<void>
+}

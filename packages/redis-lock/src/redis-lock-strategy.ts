@@ -1,0 +1,278 @@
+import {
+  type Defaults,
+  type GetOrCreateResult,
+  LockInTransactionError,
+  LockLostError,
+  resolveValues,
+  type Store,
+  type Strategy,
+} from '@getorcreate/core'
+import { abortable } from './lock/bounded.js'
+import type { HeldLock, LockClient } from './lock/lock-client.js'
+import { RedlockClient } from './lock/redlock-client.js'
+import { DEFAULT_KEY_PREFIX, lockKeyFor } from './lock-key.js'
+import type { RedisClientLike } from './redis-client.js'
+
+/** Options of {@link redisLockStrategy}. */
+export interface RedisLockStrategyOptions {
+  /**
+   * The Redis nodes that hold the locks: one ioredis client (`new Redis(url)`), or an array of clients of
+   * independent nodes. With N nodes a lock needs a majority, `floor(N / 2) + 1`: use 1 node, or 3 or 5
+   * independent masters (Redlock); never replicas of one another. Required.
+   *
+   * The clients are used as given and never closed by the strategy. Lock commands are sent only while a
+   * client's status is `'ready'` (never into ioredis's offline queue) and each is bounded by
+   * `commandTimeoutMs`, so a dead node fails fast whatever the client's settings. Clients of your own with
+   * `enableOfflineQueue: false` and `maxRetriesPerRequest: 1` (or 0) are still recommended: then a command
+   * cut off by a dropped connection is not resent late either.
+   */
+  readonly clients: RedisClientLike | readonly RedisClientLike[]
+  /**
+   * How long a lock lives without being extended, in milliseconds: how long callers wait for the lock of a
+   * crashed holder. While a create runs the lock is extended every `ttlMs / 3`. Default is `10_000`.
+   */
+  readonly ttlMs?: number
+  /**
+   * How long a caller keeps trying to take the lock before it gives up with `LockUnavailableError`, in
+   * milliseconds. Default is `10_000`.
+   */
+  readonly acquireTimeoutMs?: number
+  /**
+   * Base wait between two attempts to take a busy lock, in milliseconds; every wait is jittered to 50–150 %
+   * of it so that waiters do not move in step. Default is `50`.
+   */
+  readonly retryIntervalMs?: number
+  /**
+   * Bound of one lock command (acquire, extend, fence, release) on one node, in milliseconds: a node that
+   * does not answer within it counts as failed for that command. Default is `1_000`.
+   */
+  readonly commandTimeoutMs?: number
+  /** Prefix of every lock key (see {@link lockKeyFor}). Default is `'getorcreate:lock:'`. */
+  readonly keyPrefix?: string
+  /**
+   * Aborts every wait for a lock of this strategy: the call rejects at once with `signal.reason`. It bounds
+   * only the wait; a create that holds the lock runs to its end. For one call, see
+   * {@link RedisLockStrategy.withSignal}. Default is none.
+   */
+  readonly signal?: AbortSignal
+}
+
+/** The strategy {@link redisLockStrategy} returns: a `Strategy`, plus a per-call abort signal. */
+export interface RedisLockStrategy extends Strategy {
+  /** `'redis-lock'`. */
+  readonly name: 'redis-lock'
+  /**
+   * The same strategy (same clients, options and lock keys) whose waits for a lock also end when `signal`
+   * aborts: the call rejects at once with `signal.reason`, having written nothing. The strategy's own
+   * `signal`, if any, still applies.
+   *
+   * @example
+   * ```ts
+   * await getOrCreate(store, { slug }, defaults, strategy.withSignal(AbortSignal.timeout(500)))
+   * ```
+   */
+  withSignal(signal: AbortSignal): RedisLockStrategy
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const chosen = value ?? fallback
+  if (!Number.isInteger(chosen) || chosen < 1) {
+    throw new RangeError(
+      `redisLockStrategy: ${name} must be a whole number of milliseconds ≥ 1, got ${String(value)}.`,
+    )
+  }
+  return chosen
+}
+
+/** Extends a held lock every `ttlMs / 3` until stopped, and says whether it is still surely held. */
+class LockKeeper {
+  readonly #client: LockClient
+  readonly #lock: HeldLock
+  readonly #ttlMs: number
+  #timer: NodeJS.Timeout | undefined
+  #lost = false
+  #stopped = false
+
+  constructor(client: LockClient, lock: HeldLock, ttlMs: number) {
+    this.#client = client
+    this.#lock = lock
+    this.#ttlMs = ttlMs
+    this.#schedule()
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => void this.#extend(), Math.max(1, Math.floor(this.#ttlMs / 3)))
+    this.#timer.unref()
+  }
+
+  async #extend(): Promise<void> {
+    const outcome = await this.#client.extend(this.#lock, this.#ttlMs).catch(() => 'unknown' as const)
+    if (outcome === 'lost') this.#lost = true
+    else if (!this.#stopped) this.#schedule()
+  }
+
+  /** @throws LockLostError when the lock was lost or its validity has run out. */
+  assertHeld(): void {
+    if (this.#lost) {
+      throw new LockLostError(
+        `Lost the lock ${this.#lock.key} before the write: an extension found it expired or taken. ` +
+          'Nothing was written; the call may be retried. If this happens often, raise ttlMs.',
+      )
+    }
+    if (performance.now() >= this.#lock.validUntil) {
+      throw new LockLostError(
+        `Lost the lock ${this.#lock.key} before the write: it could not be extended in time and may have ` +
+          'expired. Nothing was written; the call may be retried. If this happens often, raise ttlMs.',
+      )
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+  }
+}
+
+/**
+ * The Redis-lock strategy: for stores where the database cannot enforce a unique key (a partitioned table
+ * whose unique index cannot cover the key, a table that already holds duplicates, a store without unique
+ * indexes). Every creator of a key takes a lock on one Redis node or on a majority of N independent nodes
+ * (Redlock), so exactly one of them inserts.
+ *
+ * 1. `store.find(key)` without a lock: a hit sends no Redis command at all.
+ * 2. Take the lock `lockKeyFor(store.name, key)`, retrying for up to `acquireTimeoutMs`; else
+ *    `LockUnavailableError`.
+ * 3. Under the lock, `store.find(key, { fresh: true })`: found means another caller created it.
+ * 4. Confirm the lock is still held and take a fencing token (`LockLostError` if not), then
+ *    `store.insert({ ...defaults, ...key }, { fence })`. The lock is extended while this runs.
+ * 5. Release the lock (compare-and-delete). A failed release never hides the result or the create's error.
+ *
+ * Callers of one key in one process (same strategy, same store object) share one lock acquisition. A store
+ * bound to an open transaction (`store.inTransaction`) is refused with `LockInTransactionError`: the lock
+ * would be released before that transaction commits.
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis'
+ * const redis = new Redis(process.env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+ * const strategy = redisLockStrategy({ clients: redis, ttlMs: 5_000 })
+ * const { row, created } = await getOrCreate(drizzleStore(db, events), { externalId }, defaults, strategy)
+ * ```
+ * @throws RangeError for invalid options.
+ */
+export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockStrategy {
+  const clients = Array.isArray(options.clients) ? [...options.clients] : [options.clients as RedisClientLike]
+  if (clients.length === 0 || clients.some((client) => typeof client?.eval !== 'function')) {
+    throw new RangeError('redisLockStrategy: clients must be an ioredis client or a non-empty array of them.')
+  }
+  const ttlMs = positiveInteger('ttlMs', options.ttlMs, 10_000)
+  const acquireTimeoutMs = positiveInteger('acquireTimeoutMs', options.acquireTimeoutMs, 10_000)
+  const retryIntervalMs = positiveInteger('retryIntervalMs', options.retryIntervalMs, 50)
+  const commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 1_000)
+  const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
+  const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
+  const inFlight: InFlight = new WeakMap()
+  return makeStrategy(
+    client,
+    { ttlMs, acquireTimeoutMs, keyPrefix, inFlight },
+    options.signal ? [options.signal] : [],
+  )
+}
+
+/**
+ * Per store object, per lock key: the row the call that holds (or waits for) the lock in this process will
+ * settle on, `undefined` if it fails. Other callers of the same key in this process wait for it instead of
+ * queueing on the lock one by one. Keyed by the store object, not its name: two store objects may be two
+ * transactions, which must not see each other's rows.
+ */
+type InFlight = WeakMap<object, Map<string, Promise<unknown>>>
+
+interface ResolvedOptions {
+  readonly ttlMs: number
+  readonly acquireTimeoutMs: number
+  readonly keyPrefix: string
+  readonly inFlight: InFlight
+}
+
+function makeStrategy(
+  client: LockClient,
+  options: ResolvedOptions,
+  signals: readonly AbortSignal[],
+): RedisLockStrategy {
+  const { ttlMs, acquireTimeoutMs, keyPrefix, inFlight } = options
+
+  async function createUnderLock<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    defaults: Defaults<Values>,
+    lockKey: string,
+  ): Promise<GetOrCreateResult<Row>> {
+    const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals })
+    const keeper = new LockKeeper(client, lock, ttlMs)
+    try {
+      const winner = await store.find(key, { fresh: true })
+      if (winner !== undefined) return { row: winner, created: false }
+      const values = await resolveValues(key, defaults)
+      keeper.assertHeld()
+      const fence = await client.fence(lock, ttlMs)
+      keeper.assertHeld()
+      const row = await store.insert(values, { fence })
+      return { row, created: true }
+    } finally {
+      keeper.stop()
+      try {
+        await client.release(lock)
+      } catch {
+        // Never hide the result or the create's own error: an unreleased lock expires after ttlMs.
+      }
+    }
+  }
+
+  return {
+    name: 'redis-lock',
+    withSignal(signal: AbortSignal): RedisLockStrategy {
+      return makeStrategy(client, options, [...signals, signal])
+    },
+    async getOrCreate<Row, Key, Values>(
+      store: Store<Row, Key, Values>,
+      key: Key,
+      defaults: Defaults<Values>,
+    ): Promise<GetOrCreateResult<Row>> {
+      if (store.inTransaction === true) {
+        throw new LockInTransactionError(
+          `${store.name} is bound to an open transaction: the lock would be released before that transaction ` +
+            'commits the row, and the next holder would create a second one. Nothing was written. Pass a store ' +
+            'over the database itself (drizzleStore(db, table), not drizzleStore(tx, table)), or give the key a ' +
+            'unique index and use the constraint strategy, which is safe inside transactions.',
+        )
+      }
+      const found = await store.find(key)
+      if (found !== undefined) return { row: found, created: false }
+
+      const lockKey = lockKeyFor(store.name, key as Record<string, unknown>, keyPrefix)
+      let perStore = inFlight.get(store)
+      if (!perStore) {
+        perStore = new Map()
+        inFlight.set(store, perStore)
+      }
+      const leader = perStore.get(lockKey)
+      if (leader) {
+        // Another call in this process is settling this key: its row is the row. If it fails, try ourselves.
+        const row = (await abortable(leader, signals)) as Row | undefined
+        if (row !== undefined) return { row, created: false }
+      }
+      const own = createUnderLock(store, key, defaults, lockKey)
+      if (!perStore.has(lockKey)) {
+        const shared = own.then(
+          (result) => result.row,
+          () => undefined,
+        )
+        perStore.set(lockKey, shared)
+        void shared.then(() => {
+          if (perStore.get(lockKey) === shared) perStore.delete(lockKey)
+        })
+      }
+      return own
+    },
+  }
+}

@@ -1,0 +1,3 @@
+import { provideServices } from '../../../test-support/services.js'
+
+export default () => provideServices(['postgres', 'redis'])

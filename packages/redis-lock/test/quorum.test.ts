@@ -1,0 +1,192 @@
+/** Several independent Redis nodes (Redlock): quorum, nodes down, nodes hung, nothing reachable. */
+import { setTimeout as delay } from 'node:timers/promises'
+import { getOrCreate } from '@getorcreate/core'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { redisLockStrategy } from '../src/index.js'
+import { itemsFixture, type Outcome, raceViolations } from './support/postgres.js'
+import { freePort, type RedisNode, startNodes } from './support/redis-nodes.js'
+
+const started: RedisNode[] = []
+async function nodes(count: number): Promise<RedisNode[]> {
+  const made = await startNodes(count)
+  started.push(...made)
+  return made
+}
+afterAll(async () => {
+  await Promise.all(started.map((node) => node.stop()))
+})
+
+// Any unhandled rejection during a test fails it (vitest would report it too, but not pin it to a test).
+const unhandled: unknown[] = []
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason)
+}
+beforeEach(() => {
+  unhandled.length = 0
+  process.on('unhandledRejection', onUnhandled)
+})
+afterEach(async () => {
+  await delay(200)
+  process.off('unhandledRejection', onUnhandled)
+  expect(unhandled).toEqual([])
+})
+
+/** `keys` keys × `callers` callers at once through drizzleStore on a table with no unique index. */
+async function race(clients: Redis[], keys: number, callers: number) {
+  const fixture = await itemsFixture(40)
+  try {
+    // One strategy per caller: independent lock contenders, as if from separate processes.
+    const strategies = Array.from({ length: callers }, () =>
+      redisLockStrategy({ clients, acquireTimeoutMs: 30_000 }),
+    )
+    const slugs = Array.from({ length: keys }, (_, i) => `k${i}`)
+    const outcomes: Outcome[] = await Promise.all(
+      slugs.flatMap((slug) =>
+        strategies.map(async (strategy) => {
+          const { row, created } = await getOrCreate(fixture.store, { slug }, { payload: slug }, strategy)
+          return { slug, id: row.id, created }
+        }),
+      ),
+    )
+    return {
+      violations: raceViolations(slugs, callers, outcomes, await fixture.countBySlug()),
+      total: await fixture.total(),
+    }
+  } finally {
+    await fixture.drop()
+  }
+}
+
+describe('quorum', () => {
+  let five: RedisNode[]
+  beforeAll(async () => {
+    five = await nodes(5)
+  })
+
+  it.each([1, 3, 5])('%i node(s): 50 keys × 20 callers make exactly one row per key', async (count) => {
+    const clients = await Promise.all(five.slice(0, count).map((node) => node.client()))
+    const { violations, total } = await race(clients, 50, 20)
+    expect(violations).toEqual([])
+    expect(total).toBe(50)
+  })
+
+  it('1 of 3 nodes down: still one row per key, and no slower than the dead node allows', async () => {
+    const three = await nodes(3)
+    // The dead node's client keeps ioredis's defaults (offline queue, retries): the worst case.
+    const clients = [
+      await three[0]!.client(),
+      await three[1]!.client(),
+      await three[2]!.client({ bounded: false }),
+    ]
+    await three[2]!.kill()
+    await delay(100)
+    const began = Date.now()
+    const { violations, total } = await race(clients, 20, 10)
+    expect(violations).toEqual([])
+    expect(total).toBe(20)
+    expect(Date.now() - began).toBeLessThan(10_000)
+  })
+
+  it('1 of 3 nodes hung (DEBUG SLEEP): still works, each command bounded by commandTimeoutMs', async () => {
+    const three = await nodes(3)
+    const clients = await Promise.all(three.map((node) => node.client()))
+    const sleeper = await three[0]!.client({ bounded: false })
+    const fixture = await itemsFixture(8)
+    try {
+      void sleeper.call('DEBUG', 'SLEEP', '3').catch(() => undefined)
+      await delay(50)
+      const strategy = redisLockStrategy({ clients, commandTimeoutMs: 200 })
+      const began = Date.now()
+      const { created } = await getOrCreate(fixture.store, { slug: 'h' }, {}, strategy)
+      expect(created).toBe(true)
+      // acquire, fence (two rounds) and release each wait at most 200 ms for the hung node
+      expect(Date.now() - began).toBeLessThan(1_500)
+      expect(await fixture.total()).toBe(1)
+    } finally {
+      await fixture.drop()
+    }
+  })
+
+  it('2 of 3 nodes down: LockUnavailableError (no quorum) within acquireTimeoutMs + 1 s, nothing written', async () => {
+    const three = await nodes(3)
+    const clients = [
+      await three[0]!.client(),
+      await three[1]!.client({ bounded: false }),
+      await three[2]!.client({ bounded: false }),
+    ]
+    await Promise.all([three[1]!.kill(), three[2]!.kill()])
+    await delay(100)
+    const fixture = await itemsFixture(4)
+    try {
+      const strategy = redisLockStrategy({ clients, acquireTimeoutMs: 1_000 })
+      const began = Date.now()
+      const error = await getOrCreate(fixture.store, { slug: 'q' }, {}, strategy).catch(
+        (caught: unknown) => caught,
+      )
+      const elapsed = Date.now() - began
+      expect(error).toMatchObject({ code: 'LOCK_UNAVAILABLE', name: 'LockUnavailableError' })
+      expect((error as Error).message).toMatch(/no quorum: the last attempt got 1 of 3 nodes \(needs 2\)/)
+      expect((error as Error).cause).toBeInstanceOf(AggregateError)
+      expect(elapsed).toBeGreaterThanOrEqual(950)
+      expect(elapsed).toBeLessThan(2_000)
+      expect(await fixture.total()).toBe(0)
+      // The partial acquisition on the live node was given back.
+      await delay(100)
+      expect(await clients[0]!.dbsize()).toBe(0)
+    } finally {
+      await fixture.drop()
+    }
+  })
+
+  it('no Redis reachable (ports closed, default ioredis clients): LockUnavailableError within the bound', async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()])
+    const clients = ports.map((port) => {
+      const client = new Redis({ port, host: '127.0.0.1' }) // ioredis defaults: offline queue, 20 retries
+      client.on('error', () => undefined)
+      return client
+    })
+    const fixture = await itemsFixture(4)
+    try {
+      for (const set of [clients, [clients[0]!]]) {
+        const strategy = redisLockStrategy({ clients: set, acquireTimeoutMs: 1_000 })
+        const began = Date.now()
+        const error = await getOrCreate(fixture.store, { slug: 'down' }, {}, strategy).catch(
+          (caught: unknown) => caught,
+        )
+        expect(error).toMatchObject({ code: 'LOCK_UNAVAILABLE' })
+        expect((error as Error).message).toContain('Redis is down or unreachable')
+        expect(Date.now() - began).toBeLessThan(2_000)
+      }
+      expect(await fixture.total()).toBe(0)
+    } finally {
+      for (const client of clients) client.disconnect()
+      await fixture.drop()
+    }
+  })
+
+  it('every node hung (connections open, no answers): LockUnavailableError within the bound', async () => {
+    const three = await nodes(3)
+    const clients = await Promise.all(three.map((node) => node.client({ bounded: false })))
+    const sleepers = await Promise.all(three.map((node) => node.client({ bounded: false })))
+    const fixture = await itemsFixture(4)
+    try {
+      for (const sleeper of sleepers) void sleeper.call('DEBUG', 'SLEEP', '3').catch(() => undefined)
+      await delay(50)
+      const strategy = redisLockStrategy({ clients, acquireTimeoutMs: 800, commandTimeoutMs: 300 })
+      const began = Date.now()
+      const error = await getOrCreate(fixture.store, { slug: 'hung' }, {}, strategy).catch(
+        (caught: unknown) => caught,
+      )
+      expect(error).toMatchObject({ code: 'LOCK_UNAVAILABLE' })
+      expect((error as Error).message).toMatch(/did not answer within/)
+      expect(Date.now() - began).toBeLessThan(1_800)
+      expect(await fixture.total()).toBe(0)
+      // When the nodes wake up, the late SETs run, then our releases: no lock is left behind.
+      await delay(3_200)
+      expect(await Promise.all(clients.map((client) => client.dbsize()))).toEqual([0, 0, 0])
+    } finally {
+      await fixture.drop()
+    }
+  })
+})

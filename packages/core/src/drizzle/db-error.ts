@@ -13,11 +13,17 @@ export function sqlState(error: unknown): string | undefined {
   return undefined
 }
 
-/** The first numeric MySQL / MariaDB `errno` on `error` or its causes. */
-export function mysqlErrno(error: unknown): number | undefined {
+/** The first MySQL / MariaDB error (numeric `errno`) on `error` or its causes, with the server's message. */
+export function mysqlError(error: unknown): { errno: number; message: string } | undefined {
   for (let current = error, depth = 0; current && depth < 8; depth++) {
-    const errno = (current as { errno?: unknown }).errno
-    if (typeof errno === 'number') return errno
+    const { errno, sqlMessage, message } = current as {
+      errno?: unknown
+      sqlMessage?: unknown
+      message?: unknown
+    }
+    if (typeof errno === 'number') {
+      return { errno, message: typeof sqlMessage === 'string' ? sqlMessage : String(message ?? '') }
+    }
     current = (current as { cause?: unknown }).cause
   }
   return undefined

@@ -9,6 +9,7 @@ import {
 } from 'drizzle-orm/mysql-core'
 import { RowVanishedError, SerializationConflictError } from '../errors.js'
 import type { FindOptions, Uniqueness } from '../types.js'
+import { mysqlError } from './db-error.js'
 import { checkKeyTypes, columnsOf, type DrizzleStore, databaseColumnName, keyParam } from './drizzle-store.js'
 
 /** A drizzle MySQL / MariaDB database or transaction (mysql2), whatever its schema. */
@@ -89,22 +90,6 @@ function serialized<T>(owner: object, run: () => Promise<T>): Promise<T> {
     ),
   )
   return result
-}
-
-/** The first error in the cause chain that carries a numeric MySQL `errno`. */
-function mysqlCause(error: unknown): { errno: number; message: string } | undefined {
-  for (let current = error, depth = 0; current && depth < 8; depth++) {
-    const { errno, sqlMessage, message } = current as {
-      errno?: unknown
-      sqlMessage?: unknown
-      message?: unknown
-    }
-    if (typeof errno === 'number') {
-      return { errno, message: typeof sqlMessage === 'string' ? sqlMessage : String(message ?? '') }
-    }
-    current = (current as { cause?: unknown }).cause
-  }
-  return undefined
 }
 
 /**
@@ -257,7 +242,7 @@ export function createMySqlStore<T extends MySqlTable>(
   }
 
   function deadlock(error: unknown): never {
-    if (mysqlCause(error)?.errno === ER_LOCK_DEADLOCK) {
+    if (mysqlError(error)?.errno === ER_LOCK_DEADLOCK) {
       throw new SerializationConflictError(
         `A deadlock (MySQL error 1213, SQLSTATE 40001) ended this transaction while it got or created a row ` +
           `of ${label}; the server has rolled the whole transaction back. Run the whole transaction again.`,
@@ -377,7 +362,7 @@ export function createMySqlStore<T extends MySqlTable>(
     try {
       return await guardedInsert(values as Record<string, unknown>, record)
     } catch (error) {
-      const cause = mysqlCause(error)
+      const cause = mysqlError(error)
       if (cause?.errno !== ER_DUP_ENTRY) deadlock(error)
       const index = duplicateIndexName(cause.message, tableName)
       const own = await keyIndexes(Object.keys(record))

@@ -14,6 +14,7 @@ import {
 } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { sql } from 'drizzle-orm'
+import { pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { openPg, PG_DRIVERS, type PgHarness, runConcurrently, shuffle, uniqueName } from './support/pg.js'
 import { assertRaceInvariants, type RaceOutcome } from './support/race.js'
@@ -305,6 +306,27 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     const error = await getOrCreate(alwaysDeleting, { slug: 'w' }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(RowVanishedError)
     expect(isGetOrCreateError(error) && error.retryable).toBe(true)
+  })
+
+  test('prepared inserts run $defaultFn on every insert, not once', async () => {
+    const name = uniqueName()
+    await h.exec(
+      `create table ${name} (id serial primary key, slug text not null unique, token text not null)`,
+    )
+    let made = 0
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      slug: text('slug').notNull(),
+      token: text('token')
+        .notNull()
+        .$defaultFn(() => `token-${++made}`),
+    })
+    const store = drizzleStore(h.db, table)
+    const a = await getOrCreate(store, { slug: 'a' })
+    const b = await getOrCreate(store, { slug: 'b' })
+    const c = await store.insert({ slug: 'c' })
+    const d = await store.insert({ slug: 'd' })
+    expect([a.row.token, b.row.token, c.token, d.token]).toEqual(['token-1', 'token-2', 'token-3', 'token-4'])
   })
 
   test('a hit is one round trip; a miss two (read, insert)', async () => {

@@ -113,33 +113,31 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     return rows[0]
   }
 
+  /**
+   * INSERT … [ON CONFLICT (key) DO NOTHING] RETURNING *, prepared once per shape (the fields given, and the
+   * conflict target). Built anew only when a column's `$defaultFn` returns SQL, which cannot be a parameter.
+   */
+  async function runInsert(values: Record<string, unknown>, conflictKey?: readonly string[]): Promise<Row[]> {
+    const target = conflictKey?.map(column) as PgColumn[] | undefined
+    const build = (row: Record<string, unknown>) => {
+      const query = db.insert(table as PgTable).values(row)
+      return (target ? query.onConflictDoNothing({ target }) : query).returning()
+    }
+    const parameters = insertParameters(columns, values)
+    if (!parameters) return (await build(values)) as Row[]
+    const id = `insert:${parameters.shape}|${conflictKey ? [...conflictKey].sort().join(',') : '-'}`
+    let statement = statements.get(id)
+    if (!statement) {
+      const query = build(parameters.placeholders)
+      statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
+      statements.set(id, statement)
+    }
+    return (await statement.execute(parameters.params)) as Row[]
+  }
+
   async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
-    const target = Object.keys(key as object).map(column) as PgColumn[]
-    const parameters = insertParameters(columns, values as Record<string, unknown>)
     try {
-      let rows: Row[]
-      if (parameters) {
-        const id = `insert:${parameters.shape}|${Object.keys(key as object)
-          .sort()
-          .join(',')}`
-        let statement = statements.get(id)
-        if (!statement) {
-          const query = db
-            .insert(table as PgTable)
-            .values(parameters.placeholders)
-            .onConflictDoNothing({ target })
-            .returning()
-          statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
-          statements.set(id, statement)
-        }
-        rows = (await statement.execute(parameters.params)) as Row[]
-      } else {
-        rows = (await db
-          .insert(table as PgTable)
-          .values(values as Record<string, unknown>)
-          .onConflictDoNothing({ target })
-          .returning()) as Row[]
-      }
+      const rows = await runInsert(values as Record<string, unknown>, Object.keys(key as object))
       return rows[0]
     } catch (error) {
       if (sqlState(error) === '40001') {
@@ -155,10 +153,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
   }
 
   async function insert(values: T['$inferInsert']): Promise<Row> {
-    const rows = (await db
-      .insert(table as PgTable)
-      .values(values as Record<string, unknown>)
-      .returning()) as Row[]
+    const rows = await runInsert(values as Record<string, unknown>)
     return rows[0] as Row
   }
 

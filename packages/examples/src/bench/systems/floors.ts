@@ -1,0 +1,48 @@
+/** The floors: one postgres.js round trip per call, what any get-or-create must at least pay. */
+import type { System } from '../system.js'
+import { postgresPool, type TagRow } from './connections.js'
+
+/** One `SELECT * … WHERE slug = $1 LIMIT 1` per call: the floor of a hit. Creates nothing. */
+export const floorSelect: System = {
+  id: 'floor-select',
+  name: 'floor: one SELECT',
+  kind: 'floor',
+  table: 'unique',
+  reportsCreated: true,
+  workloads: ['hits', 'mixed'],
+  async setup(ctx) {
+    const sql = postgresPool(ctx.databaseUrl, ctx.pool)
+    return {
+      async call(slug) {
+        const [row] = await sql<TagRow[]>`select * from ${sql(ctx.table)} where slug = ${slug} limit 1`
+        return { id: row?.id, created: false }
+      },
+      teardown: () => sql.end({ timeout: 5 }),
+    }
+  },
+}
+
+/**
+ * One `INSERT … ON CONFLICT (slug) DO NOTHING RETURNING *` per call: the floor of a miss. Callers that lose
+ * the race get no row back (no id): a floor, not a get-or-create.
+ */
+export const floorInsert: System = {
+  id: 'floor-insert',
+  name: 'floor: one INSERT … ON CONFLICT DO NOTHING',
+  kind: 'floor',
+  table: 'unique',
+  reportsCreated: true,
+  workloads: ['miss-storm', 'mixed'],
+  async setup(ctx) {
+    const sql = postgresPool(ctx.databaseUrl, ctx.pool)
+    return {
+      async call(slug) {
+        const [row] = await sql<TagRow[]>`
+          insert into ${sql(ctx.table)} (slug, label) values (${slug}, ${slug})
+          on conflict (slug) do nothing returning *`
+        return { id: row?.id, created: row !== undefined }
+      },
+      teardown: () => sql.end({ timeout: 5 }),
+    }
+  },
+}

@@ -1,0 +1,38 @@
+/** Every system of the bench, in the order the tables show them. */
+import type { System } from '../system.js'
+import { floorInsert, floorSelect } from './floors.js'
+import { oursConstraint, oursRedisLock, oursRedisLockTrio } from './ours.js'
+import {
+  knexInsertIgnore,
+  mikroOrmUpsert,
+  sequelizeFindCreateFind,
+  sequelizeFindOrCreate,
+} from './peers-orm.js'
+import { advisoryLock, django, naive, naiveTransaction, redisMutex } from './peers-sql.js'
+
+/** All systems: ours, then the peers, then the floors. */
+export const allSystems: readonly System[] = [
+  oursConstraint,
+  oursRedisLock,
+  oursRedisLockTrio,
+  naive,
+  naiveTransaction,
+  django,
+  sequelizeFindOrCreate,
+  sequelizeFindCreateFind,
+  knexInsertIgnore,
+  mikroOrmUpsert,
+  redisMutex,
+  advisoryLock,
+  floorSelect,
+  floorInsert,
+]
+
+/** The system with this id. @throws Error naming the known ids. */
+export function systemById(id: string): System {
+  const system = allSystems.find((candidate) => candidate.id === id)
+  if (!system) {
+    throw new Error(`Unknown system "${id}". Known: ${allSystems.map((known) => known.id).join(', ')}.`)
+  }
+  return system
+}

@@ -1,0 +1,75 @@
+/** Ours: `getOrCreate` with the constraint strategy, and with the Redis-lock strategy on one and three nodes. */
+import { constraintStrategy, getOrCreate, type Strategy } from '@getorcreate/core'
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import { redisLockStrategy } from '@getorcreate/redis-lock'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import type { Redis } from 'ioredis'
+import type { OpenSystem, System, SystemContext } from '../system.js'
+import { connectRedis, postgresPool, tagsTable } from './connections.js'
+
+async function withStrategy(
+  ctx: SystemContext,
+  strategy: Strategy,
+  close: () => Promise<void>,
+): Promise<OpenSystem> {
+  const sql = postgresPool(ctx.databaseUrl, ctx.pool)
+  const store = drizzleStore(drizzle(sql), tagsTable(ctx.table))
+  return {
+    async call(slug) {
+      const { row, created } = await getOrCreate(store, { slug }, { label: slug }, strategy)
+      return { id: row.id, created }
+    },
+    async teardown() {
+      await sql.end({ timeout: 5 })
+      await close()
+    },
+  }
+}
+
+async function quit(clients: readonly Redis[]): Promise<void> {
+  await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())))
+}
+
+/** `getOrCreate` with `constraintStrategy()` (the default) on a table with a unique index on the key. */
+export const oursConstraint: System = {
+  id: 'ours-constraint',
+  name: 'ours: constraintStrategy',
+  kind: 'ours',
+  table: 'unique',
+  reportsCreated: true,
+  setup: (ctx) => withStrategy(ctx, constraintStrategy(), async () => {}),
+}
+
+/** `getOrCreate` with `redisLockStrategy` on one Redis node (`REDIS_URL`), on a table without a unique index. */
+export const oursRedisLock: System = {
+  id: 'ours-redis-lock',
+  name: 'ours: redisLockStrategy, 1 node',
+  kind: 'ours',
+  table: 'plain',
+  reportsCreated: true,
+  needs: 'redis',
+  async setup(ctx) {
+    const redis = await connectRedis(ctx.redisUrl)
+    return withStrategy(ctx, redisLockStrategy({ clients: redis }), () => quit([redis]))
+  },
+}
+
+/** `getOrCreate` with `redisLockStrategy` on three independent Redis nodes (Redlock quorum of 2). */
+export const oursRedisLockTrio: System = {
+  id: 'ours-redis-lock-3',
+  name: 'ours: redisLockStrategy, 3 nodes',
+  kind: 'ours',
+  table: 'plain',
+  reportsCreated: true,
+  needs: 'redis-trio',
+  async setup(ctx) {
+    const settled = await Promise.allSettled(ctx.redisTrioUrls.map((url) => connectRedis(url)))
+    const clients = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+    const failed = settled.find((result) => result.status === 'rejected')
+    if (failed) {
+      await quit(clients)
+      throw failed.reason
+    }
+    return withStrategy(ctx, redisLockStrategy({ clients }), () => quit(clients))
+  },
+}

@@ -1,0 +1,101 @@
+/** The three workloads: which keys each turn asks for, in which order, and which keys exist beforehand. */
+import { shuffledCalls } from '../load.js'
+import type { WorkloadId } from './system.js'
+
+/** Sizes of the workloads. */
+export interface WorkloadSizes {
+  /** Miss storm: fresh keys per turn. */
+  readonly keys: number
+  /** Miss storm and the misses of the mixed load: callers per fresh key. */
+  readonly callersPerKey: number
+  /** Hits and mixed: rows created before the first turn (the hot set). */
+  readonly hotKeys: number
+  /** Hits and mixed: calls per turn. */
+  readonly calls: number
+}
+
+/** A workload: its keys per round. */
+export interface Workload {
+  readonly id: WorkloadId
+  /** One line for tables and the chart. */
+  readonly title: string
+  /** Which floor its ratios are taken against. */
+  readonly floor: 'floor-select' | 'floor-insert'
+  /** Keys that exist before the first turn (seeded into every table). */
+  readonly seeded: readonly string[]
+  /** The calls of one turn, in order: every key of a turn that is not seeded is fresh to that turn. */
+  calls(round: number): string[]
+  /** Warm-up calls before the measured ones (their keys are never counted). */
+  warmup(round: number, concurrency: number): string[]
+}
+
+function hotKey(i: number): string {
+  return `hot-${i}`
+}
+
+function hotCalls(count: number, hotKeys: number, round: number): string[] {
+  // A stride that is prime to the hot-set size spreads consecutive calls over the set.
+  return Array.from({ length: count }, (_, i) => hotKey((i * 7919 + round * 104_729) % hotKeys))
+}
+
+function warmupCalls(round: number, concurrency: number, hotKeys: number, withHits: boolean): string[] {
+  // Fresh keys asked twice each (the insert and the lost-race paths), plus hits when the workload has them:
+  // every connection of the pool opens and prepares its statements before the clock starts.
+  const fresh = Array.from({ length: concurrency }, (_, i) => `warm${round}-${i}`)
+  const calls = shuffledCalls(fresh, 2, round + 101)
+  return withHits ? [...calls, ...hotCalls(concurrency * 2, hotKeys, round + 7)] : calls
+}
+
+/** The workloads for these sizes. */
+export function workloads(sizes: WorkloadSizes): Record<WorkloadId, Workload> {
+  const seeded = Array.from({ length: sizes.hotKeys }, (_, i) => hotKey(i))
+  return {
+    'miss-storm': {
+      id: 'miss-storm',
+      title: `miss storm: ${sizes.keys} fresh keys × ${sizes.callersPerKey} callers, shuffled`,
+      floor: 'floor-insert',
+      seeded: [],
+      calls: (round) =>
+        shuffledCalls(
+          Array.from({ length: sizes.keys }, (_, i) => `miss${round}-${i}`),
+          sizes.callersPerKey,
+          round + 1,
+        ),
+      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, false),
+    },
+    hits: {
+      id: 'hits',
+      title: `all hits: ${sizes.calls} calls over ${sizes.hotKeys} existing keys`,
+      floor: 'floor-select',
+      seeded,
+      calls: (round) => hotCalls(sizes.calls, sizes.hotKeys, round),
+      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, true),
+    },
+    mixed: {
+      id: 'mixed',
+      title: `mixed: 90 % hits on ${sizes.hotKeys} hot keys, 10 % fresh keys × ${sizes.callersPerKey} callers`,
+      floor: 'floor-select',
+      seeded,
+      calls(round) {
+        const freshKeys = Math.max(1, Math.round((sizes.calls * 0.1) / sizes.callersPerKey))
+        const hits = hotCalls(sizes.calls - freshKeys * sizes.callersPerKey, sizes.hotKeys, round)
+        // Each fresh key's callers come in one burst, so they race; the bursts spread evenly through the hits.
+        const every = Math.max(1, Math.floor(hits.length / freshKeys))
+        const calls: string[] = []
+        let fresh = 0
+        for (let i = 0; i < hits.length; i++) {
+          calls.push(hits[i]!)
+          if ((i + 1) % every === 0 && fresh < freshKeys) {
+            for (let c = 0; c < sizes.callersPerKey; c++) calls.push(`mix${round}-${fresh}`)
+            fresh++
+          }
+        }
+        for (; fresh < freshKeys; fresh++) {
+          for (let c = 0; c < sizes.callersPerKey; c++) calls.push(`mix${round}-${fresh}`)
+        }
+        return calls
+      },
+      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, true),
+    },
+  }
+}

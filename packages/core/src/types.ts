@@ -53,6 +53,12 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * Default is `false`.
    */
   readonly inTransaction?: boolean
+  /**
+   * True when {@link Store.insert} checks `opts.fence`: it refuses a write whose fencing token is lower than
+   * one it has already seen. Lock strategies take a fencing token (a Redis round trip) only for such stores:
+   * a token nobody checks protects nothing. Default is `false`.
+   */
+  readonly checksFence?: boolean
   /** One row whose fields equal the key's values, or `undefined`. */
   find(key: Key, opts?: FindOptions): Promise<Row | undefined>
   /** Insert unconditionally and return the row as stored. Used by lock strategies. */

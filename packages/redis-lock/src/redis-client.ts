@@ -5,8 +5,13 @@
 export interface RedisClientLike {
   /** ioredis's connection status; lock commands are sent only when it is `'ready'`. */
   readonly status: string
-  /** `EVAL script numkeys ...keys ...args`. */
+  /** `EVAL script numkeys ...keys ...args`: runs a script and loads it into the node's script cache. */
   eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>
+  /**
+   * `EVALSHA sha1 numkeys ...keys ...args`: runs a script the node already holds, by the SHA1 of its source;
+   * rejects with a `NOSCRIPT` error when the node does not hold it (then the lock sends `EVAL`).
+   */
+  evalsha(sha1: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>
   /** Opens the connection of a `lazyConnect` client (status `'wait'`). */
   connect?(): Promise<void>
 }

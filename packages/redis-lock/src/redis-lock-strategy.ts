@@ -43,8 +43,9 @@ export interface RedisLockStrategyOptions {
    */
   readonly retryIntervalMs?: number
   /**
-   * Bound of one lock command (acquire, extend, fence, release) on one node, in milliseconds: a node that
-   * does not answer within it counts as failed for that command. Default is `1_000`.
+   * Bound of one lock command (acquire, extend, confirm, fence, release) on one node, in milliseconds, its
+   * `EVAL` fallback after a `NOSCRIPT` included: a node that does not answer within it counts as failed for
+   * that command. Default is `1_000`.
    */
   readonly commandTimeoutMs?: number
   /** Prefix of every lock key (see {@link lockKeyFor}). Default is `'getorcreate:lock:'`. */
@@ -143,9 +144,11 @@ class LockKeeper {
  * 2. Take the lock `lockKeyFor(store.name, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`.
  * 3. Under the lock, `store.find(key, { fresh: true })`: found means another caller created it.
- * 4. Confirm the lock is still held and take a fencing token (`LockLostError` if not), then
- *    `store.insert({ ...defaults, ...key }, { fence })`. The lock is extended while this runs.
- * 5. Release the lock (compare-and-delete). A failed release never hides the result or the create's error.
+ * 4. Confirm on a quorum that the lock is still held, renewing it (`LockLostError` if not), then
+ *    `store.insert({ ...defaults, ...key })`. A store with `checksFence: true` gets a fencing token from that
+ *    confirmation instead: `store.insert(values, { fence })`. The lock is extended while this runs.
+ * 5. Release the lock (compare-and-delete); after a success without making the caller wait for it, after an
+ *    error before the error reaches the caller. A failed release never hides the result or the create's error.
  *
  * Callers of one key in one process (same strategy, same store object) share one lock acquisition. A store
  * bound to an open transaction (`store.inTransaction`) is refused with `LockInTransactionError`: the lock
@@ -162,7 +165,10 @@ class LockKeeper {
  */
 export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockStrategy {
   const clients = Array.isArray(options.clients) ? [...options.clients] : [options.clients as RedisClientLike]
-  if (clients.length === 0 || clients.some((client) => typeof client?.eval !== 'function')) {
+  if (
+    clients.length === 0 ||
+    clients.some((client) => typeof client?.eval !== 'function' || typeof client.evalsha !== 'function')
+  ) {
     throw new RangeError('redisLockStrategy: clients must be an ioredis client or a non-empty array of them.')
   }
   const ttlMs = positiveInteger('ttlMs', options.ttlMs, 10_000)
@@ -209,22 +215,40 @@ function makeStrategy(
   ): Promise<GetOrCreateResult<Row>> {
     const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals })
     const keeper = new LockKeeper(client, lock, ttlMs)
+    let succeeded = false
     try {
       const winner = await store.find(key, { fresh: true })
-      if (winner !== undefined) return { row: winner, created: false }
-      const values = await resolveValues(key, defaults)
-      keeper.assertHeld()
-      const fence = await client.fence(lock, ttlMs)
-      keeper.assertHeld()
-      const row = await store.insert(values, { fence })
-      return { row, created: true }
+      let result: GetOrCreateResult<Row>
+      if (winner !== undefined) {
+        result = { row: winner, created: false }
+      } else {
+        const values = await resolveValues(key, defaults)
+        keeper.assertHeld()
+        let row: Row
+        if (store.checksFence === true) {
+          // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
+          const fence = await client.fence(lock, ttlMs)
+          keeper.assertHeld()
+          row = await store.insert(values, { fence })
+        } else {
+          // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but
+          // still confirm on a quorum, in one round, that the lock was neither deleted nor taken.
+          await client.confirm(lock, ttlMs)
+          keeper.assertHeld()
+          row = await store.insert(values)
+        }
+        result = { row, created: true }
+      }
+      succeeded = true
+      return result
     } finally {
       keeper.stop()
-      try {
-        await client.release(lock)
-      } catch {
-        // Never hide the result or the create's own error: an unreleased lock expires after ttlMs.
-      }
+      // Never throws (bounded, failures swallowed): an unreleased lock expires after ttlMs, and a failed
+      // release never hides the result or the create's own error.
+      const released = client.release(lock).catch(() => undefined)
+      // On success the caller does not wait for the release; on an error it does, so the lock is gone by
+      // the time the error reaches the caller.
+      if (!succeeded) await released
     }
   }
 

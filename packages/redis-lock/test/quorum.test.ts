@@ -1,9 +1,10 @@
 /** Several independent Redis nodes (Redlock): quorum, nodes down, nodes hung, nothing reachable. */
 import { setTimeout as delay } from 'node:timers/promises'
-import { getOrCreate } from '@getorcreate/core'
+import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { redisLockStrategy } from '../src/index.js'
+import { lockKeyFor, redisLockStrategy } from '../src/index.js'
+import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
 import { itemsFixture, type Outcome, raceViolations } from './support/postgres.js'
 import { freePort, type RedisNode, startNodes } from './support/redis-nodes.js'
 
@@ -69,6 +70,76 @@ describe('quorum', () => {
     const { violations, total } = await race(clients, 50, 20)
     expect(violations).toEqual([])
     expect(total).toBe(50)
+  })
+
+  it('3 nodes: a miss is one round of acquire, confirm, release (two fence rounds when the store checks fences); a node that lost its scripts gets EVAL', async () => {
+    const three = await nodes(3)
+    const clients = await Promise.all(three.map((node) => node.client()))
+    const watchers = await Promise.all(three.map((node) => node.client({ bounded: false })))
+    const names = new Map(
+      [ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT].map((script) => [
+        script.sha1,
+        script.name,
+      ]),
+    )
+    const strategy = redisLockStrategy({ clients })
+    const inner = memoryStore<{ id: number; slug: string }>({ name: 'trio', autoIncrement: 'id' })
+    const fences: unknown[][] = []
+    const fencing: Store<{ id: number; slug: string }> = {
+      name: inner.name,
+      checksFence: true,
+      find: (key, opts) => inner.find(key, opts),
+      insert: (...args) => {
+        fences.push(args.slice(1))
+        return inner.insert(...args)
+      },
+    }
+    /** Per node, the scripts clients sent while `body` ran: 'acquire' (EVALSHA), 'eval acquire' (EVAL), …. */
+    const perNode = async (body: () => Promise<unknown>): Promise<string[][]> => {
+      const seen: string[][] = three.map(() => [])
+      const monitors = await Promise.all(watchers.map((watcher) => watcher.duplicate().monitor()))
+      monitors.forEach((monitor, index) => {
+        monitor.on('monitor', (_time: string, args: string[], source: string) => {
+          const [name, script = ''] = args
+          if (source === 'lua') return
+          if (name === 'evalsha') seen[index]!.push(names.get(script) ?? 'unknown')
+          if (name === 'eval') seen[index]!.push(`eval ${/-- (\w+):/.exec(script)?.[1] ?? 'unknown'}`)
+        })
+      })
+      await delay(50)
+      try {
+        await body()
+        await delay(100)
+      } finally {
+        for (const monitor of monitors) monitor.disconnect()
+      }
+      return seen
+    }
+    for (const client of clients) await client.script('LOAD', FENCE_SCRIPT.source)
+    await getOrCreate(inner, { slug: 'warm' }, {}, strategy) // every node loads acquire, extend, release
+    await delay(50)
+    expect(await perNode(() => getOrCreate(inner, { slug: 'a' }, {}, strategy))).toEqual([
+      ['acquire', 'extend', 'release'],
+      ['acquire', 'extend', 'release'],
+      ['acquire', 'extend', 'release'],
+    ])
+    expect(await perNode(() => getOrCreate(fencing, { slug: 'b' }, {}, strategy))).toEqual([
+      ['acquire', 'fence', 'fence', 'release'],
+      ['acquire', 'fence', 'fence', 'release'],
+      ['acquire', 'fence', 'fence', 'release'],
+    ])
+    expect(fences).toEqual([[{ fence: 1 }]])
+    await delay(50)
+    await clients[1]!.script('FLUSH')
+    expect(await perNode(() => getOrCreate(inner, { slug: 'c' }, {}, strategy))).toEqual([
+      ['acquire', 'extend', 'release'],
+      ['acquire', 'eval acquire', 'extend', 'eval extend', 'release', 'eval release'], // EVALSHA: NOSCRIPT
+      ['acquire', 'extend', 'release'],
+    ])
+    expect(inner.rows().map((row) => row.slug)).toEqual(['warm', 'a', 'b', 'c'])
+    await delay(50)
+    const lockKeys = ['a', 'b', 'c'].map((slug) => lockKeyFor(inner.name, { slug }))
+    for (const client of clients) expect(await client.exists(...lockKeys)).toBe(0)
   })
 
   it('1 of 3 nodes down: still one row per key, and no slower than the dead node allows', async () => {

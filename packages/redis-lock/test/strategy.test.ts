@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate, isGetOrCreateError, type MemoryStore, memoryStore, type Store } from '@getorcreate/core'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
+import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
 import { itemsFixture } from './support/postgres.js'
 import { RedisNode } from './support/redis-nodes.js'
 
@@ -23,8 +24,87 @@ afterAll(async () => {
   await node.stop()
 })
 
+// Any unhandled rejection during a test fails it (e.g. a release left running after a call returned).
+const unhandled: unknown[] = []
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason)
+}
+beforeEach(() => {
+  unhandled.length = 0
+  process.on('unhandledRejection', onUnhandled)
+})
+afterEach(async () => {
+  await delay(50)
+  process.off('unhandledRejection', onUnhandled)
+  expect(unhandled).toEqual([])
+})
+
 function items(): MemoryStore<Item> {
   return memoryStore<Item>({ name: `items-${randomUUID()}`, autoIncrement: 'id' })
+}
+
+/**
+ * True once `key` no longer exists, polling every 5 ms for at most `withinMs`: after a successful call the
+ * release runs without the caller waiting for it, so it lands a moment later.
+ */
+async function gone(client: Redis, key: string, withinMs = 1_000): Promise<boolean> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    if ((await client.exists(key)) === 0) return true
+    if (Date.now() >= deadline) return false
+    await delay(5)
+  }
+}
+
+const scriptNames = new Map(
+  [ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT].map((script) => [script.sha1, script.name]),
+)
+
+/** The lock scripts among `commands` (MONITOR lines), as `'evalsha acquire'`, `'eval release'`, …. */
+function lockScripts(commands: readonly string[][]): string[] {
+  return commands
+    .filter(([name]) => name === 'eval' || name === 'evalsha')
+    .map(([name, script = '']) => {
+      // EVALSHA names the script by its SHA1; EVAL carries its source, whose header names the operation.
+      const known = name === 'evalsha' ? scriptNames.get(script) : /-- (\w+):/.exec(script)?.[1]
+      return `${name} ${known ?? 'unknown script'}`
+    })
+}
+
+/** A store over `inner` that says whether it checks fencing tokens, and records the `opts` of each insert. */
+function fencingAware<Row>(
+  inner: Store<Row, Partial<Row>, Partial<Row>>,
+  checksFence: boolean,
+): Store<Row, Partial<Row>, Partial<Row>> & { inserts: unknown[][] } {
+  const inserts: unknown[][] = []
+  return {
+    name: inner.name,
+    checksFence,
+    inserts,
+    find: (key, opts) => inner.find(key, opts),
+    insert: (...args) => {
+      inserts.push(args.slice(1))
+      return inner.insert(...args)
+    },
+  }
+}
+
+/** Every command the node runs while `body` runs, seen through MONITOR, as arrays of arguments. */
+async function commandArgsDuring(body: () => Promise<void>): Promise<string[][]> {
+  const monitor = await admin.duplicate().monitor()
+  const seen: string[][] = []
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    // Commands a script runs show up too, from source 'lua': keep what clients sent.
+    if (source !== 'lua') seen.push([String(args[0]).toLowerCase(), ...args.slice(1)])
+  })
+  await delay(50)
+  try {
+    await body()
+    await delay(100)
+  } finally {
+    monitor.disconnect()
+  }
+  return seen
 }
 
 /** Every command the node runs while `body` runs, seen through MONITOR. */
@@ -53,7 +133,7 @@ describe('redisLockStrategy on one node', () => {
     expect(first).toEqual({ row: { id: 1, slug: 'a', payload: 'p' }, created: true })
     expect(second).toEqual({ row: first.row, created: false })
     expect(store.rows()).toHaveLength(1)
-    expect(await admin.exists(lockKeyFor(store.name, { slug: 'a' }))).toBe(0)
+    expect(await gone(admin, lockKeyFor(store.name, { slug: 'a' }))).toBe(true)
     expect(strategy.name).toBe('redis-lock')
   })
 
@@ -83,13 +163,12 @@ describe('redisLockStrategy on one node', () => {
   it('a hit sends zero Redis commands; a miss sends the lock commands', async () => {
     const store = items()
     const strategy = redisLockStrategy({ clients: lockClient })
-    const onMiss = await commandsDuring(async () => {
+    const onMiss = await commandArgsDuring(async () => {
       await getOrCreate(store, { slug: 'hit' }, {}, strategy)
     })
-    // acquire, fence, release (an extension too, if the create were slow)
-    expect(
-      onMiss.filter((command) => command.startsWith('"eval"') || command.startsWith('eval')),
-    ).toHaveLength(3)
+    // A store without checksFence: acquire, confirm (owner check + renewal, the extend script), release.
+    expect(onMiss.map(([name]) => name)).toEqual(['evalsha', 'evalsha', 'evalsha'])
+    expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
     const onHits = await commandsDuring(async () => {
       for (let i = 0; i < 100; i++) {
         const { created } = await getOrCreate(store, { slug: 'hit' }, {}, strategy)
@@ -111,7 +190,8 @@ describe('redisLockStrategy on one node', () => {
       )
       results.push(...all.map(({ row, created }) => ({ created, id: row.id })))
     })
-    expect(commands.filter((command) => command.toLowerCase().includes('eval'))).toHaveLength(3)
+    expect(commands.filter((command) => command.toLowerCase().startsWith('evalsha '))).toHaveLength(3)
+    expect(commands.filter((command) => command.toLowerCase().startsWith('eval '))).toHaveLength(0)
     expect(results.filter((result) => result.created)).toHaveLength(1)
     expect(new Set(results.map((result) => result.id)).size).toBe(1)
     expect(store.rows()).toHaveLength(1)
@@ -136,27 +216,102 @@ describe('redisLockStrategy on one node', () => {
     })
   })
 
-  it('passes a fencing token that grows with every new owner of the key', async () => {
-    const fences: (number | undefined)[] = []
+  it('passes a fencing token that grows with every new owner of the key, to a store that checks it', async () => {
     const inner = items()
-    const store: Store<Item, Partial<Item>, Partial<Item>> = {
-      name: inner.name,
-      find: (key, opts) => inner.find(key, opts),
-      insert: async (values, opts) => {
-        fences.push(opts?.fence)
-        return inner.insert(values, opts)
-      },
-    }
+    const store = fencingAware(inner, true)
     const strategy = redisLockStrategy({ clients: lockClient })
-    await getOrCreate(store, { slug: 'f' }, {}, strategy)
+    await admin.script('LOAD', FENCE_SCRIPT.source) // as after an earlier fence on this node
+    const onMiss = await commandArgsDuring(async () => {
+      await getOrCreate(store, { slug: 'f' }, {}, strategy)
+    })
+    expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha fence', 'evalsha release'])
     inner.delete({ slug: 'f' })
     await getOrCreate(store, { slug: 'f' }, {}, strategy)
     inner.delete({ slug: 'f' })
     await getOrCreate(store, { slug: 'f' }, {}, strategy)
-    expect(fences).toEqual([1, 2, 3])
+    expect(store.inserts).toEqual([[{ fence: 1 }], [{ fence: 2 }], [{ fence: 3 }]])
     const counter = `${lockKeyFor(store.name, { slug: 'f' })}:fence`
     expect(await admin.get(counter)).toBe('3')
     expect(await admin.pttl(counter)).toBeGreaterThan(86_000_000)
+  })
+
+  it('a store without checksFence: no fencing token, no counter, and a miss sends only acquire, confirm and release', async () => {
+    for (const checksFence of [undefined, false]) {
+      const inner = items()
+      const store = fencingAware(inner, false)
+      const plain: Store<Item, Partial<Item>, Partial<Item>> = checksFence === undefined
+        ? { name: store.name, find: store.find, insert: store.insert } // the property absent
+        : store
+      const strategy = redisLockStrategy({ clients: lockClient })
+      const onMiss = await commandArgsDuring(async () => {
+        const { created } = await getOrCreate(plain, { slug: 'n' }, { payload: 'p' }, strategy)
+        expect(created).toBe(true)
+      })
+      expect(onMiss.map(([name]) => name)).toEqual(['evalsha', 'evalsha', 'evalsha'])
+      expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
+      expect(store.inserts).toEqual([[]]) // insert(values): no opts, no fence
+      const lockKey = lockKeyFor(store.name, { slug: 'n' })
+      expect(await admin.exists(`${lockKey}:fence`)).toBe(0)
+      expect(await gone(admin, lockKey)).toBe(true)
+      expect(inner.rows()).toEqual([{ id: 1, slug: 'n', payload: 'p' }])
+    }
+  })
+
+  it('EVALSHA, with EVAL when a node lost its scripts (SCRIPT FLUSH); the next miss is EVALSHA only', async () => {
+    const store = items()
+    const strategy = redisLockStrategy({ clients: lockClient })
+    await getOrCreate(store, { slug: 'warm' }, {}, strategy)
+    expect(await gone(admin, lockKeyFor(store.name, { slug: 'warm' }))).toBe(true) // its release has run
+    await admin.script('FLUSH')
+    const afterFlush = await commandArgsDuring(async () => {
+      expect((await getOrCreate(store, { slug: 'flushed' }, {}, strategy)).created).toBe(true)
+    })
+    expect(lockScripts(afterFlush)).toEqual([
+      'evalsha acquire',
+      'eval acquire',
+      'evalsha extend',
+      'eval extend',
+      'evalsha release',
+      'eval release',
+    ])
+    const next = await commandArgsDuring(async () => {
+      expect((await getOrCreate(store, { slug: 'next' }, {}, strategy)).created).toBe(true)
+    })
+    expect(lockScripts(next)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
+    expect(store.rows().map((row) => row.slug)).toEqual(['warm', 'flushed', 'next'])
+    expect(await gone(admin, lockKeyFor(store.name, { slug: 'next' }))).toBe(true)
+  })
+
+  it('a command that timed out sends no late EVAL after its NOSCRIPT', async () => {
+    const sleepyNode = await RedisNode.start()
+    try {
+      const client = await sleepyNode.client()
+      const sleeper = await sleepyNode.client({ bounded: false })
+      const watcher = await sleepyNode.client({ bounded: false })
+      const store = items()
+      const strategy = redisLockStrategy({ clients: client, commandTimeoutMs: 100, acquireTimeoutMs: 300 })
+      const monitor = await watcher.monitor()
+      const seen: string[][] = []
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source !== 'lua') seen.push([String(args[0]).toLowerCase(), ...args.slice(1)])
+      })
+      await delay(50)
+      void sleeper.call('DEBUG', 'SLEEP', '0.6').catch(() => undefined)
+      await delay(50)
+      const error = await getOrCreate(store, { slug: 'late' }, {}, strategy).catch(
+        (caught: unknown) => caught,
+      )
+      expect(error).toMatchObject({ code: 'LOCK_UNAVAILABLE' })
+      await delay(900) // the node wakes up, answers NOSCRIPT to every queued EVALSHA
+      monitor.disconnect()
+      const scripts = lockScripts(seen)
+      expect(scripts.length).toBeGreaterThanOrEqual(2)
+      expect(scripts.filter((script) => script.startsWith('eval '))).toEqual([])
+      expect(await client.dbsize()).toBe(0)
+      expect(store.rows()).toHaveLength(0)
+    } finally {
+      await sleepyNode.stop()
+    }
   })
 
   it('a create that throws: that exact error reaches the caller, and the lock is released at once', async () => {
@@ -192,19 +347,19 @@ describe('redisLockStrategy on one node', () => {
     expect(Date.now() - started).toBeLessThan(1_000) // not the 30 s TTL
   })
 
-  it('a release that fails hides neither the result nor the create error', async () => {
+  it('a release that fails hides neither the result nor the create error; only the error path waits for it', async () => {
     const pausedNode = await RedisNode.start()
     try {
       const client = await pausedNode.client()
       const pauser = await pausedNode.client()
       const store = items()
-      const strategy = redisLockStrategy({ clients: client, commandTimeoutMs: 100, ttlMs: 5_000 })
-      // The insert pauses writes on the lock's node, so the release (an EVAL) cannot run in time.
+      const strategy = redisLockStrategy({ clients: client, commandTimeoutMs: 300, ttlMs: 5_000 })
+      // The insert pauses writes on the lock's node, so the release (a script) cannot run within its bound.
       const pausingStore = (fail?: Error): Store<Item, Partial<Item>, Partial<Item>> => ({
         name: store.name,
         find: (key) => store.find(key),
         insert: async (values, opts) => {
-          await pauser.call('CLIENT', 'PAUSE', '400', 'WRITE')
+          await pauser.call('CLIENT', 'PAUSE', '600', 'WRITE')
           if (fail) throw fail
           return store.insert(values, opts)
         },
@@ -212,10 +367,17 @@ describe('redisLockStrategy on one node', () => {
       const started = Date.now()
       const result = await getOrCreate(pausingStore(), { slug: 'r' }, {}, strategy)
       expect(result.created).toBe(true)
-      expect(Date.now() - started).toBeLessThan(400) // bounded by commandTimeoutMs, not by the pause
-      await delay(450)
+      // The success path does not wait for the release (it would take its full 300 ms bound here).
+      expect(Date.now() - started).toBeLessThan(200)
+      await delay(650)
       const boom = new Error('insert failed while the release fails')
+      const failedAt = Date.now()
       await expect(getOrCreate(pausingStore(boom), { slug: 's' }, {}, strategy)).rejects.toBe(boom)
+      // The error path waits for the release, bounded by commandTimeoutMs, not by the 600 ms pause.
+      const elapsed = Date.now() - failedAt
+      expect(elapsed).toBeGreaterThanOrEqual(290)
+      expect(elapsed).toBeLessThan(600)
+      await delay(650)
     } finally {
       await pausedNode.stop()
     }
@@ -246,72 +408,91 @@ describe('redisLockStrategy on one node', () => {
     }
   })
 
-  it('the lock removed before the write: LockLostError, nothing written', async () => {
-    const fixture = await itemsFixture(4)
-    try {
+  it.each([false, true])(
+    'the lock removed before the write (checksFence %s): LockLostError, nothing written',
+    async (checksFence) => {
+      const fixture = await itemsFixture(4)
+      try {
+        const store = fencingAware(fixture.store, checksFence)
+        const strategy = redisLockStrategy({ clients: lockClient })
+        const lockKey = lockKeyFor(fixture.store.name, { slug: 'gone' })
+        const error = await getOrCreate(
+          store,
+          { slug: 'gone' },
+          async () => {
+            await admin.del(lockKey)
+            return { payload: 'never' }
+          },
+          strategy,
+        ).catch((caught: unknown) => caught)
+        expect(isGetOrCreateError(error)).toBe(true)
+        expect(error).toMatchObject({ code: 'LOCK_LOST', retryable: true, name: 'LockLostError' })
+        expect((error as Error).message).toContain('it expired or was taken (1 of 1 nodes no longer hold')
+        expect(store.inserts).toEqual([])
+        expect(await fixture.total()).toBe(0)
+      } finally {
+        await fixture.drop()
+      }
+    },
+  )
+
+  it.each([false, true])(
+    'the lock taken over by another owner before the write (checksFence %s): LockLostError, and its lock is untouched',
+    async (checksFence) => {
+      const inner = items()
+      const store = fencingAware(inner, checksFence)
       const strategy = redisLockStrategy({ clients: lockClient })
-      const lockKey = lockKeyFor(fixture.store.name, { slug: 'gone' })
-      const error = await getOrCreate(
-        fixture.store,
-        { slug: 'gone' },
-        async () => {
-          await admin.del(lockKey)
-          return { payload: 'never' }
-        },
-        strategy,
-      ).catch((caught: unknown) => caught)
-      expect(isGetOrCreateError(error)).toBe(true)
-      expect(error).toMatchObject({ code: 'LOCK_LOST', retryable: true, name: 'LockLostError' })
-      expect(await fixture.total()).toBe(0)
-    } finally {
-      await fixture.drop()
-    }
-  })
+      const lockKey = lockKeyFor(store.name, { slug: 'stolen' })
+      await expect(
+        getOrCreate(
+          store,
+          { slug: 'stolen' },
+          async () => {
+            await admin.set(lockKey, 'someone-else', 'PX', 10_000)
+            return {}
+          },
+          strategy,
+        ),
+      ).rejects.toMatchObject({ code: 'LOCK_LOST' })
+      expect(store.inserts).toEqual([])
+      expect(inner.rows()).toHaveLength(0)
+      await delay(50)
+      expect(await admin.get(lockKey)).toBe('someone-else') // only the owner can release
+      await admin.del(lockKey)
+    },
+  )
 
-  it('the lock taken over by another owner before the write: LockLostError, and its lock is untouched', async () => {
-    const store = items()
-    const strategy = redisLockStrategy({ clients: lockClient })
-    const lockKey = lockKeyFor(store.name, { slug: 'stolen' })
-    await expect(
-      getOrCreate(
-        store,
-        { slug: 'stolen' },
-        async () => {
-          await admin.set(lockKey, 'someone-else', 'PX', 10_000)
-          return {}
-        },
-        strategy,
-      ),
-    ).rejects.toMatchObject({ code: 'LOCK_LOST' })
-    expect(store.rows()).toHaveLength(0)
-    expect(await admin.get(lockKey)).toBe('someone-else') // only the owner can release
-    await admin.del(lockKey)
-  })
-
-  it('extension blocked by CLIENT PAUSE until the lock expires: LockLostError, nothing written', async () => {
-    const pausedNode = await RedisNode.start()
-    const fixture = await itemsFixture(4)
-    try {
-      const client = await pausedNode.client()
-      const pauser = await pausedNode.client()
-      const strategy = redisLockStrategy({ clients: client, ttlMs: 400, commandTimeoutMs: 100 })
-      const error = await getOrCreate(
-        fixture.store,
-        { slug: 'paused' },
-        async () => {
-          await pauser.call('CLIENT', 'PAUSE', '1500', 'WRITE')
-          await delay(1_000)
-          return { payload: 'never' }
-        },
-        strategy,
-      ).catch((caught: unknown) => caught)
-      expect(error).toMatchObject({ code: 'LOCK_LOST' })
-      expect(await fixture.total()).toBe(0)
-    } finally {
-      await pausedNode.stop()
-      await fixture.drop()
-    }
-  })
+  it.each([false, true])(
+    'extension blocked by CLIENT PAUSE until the lock expires (checksFence %s): LockLostError, nothing written',
+    async (checksFence) => {
+      const pausedNode = await RedisNode.start()
+      const fixture = await itemsFixture(4)
+      try {
+        const client = await pausedNode.client()
+        const pauser = await pausedNode.client()
+        const store = fencingAware(fixture.store, checksFence)
+        const strategy = redisLockStrategy({ clients: client, ttlMs: 400, commandTimeoutMs: 100 })
+        const error = await getOrCreate(
+          store,
+          { slug: 'paused' },
+          async () => {
+            await pauser.call('CLIENT', 'PAUSE', '1500', 'WRITE')
+            await delay(1_000)
+            return { payload: 'never' }
+          },
+          strategy,
+        ).catch((caught: unknown) => caught)
+        expect(error).toMatchObject({ code: 'LOCK_LOST' })
+        // Detected without a round trip: the lock's validity ran out while no extension could renew it.
+        expect((error as Error).message).toContain('could not be extended in time')
+        expect(store.inserts).toEqual([])
+        expect(await fixture.total()).toBe(0)
+      } finally {
+        await pausedNode.stop()
+        await fixture.drop()
+      }
+    },
+  )
 
   it('aborting the per-call signal while waiting for the lock rejects at once, with its reason', async () => {
     const store = items()

@@ -10,11 +10,23 @@ export class CommandTimeoutError extends Error {
 
 /**
  * `promise`, or a {@link CommandTimeoutError} after `timeoutMs`. The original promise is always observed, so
- * its late rejection is never an unhandled one.
+ * its late rejection is never an unhandled one. `onTimeout` runs when the timer fires first (e.g. so that a
+ * command made of several steps sends no further step late).
  */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export function withTimeout<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  what: string,
+  onTimeout?: () => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new CommandTimeoutError(what, timeoutMs)), Math.max(1, timeoutMs))
+    const timer = setTimeout(
+      () => {
+        onTimeout?.()
+        reject(new CommandTimeoutError(what, timeoutMs))
+      },
+      Math.max(1, timeoutMs),
+    )
     promise.then(
       (value) => {
         clearTimeout(timer)

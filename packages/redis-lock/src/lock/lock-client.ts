@@ -37,7 +37,7 @@ export interface AcquireOptions {
   readonly signals: readonly AbortSignal[]
 }
 
-/** Acquire, extend, fence and release locks on one or several Redis nodes. */
+/** Acquire, extend, confirm, fence and release locks on one or several Redis nodes. */
 export interface LockClient {
   /**
    * Take the lock, retrying until `acquireTimeoutMs` has passed.
@@ -47,6 +47,13 @@ export interface LockClient {
   acquire(key: string, options: AcquireOptions): Promise<HeldLock>
   /** Renew the lock's TTL to `ttlMs` where this owner still holds it. Never throws. */
   extend(lock: HeldLock, ttlMs: number): Promise<ExtendOutcome>
+  /**
+   * Confirm the lock is still held on a quorum and renew it to `ttlMs`, in one round: the check before a write
+   * to a store that does not check fencing tokens.
+   *
+   * @throws LockLostError when ownership cannot be confirmed on a quorum.
+   */
+  confirm(lock: HeldLock, ttlMs: number): Promise<void>
   /**
    * Confirm the lock is still held on a quorum, renew it to `ttlMs`, and take a fencing token: a number that
    * grows with every new owner of the key.

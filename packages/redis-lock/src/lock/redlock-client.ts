@@ -3,7 +3,7 @@ import { LockLostError, LockUnavailableError } from '@getorcreate/core'
 import type { RedisClientLike } from '../redis-client.js'
 import { abortReason, sleep, withTimeout } from './bounded.js'
 import type { AcquireOptions, ExtendOutcome, HeldLock, LockClient } from './lock-client.js'
-import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from './scripts.js'
+import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, type LuaScript, RELEASE_SCRIPT } from './scripts.js'
 
 /** Redlock's allowance for clock drift between nodes: 1 % of the TTL plus 2 ms. */
 function driftMs(ttlMs: number): number {
@@ -20,6 +20,26 @@ const FENCE_TTL_MS = 86_400_000
 /** The suffix of a lock key's fencing counter; it keeps the lock key's hash tag, so both share a slot. */
 const FENCE_SUFFIX = ':fence'
 
+/** Owner tokens are 128 random bits (hex); {@link newToken} cuts them from a pool refilled this many at once. */
+const TOKENS_PER_REFILL = 256
+const TOKEN_BYTES = 16
+let tokenPool = Buffer.alloc(0)
+let tokenOffset = 0
+
+/**
+ * A fresh random owner token: 16 bytes of the CSPRNG, as hex. Drawn from a pool that one `randomBytes` call
+ * refills every {@link TOKENS_PER_REFILL} tokens, instead of one call (and its entropy syscall) per acquire.
+ */
+function newToken(): string {
+  if (tokenOffset + TOKEN_BYTES > tokenPool.length) {
+    tokenPool = randomBytes(TOKEN_BYTES * TOKENS_PER_REFILL)
+    tokenOffset = 0
+  }
+  const token = tokenPool.toString('hex', tokenOffset, tokenOffset + TOKEN_BYTES)
+  tokenOffset += TOKEN_BYTES
+  return token
+}
+
 /** A node that is not connected: lock commands are never queued for later (an ioredis offline queue). */
 class NodeNotReadyError extends Error {
   constructor(label: string, status: string) {
@@ -28,7 +48,16 @@ class NodeNotReadyError extends Error {
   }
 }
 
-/** One Redis node: sends scripts only over a ready connection, each bounded by a timer. */
+/** A `NOSCRIPT` reply: the node does not hold the script (restarted, `SCRIPT FLUSH`, a new node). */
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT')
+}
+
+/**
+ * One Redis node: runs scripts only over a ready connection, each bounded by a timer. A script is sent as
+ * `EVALSHA`; on `NOSCRIPT` it is sent again as `EVAL` (which also loads it), within the same bound, and only
+ * if the bound has not run out: a command that timed out never sends a late second step.
+ */
 class LockNode {
   readonly #client: RedisClientLike
   readonly label: string
@@ -38,14 +67,32 @@ class LockNode {
     this.label = label
   }
 
-  async eval(script: string, keys: readonly string[], args: readonly (string | number)[], timeoutMs: number) {
+  /** @throws NodeNotReadyError unless the connection is ready: a lock command is never queued for later. */
+  #assertReady(): void {
     const status = this.#client.status
-    if (status !== 'ready') {
-      // A lazyConnect client is asked to connect; this attempt fails fast, a retry may find it ready.
-      if (status === 'wait' && this.#client.connect) void this.#client.connect().catch(() => undefined)
-      throw new NodeNotReadyError(this.label, status)
-    }
-    return withTimeout(this.#client.eval(script, keys.length, ...keys, ...args), timeoutMs, this.label)
+    if (status === 'ready') return
+    // A lazyConnect client is asked to connect; this attempt fails fast, a retry may find it ready.
+    if (status === 'wait' && this.#client.connect) void this.#client.connect().catch(() => undefined)
+    throw new NodeNotReadyError(this.label, status)
+  }
+
+  async run(
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    timeoutMs: number,
+  ): Promise<unknown> {
+    this.#assertReady()
+    const client = this.#client
+    let timedOut = false
+    const reply = client.evalsha(script.sha1, keys.length, ...keys, ...args).catch((error: unknown) => {
+      if (!isNoScript(error) || timedOut) throw error
+      this.#assertReady()
+      return client.eval(script.source, keys.length, ...keys, ...args)
+    })
+    return withTimeout(reply, timeoutMs, this.label, () => {
+      timedOut = true
+    })
   }
 }
 
@@ -121,15 +168,15 @@ export class RedlockClient implements LockClient {
     this.#commandTimeoutMs = options.commandTimeoutMs
   }
 
-  /** Send one script to every node at once, each bounded by `timeoutMs`. */
+  /** Run one script on every node at once, each bounded by `timeoutMs`. */
   async #everywhere(
-    script: string,
+    script: LuaScript,
     keys: readonly string[],
     args: readonly (string | number)[],
     timeoutMs: number,
   ) {
     const results = await Promise.allSettled(
-      this.#nodes.map((node) => node.eval(script, keys, args, timeoutMs)),
+      this.#nodes.map((node) => node.run(script, keys, args, timeoutMs)),
     )
     return tally(this.#nodes, results)
   }
@@ -137,7 +184,7 @@ export class RedlockClient implements LockClient {
   async acquire(key: string, options: AcquireOptions): Promise<HeldLock> {
     const early = abortReason(options.signals)
     if (early) throw early.reason
-    const token = randomBytes(16).toString('hex')
+    const token = newToken()
     const attempts = this.#acquireLoop(key, token, options)
     const { signals } = options
     if (signals.length === 0) return attempts
@@ -240,6 +287,21 @@ export class RedlockClient implements LockClient {
     return notOurs > this.#nodes.length - this.#quorum ? 'lost' : 'unknown'
   }
 
+  async confirm(lock: HeldLock, ttlMs: number): Promise<void> {
+    const start = performance.now()
+    const { replies, errors } = await this.#everywhere(
+      EXTEND_SCRIPT,
+      [lock.key],
+      [lock.token, ttlMs],
+      this.#commandTimeoutMs,
+    )
+    const confirmed = replies.filter((reply) => reply === 1).length
+    if (confirmed < this.#quorum) {
+      throw this.#lostError(lock, confirmed, replies.filter((reply) => reply === 0).length, errors)
+    }
+    lock.validUntil = Math.max(lock.validUntil, start + ttlMs - driftMs(ttlMs))
+  }
+
   async fence(lock: HeldLock, ttlMs: number): Promise<number> {
     const start = performance.now()
     const keys = [lock.key, lock.key + FENCE_SUFFIX]
@@ -266,14 +328,18 @@ export class RedlockClient implements LockClient {
     const { replies, errors } = await this.#everywhere(FENCE_SCRIPT, keys, args, this.#commandTimeoutMs)
     const tokens = replies.filter((reply) => reply >= 1)
     if (tokens.length >= this.#quorum) return tokens
-    const notOurs = replies.filter((reply) => reply === -1).length
+    throw this.#lostError(lock, tokens.length, replies.filter((reply) => reply === -1).length, errors)
+  }
+
+  /** The LockLostError of a confirmation that `confirmed` nodes passed and `notOurs` nodes refused. */
+  #lostError(lock: HeldLock, confirmed: number, notOurs: number, errors: Tally['errors']): LockLostError {
     const total = this.#nodes.length
     const why =
       notOurs > total - this.#quorum
         ? `it expired or was taken (${notOurs} of ${total} nodes no longer hold this owner's token)`
-        : `too few nodes confirmed it (${tokens.length} of ${total}, needs ${this.#quorum}; ` +
+        : `too few nodes confirmed it (${confirmed} of ${total}, needs ${this.#quorum}; ` +
           `${errors.length} did not answer: ${describeErrors(errors)})`
-    throw new LockLostError(
+    return new LockLostError(
       `Lost the lock ${lock.key} before the write: ${why}. Nothing was written; the call may be retried.`,
       causeOf(errors),
     )

@@ -1,11 +1,29 @@
 /**
  * The Lua scripts of the lock, one per operation. Each runs atomically on one Redis node; the quorum logic
  * lives in `redlock-client.ts`. Every script compares the stored token with the caller's, so only the owner
- * can extend, fence or release a lock.
+ * can extend, fence or release a lock. Each is sent as `EVALSHA` of its SHA1, computed once here; a node that
+ * does not know the script yet (`NOSCRIPT`) gets `EVAL` of its source, which also loads it.
  */
+import { createHash } from 'node:crypto'
+
+/** A Lua script and the SHA1 of its source, the name Redis knows it by once loaded. */
+export interface LuaScript {
+  /** The operation, for messages: `'acquire'`, `'extend'`, `'release'`, `'fence'`. */
+  readonly name: string
+  /** The Lua source, sent with `EVAL` when a node answers `NOSCRIPT`. */
+  readonly source: string
+  /** Lowercase hex SHA1 of `source`, sent with `EVALSHA`. */
+  readonly sha1: string
+}
+
+function luaScript(name: string, source: string): LuaScript {
+  return { name, source, sha1: createHash('sha1').update(source).digest('hex') }
+}
 
 /** Take the lock, or renew it when this token already holds it (a retry after a partial acquisition). */
-export const ACQUIRE_SCRIPT = `
+export const ACQUIRE_SCRIPT: LuaScript = luaScript(
+  'acquire',
+  `
 -- acquire: take a lock, or renew it when this owner already holds it.
 -- KEYS[1]: the lock key.
 -- ARGV[1]: the owner's random token; ARGV[2]: the time to live, in milliseconds.
@@ -21,10 +39,13 @@ if holder then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
-`
+`,
+)
 
 /** Reset the TTL of a lock this token holds. */
-export const EXTEND_SCRIPT = `
+export const EXTEND_SCRIPT: LuaScript = luaScript(
+  'extend',
+  `
 -- extend: reset the TTL of a lock, only for its owner.
 -- KEYS[1]: the lock key.
 -- ARGV[1]: the owner's token; ARGV[2]: the new time to live, in milliseconds.
@@ -34,10 +55,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0
-`
+`,
+)
 
 /** Delete a lock this token holds (compare-and-delete). */
-export const RELEASE_SCRIPT = `
+export const RELEASE_SCRIPT: LuaScript = luaScript(
+  'release',
+  `
 -- release: delete a lock, only for its owner (compare-and-delete).
 -- KEYS[1]: the lock key.
 -- ARGV[1]: the owner's token.
@@ -46,13 +70,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
-`
+`,
+)
 
 /**
  * Check the lock is still this token's, renew its TTL, and move the key's fencing counter: the counter
  * becomes max(counter + increment, floor). Only the owner moves it, so it grows with every new owner.
  */
-export const FENCE_SCRIPT = `
+export const FENCE_SCRIPT: LuaScript = luaScript(
+  'fence',
+  `
 -- fence: confirm ownership, renew the lock, and advance the key's fencing counter.
 -- KEYS[1]: the lock key; KEYS[2]: the fencing counter (same hash tag, so same Cluster slot).
 -- ARGV[1]: the owner's token; ARGV[2]: the lock's time to live, in milliseconds;
@@ -67,4 +94,5 @@ local current = tonumber(redis.call('GET', KEYS[2]) or '0')
 local value = math.max(current + tonumber(ARGV[3]), tonumber(ARGV[4]))
 redis.call('SET', KEYS[2], value, 'PX', ARGV[5])
 return value
-`
+`,
+)

@@ -53,7 +53,7 @@ export function chartSpec(result: BenchResult): vega.Spec {
         },
       ],
       axes: [
-        { orient: 'left', scale: 'y', labelLimit: 320, ticks: false, domain: false },
+        { orient: 'left', scale: 'y', labelLimit: 400, ticks: false, domain: false },
         { orient: 'bottom', scale: 'x', format: ',~s', title: 'calls/s (median)', grid: true, tickCount: 6 },
       ],
       marks: [
@@ -110,7 +110,7 @@ export function chartSpec(result: BenchResult): vega.Spec {
         range: ['#1f77b4', '#b0b0b0', '#2ca02c'],
       },
     ],
-    legends: [{ fill: 'kind', title: 'kind', orient: 'top-right', direction: 'horizontal' }],
+    legends: [{ fill: 'kind', title: 'kind', orient: 'bottom', direction: 'horizontal' }],
     marks: panels,
   }
 }

@@ -151,8 +151,8 @@ export interface RedlockClientOptions {
 /**
  * Redlock (antirez, "Distributed locks with Redis") in our own Lua over ioredis: `SET NX PX` with a random
  * token on every node, a majority quorum `floor(N / 2) + 1`, a validity time that subtracts the acquisition
- * time and the clock drift, partial acquisitions given back at once, jittered retries. A retry of the same
- * acquire reuses its token, so its own partial acquisitions never block it.
+ * time and the clock drift, partial acquisitions given back at once, jittered retries. Every attempt has a
+ * token of its own, so a give-back that arrives late can never delete a lock a later attempt took.
  */
 export class RedlockClient implements LockClient {
   readonly #nodes: readonly LockNode[]
@@ -184,8 +184,7 @@ export class RedlockClient implements LockClient {
   async acquire(key: string, options: AcquireOptions): Promise<HeldLock> {
     const early = abortReason(options.signals)
     if (early) throw early.reason
-    const token = newToken()
-    const attempts = this.#acquireLoop(key, token, options)
+    const attempts = this.#acquireLoop(key, options)
     const { signals } = options
     if (signals.length === 0) return attempts
     return new Promise<HeldLock>((resolve, reject) => {
@@ -217,13 +216,17 @@ export class RedlockClient implements LockClient {
     })
   }
 
-  async #acquireLoop(key: string, token: string, options: AcquireOptions): Promise<HeldLock> {
+  async #acquireLoop(key: string, options: AcquireOptions): Promise<HeldLock> {
     const { ttlMs, acquireTimeoutMs, signals } = options
     const total = this.#nodes.length
     const deadline = performance.now() + acquireTimeoutMs
     let attempts = 0
     for (;;) {
       attempts++
+      // A new token per attempt: the give-back of a failed attempt is not awaited, and an EVALSHA that meets
+      // NOSCRIPT is resent as EVAL one round trip later, so it can reach a node after the next attempt's
+      // acquire. With the old token it would delete the lock that attempt just took.
+      const token = newToken()
       const start = performance.now()
       // Bounded by the deadline, but never so short that a healthy node could not answer in time: a last
       // attempt may overrun acquireTimeoutMs by at most 100 ms.

@@ -20,25 +20,18 @@ function luaScript(name: string, source: string): LuaScript {
   return { name, source, sha1: createHash('sha1').update(source).digest('hex') }
 }
 
-/** Take the lock, or renew it when this token already holds it (a retry after a partial acquisition). */
+/** Take the lock if it is free. */
 export const ACQUIRE_SCRIPT: LuaScript = luaScript(
   'acquire',
   `
--- acquire: take a lock, or renew it when this owner already holds it.
+-- acquire: take a lock if no owner holds it.
 -- KEYS[1]: the lock key.
--- ARGV[1]: the owner's random token; ARGV[2]: the time to live, in milliseconds.
--- Returns 1 when the lock is held by this token now (taken, or already ours: TTL reset), 0 when another
--- owner holds it.
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+-- ARGV[1]: the owner's random token (a new one for every attempt); ARGV[2]: the time to live, in milliseconds.
+-- Returns 1 when this token took the lock, 0 when another owner holds it.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return 1
 end
-if holder then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+return 0
 `,
 )
 

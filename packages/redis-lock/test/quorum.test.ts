@@ -2,11 +2,12 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
 import { itemsFixture, type Outcome, raceViolations } from './support/postgres.js'
 import { freePort, type RedisNode, startNodes } from './support/redis-nodes.js'
+import { failOnUnhandledRejections } from './support/unhandled.js'
 
 const started: RedisNode[] = []
 async function nodes(count: number): Promise<RedisNode[]> {
@@ -18,20 +19,7 @@ afterAll(async () => {
   await Promise.all(started.map((node) => node.stop()))
 })
 
-// Any unhandled rejection during a test fails it (vitest would report it too, but not pin it to a test).
-const unhandled: unknown[] = []
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason)
-}
-beforeEach(() => {
-  unhandled.length = 0
-  process.on('unhandledRejection', onUnhandled)
-})
-afterEach(async () => {
-  await delay(200)
-  process.off('unhandledRejection', onUnhandled)
-  expect(unhandled).toEqual([])
-})
+failOnUnhandledRejections(200)
 
 /** `keys` keys × `callers` callers at once through drizzleStore on a table with no unique index. */
 async function race(clients: Redis[], keys: number, callers: number) {

@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate, isGetOrCreateError, type MemoryStore, memoryStore, type Store } from '@getorcreate/core'
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
 import { itemsFixture } from './support/postgres.js'
 import { RedisNode } from './support/redis-nodes.js'
+import { failOnUnhandledRejections } from './support/unhandled.js'
 
 type Item = { id: number; slug: string; payload?: string }
 
@@ -24,20 +25,7 @@ afterAll(async () => {
   await node.stop()
 })
 
-// Any unhandled rejection during a test fails it (e.g. a release left running after a call returned).
-const unhandled: unknown[] = []
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason)
-}
-beforeEach(() => {
-  unhandled.length = 0
-  process.on('unhandledRejection', onUnhandled)
-})
-afterEach(async () => {
-  await delay(50)
-  process.off('unhandledRejection', onUnhandled)
-  expect(unhandled).toEqual([])
-})
+failOnUnhandledRejections(50)
 
 function items(): MemoryStore<Item> {
   return memoryStore<Item>({ name: `items-${randomUUID()}`, autoIncrement: 'id' })

@@ -42,43 +42,40 @@ function sequelizeModel(ctx: SystemContext) {
   return { sequelize, Tag }
 }
 
-/** Sequelize 6 `Model.findOrCreate({ where, defaults })`: its own transaction, find, create, re-find. */
-export const sequelizeFindOrCreate: System = {
-  id: 'sequelize-findorcreate',
-  name: 'Sequelize findOrCreate',
-  kind: 'peer',
-  table: 'unique',
-  reportsCreated: true,
-  async setup(ctx): Promise<OpenSystem> {
-    const { sequelize, Tag } = sequelizeModel(ctx)
-    return {
-      async call(slug) {
-        const [row, created] = await Tag.findOrCreate({ where: { slug }, defaults: { slug, label: slug } })
-        return { id: row.id, created }
-      },
-      teardown: () => sequelize.close(),
-    }
-  },
+/** A Sequelize 6 system calling `Model[method]({ where, defaults })`, which answers `[row, created]`. */
+function sequelizeSystem(id: string, name: string, method: 'findOrCreate' | 'findCreateFind'): System {
+  return {
+    id,
+    name,
+    kind: 'peer',
+    table: 'unique',
+    reportsCreated: true,
+    async setup(ctx): Promise<OpenSystem> {
+      const { sequelize, Tag } = sequelizeModel(ctx)
+      return {
+        async call(slug) {
+          const [row, created] = await Tag[method]({ where: { slug }, defaults: { slug, label: slug } })
+          return { id: row.id, created }
+        },
+        teardown: () => sequelize.close(),
+      }
+    },
+  }
 }
 
+/** Sequelize 6 `Model.findOrCreate({ where, defaults })`: its own transaction, find, create, re-find. */
+export const sequelizeFindOrCreate = sequelizeSystem(
+  'sequelize-findorcreate',
+  'Sequelize findOrCreate',
+  'findOrCreate',
+)
+
 /** Sequelize 6 `Model.findCreateFind({ where, defaults })`: find, create, on a unique violation find again. */
-export const sequelizeFindCreateFind: System = {
-  id: 'sequelize-findcreatefind',
-  name: 'Sequelize findCreateFind',
-  kind: 'peer',
-  table: 'unique',
-  reportsCreated: true,
-  async setup(ctx): Promise<OpenSystem> {
-    const { sequelize, Tag } = sequelizeModel(ctx)
-    return {
-      async call(slug) {
-        const [row, created] = await Tag.findCreateFind({ where: { slug }, defaults: { slug, label: slug } })
-        return { id: row.id, created }
-      },
-      teardown: () => sequelize.close(),
-    }
-  },
-}
+export const sequelizeFindCreateFind = sequelizeSystem(
+  'sequelize-findcreatefind',
+  'Sequelize findCreateFind',
+  'findCreateFind',
+)
 
 /** Knex 3: `insert(…).onConflict('slug').ignore().returning('*')`; no row back: `where({ slug }).first()`. */
 export const knexInsertIgnore: System = {

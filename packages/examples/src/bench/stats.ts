@@ -2,8 +2,26 @@
 import type { SystemKind, WorkloadId } from './system.js'
 import type { TurnResult } from './turn.js'
 
+/** Correctness, counted against the table: per turn, or summed over a cell's rounds. */
+export interface Correctness {
+  /** Rows beyond the first for any key this turn asked for. */
+  readonly duplicates: number
+  /** Callers told an id other than the key's first row (another caller's row, or no row). */
+  readonly wrongIds: number
+  /** Keys whose callers were told different ids. */
+  readonly splitKeys: number
+  /** `created: true` answers. */
+  readonly createdFlags: number
+  /** Keys this turn created (asked for, not seeded, with a row now). */
+  readonly keysCreated: number
+  /** Calls that failed. */
+  readonly errors: number
+  /** A few of their messages, for the report. */
+  readonly errorSamples: readonly string[]
+}
+
 /** One turn of one system: speed, and correctness counted against the table. */
-export interface TurnMeasure {
+export interface TurnMeasure extends Correctness {
   readonly round: number
   /** Calls that finished (answered or failed). */
   readonly calls: number
@@ -16,22 +34,10 @@ export interface TurnMeasure {
   readonly p99Ms: number
   /** Client CPU (all processes) per finished call, in microseconds. */
   readonly cpuUsPerCall: number
-  /** Rows beyond the first for any key this turn asked for. */
-  readonly duplicates: number
-  /** Callers told an id other than the key's first row (another caller's row, or no row). */
-  readonly wrongIds: number
-  /** Keys whose callers were told different ids. */
-  readonly splitKeys: number
-  /** `created: true` answers. */
-  readonly createdFlags: number
-  /** Keys this turn created (asked for, not seeded, with a row now). */
-  readonly keysCreated: number
-  readonly errors: number
-  readonly errorSamples: readonly string[]
 }
 
 /** One system in one workload, over every round. */
-export interface Cell {
+export interface Cell extends Correctness {
   readonly workload: WorkloadId
   readonly systemId: string
   readonly name: string
@@ -45,15 +51,8 @@ export interface Cell {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly cpuUsPerCall: number
-  /** Sums over the rounds. */
+  /** Sums over the rounds (the correctness counts too). */
   readonly calls: number
-  readonly duplicates: number
-  readonly wrongIds: number
-  readonly splitKeys: number
-  readonly createdFlags: number
-  readonly keysCreated: number
-  readonly errors: number
-  readonly errorSamples: readonly string[]
 }
 
 /** The median (the upper one of an even count); NaN for none. */

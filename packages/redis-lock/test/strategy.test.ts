@@ -95,21 +95,9 @@ async function commandArgsDuring(body: () => Promise<void>): Promise<string[][]>
   return seen
 }
 
-/** Every command the node runs while `body` runs, seen through MONITOR. */
+/** Every command clients sent the node while `body` runs, seen through MONITOR, one string each. */
 async function commandsDuring(body: () => Promise<void>): Promise<string[]> {
-  const monitor = await admin.duplicate().monitor()
-  const seen: string[] = []
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    seen.push(args.join(' '))
-  })
-  await delay(50)
-  try {
-    await body()
-    await delay(100)
-  } finally {
-    monitor.disconnect()
-  }
-  return seen
+  return (await commandArgsDuring(body)).map((args) => args.join(' '))
 }
 
 describe('redisLockStrategy on one node', () => {

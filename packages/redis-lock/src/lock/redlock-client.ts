@@ -239,8 +239,8 @@ export class RedlockClient implements LockClient {
       if (granted >= this.#quorum && validUntil > performance.now()) return { key, token, validUntil }
 
       // Give back what this attempt took, on every node: a node that timed out may still run the SET later,
-      // and its connection runs our release after it. Commands on one connection keep their order, so the
-      // next attempt is not blocked by this one either.
+      // and its connection runs our release after it. Not awaited: if it lands after the next attempt's
+      // acquire (a NOSCRIPT resend), that attempt's own token is untouched and it only finds this leftover.
       if (granted > 0 || errors.length > 0) void this.release({ key, token, validUntil: 0 })
 
       const now = performance.now()

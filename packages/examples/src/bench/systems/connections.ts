@@ -2,6 +2,7 @@
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { Redis, type RedisOptions } from 'ioredis'
 import postgres from 'postgres'
+import type { CallResult, OpenSystem, SystemContext } from '../system.js'
 
 /** A row of every bench table: `id serial primary key, slug text not null, label text`. */
 export interface TagRow {
@@ -18,6 +19,18 @@ export function tagsTable(name: string) {
 /** A postgres.js pool of `max` connections (opened lazily, on first use). */
 export function postgresPool(url: string, max: number): postgres.Sql {
   return postgres(url, { max, onnotice: () => {} })
+}
+
+/** An open system whose every call runs `call` on one postgres.js pool of the context's size. */
+export function withPool(
+  ctx: SystemContext,
+  call: (sql: postgres.Sql, slug: string) => Promise<CallResult>,
+): OpenSystem {
+  const sql = postgresPool(ctx.databaseUrl, ctx.pool)
+  return {
+    call: (slug: string) => call(sql, slug),
+    teardown: () => sql.end({ timeout: 5 }),
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The floors: one postgres.js round trip per call, what any get-or-create must at least pay. */
 import type { System } from '../system.js'
-import { postgresPool, type TagRow } from './connections.js'
+import { type TagRow, withPool } from './connections.js'
 
 /** One `SELECT * … WHERE slug = $1 LIMIT 1` per call: the floor of a hit. Creates nothing. */
 export const floorSelect: System = {
@@ -10,16 +10,11 @@ export const floorSelect: System = {
   table: 'unique',
   reportsCreated: true,
   workloads: ['hits', 'mixed'],
-  async setup(ctx) {
-    const sql = postgresPool(ctx.databaseUrl, ctx.pool)
-    return {
-      async call(slug) {
-        const [row] = await sql<TagRow[]>`select * from ${sql(ctx.table)} where slug = ${slug} limit 1`
-        return { id: row?.id, created: false }
-      },
-      teardown: () => sql.end({ timeout: 5 }),
-    }
-  },
+  setup: async (ctx) =>
+    withPool(ctx, async (sql, slug) => {
+      const [row] = await sql<TagRow[]>`select * from ${sql(ctx.table)} where slug = ${slug} limit 1`
+      return { id: row?.id, created: false }
+    }),
 }
 
 /**
@@ -33,16 +28,11 @@ export const floorInsert: System = {
   table: 'unique',
   reportsCreated: true,
   workloads: ['miss-storm', 'mixed'],
-  async setup(ctx) {
-    const sql = postgresPool(ctx.databaseUrl, ctx.pool)
-    return {
-      async call(slug) {
-        const [row] = await sql<TagRow[]>`
-          insert into ${sql(ctx.table)} (slug, label) values (${slug}, ${slug})
-          on conflict (slug) do nothing returning *`
-        return { id: row?.id, created: row !== undefined }
-      },
-      teardown: () => sql.end({ timeout: 5 }),
-    }
-  },
+  setup: async (ctx) =>
+    withPool(ctx, async (sql, slug) => {
+      const [row] = await sql<TagRow[]>`
+        insert into ${sql(ctx.table)} (slug, label) values (${slug}, ${slug})
+        on conflict (slug) do nothing returning *`
+      return { id: row?.id, created: row !== undefined }
+    }),
 }

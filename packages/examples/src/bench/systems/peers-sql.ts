@@ -6,8 +6,8 @@
 import { Redis } from 'ioredis'
 import type postgres from 'postgres'
 import { Mutex } from 'redis-semaphore'
-import type { CallResult, System, SystemContext } from '../system.js'
-import { postgresPool, sqlState, type TagRow } from './connections.js'
+import type { CallResult, System } from '../system.js'
+import { sqlState, type TagRow, withPool } from './connections.js'
 
 type Sql = postgres.Sql | postgres.TransactionSql
 
@@ -27,14 +27,6 @@ async function findThenInsert(sql: Sql, table: string, slug: string): Promise<Ca
   const found = await find(sql, table, slug)
   if (found) return { id: found.id, created: false }
   return { id: (await insert(sql, table, slug)).id, created: true }
-}
-
-function withPool(ctx: SystemContext, call: (sql: postgres.Sql, slug: string) => Promise<CallResult>) {
-  const sql = postgresPool(ctx.databaseUrl, ctx.pool)
-  return {
-    call: (slug: string) => call(sql, slug),
-    teardown: () => sql.end({ timeout: 5 }),
-  }
 }
 
 /** SELECT by key; none: INSERT. On a table without a unique index, as most code starts out. */

@@ -19,6 +19,8 @@ export interface MemoryStoreOptions {
 /** A store in memory, from {@link memoryStore}: a {@link Store} plus a look at what it holds. */
 export interface MemoryStore<Row extends Record<string, unknown>>
   extends Store<Row, Partial<Row>, Partial<Row>> {
+  /** Insert unless a row with this key exists (see {@link Store.insertUnlessFound}); every memory store has it. */
+  insertUnlessFound(key: Partial<Row>, values: Partial<Row>, opts?: InsertOptions): Promise<Row | undefined>
   /** Every row, in insertion order (copies). */
   rows(): Row[]
   /** Remove the rows the key matches; returns how many. */
@@ -78,6 +80,9 @@ export function memoryStore<Row extends Record<string, unknown>>(
     },
     async insert(values: Partial<Row>, _opts?: InsertOptions): Promise<Row> {
       return insert(values)
+    },
+    async insertUnlessFound(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
+      return rows.some((row) => matches(row, key)) ? undefined : insert(values)
     },
     async uniqueness(fields: readonly string[]): Promise<Uniqueness> {
       const wanted = JSON.stringify([...fields].sort())

@@ -70,6 +70,14 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * constraint strategy then refuses them.
    */
   insertIfAbsent?(key: Key, values: Values): Promise<Row | undefined>
+  /**
+   * Insert unless a fresh read finds a row with this key, in one round trip (`INSERT … SELECT … WHERE NOT
+   * EXISTS (…)`); return the inserted row, or `undefined` when such a row exists. Not atomic against other
+   * creators: lock strategies call it only while they hold the key's lock, in place of a fresh `find` followed
+   * by `insert`, and pass `opts.fence` as they would to `insert`. A conflict on a unique constraint must be
+   * thrown. Optional: without it lock strategies use `find(key, { fresh: true })`, then `insert`.
+   */
+  insertUnlessFound?(key: Key, values: Values, opts?: InsertOptions): Promise<Row | undefined>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
 }

@@ -29,6 +29,11 @@ async function memoryTable(shape: ConformanceShape) {
       checkEmail(values)
       return inner.insert(values, opts)
     }
+    const insertUnlessFound = inner.insertUnlessFound
+    store.insertUnlessFound = async (key, values, opts) => {
+      checkEmail(values)
+      return insertUnlessFound(key, values, opts)
+    }
   }
   return {
     store,

@@ -329,6 +329,49 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     expect([a.row.token, b.row.token, c.token, d.token]).toEqual(['token-1', 'token-2', 'token-3', 'token-4'])
   })
 
+  test('insertUnlessFound: one prepared statement per call; its rows read as find reads them', async () => {
+    const { store } = await makeItems() // no unique index: lock strategies use it on such tables
+    expect(typeof store.insertUnlessFound).toBe('function')
+    let before = h.queries.length
+    const row = await store.insertUnlessFound!({ slug: 'u', tenant: 7 }, { slug: 'u', tenant: 7, title: 'T' })
+    expect(h.queries.length - before).toBe(1)
+    expect(h.queries.at(-1)).toMatch(/^insert into .* select .* where not exists \(select 1 from /)
+    expect(row?.createdAt).toBeInstanceOf(Date) // the column's mapping, as a select applies it
+    expect(await store.find({ slug: 'u', tenant: 7 })).toEqual(row)
+    before = h.queries.length
+    expect(await store.insertUnlessFound!({ tenant: 7, slug: 'u' }, { slug: 'u', tenant: 7 })).toBe(undefined)
+    expect(
+      await store.insertUnlessFound!({ slug: 'u', tenant: null }, { slug: 'u', tenant: null }),
+    ).toMatchObject({
+      slug: 'u',
+      tenant: null,
+    })
+    expect(await store.insertUnlessFound!({ slug: 'u', tenant: null }, { slug: 'u' })).toBe(undefined)
+    expect(h.queries.length - before).toBe(3)
+  })
+
+  test('insertUnlessFound runs $defaultFn on every insert, not once', async () => {
+    const name = uniqueName()
+    await h.exec(`create table ${name} (id serial primary key, slug text not null, token text not null)`)
+    let made = 0
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      slug: text('slug').notNull(),
+      token: text('token')
+        .notNull()
+        .$defaultFn(() => `token-${++made}`),
+    })
+    const store = drizzleStore(h.db, table)
+    const a = await store.insertUnlessFound!({ slug: 'a' }, { slug: 'a' })
+    const b = await store.insertUnlessFound!({ slug: 'b' }, { slug: 'b' })
+    expect([a?.token, b?.token]).toEqual(['token-1', 'token-2'])
+    expect(await store.insertUnlessFound!({ slug: 'a' }, { slug: 'a' })).toBe(undefined)
+    expect(await h.rows(`select slug, token from ${name} order by id`)).toEqual([
+      { slug: 'a', token: 'token-1' },
+      { slug: 'b', token: 'token-2' },
+    ])
+  })
+
   test('a hit is one round trip; a miss two (read, insert)', async () => {
     const { store } = await makeItems('create unique index on $T (slug)')
     await getOrCreate(store, { slug: 'warm' }) // first use: one catalog look-up, cached afterwards

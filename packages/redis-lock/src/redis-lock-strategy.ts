@@ -1,6 +1,7 @@
 import {
   type Defaults,
   type GetOrCreateResult,
+  type InsertOptions,
   LockInTransactionError,
   LockLostError,
   resolveValues,
@@ -143,10 +144,14 @@ class LockKeeper {
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all.
  * 2. Take the lock `lockKeyFor(store.name, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`.
- * 3. Under the lock, `store.find(key, { fresh: true })`: found means another caller created it.
- * 4. Confirm on a quorum that the lock is still held, renewing it (`LockLostError` if not), then
- *    `store.insert({ ...defaults, ...key })`. A store with `checksFence: true` gets a fencing token from that
- *    confirmation instead: `store.insert(values, { fence })`. The lock is extended while this runs.
+ * 3. Under the lock, confirm on a quorum that the lock is still held, renewing it (`LockLostError` if not),
+ *    then `store.insertUnlessFound(key, { ...defaults, ...key })`: the fresh read and the insert in one round
+ *    trip. A row found there means another caller created it; it is read back with `store.find(key, { fresh:
+ *    true })`. A caller that had to wait for the lock (its holder most likely created the row), and a store
+ *    without `insertUnlessFound`, read first with `store.find(key, { fresh: true })`, and only on a miss call
+ *    `defaults`, confirm, and `store.insert(values)`.
+ * 4. A store with `checksFence: true` gets a fencing token from the confirmation instead, passed to the write
+ *    as `{ fence }`. The lock is extended while the create runs.
  * 5. Release the lock (compare-and-delete); after a success without making the caller wait for it, after an
  *    error before the error reaches the caller. A failed release never hides the result or the create's error.
  *
@@ -216,28 +221,54 @@ function makeStrategy(
     const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals })
     const keeper = new LockKeeper(client, lock, ttlMs)
     let succeeded = false
-    try {
-      const winner = await store.find(key, { fresh: true })
-      let result: GetOrCreateResult<Row>
-      if (winner !== undefined) {
-        result = { row: winner, created: false }
-      } else {
-        const values = await resolveValues(key, defaults)
+    /** Confirm the lock on a quorum (or take a fencing token) right before a write; the options for it. */
+    const beforeWrite = async (): Promise<InsertOptions | undefined> => {
+      keeper.assertHeld()
+      if (store.checksFence === true) {
+        // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
+        const fence = await client.fence(lock, ttlMs)
         keeper.assertHeld()
-        let row: Row
-        if (store.checksFence === true) {
-          // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
-          const fence = await client.fence(lock, ttlMs)
-          keeper.assertHeld()
-          row = await store.insert(values, { fence })
+        return { fence }
+      }
+      // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but still
+      // confirm on a quorum, in one round, that the lock was neither deleted nor taken.
+      await client.confirm(lock, ttlMs)
+      keeper.assertHeld()
+      return undefined
+    }
+    /** `store.insert`, right after {@link beforeWrite}; no second argument when there is no fence to pass. */
+    const insert = async (values: Values): Promise<Row> => {
+      const opts = await beforeWrite()
+      return opts ? store.insert(values, opts) : store.insert(values)
+    }
+    try {
+      let result: GetOrCreateResult<Row>
+      if (typeof store.insertUnlessFound === 'function' && lock.attempts === 1) {
+        // Nobody held the lock: the row most likely does not exist, so the fresh read and the insert go in one
+        // statement. A row found there (another process created it between our lock-free read and our lock)
+        // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
+        // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
+        // expensive function) is then not called at all.
+        const values = await resolveValues(key, defaults)
+        const opts = await beforeWrite()
+        const inserted = await (opts
+          ? store.insertUnlessFound(key, values, opts)
+          : store.insertUnlessFound(key, values))
+        if (inserted !== undefined) {
+          result = { row: inserted, created: true }
         } else {
-          // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but
-          // still confirm on a quorum, in one round, that the lock was neither deleted nor taken.
-          await client.confirm(lock, ttlMs)
-          keeper.assertHeld()
-          row = await store.insert(values)
+          const winner = await store.find(key, { fresh: true })
+          if (winner !== undefined) result = { row: winner, created: false }
+          else result = { row: await insert(values), created: true }
         }
-        result = { row, created: true }
+      } else {
+        const winner = await store.find(key, { fresh: true })
+        if (winner !== undefined) {
+          result = { row: winner, created: false }
+        } else {
+          const values = await resolveValues(key, defaults)
+          result = { row: await insert(values), created: true }
+        }
       }
       succeeded = true
       return result

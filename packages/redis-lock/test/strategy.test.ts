@@ -59,13 +59,18 @@ function lockScripts(commands: readonly string[][]): string[] {
     })
 }
 
-/** A store over `inner` that says whether it checks fencing tokens, and records the `opts` of each insert. */
+/**
+ * A store over `inner` that says whether it checks fencing tokens, and records the `opts` of each write. With
+ * `merged` it also has `insertUnlessFound` (the strategy's one-statement path); without, the strategy takes
+ * the fresh `find`, then `insert`.
+ */
 function fencingAware<Row>(
   inner: Store<Row, Partial<Row>, Partial<Row>>,
   checksFence: boolean,
+  merged = false,
 ): Store<Row, Partial<Row>, Partial<Row>> & { inserts: unknown[][] } {
   const inserts: unknown[][] = []
-  return {
+  const store: Store<Row, Partial<Row>, Partial<Row>> & { inserts: unknown[][] } = {
     name: inner.name,
     checksFence,
     inserts,
@@ -75,6 +80,14 @@ function fencingAware<Row>(
       return inner.insert(...args)
     },
   }
+  const insertUnlessFound = inner.insertUnlessFound?.bind(inner)
+  if (merged && insertUnlessFound) {
+    store.insertUnlessFound = (...args) => {
+      inserts.push(args.slice(2))
+      return insertUnlessFound(...args)
+    }
+  }
+  return store
 }
 
 /** Every command the node runs while `body` runs, seen through MONITOR, as arrays of arguments. */
@@ -192,45 +205,137 @@ describe('redisLockStrategy on one node', () => {
     })
   })
 
-  it('passes a fencing token that grows with every new owner of the key, to a store that checks it', async () => {
-    const inner = items()
-    const store = fencingAware(inner, true)
-    const strategy = redisLockStrategy({ clients: lockClient })
-    await admin.script('LOAD', FENCE_SCRIPT.source) // as after an earlier fence on this node
-    const onMiss = await commandArgsDuring(async () => {
+  it.each([false, true])(
+    'passes a fencing token that grows with every new owner of the key, to a store that checks it (insertUnlessFound %s)',
+    async (merged) => {
+      const inner = items()
+      const store = fencingAware(inner, true, merged)
+      const strategy = redisLockStrategy({ clients: lockClient })
+      await admin.script('LOAD', FENCE_SCRIPT.source) // as after an earlier fence on this node
+      const onMiss = await commandArgsDuring(async () => {
+        await getOrCreate(store, { slug: 'f' }, {}, strategy)
+      })
+      expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha fence', 'evalsha release'])
+      inner.delete({ slug: 'f' })
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
-    })
-    expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha fence', 'evalsha release'])
-    inner.delete({ slug: 'f' })
-    await getOrCreate(store, { slug: 'f' }, {}, strategy)
-    inner.delete({ slug: 'f' })
-    await getOrCreate(store, { slug: 'f' }, {}, strategy)
-    expect(store.inserts).toEqual([[{ fence: 1 }], [{ fence: 2 }], [{ fence: 3 }]])
-    const counter = `${lockKeyFor(store.name, { slug: 'f' })}:fence`
-    expect(await admin.get(counter)).toBe('3')
-    expect(await admin.pttl(counter)).toBeGreaterThan(86_000_000)
+      inner.delete({ slug: 'f' })
+      await getOrCreate(store, { slug: 'f' }, {}, strategy)
+      expect(store.inserts).toEqual([[{ fence: 1 }], [{ fence: 2 }], [{ fence: 3 }]])
+      const counter = `${lockKeyFor(store.name, { slug: 'f' })}:fence`
+      expect(await admin.get(counter)).toBe('3')
+      expect(await admin.pttl(counter)).toBeGreaterThan(86_000_000)
+    },
+  )
+
+  it.each([false, true])(
+    'a store without checksFence: no fencing token, no counter, and a miss sends only acquire, confirm and release (insertUnlessFound %s)',
+    async (merged) => {
+      for (const checksFence of [undefined, false]) {
+        const inner = items()
+        const store = fencingAware(inner, false, merged)
+        const { checksFence: _absent, ...withoutProperty } = store
+        const plain: Store<Item, Partial<Item>, Partial<Item>> = checksFence === undefined
+          ? withoutProperty
+          : store
+        const strategy = redisLockStrategy({ clients: lockClient })
+        const onMiss = await commandArgsDuring(async () => {
+          const { created } = await getOrCreate(plain, { slug: 'n' }, { payload: 'p' }, strategy)
+          expect(created).toBe(true)
+        })
+        expect(onMiss.map(([name]) => name)).toEqual(['evalsha', 'evalsha', 'evalsha'])
+        expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
+        expect(store.inserts).toEqual([[]]) // insert(values): no opts, no fence
+        const lockKey = lockKeyFor(store.name, { slug: 'n' })
+        expect(await admin.exists(`${lockKey}:fence`)).toBe(0)
+        expect(await gone(admin, lockKey)).toBe(true)
+        expect(inner.rows()).toEqual([{ id: 1, slug: 'n', payload: 'p' }])
+      }
+    },
+  )
+
+  it('a store with insertUnlessFound: a miss is one read and one write statement, no fresh find and no insert', async () => {
+    const inner = items()
+    const calls: string[] = []
+    const store: Store<Item, Partial<Item>, Partial<Item>> = {
+      name: inner.name,
+      find(key, opts) {
+        calls.push(opts?.fresh ? 'find fresh' : 'find')
+        return inner.find(key, opts)
+      },
+      insert(values) {
+        calls.push('insert')
+        return inner.insert(values)
+      },
+      insertUnlessFound(key, values) {
+        calls.push('insertUnlessFound')
+        return inner.insertUnlessFound!(key, values)
+      },
+    }
+    const strategy = redisLockStrategy({ clients: lockClient })
+    const first = await getOrCreate(store, { slug: 'one' }, { payload: 'p' }, strategy)
+    expect(first).toEqual({ row: { id: 1, slug: 'one', payload: 'p' }, created: true })
+    expect(calls).toEqual(['find', 'insertUnlessFound'])
   })
 
-  it('a store without checksFence: no fencing token, no counter, and a miss sends only acquire, confirm and release', async () => {
-    for (const checksFence of [undefined, false]) {
+  it.each([false, true])(
+    'a row created by someone else after the lock-free read is found under the lock, not duplicated (insertUnlessFound %s)',
+    async (merged) => {
       const inner = items()
-      const store = fencingAware(inner, false)
-      const plain: Store<Item, Partial<Item>, Partial<Item>> = checksFence === undefined
-        ? { name: store.name, find: store.find, insert: store.insert } // the property absent
-        : store
+      const base = fencingAware(inner, false, merged)
+      let planted = false
+      const store: typeof base = {
+        ...base,
+        // The lock-free read misses; right after it, another process creates the row (it held the lock).
+        async find(key, opts) {
+          const row = await inner.find(key, opts)
+          if (!opts?.fresh && !planted) {
+            planted = true
+            await inner.insert({ ...key, payload: 'theirs' })
+          }
+          return row
+        },
+      }
       const strategy = redisLockStrategy({ clients: lockClient })
-      const onMiss = await commandArgsDuring(async () => {
-        const { created } = await getOrCreate(plain, { slug: 'n' }, { payload: 'p' }, strategy)
-        expect(created).toBe(true)
-      })
-      expect(onMiss.map(([name]) => name)).toEqual(['evalsha', 'evalsha', 'evalsha'])
-      expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
-      expect(store.inserts).toEqual([[]]) // insert(values): no opts, no fence
-      const lockKey = lockKeyFor(store.name, { slug: 'n' })
-      expect(await admin.exists(`${lockKey}:fence`)).toBe(0)
-      expect(await gone(admin, lockKey)).toBe(true)
-      expect(inner.rows()).toEqual([{ id: 1, slug: 'n', payload: 'p' }])
+      const result = await getOrCreate(store, { slug: 'late' }, { payload: 'ours' }, strategy)
+      expect(result).toEqual({ row: { id: 1, slug: 'late', payload: 'theirs' }, created: false })
+      expect(inner.rows()).toHaveLength(1)
+      expect(base.inserts).toEqual(merged ? [[]] : []) // insertUnlessFound ran and found it; insert never ran
+    },
+  )
+
+  it('a row found by insertUnlessFound but deleted before the read-back: created under the same lock, once', async () => {
+    const inner = items()
+    await inner.insert({ slug: 'flicker', payload: 'old' })
+    const store = fencingAware(inner, false, true)
+    // Someone deletes the row right after insertUnlessFound saw it.
+    const seen = store.insertUnlessFound!
+    store.insertUnlessFound = async (key, values) => {
+      const row = await seen(key, values)
+      inner.delete(key)
+      return row
     }
+    let lockFree = true
+    const find = store.find
+    store.find = async (key, opts) => {
+      if (lockFree && !opts?.fresh) {
+        lockFree = false
+        return undefined // the lock-free read ran before the old row was visible to it
+      }
+      return find(key, opts)
+    }
+    const strategy = redisLockStrategy({ clients: lockClient })
+    const onMiss = await commandArgsDuring(async () => {
+      const result = await getOrCreate(store, { slug: 'flicker' }, { payload: 'new' }, strategy)
+      expect(result).toEqual({ row: { id: 2, slug: 'flicker', payload: 'new' }, created: true })
+    })
+    // Confirmed before each write: insertUnlessFound, then insert.
+    expect(lockScripts(onMiss)).toEqual([
+      'evalsha acquire',
+      'evalsha extend',
+      'evalsha extend',
+      'evalsha release',
+    ])
+    expect(inner.rows()).toEqual([{ id: 2, slug: 'flicker', payload: 'new' }])
   })
 
   it('EVALSHA, with EVAL when a node lost its scripts (SCRIPT FLUSH); the next miss is EVALSHA only', async () => {
@@ -359,7 +464,7 @@ describe('redisLockStrategy on one node', () => {
     }
   })
 
-  it('a create slower than ttlMs is extended: 20 racers on Postgres still make one row', async () => {
+  it('a create slower than ttlMs is extended: 20 racers on Postgres still make one row, and only its creator calls defaults', async () => {
     const fixture = await itemsFixture(24)
     try {
       const strategies = Array.from({ length: 20 }, () =>
@@ -367,7 +472,9 @@ describe('redisLockStrategy on one node', () => {
       )
       const lockKey = lockKeyFor(fixture.store.name, { slug: 'slow' })
       let lockAliveAfter3Ttl = false
+      let made = 0
       const slowDefaults = async () => {
+        made++
         await delay(1_000)
         lockAliveAfter3Ttl = (await admin.exists(lockKey)) === 1
         return { payload: 'slow' }
@@ -376,6 +483,8 @@ describe('redisLockStrategy on one node', () => {
         strategies.map((strategy) => getOrCreate(fixture.store, { slug: 'slow' }, slowDefaults, strategy)),
       )
       expect(lockAliveAfter3Ttl).toBe(true)
+      // The others waited for the lock, so they read before calling defaults (insertUnlessFound is skipped).
+      expect(made).toBe(1)
       expect(await fixture.total()).toBe(1)
       expect(results.filter((result) => result.created)).toHaveLength(1)
       expect(new Set(results.map((result) => result.row.id)).size).toBe(1)
@@ -384,12 +493,17 @@ describe('redisLockStrategy on one node', () => {
     }
   })
 
-  it.each([false, true])(
-    'the lock removed before the write (checksFence %s): LockLostError, nothing written',
-    async (checksFence) => {
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const)(
+    'the lock removed before the write (checksFence %s, insertUnlessFound %s): LockLostError, nothing written',
+    async (checksFence, merged) => {
       const fixture = await itemsFixture(4)
       try {
-        const store = fencingAware(fixture.store, checksFence)
+        const store = fencingAware(fixture.store, checksFence, merged)
         const strategy = redisLockStrategy({ clients: lockClient })
         const lockKey = lockKeyFor(fixture.store.name, { slug: 'gone' })
         const error = await getOrCreate(
@@ -412,11 +526,16 @@ describe('redisLockStrategy on one node', () => {
     },
   )
 
-  it.each([false, true])(
-    'the lock taken over by another owner before the write (checksFence %s): LockLostError, and its lock is untouched',
-    async (checksFence) => {
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const)(
+    'the lock taken over by another owner before the write (checksFence %s, insertUnlessFound %s): LockLostError, and its lock is untouched',
+    async (checksFence, merged) => {
       const inner = items()
-      const store = fencingAware(inner, checksFence)
+      const store = fencingAware(inner, checksFence, merged)
       const strategy = redisLockStrategy({ clients: lockClient })
       const lockKey = lockKeyFor(store.name, { slug: 'stolen' })
       await expect(
@@ -438,15 +557,20 @@ describe('redisLockStrategy on one node', () => {
     },
   )
 
-  it.each([false, true])(
-    'extension blocked by CLIENT PAUSE until the lock expires (checksFence %s): LockLostError, nothing written',
-    async (checksFence) => {
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const)(
+    'extension blocked by CLIENT PAUSE until the lock expires (checksFence %s, insertUnlessFound %s): LockLostError, nothing written',
+    async (checksFence, merged) => {
       const pausedNode = await RedisNode.start()
       const fixture = await itemsFixture(4)
       try {
         const client = await pausedNode.client()
         const pauser = await pausedNode.client()
-        const store = fencingAware(fixture.store, checksFence)
+        const store = fencingAware(fixture.store, checksFence, merged)
         const strategy = redisLockStrategy({ clients: client, ttlMs: 400, commandTimeoutMs: 100 })
         const error = await getOrCreate(
           store,

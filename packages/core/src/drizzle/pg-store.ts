@@ -30,6 +30,33 @@ interface Prepared {
 }
 
 /**
+ * What `insertUnlessFound` needs of a drizzle Postgres database beyond its query builders: its session (public,
+ * `db._.session`) to prepare a statement the builders cannot express, and its dialect to render it (with the
+ * database's `casing`). Absent on an unexpected drizzle: the store then leaves `insertUnlessFound` out.
+ */
+interface RawPreparer {
+  readonly _: {
+    readonly session: {
+      prepareQuery(
+        query: { sql: string; params: unknown[] },
+        fields: { path: string[]; field: Column }[],
+        name: string,
+        isResponseInArrayMode: boolean,
+      ): Prepared
+    }
+  }
+  readonly dialect: { sqlToQuery(query: SQL): { sql: string; params: unknown[] } }
+}
+
+function rawPreparer(db: unknown): RawPreparer | undefined {
+  const candidate = db as Partial<RawPreparer> | undefined
+  return typeof candidate?._?.session?.prepareQuery === 'function' &&
+    typeof candidate.dialect?.sqlToQuery === 'function'
+    ? (candidate as RawPreparer)
+    : undefined
+}
+
+/**
  * Catalog answer: for each unique index that can arbitrate `ON CONFLICT` (valid, immediate, not partial, no
  * expressions), its columns, whether it treats NULLs as equal (Postgres 15+; read through to_jsonb so older
  * servers answer false), and whether all its columns are NOT NULL in the live table.
@@ -157,6 +184,59 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     return rows[0] as Row
   }
 
+  const preparer = rawPreparer(db)
+
+  /**
+   * `INSERT INTO t (…) SELECT $1, … WHERE NOT EXISTS (SELECT 1 FROM t WHERE key) RETURNING …`, prepared once
+   * per shape: the insert and the fresh read under a lock in one round trip. Postgres types each parameter
+   * from its target column. Rows come back mapped as `find` maps them (column → field, driver → JS value).
+   */
+  async function insertUnlessFound(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    const parameters = insertParameters(columns, values as Record<string, unknown>)
+    if (!preparer || !parameters) {
+      // A `$defaultFn` returned SQL (no prepared statement can hold it): the same thing in two statements.
+      if ((await find(key)) !== undefined) return undefined
+      return (await runInsert(values as Record<string, unknown>))[0]
+    }
+    const keyNames = Object.keys(record).sort()
+    const keyShape = keyNames.map((name) => (record[name] === null ? `${name}:null` : name)).join(',')
+    const id = `insertUnlessFound:${parameters.shape}|${keyShape}`
+    let statement = statements.get(id)
+    if (!statement) {
+      const given = parameters.shape.split(',')
+      const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
+      const where = and(
+        ...keyNames.map(
+          (name): SQL =>
+            record[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(`key:${name}`)),
+        ),
+      )
+      const query = sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
+        given.map((field) => sql.param(sql.placeholder(field), column(field))),
+        sql`, `,
+      )} where not exists (select 1 from ${table} where ${where}) returning ${sql.join(
+        fields.map(identifier),
+        sql`, `,
+      )}`
+      const rendered = preparer.dialect.sqlToQuery(query)
+      statement = preparer._.session.prepareQuery(
+        rendered,
+        fields.map((field) => ({ path: [field], field: column(field) })),
+        statementName(rendered.sql),
+        true,
+      )
+      statements.set(id, statement)
+    }
+    const params = { ...parameters.params }
+    for (const name of keyNames) {
+      if (record[name] !== null) params[`key:${name}`] = keyParam(column(name), record[name])
+    }
+    const rows = (await statement.execute(params)) as Row[]
+    return rows[0]
+  }
+
   async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
     const wanted = keyFields.map((field) => databaseColumnName(db, column(field))).sort()
     const indexes = rowsOf(await db.execute(UNIQUE_INDEXES(relation)))
@@ -177,6 +257,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     find,
     insert: (values) => insert(values),
     insertIfAbsent,
+    insertUnlessFound: (key, values) => insertUnlessFound(key, values),
     uniqueness,
   }
 }

@@ -93,12 +93,13 @@ interface Calls {
   find: number
   insert: number
   insertIfAbsent: number
+  insertUnlessFound: number
   uniqueness: number
 }
 
-/** The store, wrapped to count calls; `insertIfAbsent` and `uniqueness` stay absent when the store lacks them. */
+/** The store, wrapped to count calls; optional methods stay absent when the store lacks them. */
 function counted(store: ConformanceStore): { store: ConformanceStore; calls: Calls; total(): number } {
-  const calls: Calls = { find: 0, insert: 0, insertIfAbsent: 0, uniqueness: 0 }
+  const calls: Calls = { find: 0, insert: 0, insertIfAbsent: 0, insertUnlessFound: 0, uniqueness: 0 }
   const wrapper: ConformanceStore = {
     name: store.name,
     ...(store.fields ? { fields: store.fields } : {}),
@@ -111,7 +112,13 @@ function counted(store: ConformanceStore): { store: ConformanceStore; calls: Cal
       return store.insert(values, opts)
     },
   }
-  const { insertIfAbsent, uniqueness } = store
+  const { insertIfAbsent, insertUnlessFound, uniqueness } = store
+  if (insertUnlessFound) {
+    wrapper.insertUnlessFound = (key, values, opts) => {
+      calls.insertUnlessFound++
+      return insertUnlessFound.call(store, key, values, opts)
+    }
+  }
   if (insertIfAbsent) {
     wrapper.insertIfAbsent = (key, values) => {
       calls.insertIfAbsent++
@@ -127,7 +134,8 @@ function counted(store: ConformanceStore): { store: ConformanceStore; calls: Cal
   return {
     store: wrapper,
     calls,
-    total: () => calls.find + calls.insert + calls.insertIfAbsent + calls.uniqueness,
+    total: () =>
+      calls.find + calls.insert + calls.insertIfAbsent + calls.insertUnlessFound + calls.uniqueness,
   }
 }
 
@@ -468,6 +476,55 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
         expect([a.slug, a.title, b.slug, b.title]).toEqual(['d', 'one', 'd', 'two'])
         expect(String(a.id) === String(b.id)).toBe(false)
         expect(await count({ slug: 'd' })).toBe(2)
+      })
+    })
+
+    test('insertUnlessFound (optional): inserts once, then sees the row, even one written behind its back', async () => {
+      await withTable('no-unique', async ({ store, count, insertBehind }) => {
+        const insertUnlessFound = store.insertUnlessFound?.bind(store)
+        if (!insertUnlessFound) return
+        const row = await insertUnlessFound({ slug: 'u' }, { slug: 'u', title: 'U' })
+        expect([row?.slug, row?.title]).toEqual(['u', 'U'])
+        // The row it returns reads as find reads it (same fields, same JavaScript values).
+        expect(await store.find({ slug: 'u' }, { fresh: true })).toEqual(row)
+        expect(await insertUnlessFound({ slug: 'u' }, { slug: 'u', title: 'again' })).toBe(undefined)
+        await insertBehind({ slug: 'behind', title: 'theirs' })
+        expect(await insertUnlessFound({ slug: 'behind' }, { slug: 'behind', title: 'mine' })).toBe(undefined)
+        await insertBehind({ slug: 'twice', title: 'one' })
+        await insertBehind({ slug: 'twice', title: 'two' })
+        expect(await insertUnlessFound({ slug: 'twice' }, { slug: 'twice' })).toBe(undefined)
+        expect(await count()).toBe(4)
+      })
+      await withTable('composite', async ({ store, count }) => {
+        const insertUnlessFound = store.insertUnlessFound?.bind(store)
+        if (!insertUnlessFound) return
+        const a = await insertUnlessFound({ slug: 's', prefix: 'a' }, { prefix: 'a', slug: 's' })
+        expect([a?.prefix, a?.slug]).toEqual(['a', 's'])
+        const b = await insertUnlessFound({ prefix: 'b', slug: 's' }, { prefix: 'b', slug: 's' })
+        expect([b?.prefix, b?.slug]).toEqual(['b', 's'])
+        expect(await insertUnlessFound({ prefix: 'a', slug: 's' }, { prefix: 'a', slug: 's' })).toBe(
+          undefined,
+        )
+        expect(await count()).toBe(2)
+      })
+      await withTable('nullable', async ({ store, count }) => {
+        const insertUnlessFound = store.insertUnlessFound?.bind(store)
+        if (!insertUnlessFound) return
+        // NULL in the key matches rows holding NULL there, as find does.
+        const first = await insertUnlessFound({ slug: null }, { slug: null, title: 'null slug' })
+        expect(first?.title).toBe('null slug')
+        expect(await insertUnlessFound({ slug: null }, { slug: null, title: 'again' })).toBe(undefined)
+        expect(await count()).toBe(1)
+      })
+      await withTable('unique', async ({ store, count }) => {
+        const insertUnlessFound = store.insertUnlessFound?.bind(store)
+        if (!insertUnlessFound) return
+        await insertUnlessFound({ slug: 'e1' }, { slug: 'e1', email: 'same@example.com' })
+        const error = await rejection(
+          insertUnlessFound({ slug: 'e2' }, { slug: 'e2', email: 'same@example.com' }),
+        )
+        expect(isGetOrCreateError(error)).toBe(false) // another unique constraint: the database's own error
+        expect(await count()).toBe(1)
       })
     })
 

@@ -16,6 +16,11 @@ export interface HeldLock {
    * allowance for clock drift. Moved forward by extend and fence.
    */
   validUntil: number
+  /**
+   * How many attempts the acquire made: more than one means another owner held the lock when this caller
+   * first asked, so it most likely created the row meanwhile.
+   */
+  readonly attempts: number
 }
 
 /** What {@link LockClient.extend} found. */

@@ -236,12 +236,12 @@ export class RedlockClient implements LockClient {
       const granted = replies.filter((reply) => reply === 1).length
       const held = replies.filter((reply) => reply === 0).length
       const validUntil = start + ttlMs - driftMs(ttlMs)
-      if (granted >= this.#quorum && validUntil > performance.now()) return { key, token, validUntil }
+      if (granted >= this.#quorum && validUntil > performance.now()) return { key, token, validUntil, attempts }
 
       // Give back what this attempt took, on every node: a node that timed out may still run the SET later,
       // and its connection runs our release after it. Not awaited: if it lands after the next attempt's
       // acquire (a NOSCRIPT resend), that attempt's own token is untouched and it only finds this leftover.
-      if (granted > 0 || errors.length > 0) void this.release({ key, token, validUntil: 0 })
+      if (granted > 0 || errors.length > 0) void this.release({ key, token, validUntil: 0, attempts })
 
       const now = performance.now()
       const remaining = deadline - now

@@ -144,14 +144,15 @@ class LockKeeper {
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all.
  * 2. Take the lock `lockKeyFor(store.name, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`.
- * 3. Under the lock, confirm on a quorum that the lock is still held, renewing it (`LockLostError` if not),
- *    then `store.insertUnlessFound(key, { ...defaults, ...key })`: the fresh read and the insert in one round
- *    trip. A row found there means another caller created it; it is read back with `store.find(key, { fresh:
- *    true })`. A caller that had to wait for the lock (its holder most likely created the row), and a store
- *    without `insertUnlessFound`, read first with `store.find(key, { fresh: true })`, and only on a miss call
- *    `defaults`, confirm, and `store.insert(values)`.
- * 4. A store with `checksFence: true` gets a fencing token from the confirmation instead, passed to the write
- *    as `{ fence }`. The lock is extended while the create runs.
+ * 3. Under the lock, `store.insertUnlessFound(key, { ...defaults, ...key })`: the fresh read and the insert in
+ *    one round trip. A row found there means another caller created it; it is read back with
+ *    `store.find(key, { fresh: true })`. A caller that had to wait for the lock (its holder most likely created
+ *    the row), and a store without `insertUnlessFound`, read first with `store.find(key, { fresh: true })`, and
+ *    only on a miss call `defaults` and `store.insert(values)`.
+ * 4. Before each write the lock must still be held: its validity is checked locally, and, when anything ran
+ *    under the lock since the acquire (a `defaults` function, a fresh read), confirmed on a quorum too, renewing
+ *    it (`LockLostError` if not). A store with `checksFence: true` always gets a fencing token from a quorum,
+ *    passed to the write as `{ fence }`. The lock is extended while the create runs.
  * 5. Release the lock (compare-and-delete); after a success without making the caller wait for it, after an
  *    error before the error reaches the caller. A failed release never hides the result or the create's error.
  *
@@ -221,8 +222,13 @@ function makeStrategy(
     const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals })
     const keeper = new LockKeeper(client, lock, ttlMs)
     let succeeded = false
-    /** Confirm the lock on a quorum (or take a fencing token) right before a write; the options for it. */
-    const beforeWrite = async (): Promise<InsertOptions | undefined> => {
+    /**
+     * Right before a write: the lock must still be ours. Locally (`keeper.assertHeld`: no extension found it
+     * lost, its validity has not run out) always; on a quorum too (the confirmation, or the fencing token for a
+     * store that checks one), unless `quiet`: nothing has run since the acquire, which checked the same
+     * quorum an instant ago. Returns the write's options.
+     */
+    const beforeWrite = async (quiet: boolean): Promise<InsertOptions | undefined> => {
       keeper.assertHeld()
       if (store.checksFence === true) {
         // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
@@ -230,15 +236,16 @@ function makeStrategy(
         keeper.assertHeld()
         return { fence }
       }
+      if (quiet) return undefined
       // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but still
-      // confirm on a quorum, in one round, that the lock was neither deleted nor taken.
+      // confirm on a quorum, in one round, that the lock was neither deleted nor taken meanwhile.
       await client.confirm(lock, ttlMs)
       keeper.assertHeld()
       return undefined
     }
-    /** `store.insert`, right after {@link beforeWrite}; no second argument when there is no fence to pass. */
+    /** `store.insert` after a store call under the lock; no second argument when there is no fence to pass. */
     const insert = async (values: Values): Promise<Row> => {
-      const opts = await beforeWrite()
+      const opts = await beforeWrite(false)
       return opts ? store.insert(values, opts) : store.insert(values)
     }
     try {
@@ -249,8 +256,9 @@ function makeStrategy(
         // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
         // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
         // expensive function) is then not called at all.
+        const lazy = typeof defaults === 'function' // user code, which may take its time
         const values = await resolveValues(key, defaults)
-        const opts = await beforeWrite()
+        const opts = await beforeWrite(!lazy)
         const inserted = await (opts
           ? store.insertUnlessFound(key, values, opts)
           : store.insertUnlessFound(key, values))

@@ -60,7 +60,7 @@ describe('quorum', () => {
     expect(total).toBe(50)
   })
 
-  it('3 nodes: a miss is one round of acquire, confirm, release (two fence rounds when the store checks fences); a node that lost its scripts gets EVAL', async () => {
+  it('3 nodes: a miss is one round of acquire and release (plus confirm after a defaults function; two fence rounds when the store checks fences); a node that lost its scripts gets EVAL', async () => {
     const three = await nodes(3)
     const clients = await Promise.all(three.map((node) => node.client()))
     const watchers = await Promise.all(three.map((node) => node.client({ bounded: false })))
@@ -104,9 +104,16 @@ describe('quorum', () => {
       return seen
     }
     for (const client of clients) await client.script('LOAD', FENCE_SCRIPT.source)
-    await getOrCreate(inner, { slug: 'warm' }, {}, strategy) // every node loads acquire, extend, release
+    await getOrCreate(inner, { slug: 'warm' }, () => ({}), strategy) // every node loads acquire, extend, release
     await delay(50)
+    // Object defaults: the write follows the acquire at once, which is all the confirmation it needs.
     expect(await perNode(() => getOrCreate(inner, { slug: 'a' }, {}, strategy))).toEqual([
+      ['acquire', 'release'],
+      ['acquire', 'release'],
+      ['acquire', 'release'],
+    ])
+    // A defaults function ran under the lock: the write is confirmed on the quorum first.
+    expect(await perNode(() => getOrCreate(inner, { slug: 'a2' }, () => ({}), strategy))).toEqual([
       ['acquire', 'extend', 'release'],
       ['acquire', 'extend', 'release'],
       ['acquire', 'extend', 'release'],
@@ -119,14 +126,14 @@ describe('quorum', () => {
     expect(fences).toEqual([[{ fence: 1 }]])
     await delay(50)
     await clients[1]!.script('FLUSH')
-    expect(await perNode(() => getOrCreate(inner, { slug: 'c' }, {}, strategy))).toEqual([
+    expect(await perNode(() => getOrCreate(inner, { slug: 'c' }, () => ({}), strategy))).toEqual([
       ['acquire', 'extend', 'release'],
       ['acquire', 'eval acquire', 'extend', 'eval extend', 'release', 'eval release'], // EVALSHA: NOSCRIPT
       ['acquire', 'extend', 'release'],
     ])
-    expect(inner.rows().map((row) => row.slug)).toEqual(['warm', 'a', 'b', 'c'])
+    expect(inner.rows().map((row) => row.slug)).toEqual(['warm', 'a', 'a2', 'b', 'c'])
     await delay(50)
-    const lockKeys = ['a', 'b', 'c'].map((slug) => lockKeyFor(inner.name, { slug }))
+    const lockKeys = ['a', 'a2', 'b', 'c'].map((slug) => lockKeyFor(inner.name, { slug }))
     for (const client of clients) expect(await client.exists(...lockKeys)).toBe(0)
   })
 

@@ -198,8 +198,8 @@ function expectations(cells: readonly Cell[]): Expectation[] {
       1.5,
     ),
     target(
-      'redisLockStrategy (3 nodes) miss storm ÷ Redis lock around every call',
-      paired('miss-storm', 'ours-redis-lock-3', 'redis-mutex'),
+      'redisLockStrategy (3 nodes) miss storm ÷ Redlock around every call, 3 nodes',
+      paired('miss-storm', 'ours-redis-lock-3', 'redis-redlock-3'),
       1.5,
     ),
   ]

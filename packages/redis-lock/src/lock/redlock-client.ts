@@ -236,7 +236,8 @@ export class RedlockClient implements LockClient {
       const granted = replies.filter((reply) => reply === 1).length
       const held = replies.filter((reply) => reply === 0).length
       const validUntil = start + ttlMs - driftMs(ttlMs)
-      if (granted >= this.#quorum && validUntil > performance.now()) return { key, token, validUntil, attempts }
+      if (granted >= this.#quorum && validUntil > performance.now())
+        return { key, token, validUntil, attempts }
 
       // Give back what this attempt took, on every node: a node that timed out may still run the SET later,
       // and its connection runs our release after it. Not awaited: if it lands after the next attempt's

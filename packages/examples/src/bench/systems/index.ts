@@ -8,7 +8,7 @@ import {
   sequelizeFindCreateFind,
   sequelizeFindOrCreate,
 } from './peers-orm.js'
-import { advisoryLock, django, naive, naiveTransaction, redisMutex } from './peers-sql.js'
+import { advisoryLock, django, naive, naiveTransaction, redisMutex, redisRedlockTrio } from './peers-sql.js'
 
 /** All systems: ours, then the peers, then the floors. */
 export const allSystems: readonly System[] = [
@@ -23,6 +23,7 @@ export const allSystems: readonly System[] = [
   knexInsertIgnore,
   mikroOrmUpsert,
   redisMutex,
+  redisRedlockTrio,
   advisoryLock,
   floorSelect,
   floorInsert,

@@ -1,12 +1,13 @@
 /**
  * Peers written with postgres.js, as people write them: naive find-then-insert (alone and inside a
  * transaction), Django's `get_or_create` algorithm, a Postgres advisory lock around find-then-insert, and a
- * Redis lock (redis-semaphore's `Mutex`, as its README shows) around every call.
+ * Redis lock around every call (redis-semaphore's `Mutex` on one node and `RedlockMutex` on three, as its
+ * README shows).
  */
 import { Redis } from 'ioredis'
 import type postgres from 'postgres'
-import { Mutex } from 'redis-semaphore'
-import type { CallResult, System } from '../system.js'
+import { Mutex, RedlockMutex } from 'redis-semaphore'
+import type { CallResult, OpenSystem, System, SystemContext } from '../system.js'
 import { sqlState, type TagRow, withPool } from './connections.js'
 
 type Sql = postgres.Sql | postgres.TransactionSql
@@ -98,7 +99,36 @@ export const advisoryLock: System = {
     ),
 }
 
-/** redis-semaphore's `Mutex` on the key around every call (hits included), then find-then-insert. */
+/** A redis-semaphore lock (acquire, release) on the key around every call, hits included, then find-then-insert. */
+async function lockAroundEveryCall(
+  ctx: SystemContext,
+  urls: readonly string[],
+  lockFor: (clients: Redis[], key: string) => { acquire(): Promise<void>; release(): Promise<void> },
+): Promise<OpenSystem> {
+  const clients = urls.map((url) => {
+    const redis = new Redis(url)
+    redis.on('error', () => {})
+    return redis
+  })
+  const { call, teardown } = withPool(ctx, async (sql, slug) => {
+    const lock = lockFor(clients, `${ctx.table}:${slug}`)
+    await lock.acquire()
+    try {
+      return await findThenInsert(sql, ctx.table, slug)
+    } finally {
+      await lock.release()
+    }
+  })
+  return {
+    call,
+    async teardown() {
+      await teardown()
+      await Promise.all(clients.map((redis) => redis.quit().catch(() => redis.disconnect())))
+    },
+  }
+}
+
+/** redis-semaphore's `Mutex` on one node (`REDIS_URL`), as its README shows, around every call. */
 export const redisMutex: System = {
   id: 'redis-mutex',
   name: 'Redis lock around every call (redis-semaphore)',
@@ -106,24 +136,20 @@ export const redisMutex: System = {
   table: 'plain',
   reportsCreated: true,
   needs: 'redis',
-  async setup(ctx) {
-    const redis = new Redis(ctx.redisUrl)
-    redis.on('error', () => {})
-    const { call, teardown } = withPool(ctx, async (sql, slug) => {
-      const mutex = new Mutex(redis, `${ctx.table}:${slug}`)
-      await mutex.acquire()
-      try {
-        return await findThenInsert(sql, ctx.table, slug)
-      } finally {
-        await mutex.release()
-      }
-    })
-    return {
-      call,
-      async teardown() {
-        await teardown()
-        await redis.quit().catch(() => redis.disconnect())
-      },
-    }
-  },
+  setup: (ctx) => lockAroundEveryCall(ctx, [ctx.redisUrl], ([redis], key) => new Mutex(redis as Redis, key)),
+}
+
+/**
+ * redis-semaphore's `RedlockMutex` on the same three nodes as ours (quorum 2), as its README shows, around
+ * every call: the peer of `redisLockStrategy` on three nodes.
+ */
+export const redisRedlockTrio: System = {
+  id: 'redis-redlock-3',
+  name: 'Redlock around every call, 3 nodes (redis-semaphore)',
+  kind: 'peer',
+  table: 'plain',
+  reportsCreated: true,
+  needs: 'redis-trio',
+  setup: (ctx) =>
+    lockAroundEveryCall(ctx, ctx.redisTrioUrls, (clients, key) => new RedlockMutex(clients, key)),
 }

@@ -46,27 +46,35 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
       `constraintStrategy: maxAttempts must be a whole number ≥ 1, got ${String(maxAttempts)}.`,
     )
   }
-  // Per store object, per sorted key fields: the catalog answer, or the question in flight.
-  const checked = new WeakMap<object, Map<string, Promise<Uniqueness>>>()
+  // Per store object, per sorted key fields: the catalog answer once known (so a hit waits for nothing), or
+  // the question in flight.
+  const checked = new WeakMap<object, Map<string, Uniqueness | Promise<Uniqueness>>>()
 
   function uniquenessOf(
     store: Store<unknown, unknown, unknown>,
     fields: readonly string[],
-  ): Promise<Uniqueness> {
+  ): Uniqueness | Promise<Uniqueness> {
     let perStore = checked.get(store)
     if (!perStore) {
       perStore = new Map()
       checked.set(store, perStore)
     }
-    const id = fields.join('\u0000')
+    const id = fields.length === 1 ? (fields[0] as string) : fields.join('\u0000')
     let answer = perStore.get(id)
-    if (!answer) {
+    if (answer === undefined) {
       const ask = store.uniqueness ? store.uniqueness(fields) : Promise.resolve<Uniqueness>('enforced')
-      answer = ask.catch((error: unknown) => {
-        perStore.delete(id) // a failed look-up (connection lost) is asked again next time
-        throw error
-      })
-      perStore.set(id, answer)
+      const asking = ask.then(
+        (known) => {
+          perStore.set(id, known)
+          return known
+        },
+        (error: unknown) => {
+          perStore.delete(id) // a failed look-up (connection lost) is asked again next time
+          throw error
+        },
+      )
+      perStore.set(id, asking)
+      answer = asking
     }
     return answer
   }
@@ -79,7 +87,8 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
       defaults: Defaults<Values>,
     ): Promise<GetOrCreateResult<Row>> {
       const record = key as Record<string, unknown>
-      const fields = Object.keys(record).sort()
+      const fields = Object.keys(record)
+      if (fields.length > 1) fields.sort()
       if (typeof store.insertIfAbsent !== 'function') {
         throw new MissingUniqueConstraintError(store.name, fields, {
           cause: new Error(
@@ -87,7 +96,8 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
           ),
         })
       }
-      const uniqueness = await uniquenessOf(store, fields)
+      const known = uniquenessOf(store, fields)
+      const uniqueness = typeof known === 'string' ? known : await known
       if (uniqueness === 'not-enforced') throw new MissingUniqueConstraintError(store.name, fields)
       if (uniqueness === 'nulls-distinct') {
         const nulls = fields.filter((field) => record[field] === null)

@@ -1,5 +1,5 @@
 import { constraintStrategy } from './constraint-strategy.js'
-import { mergeDefaults, validateKey } from './key.js'
+import { checkDefaults, mergeDefaults, validateKey } from './key.js'
 import type { Defaults, GetOrCreateResult, Store, Strategy } from './types.js'
 
 const defaultStrategy = constraintStrategy()
@@ -61,7 +61,7 @@ export async function getOrCreate<Row, Key, Values, K extends Key>(
     }
   } else {
     // Checked now, before any I/O; the strategy merges the key over them only when it creates.
-    mergeDefaults(record, defaults, store.fields)
+    checkDefaults(record, defaults, store.fields)
     checkedDefaults = (defaults ?? {}) as Values
   }
   if (typeof strategy?.getOrCreate !== 'function') {

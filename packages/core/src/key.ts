@@ -99,13 +99,30 @@ export function mergeDefaults(
   fields?: readonly string[],
 ): Record<string, unknown> {
   if (defaults === undefined || defaults === null) return { ...key }
+  checkDefaults(key, defaults, fields)
+  return { ...(defaults as Record<string, unknown>), ...key }
+}
+
+/**
+ * {@link mergeDefaults}'s checks alone, without building the merged object: what a call that may never create
+ * needs before any I/O.
+ *
+ * @throws ConflictingDefaultsError
+ */
+export function checkDefaults(
+  key: Record<string, unknown>,
+  defaults: unknown,
+  fields?: readonly string[],
+): void {
+  if (defaults === undefined || defaults === null) return
   if (!isPlainObject(defaults)) {
     throw new ConflictingDefaultsError(
       `defaults must be a plain object (or a function returning one), got ${describe(defaults)}.`,
     )
   }
   if (fields) {
-    const unknown = Object.keys(defaults).filter((name) => !fields.includes(name))
+    const unknown: string[] = []
+    for (const name of Object.keys(defaults)) if (!fields.includes(name)) unknown.push(name)
     if (unknown.length > 0) {
       throw new ConflictingDefaultsError(
         `defaults name ${quoteList(unknown)}, which the table does not have; they would be dropped silently. Its fields: ${fields.join(', ')}.`,
@@ -120,7 +137,6 @@ export function mergeDefaults(
       )
     }
   }
-  return { ...defaults, ...key }
 }
 
 function sameKeyValue(field: string, a: unknown, b: unknown): boolean {

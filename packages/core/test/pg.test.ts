@@ -14,7 +14,18 @@ import {
 } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { sql } from 'drizzle-orm'
-import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+import {
+  bigint,
+  boolean,
+  customType,
+  date,
+  jsonb,
+  numeric,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { openPg, PG_DRIVERS, type PgHarness, runConcurrently, shuffle, uniqueName } from './support/pg.js'
 import { assertRaceInvariants, type RaceOutcome } from './support/race.js'
@@ -348,6 +359,54 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     })
     expect(await store.insertUnlessFound!({ slug: 'u', tenant: null }, { slug: 'u' })).toBe(undefined)
     expect(h.queries.length - before).toBe(3)
+  })
+
+  test("rows read as drizzle's own select reads them, whatever the column types", async () => {
+    const name = uniqueName()
+    await h.exec(
+      `create table ${name} (id serial primary key, slug text not null unique, doc jsonb, amount numeric(12, 2),
+        big bigint, at timestamptz, at_text timestamp, day date, flag boolean, tags text[], cents integer)`,
+    )
+    const money = customType<{ data: number; driverData: number }>({
+      dataType: () => 'integer',
+      fromDriver: (value) => value / 100,
+      toDriver: (value) => Math.round(value * 100),
+    })
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      slug: text('slug').notNull(),
+      doc: jsonb('doc').$type<{ a: number[] }>(),
+      amount: numeric('amount'),
+      big: bigint('big', { mode: 'bigint' }),
+      at: timestamp('at', { withTimezone: true }),
+      atText: timestamp('at_text', { mode: 'string' }),
+      day: date('day', { mode: 'date' }),
+      flag: boolean('flag'),
+      tags: text('tags').array(),
+      cents: money('cents'),
+    })
+    const store = drizzleStore(h.db, table)
+    const values = {
+      slug: 'typed',
+      doc: { a: [1, 2] },
+      amount: '12.50',
+      big: 9007199254740993n,
+      at: new Date('2026-01-02T03:04:05.678Z'),
+      atText: '2026-01-02 03:04:05.678',
+      day: new Date('2026-01-02T00:00:00.000Z'),
+      flag: true,
+      tags: ['x', 'y'],
+      cents: 12.34,
+    }
+    const created = await getOrCreate(store, { slug: 'typed' }, values)
+    const [drizzles] = await h.db.select().from(table).where(sql`${table.slug} = 'typed'`)
+    expect(created.row).toEqual(drizzles)
+    expect((await getOrCreate(store, { slug: 'typed' })).row).toEqual(drizzles)
+    expect(drizzles).toMatchObject({ ...values, id: created.row.id })
+    const nulls = (await getOrCreate(store, { slug: 'nulls' })).row
+    const [drizzleNulls] = await h.db.select().from(table).where(sql`${table.slug} = 'nulls'`)
+    expect(await store.find({ slug: 'nulls' })).toEqual(drizzleNulls)
+    expect(nulls).toEqual(drizzleNulls)
   })
 
   test('insertUnlessFound runs $defaultFn on every insert, not once', async () => {

@@ -30,18 +30,21 @@ interface Prepared {
 }
 
 /**
- * What `insertUnlessFound` needs of a drizzle Postgres database beyond its query builders: its session (public,
- * `db._.session`) to prepare a statement the builders cannot express, and its dialect to render it (with the
- * database's `casing`). Absent on an unexpected drizzle: the store then leaves `insertUnlessFound` out.
+ * What the store needs of a drizzle Postgres database beyond its query builders: its session (public,
+ * `db._.session`) to prepare a statement with our own row mapper, or one the builders cannot express
+ * (`insertUnlessFound`), and its dialect to render it (with the database's `casing`). On an unexpected drizzle
+ * it is absent: finds then go through the builder's own `prepare`, and `insertUnlessFound` falls back to a read
+ * then an insert.
  */
 interface RawPreparer {
   readonly _: {
     readonly session: {
       prepareQuery(
         query: { sql: string; params: unknown[] },
-        fields: { path: string[]; field: Column }[],
+        fields: undefined,
         name: string,
         isResponseInArrayMode: boolean,
+        customResultMapper: (rows: unknown[][]) => unknown,
       ): Prepared
     }
   }
@@ -102,13 +105,52 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     return columns[field] as Column
   }
 
+  const preparer = rawPreparer(db)
+  const decoders = fields.map(column)
+
+  /**
+   * Rows as arrays of every column in `fields` order → objects, each value decoded by its column, as drizzle's
+   * own mapping does for a single-table select, without its per-row, per-column lookups.
+   */
+  function mapRows(rows: unknown[][]): Row[] {
+    const mapped: Row[] = new Array(rows.length)
+    for (let r = 0; r < rows.length; r++) {
+      const values = rows[r] as unknown[]
+      const row: Record<string, unknown> = {}
+      for (let i = 0; i < fields.length; i++) {
+        const value = values[i]
+        row[fields[i] as string] =
+          value === null || value === undefined ? null : (decoders[i] as Column).mapFromDriverValue(value)
+      }
+      mapped[r] = row as Row
+    }
+    return mapped
+  }
+
+  /** Prepare `query`, which must return every column in `fields` order, with {@link mapRows}. */
+  function prepareMapped(raw: RawPreparer, query: SQL): Prepared {
+    const rendered = raw.dialect.sqlToQuery(query)
+    return raw._.session.prepareQuery(rendered, undefined, statementName(rendered.sql), true, mapRows)
+  }
+
+  /** The key's fields, sorted, and its shape: the fields, marking those that are NULL. */
+  function shapeOf(key: Record<string, unknown>): { names: string[]; shape: string } {
+    const names = Object.keys(key)
+    if (names.length > 1) names.sort()
+    let shape = ''
+    for (const name of names) {
+      if (shape !== '') shape += ','
+      shape += key[name] === null ? `${name}:null` : name
+    }
+    return { names, shape }
+  }
+
   /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
   function findStatement(key: Record<string, unknown>): {
     statement: Prepared
     params: Record<string, unknown>
   } {
-    const names = Object.keys(key).sort()
-    const shape = names.map((name) => (key[name] === null ? `${name}:null` : name)).join(',')
+    const { names, shape } = shapeOf(key)
     const params: Record<string, unknown> = {}
     for (const name of names) if (key[name] !== null) params[name] = keyParam(column(name), key[name])
     let statement = statements.get(`find:${shape}`)
@@ -119,12 +161,15 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
             key[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(name)),
         ),
       )
+      // Every column, in `fields` order, as mapRows expects.
       const query = db
-        .select()
+        .select(columns as Record<string, PgColumn>)
         .from(table as PgTable)
         .where(where)
         .limit(1)
-      statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
+      statement = preparer
+        ? prepareMapped(preparer, query.getSQL())
+        : (query.prepare(statementName(query.toSQL().sql)) as Prepared)
       statements.set(`find:${shape}`, statement)
     }
     return { statement, params }
@@ -184,8 +229,6 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     return rows[0] as Row
   }
 
-  const preparer = rawPreparer(db)
-
   /**
    * `INSERT INTO t (…) SELECT $1, … WHERE NOT EXISTS (SELECT 1 FROM t WHERE key) RETURNING …`, prepared once
    * per shape: the insert and the fresh read under a lock in one round trip. Postgres types each parameter
@@ -200,8 +243,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
       if ((await find(key)) !== undefined) return undefined
       return (await runInsert(values as Record<string, unknown>))[0]
     }
-    const keyNames = Object.keys(record).sort()
-    const keyShape = keyNames.map((name) => (record[name] === null ? `${name}:null` : name)).join(',')
+    const { names: keyNames, shape: keyShape } = shapeOf(record)
     const id = `insertUnlessFound:${parameters.shape}|${keyShape}`
     let statement = statements.get(id)
     if (!statement) {
@@ -220,13 +262,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
         fields.map(identifier),
         sql`, `,
       )}`
-      const rendered = preparer.dialect.sqlToQuery(query)
-      statement = preparer._.session.prepareQuery(
-        rendered,
-        fields.map((field) => ({ path: [field], field: column(field) })),
-        statementName(rendered.sql),
-        true,
-      )
+      statement = prepareMapped(preparer, query)
       statements.set(id, statement)
     }
     const params = { ...parameters.params }

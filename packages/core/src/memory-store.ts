@@ -20,7 +20,7 @@ export interface MemoryStoreOptions {
 export interface MemoryStore<Row extends Record<string, unknown>>
   extends Store<Row, Partial<Row>, Partial<Row>> {
   /** Insert unless a row with this key exists (see {@link Store.insertUnlessFound}); every memory store has it. */
-  insertUnlessFound(key: Partial<Row>, values: Partial<Row>, opts?: InsertOptions): Promise<Row | undefined>
+  insertUnlessFound(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined>
   /** Every row, in insertion order (copies). */
   rows(): Row[]
   /** Remove the rows the key matches; returns how many. */

@@ -74,10 +74,11 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * Insert unless a fresh read finds a row with this key, in one round trip (`INSERT … SELECT … WHERE NOT
    * EXISTS (…)`); return the inserted row, or `undefined` when such a row exists. Not atomic against other
    * creators: lock strategies call it only while they hold the key's lock, in place of a fresh `find` followed
-   * by `insert`, and pass `opts.fence` as they would to `insert`. A conflict on a unique constraint must be
-   * thrown. Optional: without it lock strategies use `find(key, { fresh: true })`, then `insert`.
+   * by `insert`. A conflict on a unique constraint must be thrown. It takes no fencing token: for a store with
+   * `checksFence`, lock strategies use `find(key, { fresh: true })` and `insert(values, { fence })` instead, as
+   * they do for a store without this method.
    */
-  insertUnlessFound?(key: Key, values: Values, opts?: InsertOptions): Promise<Row | undefined>
+  insertUnlessFound?(key: Key, values: Values): Promise<Row | undefined>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
 }

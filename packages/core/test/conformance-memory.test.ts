@@ -30,9 +30,9 @@ async function memoryTable(shape: ConformanceShape) {
       return inner.insert(values, opts)
     }
     const insertUnlessFound = inner.insertUnlessFound
-    store.insertUnlessFound = async (key, values, opts) => {
+    store.insertUnlessFound = async (key, values) => {
       checkEmail(values)
-      return insertUnlessFound(key, values, opts)
+      return insertUnlessFound(key, values)
     }
   }
   return {

@@ -407,6 +407,46 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     const [drizzleNulls] = await h.db.select().from(table).where(sql`${table.slug} = 'nulls'`)
     expect(await store.find({ slug: 'nulls' })).toEqual(drizzleNulls)
     expect(nulls).toEqual(drizzleNulls)
+
+    // The lock strategies' statement: the same values in, the same row out.
+    const viaLockPath = await store.insertUnlessFound!({ slug: 'typed-u' }, { ...values, slug: 'typed-u' })
+    const [drizzlesU] = await h.db.select().from(table).where(sql`${table.slug} = 'typed-u'`)
+    expect(viaLockPath).toEqual(drizzlesU)
+    expect(drizzlesU).toMatchObject({ ...values, slug: 'typed-u' })
+
+    // An explicit null is SQL NULL, as drizzle's values() writes it: not JSON 'null', not toDriver(null).
+    const explicit = { doc: null, amount: null, big: null, at: null, flag: null, tags: null, cents: null }
+    await getOrCreate(store, { slug: 'explicit-a' }, explicit)
+    await store.insertUnlessFound!({ slug: 'explicit-b' }, { slug: 'explicit-b', ...explicit })
+    await store.insert({ slug: 'explicit-c', ...explicit })
+    expect(
+      await h.rows(
+        `select slug, doc is null and amount is null and big is null and at is null and flag is null
+           and tags is null and cents is null as all_null from ${name} where slug like 'explicit-%' order by slug`,
+      ),
+    ).toEqual([
+      { slug: 'explicit-a', all_null: true },
+      { slug: 'explicit-b', all_null: true },
+      { slug: 'explicit-c', all_null: true },
+    ])
+  })
+
+  test('insertUnlessFound leaves generated columns to the database, as drizzle does', async () => {
+    const name = uniqueName()
+    await h.exec(
+      `create table ${name} (id serial primary key, slug text not null,
+        slug_upper text generated always as (upper(slug)) stored)`,
+    )
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      slug: text('slug').notNull(),
+      slugUpper: text('slug_upper').generatedAlwaysAs(sql`upper(slug)`),
+    })
+    const store = drizzleStore(h.db, table)
+    const values = { slug: 'g', slugUpper: 'ignored' } as { slug: string }
+    expect(await store.insertUnlessFound!({ slug: 'g' }, values)).toMatchObject({ slug: 'g', slugUpper: 'G' })
+    expect(await store.insertUnlessFound!({ slug: 'g' }, values)).toBe(undefined)
+    expect((await store.insert({ slug: 'h' })).slugUpper).toBe('H')
   })
 
   test('insertUnlessFound runs $defaultFn on every insert, not once', async () => {

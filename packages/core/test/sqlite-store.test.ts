@@ -106,6 +106,25 @@ describe('SQLite store', () => {
     expect(a.row.token === c.row.token).toBe(false)
   })
 
+  test('an explicit null is SQL NULL, as drizzle values() writes it: not the JSON text null', async () => {
+    const name = uniqueName()
+    h.client.exec(`create table ${name} (id integer primary key, slug text not null unique, doc text)`)
+    const t = sqliteTable(name, {
+      id: integer('id').primaryKey(),
+      slug: text('slug').notNull(),
+      doc: text('doc', { mode: 'json' }).$type<{ a: number } | null>(),
+    })
+    const store = drizzleStore(h.db, t)
+    expect((await getOrCreate(store, { slug: 'n' }, { doc: null })).row.doc).toBe(null)
+    await store.insert({ slug: 'm', doc: null })
+    expect((await getOrCreate(store, { slug: 'j' }, { doc: { a: 1 } })).row.doc).toEqual({ a: 1 })
+    expect(h.client.prepare(`select slug, doc is null as is_null from ${name} order by id`).all()).toEqual([
+      { slug: 'n', is_null: 1 },
+      { slug: 'm', is_null: 1 },
+      { slug: 'j', is_null: 0 },
+    ])
+  })
+
   test("a transaction whose snapshot predates another connection's write gets SerializationConflictError", async () => {
     const name = uniqueName()
     h.client.exec(`create table ${name} (id integer primary key, slug text not null unique, title text)`)

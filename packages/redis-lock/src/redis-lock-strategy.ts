@@ -224,9 +224,10 @@ function makeStrategy(
     let succeeded = false
     /**
      * Right before a write: the lock must still be ours. Locally (`keeper.assertHeld`: no extension found it
-     * lost, its validity has not run out) always; on a quorum too (the confirmation, or the fencing token for a
-     * store that checks one), unless `quiet`: nothing has run since the acquire, which checked the same
-     * quorum an instant ago. Returns the write's options.
+     * lost, its validity has not run out) always; on a quorum too (the confirmation, which also renews the TTL,
+     * or the fencing token for a store that checks one), unless `quiet`: nothing has run since the acquire,
+     * which checked the same quorum an instant ago, and at least half the TTL is left for the write. Returns the
+     * write's options.
      */
     const beforeWrite = async (quiet: boolean): Promise<InsertOptions | undefined> => {
       keeper.assertHeld()
@@ -236,7 +237,7 @@ function makeStrategy(
         keeper.assertHeld()
         return { fence }
       }
-      if (quiet) return undefined
+      if (quiet && lock.validUntil - performance.now() >= ttlMs / 2) return undefined
       // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but still
       // confirm on a quorum, in one round, that the lock was neither deleted nor taken meanwhile.
       await client.confirm(lock, ttlMs)
@@ -250,18 +251,21 @@ function makeStrategy(
     }
     try {
       let result: GetOrCreateResult<Row>
-      if (typeof store.insertUnlessFound === 'function' && lock.attempts === 1) {
+      if (
+        typeof store.insertUnlessFound === 'function' &&
+        store.checksFence !== true &&
+        lock.attempts === 1
+      ) {
         // Nobody held the lock: the row most likely does not exist, so the fresh read and the insert go in one
         // statement. A row found there (another process created it between our lock-free read and our lock)
         // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
         // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
-        // expensive function) is then not called at all.
+        // expensive function) is then not called at all. A store that checks fencing tokens gets its token with
+        // `insert`, which insertUnlessFound does not take.
         const lazy = typeof defaults === 'function' // user code, which may take its time
         const values = await resolveValues(key, defaults)
-        const opts = await beforeWrite(!lazy)
-        const inserted = await (opts
-          ? store.insertUnlessFound(key, values, opts)
-          : store.insertUnlessFound(key, values))
+        await beforeWrite(!lazy)
+        const inserted = await store.insertUnlessFound(key, values)
         if (inserted !== undefined) {
           result = { row: inserted, created: true }
         } else {

@@ -166,7 +166,7 @@ describe('quorum', () => {
       const began = Date.now()
       const { created } = await getOrCreate(fixture.store, { slug: 'h' }, {}, strategy)
       expect(created).toBe(true)
-      // acquire, fence (two rounds) and release each wait at most 200 ms for the hung node
+      // acquire and release each wait at most 200 ms for the hung node
       expect(Date.now() - began).toBeLessThan(1_500)
       expect(await fixture.total()).toBe(1)
     } finally {

@@ -64,9 +64,9 @@ function lockScripts(commands: readonly string[][]): string[] {
 }
 
 /**
- * A store over `inner` that says whether it checks fencing tokens, and records the `opts` of each write. With
- * `merged` it also has `insertUnlessFound` (the strategy's one-statement path); without, the strategy takes
- * the fresh `find`, then `insert`.
+ * A store over `inner` that says whether it checks fencing tokens, and records each write: the `opts` of an
+ * `insert`, `['insertUnlessFound']` for that method. With `merged` it has `insertUnlessFound` (the strategy's
+ * one-statement path); without, the strategy takes the fresh `find`, then `insert`.
  */
 function fencingAware<Row>(
   inner: Store<Row, Partial<Row>, Partial<Row>>,
@@ -87,7 +87,7 @@ function fencingAware<Row>(
   const insertUnlessFound = inner.insertUnlessFound?.bind(inner)
   if (merged && insertUnlessFound) {
     store.insertUnlessFound = (...args) => {
-      inserts.push(args.slice(2))
+      inserts.push(['insertUnlessFound'])
       return insertUnlessFound(...args)
     }
   }
@@ -225,6 +225,7 @@ describe('redisLockStrategy on one node', () => {
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
       inner.delete({ slug: 'f' })
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
+      // Never insertUnlessFound, which takes no token: a fencing store always gets insert(values, { fence }).
       expect(store.inserts).toEqual([[{ fence: 1 }], [{ fence: 2 }], [{ fence: 3 }]])
       const counter = `${lockKeyFor(store.name, { slug: 'f' })}:fence`
       expect(await admin.get(counter)).toBe('3')
@@ -257,7 +258,7 @@ describe('redisLockStrategy on one node', () => {
         // acquire it would only repeat what the acquire just checked.
         expect(lockScripts(onMiss)).toEqual(scripts)
         expect(onMiss).toHaveLength(scripts.length)
-        expect(store.inserts).toEqual([[]]) // no opts, no fence
+        expect(store.inserts).toEqual(merged ? [['insertUnlessFound']] : [[]]) // no opts, no fence
         const lockKey = lockKeyFor(store.name, { slug: 'n' })
         expect(await admin.exists(`${lockKey}:fence`)).toBe(0)
         expect(await gone(admin, lockKey)).toBe(true)
@@ -312,7 +313,8 @@ describe('redisLockStrategy on one node', () => {
       const result = await getOrCreate(store, { slug: 'late' }, { payload: 'ours' }, strategy)
       expect(result).toEqual({ row: { id: 1, slug: 'late', payload: 'theirs' }, created: false })
       expect(inner.rows()).toHaveLength(1)
-      expect(base.inserts).toEqual(merged ? [[]] : []) // insertUnlessFound ran and found it; insert never ran
+      // insertUnlessFound ran and found it; insert never ran.
+      expect(base.inserts).toEqual(merged ? [['insertUnlessFound']] : [])
     },
   )
 
@@ -344,6 +346,27 @@ describe('redisLockStrategy on one node', () => {
     // insertUnlessFound right after the acquire; the insert after the read-back, so confirmed first.
     expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
     expect(inner.rows()).toEqual([{ id: 2, slug: 'flicker', payload: 'new' }])
+  })
+
+  it('an acquire that used up more than half the TTL: the write is confirmed (and the lock renewed) first', async () => {
+    const store = items()
+    const strategy = redisLockStrategy({ clients: lockClient, ttlMs: 200 })
+    const sleeper = await node.client({ bounded: false })
+    try {
+      const slowAcquire = await commandArgsDuring(async () => {
+        // The node stalls for 150 ms: the acquire answers with about 50 ms of its 200 ms left.
+        void sleeper.call('DEBUG', 'SLEEP', '0.15').catch(() => undefined)
+        await delay(20)
+        expect((await getOrCreate(store, { slug: 'slow' }, { payload: 'p' }, strategy)).created).toBe(true)
+      })
+      expect(lockScripts(slowAcquire)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
+      const quickAcquire = await commandArgsDuring(async () => {
+        expect((await getOrCreate(store, { slug: 'quick' }, { payload: 'p' }, strategy)).created).toBe(true)
+      })
+      expect(lockScripts(quickAcquire)).toEqual(['evalsha acquire', 'evalsha release'])
+    } finally {
+      sleeper.disconnect()
+    }
   })
 
   it('EVALSHA, with EVAL when a node lost its scripts (SCRIPT FLUSH); the next miss is EVALSHA only', async () => {

@@ -113,13 +113,23 @@ export function rowsOf(result: unknown): Record<string, unknown>[] {
 
 /**
  * Values for a prepared INSERT: one placeholder per given field, plus the columns whose `$defaultFn` /
- * `$onUpdateFn` must run on every insert (a prepared statement would otherwise freeze their first value).
- * `shape` names the statement; undefined when a default is SQL, which cannot be a parameter.
+ * `$onUpdateFn` must run on every insert (a prepared statement would otherwise freeze their first value). A
+ * `null` is written as the literal `NULL`, not a placeholder: drizzle encodes a placeholder's value with its
+ * column even when it is null (a jsonb column would store JSON `null`, a custom type would see `null`), where a
+ * plain `values()` call writes SQL NULL. `names` are the fields given, sorted; `shape` names the statement
+ * (which fields, which of them NULL). Undefined when a default is SQL, which cannot be a parameter.
  */
 export function insertParameters(
   columns: Record<string, Column>,
   values: Record<string, unknown>,
-): { shape: string; placeholders: Record<string, Placeholder>; params: Record<string, unknown> } | undefined {
+):
+  | {
+      shape: string
+      names: string[]
+      placeholders: Record<string, Placeholder | SQL>
+      params: Record<string, unknown>
+    }
+  | undefined {
   const params: Record<string, unknown> = {}
   for (const [field, value] of Object.entries(values)) {
     if (value !== undefined && columns[field]) params[field] = value
@@ -132,10 +142,16 @@ export function insertParameters(
     if (is(value, SQL)) return undefined
     params[field] = value
   }
-  const fields = Object.keys(params).sort()
-  const placeholders: Record<string, Placeholder> = {}
-  for (const field of fields) placeholders[field] = sql.placeholder(field)
-  return { shape: fields.join(','), placeholders, params }
+  const names = Object.keys(params).sort()
+  const placeholders: Record<string, Placeholder | SQL> = {}
+  let shape = ''
+  for (const field of names) {
+    const isNull = params[field] === null
+    placeholders[field] = isNull ? sql`null` : sql.placeholder(field)
+    if (shape !== '') shape += ','
+    shape += isNull ? `${field}:null` : field
+  }
+  return { shape, names, placeholders, params }
 }
 
 /** A placeholder value for a key field, encoded as drizzle encodes a bound parameter of that column. */

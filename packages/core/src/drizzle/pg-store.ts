@@ -45,6 +45,7 @@ interface RawPreparer {
         name: string,
         isResponseInArrayMode: boolean,
         customResultMapper: (rows: unknown[][]) => unknown,
+        queryMetadata?: { type: 'insert'; tables: string[] },
       ): Prepared
     }
   }
@@ -87,6 +88,11 @@ function isTrue(value: unknown): boolean {
   return value === true || value === 't'
 }
 
+/** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
+function insertDisabled(column: Column): boolean {
+  return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
+}
+
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }
@@ -127,10 +133,20 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     return mapped
   }
 
-  /** Prepare `query`, which must return every column in `fields` order, with {@link mapRows}. */
-  function prepareMapped(raw: RawPreparer, query: SQL): Prepared {
+  /**
+   * Prepare `query`, which must return every column in `fields` order, with {@link mapRows}. A write says so,
+   * as drizzle's own insert does, so that drizzle's query cache (if any) drops what it holds of the table.
+   * Reads carry no metadata: drizzle never serves them from its cache, since a find must see the newest row.
+   */
+  function prepareMapped(raw: RawPreparer, query: SQL, writes = false): Prepared {
     const rendered = raw.dialect.sqlToQuery(query)
-    return raw._.session.prepareQuery(rendered, undefined, statementName(rendered.sql), true, mapRows)
+    const name = statementName(rendered.sql)
+    return writes
+      ? raw._.session.prepareQuery(rendered, undefined, name, true, mapRows, {
+          type: 'insert',
+          tables: [label],
+        })
+      : raw._.session.prepareQuery(rendered, undefined, name, true, mapRows)
   }
 
   /** The key's fields, sorted, and its shape: the fields, marking those that are NULL. */
@@ -229,6 +245,9 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     return rows[0] as Row
   }
 
+  /** insertUnlessFound statements by shape; `null` where none can be prepared (then: a read, then an insert). */
+  const insertUnlessFoundStatements = new Map<string, Prepared | null>()
+
   /**
    * `INSERT INTO t (…) SELECT $1, … WHERE NOT EXISTS (SELECT 1 FROM t WHERE key) RETURNING …`, prepared once
    * per shape: the insert and the fresh read under a lock in one round trip. Postgres types each parameter
@@ -238,32 +257,44 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     const record = key as Record<string, unknown>
     checkKeyTypes(label, columns, record)
     const parameters = insertParameters(columns, values as Record<string, unknown>)
-    if (!preparer || !parameters) {
-      // A `$defaultFn` returned SQL (no prepared statement can hold it): the same thing in two statements.
+    const { names: keyNames, shape: keyShape } = shapeOf(record)
+    const id = parameters && `${parameters.shape}|${keyShape}`
+    let statement = id === undefined ? null : insertUnlessFoundStatements.get(id)
+    if (statement === undefined && parameters && id !== undefined) {
+      // Generated columns take no value, as in drizzle's own insert.
+      const given = parameters.names.filter((field) => !insertDisabled(column(field)))
+      statement = null
+      if (preparer && given.length > 0) {
+        const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
+        const where = and(
+          ...keyNames.map(
+            (name): SQL =>
+              record[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(`key:${name}`)),
+          ),
+        )
+        statement = prepareMapped(
+          preparer,
+          sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
+            given.map((field) =>
+              parameters.params[field] === null
+                ? sql`null`
+                : sql.param(sql.placeholder(field), column(field)),
+            ),
+            sql`, `,
+          )} where not exists (select 1 from ${table} where ${where}) returning ${sql.join(
+            fields.map(identifier),
+            sql`, `,
+          )}`,
+          true,
+        )
+      }
+      insertUnlessFoundStatements.set(id, statement)
+    }
+    if (!statement || !parameters) {
+      // A `$defaultFn` returned SQL (no prepared statement can hold it), or no column takes a value: the same
+      // thing in two statements.
       if ((await find(key)) !== undefined) return undefined
       return (await runInsert(values as Record<string, unknown>))[0]
-    }
-    const { names: keyNames, shape: keyShape } = shapeOf(record)
-    const id = `insertUnlessFound:${parameters.shape}|${keyShape}`
-    let statement = statements.get(id)
-    if (!statement) {
-      const given = parameters.shape.split(',')
-      const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
-      const where = and(
-        ...keyNames.map(
-          (name): SQL =>
-            record[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(`key:${name}`)),
-        ),
-      )
-      const query = sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
-        given.map((field) => sql.param(sql.placeholder(field), column(field))),
-        sql`, `,
-      )} where not exists (select 1 from ${table} where ${where}) returning ${sql.join(
-        fields.map(identifier),
-        sql`, `,
-      )}`
-      statement = prepareMapped(preparer, query)
-      statements.set(id, statement)
     }
     const params = { ...parameters.params }
     for (const name of keyNames) {

@@ -114,9 +114,9 @@ function counted(store: ConformanceStore): { store: ConformanceStore; calls: Cal
   }
   const { insertIfAbsent, insertUnlessFound, uniqueness } = store
   if (insertUnlessFound) {
-    wrapper.insertUnlessFound = (key, values, opts) => {
+    wrapper.insertUnlessFound = (key, values) => {
       calls.insertUnlessFound++
-      return insertUnlessFound.call(store, key, values, opts)
+      return insertUnlessFound.call(store, key, values)
     }
   }
   if (insertIfAbsent) {

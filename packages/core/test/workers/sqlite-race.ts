@@ -1,6 +1,7 @@
 /**
  * One OS process of the SQLite multi-process race on one database file (WAL, busy timeout): every caller of
- * every key at once. Prints one JSON line: [{ pid, slug, created, id }, …].
+ * every key at once. Prints one JSON line: { attempts, results: [{ pid, slug, created, id }, …] }, where
+ * `attempts` counts the inserts this process tried (calls whose read missed).
  * Argument: JSON { file, table, keys, callersPerKey }.
  * Protocol: prints "ready" once loaded and connected, starts on a line from stdin.
  */
@@ -29,7 +30,15 @@ const table = sqliteTable(job.table, {
   email: text('email'),
   title: text('title'),
 })
-const store = drizzleStore(db, table)
+const inner = drizzleStore(db, table)
+let attempts = 0
+const store: typeof inner = {
+  ...inner,
+  insertIfAbsent(key, values) {
+    attempts++
+    return inner.insertIfAbsent!(key, values)
+  },
+}
 // Say "ready", then wait for the parent's "go": every process starts together.
 process.stdout.write('ready\n')
 await new Promise((resolve) => process.stdin.once('data', resolve))
@@ -48,5 +57,5 @@ const results = await Promise.all(
     }),
   ),
 )
-process.stdout.write(`${JSON.stringify(results)}\n`)
+process.stdout.write(`${JSON.stringify({ attempts, results })}\n`)
 client.close()

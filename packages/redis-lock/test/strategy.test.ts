@@ -94,6 +94,14 @@ function fencingAware<Row>(
   return store
 }
 
+/** Every (checksFence, insertUnlessFound) pair: the lock-loss tests run on both write paths, with and without fences. */
+const FENCE_AND_PATH = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const
+
 /** Every command the node runs while `body` runs, seen through MONITOR, as arrays of arguments. */
 async function commandArgsDuring(body: () => Promise<void>): Promise<string[][]> {
   const monitor = await admin.duplicate().monitor()
@@ -525,12 +533,7 @@ describe('redisLockStrategy on one node', () => {
     }
   })
 
-  it.each([
-    [false, false],
-    [true, false],
-    [false, true],
-    [true, true],
-  ] as const)(
+  it.each(FENCE_AND_PATH)(
     'the lock removed before the write (checksFence %s, insertUnlessFound %s): LockLostError, nothing written',
     async (checksFence, merged) => {
       const fixture = await itemsFixture(4)
@@ -558,12 +561,7 @@ describe('redisLockStrategy on one node', () => {
     },
   )
 
-  it.each([
-    [false, false],
-    [true, false],
-    [false, true],
-    [true, true],
-  ] as const)(
+  it.each(FENCE_AND_PATH)(
     'the lock taken over by another owner before the write (checksFence %s, insertUnlessFound %s): LockLostError, and its lock is untouched',
     async (checksFence, merged) => {
       const inner = items()
@@ -589,12 +587,7 @@ describe('redisLockStrategy on one node', () => {
     },
   )
 
-  it.each([
-    [false, false],
-    [true, false],
-    [false, true],
-    [true, true],
-  ] as const)(
+  it.each(FENCE_AND_PATH)(
     'extension blocked by CLIENT PAUSE until the lock expires (checksFence %s, insertUnlessFound %s): LockLostError, nothing written',
     async (checksFence, merged) => {
       const pausedNode = await RedisNode.start()

@@ -147,12 +147,13 @@ class LockKeeper {
  * 3. Under the lock, `store.insertUnlessFound(key, { ...defaults, ...key })`: the fresh read and the insert in
  *    one round trip. A row found there means another caller created it; it is read back with
  *    `store.find(key, { fresh: true })`. A caller that had to wait for the lock (its holder most likely created
- *    the row), and a store without `insertUnlessFound`, read first with `store.find(key, { fresh: true })`, and
- *    only on a miss call `defaults` and `store.insert(values)`.
- * 4. Before each write the lock must still be held: its validity is checked locally, and, when anything ran
- *    under the lock since the acquire (a `defaults` function, a fresh read), confirmed on a quorum too, renewing
- *    it (`LockLostError` if not). A store with `checksFence: true` always gets a fencing token from a quorum,
- *    passed to the write as `{ fence }`. The lock is extended while the create runs.
+ *    the row), a store without `insertUnlessFound` and a store with `checksFence: true` read first with
+ *    `store.find(key, { fresh: true })`, and only on a miss call `defaults` and `store.insert(values)`.
+ * 4. Before each write the lock must still be held: its validity is checked locally, and confirmed on a quorum
+ *    too (renewing it; `LockLostError` if not) when anything ran under the lock since the acquire (a `defaults`
+ *    function, a fresh read) or less than half the TTL is left. A store with `checksFence: true` always gets a
+ *    fencing token from a quorum, passed as `store.insert(values, { fence })`. The lock is extended while the
+ *    create runs.
  * 5. Release the lock (compare-and-delete); after a success without making the caller wait for it, after an
  *    error before the error reaches the caller. A failed release never hides the result or the create's error.
  *

@@ -358,12 +358,12 @@ describe('redisLockStrategy on one node', () => {
 
   it('an acquire that used up more than half the TTL: the write is confirmed (and the lock renewed) first', async () => {
     const store = items()
-    const strategy = redisLockStrategy({ clients: lockClient, ttlMs: 200 })
+    const strategy = redisLockStrategy({ clients: lockClient, ttlMs: 2_000, commandTimeoutMs: 3_000 })
     const sleeper = await node.client({ bounded: false })
     try {
       const slowAcquire = await commandArgsDuring(async () => {
-        // The node stalls for 150 ms: the acquire answers with about 50 ms of its 200 ms left.
-        void sleeper.call('DEBUG', 'SLEEP', '0.15').catch(() => undefined)
+        // The node stalls for 1.2 s: the acquire answers with about 0.8 s of its 2 s left, less than half.
+        void sleeper.call('DEBUG', 'SLEEP', '1.2').catch(() => undefined)
         await delay(20)
         expect((await getOrCreate(store, { slug: 'slow' }, { payload: 'p' }, strategy)).created).toBe(true)
       })

@@ -101,10 +101,8 @@ export function memoryStore<Row extends Record<string, unknown>>(
     },
   }
   if (uniqueBy.length > 0) {
-    store.insertIfAbsent = async (key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> => {
-      if (rows.some((row) => matches(row, key))) return undefined
-      return insert(values)
-    }
+    // The same check-then-insert, atomic here: nothing runs between the two in this single thread.
+    store.insertIfAbsent = store.insertUnlessFound
   }
   return store
 }

@@ -140,13 +140,15 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
    */
   function prepareMapped(raw: RawPreparer, query: SQL, writes = false): Prepared {
     const rendered = raw.dialect.sqlToQuery(query)
-    const name = statementName(rendered.sql)
-    return writes
-      ? raw._.session.prepareQuery(rendered, undefined, name, true, mapRows, {
-          type: 'insert',
-          tables: [label],
-        })
-      : raw._.session.prepareQuery(rendered, undefined, name, true, mapRows)
+    const metadata = writes ? { type: 'insert' as const, tables: [label] } : undefined
+    return raw._.session.prepareQuery(
+      rendered,
+      undefined,
+      statementName(rendered.sql),
+      true,
+      mapRows,
+      metadata,
+    )
   }
 
   /** The key's fields, sorted, and its shape: the fields, marking those that are NULL. */

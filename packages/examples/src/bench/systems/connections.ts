@@ -56,6 +56,11 @@ export async function connectRedis(
   return redis
 }
 
+/** Close ioredis clients politely (QUIT), or at once where that fails. */
+export async function quitRedis(clients: readonly Redis[]): Promise<void> {
+  await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())))
+}
+
 /** The SQLSTATE of a database error, wherever the driver or ORM put it (`code`, `parent.code`, `cause`). */
 export function sqlState(error: unknown): string | undefined {
   for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {

@@ -3,9 +3,8 @@ import { constraintStrategy, getOrCreate, type Strategy } from '@getorcreate/cor
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { redisLockStrategy } from '@getorcreate/redis-lock'
 import { drizzle } from 'drizzle-orm/postgres-js'
-import type { Redis } from 'ioredis'
 import type { OpenSystem, System, SystemContext } from '../system.js'
-import { connectRedis, postgresPool, tagsTable } from './connections.js'
+import { connectRedis, postgresPool, quitRedis, tagsTable } from './connections.js'
 
 async function withStrategy(
   ctx: SystemContext,
@@ -24,10 +23,6 @@ async function withStrategy(
       await close()
     },
   }
-}
-
-async function quit(clients: readonly Redis[]): Promise<void> {
-  await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())))
 }
 
 /** `getOrCreate` with `constraintStrategy()` (the default) on a table with a unique index on the key. */
@@ -50,7 +45,7 @@ export const oursRedisLock: System = {
   needs: 'redis',
   async setup(ctx) {
     const redis = await connectRedis(ctx.redisUrl)
-    return withStrategy(ctx, redisLockStrategy({ clients: redis }), () => quit([redis]))
+    return withStrategy(ctx, redisLockStrategy({ clients: redis }), () => quitRedis([redis]))
   },
 }
 
@@ -67,9 +62,9 @@ export const oursRedisLockTrio: System = {
     const clients = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
     const failed = settled.find((result) => result.status === 'rejected')
     if (failed) {
-      await quit(clients)
+      await quitRedis(clients)
       throw failed.reason
     }
-    return withStrategy(ctx, redisLockStrategy({ clients }), () => quit(clients))
+    return withStrategy(ctx, redisLockStrategy({ clients }), () => quitRedis(clients))
   },
 }

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import type postgres from 'postgres'
 import { Mutex, RedlockMutex } from 'redis-semaphore'
 import type { CallResult, OpenSystem, System, SystemContext } from '../system.js'
-import { sqlState, type TagRow, withPool } from './connections.js'
+import { quitRedis, sqlState, type TagRow, withPool } from './connections.js'
 
 type Sql = postgres.Sql | postgres.TransactionSql
 
@@ -123,7 +123,7 @@ async function lockAroundEveryCall(
     call,
     async teardown() {
       await teardown()
-      await Promise.all(clients.map((redis) => redis.quit().catch(() => redis.disconnect())))
+      await quitRedis(clients)
     },
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Where the integration tests find their services, in this order (DESIGN.md, "Tests"):
+ * Where the integration tests find their services, in this order (README.md, "Tests"):
  * 1. an environment variable: DATABASE_URL (Postgres), MYSQL_URL (MySQL / MariaDB), REDIS_URL;
  * 2. else a container started with testcontainers, when a Docker engine answers;
  * 3. else the local default (postgres://root@127.0.0.1:5432/test, mysql://root@127.0.0.1:3306/test,
@@ -85,22 +85,42 @@ function dockerMightAnswer(): boolean {
   return Boolean(process.env.DOCKER_HOST) || existsSync('/var/run/docker.sock')
 }
 
+/** A service the tests need does not answer; the message (one line) says how to provide it. */
+export class ServiceUnavailableError extends Error {
+  override readonly name = 'ServiceUnavailableError'
+}
+
 /** Stops what {@link provideServices} started. */
 export type Teardown = () => Promise<void>
 
 /**
  * Make sure each named service answers and its URL is in `process.env` (so test workers inherit it), starting
- * containers where the rules above say so. Throws, with a message that says how to provide the service, when
- * one cannot be reached.
+ * containers where the rules above say so. Throws a {@link ServiceUnavailableError}, with a message that says
+ * how to provide the service, when one cannot be reached (after stopping any container it started).
  */
 export async function provideServices(names: readonly ServiceName[]): Promise<Teardown> {
   const stops: Teardown[] = []
+  const teardown: Teardown = async () => {
+    for (const stop of stops.reverse()) await stop()
+  }
+  try {
+    await provideEach(names, stops)
+  } catch (error) {
+    await teardown()
+    throw error
+  }
+  return teardown
+}
+
+async function provideEach(names: readonly ServiceName[], stops: Teardown[]): Promise<void> {
   for (const name of names) {
     const spec = SPECS[name]
     const fromEnv = process.env[spec.env]
     if (fromEnv) {
       if (!(await reachable(fromEnv))) {
-        throw new Error(`${spec.env}=${redact(fromEnv)} does not answer. Fix the URL or ${spec.how}.`)
+        throw new ServiceUnavailableError(
+          `${spec.env}=${redact(fromEnv)} does not answer. Fix the URL or ${spec.how}.`,
+        )
       }
       continue
     }
@@ -113,15 +133,12 @@ export async function provideServices(names: readonly ServiceName[]): Promise<Te
       }
     }
     if (!(await reachable(spec.fallback))) {
-      throw new Error(
+      throw new ServiceUnavailableError(
         `The integration tests need ${name}: ${spec.env} is not set, no Docker engine answered, and ` +
           `${spec.fallback} does not answer. To run them, ${spec.how}.`,
       )
     }
     process.env[spec.env] = spec.fallback
-  }
-  return async () => {
-    for (const stop of stops.reverse()) await stop()
   }
 }
 
@@ -140,7 +157,8 @@ async function startContainer(spec: ServiceSpec): Promise<{ url: string; stop: T
   }
 }
 
-function redact(urlText: string): string {
+/** `urlText` with its password, if any, replaced by `***`: safe to print. */
+export function redact(urlText: string): string {
   try {
     const url = new URL(urlText)
     if (url.password) url.password = '***'

@@ -4,8 +4,9 @@ export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
-    // Integration files share one Postgres (max_connections = 100) and race with pools of 64:
-    // one file at a time keeps every race honest and under the server's limit.
+    // Integration files share one Postgres (and MariaDB) with whoever else uses it, and race with pools of
+    // up to 32: one file at a time keeps every race honest and the connections at the figure the global
+    // setup checks before the run (test-support/guest.ts).
     fileParallelism: false,
     globalSetup: ['./test/global-setup.ts'],
     testTimeout: 120_000,

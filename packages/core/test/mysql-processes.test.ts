@@ -66,7 +66,7 @@ test(`MariaDB: ${PROCESSES} OS processes race on the same keys, exact counts`, a
   const table = await createMysqlShape(h, 'unique')
   const keys = Array.from({ length: 60 }, (_, i) => `key-${i}`)
   const callersPerKey = 3
-  const concurrency = 16 // per process: its pool has as many connections
+  const concurrency = 8 // per process: its pool has as many connections (32 in all)
   const all = await race(PROCESSES, { url: mysqlUrl(), table, keys, callersPerKey, concurrency })
   expect(all.length).toBe(PROCESSES * keys.length * callersPerKey)
   for (const slug of keys) {

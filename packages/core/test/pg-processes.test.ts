@@ -3,7 +3,7 @@
  * counted across processes. (PGlite lives inside one process, so it is not part of this test.)
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { openPg, type PgHarness, uniqueName } from './support/pg.js'
+import { openPg, type PgHarness } from './support/pg.js'
 import { runWorker } from './support/processes.js'
 import { assertRaceInvariants, type RaceOutcome } from './support/race.js'
 import { itemsDdl } from './support/tables.js'
@@ -11,7 +11,7 @@ import { itemsDdl } from './support/tables.js'
 const PROCESSES = 4
 const KEYS = 1000
 const CALLERS_PER_PROCESS = 2 // 8 callers per key in all
-const CONCURRENCY = 16 // per process: 64 connections in all, under max_connections = 100
+const CONCURRENCY = 8 // per process, and its pool: 32 connections in all
 
 let h: PgHarness
 beforeAll(async () => {
@@ -23,7 +23,7 @@ afterAll(async () => {
 
 for (const driver of ['postgres.js', 'node-postgres'] as const) {
   test(`${PROCESSES} processes via ${driver}: one row, one created:true and one id per key`, async () => {
-    const name = uniqueName()
+    const name = h.table()
     await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
     const outputs = await Promise.all(
       Array.from({ length: PROCESSES }, (_, i) =>

@@ -1,3 +1,42 @@
-import { provideServices } from '../../../test-support/services.js'
+import { Redis } from 'ioredis'
+import postgres from 'postgres'
+import { guestRun, type RedisProbe, type SqlProbe } from '../../../test-support/guest.js'
 
-export default () => provideServices(['postgres', 'redis'])
+function postgresProbe(url: string, applicationName: string): SqlProbe {
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: applicationName } })
+  return {
+    query: async (text) => [...(await sql.unsafe(text))] as Record<string, unknown>[],
+    close: () => sql.end({ timeout: 5 }),
+  }
+}
+
+function redisProbe(url: string): RedisProbe {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  client.on('error', () => undefined)
+  return {
+    persistentKeys: async () => {
+      const keys: string[] = []
+      for await (const batch of client.scanStream({ count: 1000 })) keys.push(...(batch as string[]))
+      const ttls = (await client.pipeline(keys.map((key) => ['pttl', key])).exec()) ?? []
+      return keys.filter((_, i) => ttls[i]?.[1] === -1)
+    },
+    remove: async (keys) => {
+      if (keys.length > 0) await client.del(...keys)
+    },
+    close: async () => {
+      await client.quit()
+    },
+  }
+}
+
+/**
+ * The Postgres connections the redis-lock tests hold at most at once, this check's own included: the sum of
+ * the pools open together (race.test.ts's 4 worker processes × 8 and its fixture's 4), which the teardown's
+ * sampling confirms (it fails the run if the tests ever hold more). Measured peak: 34.
+ */
+export default guestRun({
+  suite: 'the redis-lock tests',
+  services: ['postgres', 'redis'],
+  postgres: { connections: 37, probe: postgresProbe },
+  redis: { probe: redisProbe },
+})

@@ -23,7 +23,7 @@ failOnUnhandledRejections(200)
 
 /** `keys` keys × `callers` callers at once through drizzleStore on a table with no unique index. */
 async function race(clients: Redis[], keys: number, callers: number) {
-  const fixture = await itemsFixture(40)
+  const fixture = await itemsFixture(32)
   try {
     // One strategy per caller: independent lock contenders, as if from separate processes.
     const strategies = Array.from({ length: callers }, () =>

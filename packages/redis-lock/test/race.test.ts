@@ -32,7 +32,7 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
   })
 
   it('naive find-then-insert creates duplicates (the race is real, the test can fail)', async () => {
-    const fixture = await itemsFixture(64)
+    const fixture = await itemsFixture(32)
     try {
       const outcomes: Outcome[] = await Promise.all(
         slugs.flatMap((slug) =>
@@ -53,7 +53,7 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
   })
 
   it('redisLockStrategy, one process, one Redis node: one row, one created:true, one id per key', async () => {
-    const fixture = await itemsFixture(64)
+    const fixture = await itemsFixture(32)
     try {
       // One strategy per caller: 50 independent lock contenders per key, as if from 50 processes (callers of
       // one strategy in one process would share one lock acquisition).
@@ -98,7 +98,7 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
           redisUrls: three.map((node) => node.url),
           slugs,
           callersPerKey,
-          pool: 16,
+          pool: 8,
         }
         const child = spawn(
           process.execPath,

@@ -1,7 +1,7 @@
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
-import { openPg, type PgDriver, uniqueName } from './pg.js'
+import { openPg, type PgDriver } from './pg.js'
 
 /** The drizzle table of a conformance shape (see ConformanceShape). */
 export function pgShapeTable(name: string, shape: ConformanceShape) {
@@ -32,7 +32,7 @@ export async function pgConformanceTable(
   pool = 16,
 ): Promise<ConformanceTable> {
   const h = await openPg(driver, pool)
-  const name = uniqueName()
+  const name = h.table()
   await h.exec(`create table ${name} (
     id serial primary key,
     prefix text ${shape === 'composite' ? 'not null' : ''},
@@ -64,9 +64,6 @@ export async function pgConformanceTable(
       )
     },
     statements: () => h.queries.length,
-    close: async () => {
-      await h.exec(`drop table if exists ${name}`)
-      await h.close()
-    },
+    close: () => h.close(), // drops the table
   }
 }

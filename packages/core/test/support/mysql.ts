@@ -27,6 +27,9 @@ export interface MysqlHarness {
   exec(text: string, params?: unknown[]): Promise<void>
   /** Rows of a raw query on the separate pool. */
   rows(text: string, params?: unknown[]): Promise<Record<string, unknown>[]>
+  /** A new table name ({@link uniqueName}); {@link close} drops the table, whatever the test did. */
+  table(prefix?: string): string
+  /** Drop the tables named by {@link table}, then close both pools. */
   close(): Promise<void>
 }
 
@@ -36,15 +39,25 @@ export function openMysql(pool = 16): MysqlHarness {
   const logger: Logger = { logQuery: (query) => void queries.push(query) }
   const client = mysql.createPool({ uri: mysqlUrl(), connectionLimit: pool, maxIdle: pool })
   const raw = mysql.createPool({ uri: mysqlUrl(), connectionLimit: 2 })
+  const tables: string[] = []
   return {
     db: drizzle(client, { logger, mode: 'default' }),
     pool: client,
     queries,
     exec: async (text, params) => void (await raw.query(text, params)),
     rows: async (text, params) => (await raw.query(text, params))[0] as Record<string, unknown>[],
+    table: (prefix) => {
+      const name = uniqueName(prefix)
+      tables.push(name)
+      return name
+    },
     close: async () => {
-      await client.end()
-      await raw.end()
+      try {
+        if (tables.length > 0) await raw.query(`drop table if exists ${tables.splice(0).join(', ')}`)
+      } finally {
+        await client.end()
+        await raw.end()
+      }
     },
   }
 }
@@ -68,9 +81,12 @@ const SHAPE_DDL: Record<ConformanceShape, string> = {
   nullable: 'unique key slug_unique (slug)',
 }
 
-/** Create a table of `shape`; `slug` and `prefix` are NOT NULL except where the shape says otherwise. */
+/**
+ * Create a table of `shape` (dropped by `h.close()`); `slug` and `prefix` are NOT NULL except where the shape
+ * says otherwise.
+ */
 export async function createMysqlShape(h: MysqlHarness, shape: ConformanceShape): Promise<string> {
-  const name = uniqueName()
+  const name = h.table()
   await h.exec(`create table ${name} (
     id int auto_increment primary key,
     prefix varchar(100) ${shape === 'composite' ? 'not null' : 'null'},
@@ -126,9 +142,6 @@ export async function mysqlConformanceTable(
       )
     },
     statements: () => h.queries.length,
-    close: async () => {
-      await h.exec(`drop table if exists ${name}`)
-      await h.close()
-    },
+    close: () => h.close(), // drops the table
   }
 }

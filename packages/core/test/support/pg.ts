@@ -6,6 +6,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgresJs } from 'drizzle-orm/postgres-js'
 import pg from 'pg'
 import postgres from 'postgres'
+import { scratchName } from '../../../../test-support/guest.js'
 
 /** The Postgres drivers drizzle users run, each tested against the same suite. */
 export const PG_DRIVERS = ['postgres.js', 'node-postgres', 'pglite'] as const
@@ -23,6 +24,9 @@ export interface PgHarness {
   rows(text: string): Promise<Record<string, unknown>[]>
   /** A dedicated second connection (a concurrent session); undefined on PGlite, which has one session. */
   readonly session: (() => Promise<Session>) | undefined
+  /** A new table name ({@link uniqueName}); {@link close} drops the table, whatever the test did. */
+  table(prefix?: string): string
+  /** Drop the tables named by {@link table}, then close the connections. */
   close(): Promise<void>
 }
 
@@ -50,7 +54,28 @@ function pglite(): PGlite {
 }
 
 /** Open a drizzle database on `driver` with a pool of `pool` connections (PGlite: one in-process engine). */
-export async function openPg(driver: PgDriver, pool = 64): Promise<PgHarness> {
+export async function openPg(driver: PgDriver, pool = 32): Promise<PgHarness> {
+  const opened = await openDriver(driver, pool)
+  const tables: string[] = []
+  return {
+    ...opened,
+    table: (prefix) => {
+      const name = uniqueName(prefix)
+      tables.push(name)
+      return name
+    },
+    close: async () => {
+      try {
+        if (tables.length > 0)
+          await opened.exec(`drop table if exists ${tables.splice(0).join(', ')} cascade`)
+      } finally {
+        await opened.close()
+      }
+    },
+  }
+}
+
+async function openDriver(driver: PgDriver, pool: number): Promise<Omit<PgHarness, 'table'>> {
   const queries: string[] = []
   const logger: Logger = { logQuery: (query) => void queries.push(query) }
   switch (driver) {
@@ -109,9 +134,12 @@ export async function openPg(driver: PgDriver, pool = 64): Promise<PgHarness> {
   }
 }
 
-/** A table name no other test (or earlier run) uses. */
+/**
+ * A table (or schema) name no other test, run or earlier run uses. It carries this run's tag, so the global
+ * teardown can tell the tables this run left (test-support/guest.ts); a test drops what it creates.
+ */
 export function uniqueName(prefix = 't'): string {
-  return `${prefix}_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`
+  return scratchName(prefix)
 }
 
 /** Run `tasks` with at most `concurrency` in flight; results in task order, errors collected, not thrown. */
@@ -148,4 +176,29 @@ export function shuffle<T>(items: T[], seed = 42): T[] {
     ;[items[i], items[j]] = [items[j]!, items[i]!]
   }
   return items
+}
+
+/**
+ * Every key `callersPerKey` times, in an order for races: the keys shuffled, then cut into blocks of
+ * `keysPerBlock` keys whose calls are shuffled within the block. Run a few dozen at a time, a key's callers
+ * are in flight together (the race) and later ones find the row (the read path), whatever the list's length.
+ */
+export function shuffledInBlocks(
+  keys: readonly string[],
+  callersPerKey: number,
+  keysPerBlock: number,
+  seed = 42,
+): string[] {
+  const order = shuffle([...keys], seed)
+  const calls: string[] = []
+  for (let i = 0; i < order.length; i += keysPerBlock) {
+    const block = order.slice(i, i + keysPerBlock)
+    calls.push(
+      ...shuffle(
+        block.flatMap((key) => Array.from({ length: callersPerKey }, () => key)),
+        seed + i + 1,
+      ),
+    )
+  }
+  return calls
 }

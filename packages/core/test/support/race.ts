@@ -34,3 +34,31 @@ export function assertRaceInvariants(
   if (extra.length > 0) problems.push(`rows for keys nobody asked for: ${extra.slice(0, 5).join(', ')}`)
   expect(problems.slice(0, 10)).toEqual([])
 }
+
+/** A caller of a race, with when its call started and ended (`performance.now()`). */
+export interface TimedRaceOutcome extends RaceOutcome {
+  readonly start: number
+  readonly end: number
+}
+
+/**
+ * The keys for which two callers were in flight at the same time: the keys the race really happened on (a
+ * caller that starts after another one of its key ended only finds the row).
+ */
+export function contendedKeys(outcomes: readonly TimedRaceOutcome[]): Set<string> {
+  const byKey = new Map<string, TimedRaceOutcome[]>()
+  for (const outcome of outcomes) byKey.set(outcome.key, [...(byKey.get(outcome.key) ?? []), outcome])
+  const contended = new Set<string>()
+  for (const [key, calls] of byKey) {
+    calls.sort((a, b) => a.start - b.start)
+    let lastEnd = Number.NEGATIVE_INFINITY
+    for (const call of calls) {
+      if (call.start < lastEnd) {
+        contended.add(key)
+        break
+      }
+      lastEnd = Math.max(lastEnd, call.end)
+    }
+  }
+  return contended
+}

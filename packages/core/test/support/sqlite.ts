@@ -8,6 +8,7 @@ import Database from 'better-sqlite3'
 import type { Logger } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { runTag, SQLITE_DIR_PREFIX } from '../../../../test-support/guest.js'
 import { uniqueName } from './pg.js'
 
 /** Open a better-sqlite3 connection to `file` as several processes would: WAL and a busy timeout. */
@@ -19,9 +20,12 @@ export function openSqliteFile(file: string): Database.Database {
   return client
 }
 
-/** A temporary directory for database files; `remove()` deletes it. */
+/**
+ * A temporary directory for database files, tagged with this run (test-support/guest.ts); `remove()` deletes
+ * it.
+ */
 export function tempDir(): { dir: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'getorcreate-sqlite-'))
+  const dir = mkdtempSync(join(tmpdir(), `${SQLITE_DIR_PREFIX}_run${runTag()}_`))
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
 

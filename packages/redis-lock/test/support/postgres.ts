@@ -1,9 +1,9 @@
 /** A Postgres table with no unique index on its key, through drizzleStore, one per test. */
-import { randomUUID } from 'node:crypto'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
+import { scratchName } from '../../../../test-support/guest.js'
 
 /** The local Postgres (set by global-setup). */
 export function databaseUrl(): string {
@@ -22,9 +22,12 @@ export function itemsTable(name: string) {
   })
 }
 
-/** A fresh table (unique name), a pool of `max` connections, and helpers to count and drop. */
+/**
+ * A fresh table (a unique name, tagged with this run: test-support/guest.ts), a pool of `max` connections,
+ * and helpers to count and drop.
+ */
 export async function itemsFixture(max: number) {
-  const name = `rl_items_${randomUUID().replaceAll('-', '')}`
+  const name = scratchName('rl_items')
   const sql = postgres(databaseUrl(), { max, onnotice: () => undefined })
   await sql.unsafe(
     `create table ${name} (id serial primary key, slug text not null, payload text, fence integer)`,

@@ -1,0 +1,10 @@
+import { guestRun } from '../../../../../test-support/guest.js'
+import { postgresProbe } from '../probes.js'
+import { fixtureSpec } from './spec.js'
+
+/** The global setup every package uses, with the figure the fixture run is given. */
+export default guestRun({
+  suite: 'the fixture tests',
+  services: ['postgres'],
+  postgres: { connections: fixtureSpec().need, probe: postgresProbe },
+})

@@ -1,5 +1,5 @@
 import { InvalidKeyError, MissingUniqueConstraintError, RowVanishedError } from './errors.js'
-import type { Defaults, GetOrCreateResult, Store, Strategy, Uniqueness } from './types.js'
+import type { Defaults, GetOrCreateResult, Store, Strategy, UniqueIndexFix, Uniqueness } from './types.js'
 
 /** Options of {@link constraintStrategy}. */
 export interface ConstraintStrategyOptions {
@@ -21,6 +21,36 @@ export async function resolveValues<Key, Values>(key: Key, defaults: Defaults<Va
 }
 
 /**
+ * The `MissingUniqueConstraintError` for a key's `fields`, in the database's names and with the statement
+ * that adds the index, when the store can say ({@link Store.uniqueIndexFix}); else with the store's name and
+ * the fields. `why` replaces the store's hint when the store cannot say (no `insertIfAbsent`).
+ */
+async function missingUniqueConstraint(
+  store: Store<unknown, unknown, unknown>,
+  fields: readonly string[],
+  why?: string,
+  cause?: Error,
+): Promise<MissingUniqueConstraintError> {
+  let fix: UniqueIndexFix | undefined
+  try {
+    fix = await store.uniqueIndexFix?.(fields)
+  } catch {
+    fix = undefined // the error is about the missing index: a failed look-up of names must not hide it
+  }
+  const columns = fix && fix.columns.length === fields.length ? fix.columns : fields
+  // Without insertIfAbsent an index alone does not help: say what the store lacks, unless it says better.
+  const sql = why === undefined ? fix?.sql : undefined
+  const hint = why === undefined ? fix?.hint : (fix?.hint ?? why)
+  return new MissingUniqueConstraintError(fix?.table ?? store.name, columns, {
+    fields,
+    store: store.name,
+    ...(sql === undefined ? {} : { sql }),
+    ...(hint === undefined ? {} : { hint }),
+    ...(cause === undefined ? {} : { cause }),
+  })
+}
+
+/**
  * The default strategy: the database's unique index settles the race.
  *
  * 1. `find(key)`: a hit costs one round trip and writes nothing.
@@ -31,7 +61,9 @@ export async function resolveValues<Key, Values>(key: Key, defaults: Defaults<Va
  *
  * Before the first call for a (store, key fields) pair it asks the store, once, whether a unique index covers
  * exactly those fields, and throws `MissingUniqueConstraintError` if not: without one, two callers can create
- * two rows, and no transaction prevents it.
+ * two rows, and no transaction prevents it. The error carries the statement that adds the index, in the
+ * store's dialect ({@link Store.uniqueIndexFix}); a missing index is looked for again on the next call, so
+ * once it is added the same store works.
  *
  * @example
  * ```ts
@@ -65,7 +97,10 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
       const ask = store.uniqueness ? store.uniqueness(fields) : Promise.resolve<Uniqueness>('enforced')
       const asking = ask.then(
         (known) => {
-          perStore.set(id, known)
+          // 'not-enforced' is asked again next time: once the index the error prints is added, the same
+          // store works without a restart.
+          if (known === 'not-enforced') perStore.delete(id)
+          else perStore.set(id, known)
           return known
         },
         (error: unknown) => {
@@ -90,15 +125,19 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
       const fields = Object.keys(record)
       if (fields.length > 1) fields.sort()
       if (typeof store.insertIfAbsent !== 'function') {
-        throw new MissingUniqueConstraintError(store.name, fields, {
-          cause: new Error(
+        throw await missingUniqueConstraint(
+          store,
+          fields,
+          `give store ${store.name} an insertIfAbsent that inserts atomically on the key (INSERT … ON ` +
+            `CONFLICT (key) DO NOTHING RETURNING *), never a find then an insert`,
+          new Error(
             `Store ${store.name} has no insertIfAbsent: it cannot insert atomically on a unique key.`,
           ),
-        })
+        )
       }
       const known = uniquenessOf(store, fields)
       const uniqueness = typeof known === 'string' ? known : await known
-      if (uniqueness === 'not-enforced') throw new MissingUniqueConstraintError(store.name, fields)
+      if (uniqueness === 'not-enforced') throw await missingUniqueConstraint(store, fields)
       if (uniqueness === 'nulls-distinct') {
         const nulls = fields.filter((field) => record[field] === null)
         if (nulls.length > 0) {

@@ -43,6 +43,10 @@ export class GetOrCreateError extends Error {
   readonly code: GetOrCreateErrorCode
   /** True when running the same call again (for a transaction: the whole transaction) can succeed. */
   readonly retryable: boolean
+  /**
+   * Marks errors of this library across copies of the package: what {@link isGetOrCreateError} checks.
+   * @internal
+   */
   declare readonly [BRAND]: true
 
   constructor(code: GetOrCreateErrorCode, message: string, options: GetOrCreateErrorOptions = {}) {
@@ -86,31 +90,79 @@ export class ConflictingDefaultsError extends GetOrCreateError {
   }
 }
 
+/** Options of {@link MissingUniqueConstraintError}: what the store could say about the missing index. */
+export interface MissingUniqueConstraintErrorOptions extends GetOrCreateErrorOptions {
+  /** The key's fields as the caller named them (property names, sorted). Default is `columns`. */
+  readonly fields?: readonly string[]
+  /** The store's name (`'pg:public.tags'`). Default is `table`. */
+  readonly store?: string
+  /** A statement in the store's dialect that adds the missing unique index and runs as printed. */
+  readonly sql?: string
+  /** What to do where there is no SQL (e.g. `memoryStore`'s `uniqueBy`), or a caveat to the SQL. */
+  readonly hint?: string
+}
+
 /**
  * `MISSING_UNIQUE_CONSTRAINT`: the constraint strategy found no unique index or constraint that covers
  * exactly the key's columns (partial indexes, deferrable constraints and indexes on more or fewer columns do
  * not count). Without one the database cannot stop two callers from creating two rows. Nothing was written.
- * Fix: add the constraint, or use `redisLockStrategy` from `@getorcreate/redis-lock`.
+ * Fix: run `error.sql` (the statement that adds the index, in the store's dialect, with the database's own
+ * names), or use `redisLockStrategy` from `@getorcreate/redis-lock`.
  */
 export class MissingUniqueConstraintError extends GetOrCreateError {
-  /** The table (or store) that was checked. */
+  /**
+   * The table as the database names it, schema-qualified where it has one (`'public.tags'`, `'shop.tags'`);
+   * the store's name when the store cannot say (a custom store without `uniqueIndexFix`).
+   */
   readonly table: string
-  /** The key's columns that no unique index covers exactly. */
+  /**
+   * The key's columns as the database names them (`['tenant_id']`), in the order of {@link fields}; the
+   * key's fields themselves when the store cannot say.
+   */
   readonly columns: readonly string[]
+  /** The key's fields as the caller named them (`['tenantId']`: drizzle property names), sorted. */
+  readonly fields: readonly string[]
+  /** The store's name, e.g. `'pg:public.tags'`. */
+  readonly store: string
+  /**
+   * A statement in the store's dialect, with quoted names, that adds a unique index on exactly
+   * {@link columns} and runs as printed; `undefined` when the store cannot say (not SQL, or a custom store).
+   */
+  readonly sql: string | undefined
+  /** What to do besides or instead of {@link sql} (e.g. `memoryStore`'s `uniqueBy`), or `undefined`. */
+  readonly hint: string | undefined
 
-  constructor(table: string, columns: readonly string[], options?: GetOrCreateErrorOptions) {
+  constructor(table: string, columns: readonly string[], options: MissingUniqueConstraintErrorOptions = {}) {
     const list = columns.join(', ')
+    const fields = options.fields ?? columns
+    const named =
+      fields.length === columns.length && fields.every((field, i) => field === columns[i])
+        ? `(${list})`
+        : `(${list}: the key's ${fields.join(', ')})`
+    const instead =
+      'where the database cannot enforce it (a partitioned table, existing duplicates), use ' +
+      'redisLockStrategy from @getorcreate/redis-lock.'
+    let fix: string
+    if (options.sql !== undefined) {
+      fix = `Fix: add one, e.g.\n  ${options.sql};\n${options.hint ? `${options.hint}\n` : ''}or, ${instead}`
+    } else if (options.hint !== undefined) {
+      fix = `Fix: ${options.hint}; or, ${instead}`
+    } else {
+      fix = `Fix: add a unique index or constraint on exactly these columns; or, ${instead}`
+    }
     super(
       'MISSING_UNIQUE_CONSTRAINT',
-      `No unique index or constraint on ${table} covers exactly (${list}), so the database cannot stop two ` +
-        `callers from creating two rows for one key. Nothing was written. Fix: add one, e.g. ` +
-        `CREATE UNIQUE INDEX ON ${table} (${list}); or, where the database cannot enforce it (a partitioned ` +
-        `table, existing duplicates), use redisLockStrategy from @getorcreate/redis-lock.`,
-      options,
+      `No unique index or constraint on ${table} covers exactly ${named}, so the database cannot stop two ` +
+        `callers from creating two rows for one key. Nothing was written. ${fix}`,
+      'cause' in options ? { cause: options.cause } : {},
     )
     this.name = 'MissingUniqueConstraintError'
     this.table = table
     this.columns = Object.freeze([...columns])
+    this.fields = Object.freeze([...fields])
+    this.store = options.store ?? table
+    this.sql = options.sql
+    this.hint = options.hint
   }
 }
 

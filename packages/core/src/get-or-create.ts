@@ -1,11 +1,43 @@
 import { constraintStrategy } from './constraint-strategy.js'
 import { checkDefaults, mergeDefaults, validateKey } from './key.js'
-import type { Defaults, GetOrCreateResult, Store, Strategy } from './types.js'
+import type { Defaults, GetOrCreateResult, Store, Strategy, TableName } from './types.js'
 
 const defaultStrategy = constraintStrategy()
 
-/** `K` with every field that `Allowed` lacks turned into `never`: a key naming an unknown column does not compile. */
-export type ExactKey<K, Allowed> = K & { [P in Exclude<keyof K, keyof Allowed>]: never }
+/** The key of the compile-time error types' member: no value has it, so nothing satisfies them. */
+declare const compileError: unique symbol
+
+/**
+ * Compile-time error: `Column` is not a column of the table `Table`. A key or defaults naming it get this
+ * type for that field, so the compiler says so: `Type 'number' is not assignable to type
+ * 'UnknownColumn<"nope", "tags">'`. No value has this type.
+ */
+export interface UnknownColumn<Column extends PropertyKey, Table extends string> {
+  /** Never present: it carries the message. */
+  readonly [compileError]: [unknownColumn: Column, table: Table]
+}
+
+/**
+ * Compile-time error: `Field` is not a field of the store's rows (a store whose table's name the compiler
+ * does not know: `memoryStore`, a custom store). See {@link UnknownColumn}.
+ */
+export interface UnknownField<Field extends PropertyKey> {
+  /** Never present: it carries the message. */
+  readonly [compileError]: [unknownField: Field]
+}
+
+/** {@link UnknownColumn} where the table's name is known, else {@link UnknownField}. */
+export type UnknownName<Field extends PropertyKey, Table extends string> = [Table] extends [never]
+  ? UnknownField<Field>
+  : UnknownColumn<Field, Table>
+
+/**
+ * `K` with every field that `Allowed` lacks turned into an error type that names it (and `Table`, when
+ * given): a key naming an unknown column does not compile, and the compiler's message says which.
+ */
+export type ExactKey<K, Allowed, Table extends string = never> = {
+  [P in keyof K]: P extends keyof Allowed ? K[P] : UnknownName<P, Table>
+}
 
 /**
  * What `defaults` must hold for a key `K`: every value a new row needs that the key does not give. Key fields
@@ -13,6 +45,69 @@ export type ExactKey<K, Allowed> = K & { [P in Exclude<keyof K, keyof Allowed>]:
  */
 export type DefaultsFor<Values, K> = Omit<Values, keyof K> &
   Partial<Pick<Values, Extract<keyof K, keyof Values>>>
+
+/** The fields `V` requires (not optional). */
+export type RequiredFields<V> = {
+  [P in keyof V]-?: Record<never, never> extends Pick<V, P> ? never : P
+}[keyof V]
+
+/**
+ * Compile-time error: `getOrCreate` was called without `defaults` (or with `undefined`), but the insert model
+ * requires `Columns`, which the key does not give. The compiler names them: `Property '"defaults must give
+ * label (NOT NULL in tags, no default)"' is missing`. Give them in `defaults` (an object or a function).
+ */
+export type DefaultsRequired<Columns extends PropertyKey, Table extends string = never> = {
+  readonly [C in Columns as `defaults must give ${C & string}${[Table] extends [never]
+    ? ''
+    : ` (NOT NULL in ${Table}, no default)`}`]: C
+}
+
+/**
+ * `unknown` (no constraint) unless `defaults` may be absent (the rest of the arguments `Rest` is empty, or its
+ * first may be `undefined`) while the insert model requires a column the key does not give: then
+ * {@link DefaultsRequired}, which names those columns.
+ */
+export type NeedsDefaults<Values, K, Rest extends readonly unknown[], Table extends string = never> = (
+  Rest extends readonly []
+    ? true
+    : undefined extends Rest[0]
+      ? true
+      : false
+) extends true
+  ? [RequiredFields<DefaultsFor<Values, K>>] extends [never]
+    ? unknown
+    : DefaultsRequired<RequiredFields<DefaultsFor<Values, K>>, Table>
+  : unknown
+
+/** The values `V` given as defaults, checked: all that `DefaultsFor` requires, and no field `Values` lacks. */
+export type CheckedValues<V, Values, K, Table extends string> = DefaultsFor<Values, K> &
+  ExactKey<V, Values, Table>
+
+/**
+ * What `defaults` of type `D` must be, for a key `K`: `undefined`; an object that gives every column the
+ * insert model requires and the key does not, and names no column the table lacks; or a function (sync or
+ * async) that returns one.
+ */
+export type CheckedDefaults<D, Values, K, Table extends string = never> = D extends undefined
+  ? undefined
+  : D extends (...args: never[]) => infer R
+    ? [R] extends [PromiseLike<unknown>]
+      ? () => Promise<CheckedValues<Awaited<R>, Values, K, Table>>
+      : [R] extends [Awaited<R>]
+        ? () => CheckedValues<R, Values, K, Table>
+        : () =>
+            | CheckedValues<Awaited<R>, Values, K, Table>
+            | Promise<CheckedValues<Awaited<R>, Values, K, Table>>
+    : CheckedValues<D, Values, K, Table>
+
+/**
+ * The arguments after the key, `[defaults?, strategy?]`, checked against what they are (`Rest`, inferred from
+ * the call): see {@link CheckedDefaults}.
+ */
+export type DefaultsAndStrategy<Values, K, Rest extends readonly unknown[], Table extends string = never> = [
+  defaults?: CheckedDefaults<Rest[0], Values, K, Table>,
+  strategy?: Strategy,
+]
 
 /**
  * Get the row for `key`, or create it with `{ ...defaults, ...key }`: exactly one row per key and exactly one
@@ -22,10 +117,19 @@ export type DefaultsFor<Values, K> = Omit<Values, keyof K> &
  * `undefined` values; `defaults` (an object, or a function called at most once and only when a create is
  * attempted) must not give a key field another value.
  *
+ * And at compile time, with the store's types (a drizzle table's own): a key or defaults (an object, or what
+ * a function returns) naming a column the table lacks does not compile (`UnknownColumn<"nope", "tags">`);
+ * nor do defaults that leave out a column the insert model requires (NOT NULL, no default) and the key does
+ * not give; `defaults` may be left out only when the key leaves nothing required out
+ * (`DefaultsRequired<"label", "tags">`).
+ *
  * @param store - where the rows live, e.g. `drizzleStore(db, table)`.
  * @param key - the lookup, e.g. `{ slug: 'a' }` or `{ tenantId, slug }`.
- * @param defaults - the other columns of a new row. Default is `{}`.
- * @param strategy - how the race is settled. Default is `constraintStrategy()`: the database's unique index.
+ * @param rest - `defaults`, then `strategy`, both optional:
+ *   - `defaults`: the other columns of a new row: an object, or a function (sync or async) called at most
+ *     once and only when a create is attempted. Default is `{}`; required (at compile time) when the insert
+ *     model requires a column that the key does not give.
+ *   - `strategy`: how the race is settled. Default is `constraintStrategy()`: the database's unique index.
  * @returns the row, and whether this call created it.
  * @throws InvalidKeyError, ConflictingDefaultsError, MissingUniqueConstraintError, SerializationConflictError,
  *   RowVanishedError; with a lock strategy also LockUnavailableError and LockLostError. Database errors that
@@ -37,12 +141,20 @@ export type DefaultsFor<Values, K> = Omit<Values, keyof K> &
  * const { row, created } = await getOrCreate(store, { email }, () => ({ name: guessName(email) }))
  * ```
  */
-export async function getOrCreate<Row, Key, Values, K extends Key>(
-  store: Store<Row, Key, Values>,
-  key: ExactKey<K, Key>,
-  defaults?: Defaults<DefaultsFor<Values, K>>,
-  strategy: Strategy = defaultStrategy,
+export async function getOrCreate<
+  Row,
+  Key,
+  Values,
+  K extends Key,
+  Table extends string = never,
+  Rest extends unknown[] = [],
+>(
+  store: Store<Row, Key, Values> & TableName<Table>,
+  key: ExactKey<K, Key, Table> & NeedsDefaults<Values, K, Rest, Table>,
+  ...rest: Rest & NoInfer<DefaultsAndStrategy<Values, K, Rest, Table>>
 ): Promise<GetOrCreateResult<Row>> {
+  const defaults = rest[0] as Defaults<Values> | undefined
+  const strategy = (rest[1] === undefined ? defaultStrategy : rest[1]) as Strategy
   if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
     throw new TypeError(
       'getOrCreate: store must be a Store (an object with find and insert), e.g. drizzleStore(db, table).',

@@ -1,3 +1,10 @@
+/**
+ * `@getorcreate/core`: {@link getOrCreate}, the default {@link constraintStrategy}, the errors (each with a
+ * stable `code`), {@link memoryStore}, and the key helpers for authors of stores and strategies. Imports no
+ * database driver.
+ *
+ * @module @getorcreate/core
+ */
 export { type ConstraintStrategyOptions, constraintStrategy, resolveValues } from './constraint-strategy.js'
 export {
   ConflictingDefaultsError,
@@ -10,10 +17,24 @@ export {
   LockLostError,
   LockUnavailableError,
   MissingUniqueConstraintError,
+  type MissingUniqueConstraintErrorOptions,
   RowVanishedError,
   SerializationConflictError,
 } from './errors.js'
-export { type DefaultsFor, type ExactKey, getOrCreate } from './get-or-create.js'
+export {
+  type CheckedDefaults,
+  type CheckedValues,
+  type DefaultsAndStrategy,
+  type DefaultsFor,
+  type DefaultsRequired,
+  type ExactKey,
+  getOrCreate,
+  type NeedsDefaults,
+  type RequiredFields,
+  type UnknownColumn,
+  type UnknownField,
+  type UnknownName,
+} from './get-or-create.js'
 export { encodeKey, type KeyValue, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
 export type {
@@ -23,5 +44,7 @@ export type {
   InsertOptions,
   Store,
   Strategy,
+  TableName,
+  UniqueIndexFix,
   Uniqueness,
 } from './types.js'

@@ -1,5 +1,5 @@
 import { encodeKey, isPlainObject } from './key.js'
-import type { FindOptions, InsertOptions, Store, Uniqueness } from './types.js'
+import type { FindOptions, InsertOptions, Store, UniqueIndexFix, Uniqueness } from './types.js'
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -87,6 +87,18 @@ export function memoryStore<Row extends Record<string, unknown>>(
     async uniqueness(fields: readonly string[]): Promise<Uniqueness> {
       const wanted = JSON.stringify([...fields].sort())
       return uniqueBy.some((set) => JSON.stringify(set) === wanted) ? 'enforced' : 'not-enforced'
+    },
+    uniqueIndexFix(fields: readonly string[]): UniqueIndexFix {
+      // No SQL here: the unique sets are the store's `uniqueBy` option.
+      const set = `[${fields.map((field) => `'${field}'`).join(', ')}]`
+      return {
+        table: name,
+        columns: [...fields],
+        hint:
+          uniqueBy.length === 0
+            ? `create the store with memoryStore({ uniqueBy: [${set}] }) so that it enforces that set`
+            : `add ${set} to memoryStore's uniqueBy option so that it enforces that set`,
+      }
     },
     rows: () => rows.map((row) => ({ ...row })),
     delete(key: Partial<Row>): number {

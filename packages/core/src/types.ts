@@ -7,6 +7,25 @@
  */
 export type Uniqueness = 'enforced' | 'not-enforced' | 'nulls-distinct'
 
+/**
+ * What a store says about a unique index it lacks, for `MissingUniqueConstraintError`: the names the
+ * database uses, and a statement in the store's own dialect that adds the index. See
+ * {@link Store.uniqueIndexFix}.
+ */
+export interface UniqueIndexFix {
+  /** The table as the database names it, schema-qualified where it has one, unquoted: `'public.tags'`. */
+  readonly table: string
+  /** The columns as the database names them (`['tenant_id']`), one per field asked about, in that order. */
+  readonly columns: readonly string[]
+  /**
+   * A statement that adds a unique index on exactly these columns, with quoted names, in the store's
+   * dialect, that runs as printed (no trailing semicolon): `CREATE UNIQUE INDEX ON "public"."tags" ("slug")`.
+   */
+  readonly sql?: string
+  /** What to do where there is no SQL (`memoryStore`: its `uniqueBy` option), or a caveat to the SQL. */
+  readonly hint?: string
+}
+
 /** Options of {@link Store.find}. */
 export interface FindOptions {
   /**
@@ -81,6 +100,27 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
   insertUnlessFound?(key: Key, values: Values): Promise<Row | undefined>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
+  /**
+   * How to add the unique index on exactly these fields that {@link Store.uniqueness} found missing (or that
+   * a store without `insertIfAbsent` needs): the table's and the columns' names in the database, and a
+   * statement in the store's dialect that runs as printed (see {@link UniqueIndexFix}). The constraint
+   * strategy calls it only to build a `MissingUniqueConstraintError`, so it may cost a round trip. Optional:
+   * without it (or if it throws) the error names the store and the key's fields, and prints no SQL.
+   */
+  uniqueIndexFix?(fields: readonly string[]): UniqueIndexFix | Promise<UniqueIndexFix>
+}
+
+/** The key of {@link TableName}'s type-only member: no value ever has it. */
+declare const tableNameKey: unique symbol
+
+/**
+ * Type-level only: a store whose table's name the compiler knows, so that compile errors about keys and
+ * defaults can name the table (`UnknownColumn<"nope", "tags">`). `drizzleStore` returns one; a custom store
+ * may declare itself `Store<Row> & TableName<'tags'>`. Nothing is set at run time.
+ */
+export interface TableName<Name extends string> {
+  /** Never present at run time: it only carries `Name` for the compiler. */
+  readonly [tableNameKey]?: Name
 }
 
 /** What `getOrCreate` resolves to. */

@@ -55,13 +55,74 @@ async function rowsPerKey(database: Database, table: string): Promise<Map<string
   return new Map(rows.map((row) => [row.slug, Number(row.n)]))
 }
 
+/**
+ * The demo could not open its database: a `DATABASE_URL` that does not answer (or refuses the login), or an
+ * embedded PGlite that would not start. The message is one line that says which, and what to do.
+ */
+export class DemoDatabaseError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'DemoDatabaseError'
+  }
+}
+
+/** A URL as it may be printed: no password. */
+function shownUrl(url: URL): string {
+  const shown = new URL(url.href)
+  if (shown.password) shown.password = '***'
+  return shown.href
+}
+
+/** The driver's one-line reason: `connect ECONNREFUSED 127.0.0.1:5432`, `role "x" does not exist`. */
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  const code = (error as { code?: unknown } | undefined)?.code
+  const first = message.split('\n')[0] || String(code ?? 'unknown error')
+  return typeof code === 'string' && !first.includes(code) ? `${first} (${code})` : first
+}
+
+/**
+ * Open the demo's database and prove it answers (one `select 1`) before anything is printed.
+ * @throws DemoDatabaseError with one line that says what failed and what to do.
+ */
+async function openDemoDatabase(url: string | undefined, pool: number): Promise<Database> {
+  let parsed: URL | undefined
+  if (url) {
+    try {
+      parsed = new URL(url)
+    } catch (error) {
+      throw new DemoDatabaseError(
+        'pnpm demo: DATABASE_URL is not a URL (expected postgres://user@host:port/db). Fix it, or unset it ' +
+          'to run the demo on embedded PGlite.',
+        { cause: error },
+      )
+    }
+  }
+  let database: Database | undefined
+  try {
+    database = await openDatabase(url, pool)
+    await database.rows('select 1')
+    return database
+  } catch (error) {
+    await database?.close().catch(() => undefined)
+    throw new DemoDatabaseError(
+      parsed
+        ? `pnpm demo: cannot use the Postgres at DATABASE_URL=${shownUrl(parsed)}: ${reasonOf(error)}. Start ` +
+            'Postgres there, or fix DATABASE_URL, or unset it to run the demo on embedded PGlite.'
+        : `pnpm demo: cannot start embedded PGlite: ${reasonOf(error)}. Reinstall (pnpm install), or set ` +
+            'DATABASE_URL=postgres://user@host:port/db to run the demo on a Postgres server.',
+      { cause: error },
+    )
+  }
+}
+
 /** Run the demo and return its table; `main` prints it and sets the exit code. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   const print = options.print ?? ((line: string) => console.log(line))
   const keyCount = options.keys ?? 200
   const callersPerKey = options.callersPerKey ?? 10
   const concurrency = options.concurrency ?? 50
-  const database = await openDatabase(options.databaseUrl, concurrency)
+  const database = await openDemoDatabase(options.databaseUrl, concurrency)
   const keys = Array.from({ length: keyCount }, (_, i) => `tag-${i}`)
   const calls = shuffledCalls(keys, callersPerKey)
   const table: DemoRow[] = []
@@ -200,7 +261,8 @@ async function main() {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main().catch((error: unknown) => {
-    console.error(error)
+    // A database that cannot be used is the user's setup, not a bug: one line, no stack.
+    console.error(error instanceof DemoDatabaseError ? error.message : error)
     process.exitCode = 1
   })
 }

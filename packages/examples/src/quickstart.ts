@@ -1,11 +1,15 @@
 /**
- * The README's quickstart, runnable: `node --conditions=source --import tsx src/quickstart.ts`
- * (DATABASE_URL, else embedded PGlite). Also: inside a transaction, and a composite key.
+ * The README's quickstart, as a script a user runs: `node --conditions=source --import tsx src/quickstart.ts`
+ * from packages/examples (DATABASE_URL, else embedded PGlite). It prints what it got and exits by itself: it
+ * closes its database client at the end, as every script must (an open postgres.js client keeps Node
+ * running). Also: inside a transaction, and a composite key.
  */
 import { pathToFileURL } from 'node:url'
 import { getOrCreate } from '@getorcreate/core'
 import { type AnyPgDatabase, drizzleStore } from '@getorcreate/core/drizzle'
 import { integer, pgTable, serial, text, uniqueIndex } from 'drizzle-orm/pg-core'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
 import { openDatabase, uniqueName } from './database.js'
 
 /** The quickstart's table, named per run. The unique index is what makes getOrCreate safe. */
@@ -61,27 +65,51 @@ export async function examples(db: AnyPgDatabase, tagsName: string, postsName: s
   return { first, second, inTransaction, otherTenant, sameAgain }
 }
 
-async function main() {
-  const database = await openDatabase(process.env.DATABASE_URL, 4)
+/** The README's quickstart, as written there, on a postgres.js client: `client.end()` lets the process exit. */
+async function readmeQuickstart(url: string, tagsName: string) {
+  const client = postgres(url, { onnotice: () => {} })
+  try {
+    const db = drizzle(client)
+    const store = drizzleStore(db, tagsTable(tagsName)) // once, at start-up
+    const { row, created } = await getOrCreate(store, { slug: 'news' }, { label: 'News' })
+    return { row, created }
+  } finally {
+    await client.end() // at shutdown; without it the open connections keep the process running
+  }
+}
+
+/**
+ * Create the tables, run the README's quickstart and the other examples, drop the tables and close every
+ * client. Returns what they saw.
+ */
+export async function main(url = process.env.DATABASE_URL) {
+  const database = await openDatabase(url, 4)
+  const readme = uniqueName('tags')
   const tags = uniqueName('tags')
   const posts = uniqueName('posts')
   try {
     await database.exec(
-      `create table ${tags} (id serial primary key, slug text not null, label text);
+      `create table ${readme} (id serial primary key, slug text not null, label text);
+       create unique index on ${readme} (slug);
+       create table ${tags} (id serial primary key, slug text not null, label text);
        create unique index on ${tags} (slug);
        create table ${posts} (id serial primary key, tenant integer not null, slug text not null, tag_id integer);
        create unique index on ${posts} (tenant, slug);`,
     )
-    console.log(await examples(database.db, tags, posts))
+    const quickstart = url ? await readmeQuickstart(url, readme) : undefined
+    return { quickstart, ...(await examples(database.db, tags, posts)) }
   } finally {
-    await database.exec(`drop table if exists ${tags}; drop table if exists ${posts}`)
+    await database.exec(`drop table if exists ${readme}, ${tags}, ${posts}`)
     await database.close()
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((error: unknown) => {
-    console.error(error)
-    process.exitCode = 1
-  })
+  main().then(
+    (seen) => console.log(seen),
+    (error: unknown) => {
+      console.error(error)
+      process.exitCode = 1
+    },
+  )
 }

@@ -163,8 +163,9 @@ class LockKeeper {
  *
  * @example
  * ```ts
- * import Redis from 'ioredis'
- * const redis = new Redis(process.env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+ * import { Redis } from 'ioredis'
+ * const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+ * const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
  * const strategy = redisLockStrategy({ clients: redis, ttlMs: 5_000 })
  * const { row, created } = await getOrCreate(drizzleStore(db, events), { externalId }, defaults, strategy)
  * ```

@@ -4,20 +4,21 @@ import { MySqlTable } from 'drizzle-orm/mysql-core'
 import { PgTable } from 'drizzle-orm/pg-core'
 import { SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { InvalidKeyError } from '../errors.js'
-import type { Store } from '../types.js'
+import type { Store, TableName } from '../types.js'
 import { type AnyMySqlDatabase, mysqlStore } from './mysql-store.js'
 import { type AnyPgDatabase, pgStore } from './pg-store.js'
 import { type AnySQLiteDatabase, sqliteStore } from './sqlite-store.js'
 
 /**
  * The store `drizzleStore(db, table)` returns: rows typed as the table's select model, keys as a partial row,
- * values as its insert model.
+ * values as its insert model; the table's name known to the compiler, so that compile errors name it.
  */
 export type DrizzleStore<T extends Table> = Store<
   T['$inferSelect'],
   Partial<T['$inferSelect']>,
   T['$inferInsert']
->
+> &
+  TableName<T['_']['name']>
 
 /**
  * A {@link Store} over a drizzle table: `pg-core` tables on postgres.js, node-postgres or PGlite; `mysql-core`

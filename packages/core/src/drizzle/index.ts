@@ -1,3 +1,10 @@
+/**
+ * `@getorcreate/core/drizzle`: {@link drizzleStore}, a store over a drizzle table on Postgres (postgres.js,
+ * node-postgres, PGlite), MySQL / MariaDB (mysql2) or SQLite (better-sqlite3). `drizzle-orm` is a peer
+ * dependency: install it, and the driver, yourself.
+ *
+ * @module @getorcreate/core/drizzle
+ */
 export { type DrizzleStore, drizzleStore } from './drizzle-store.js'
 export type { AnyMySqlDatabase } from './mysql-store.js'
 export type { AnyPgDatabase } from './pg-store.js'

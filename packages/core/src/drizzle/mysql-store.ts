@@ -8,7 +8,7 @@ import {
   type PreparedQueryHKTBase,
 } from 'drizzle-orm/mysql-core'
 import { RowVanishedError, SerializationConflictError } from '../errors.js'
-import type { FindOptions, Uniqueness } from '../types.js'
+import type { FindOptions, UniqueIndexFix, Uniqueness } from '../types.js'
 import { mysqlError } from './db-error.js'
 import { checkKeyTypes, columnsOf, type DrizzleStore, databaseColumnName, keyParam } from './drizzle-store.js'
 
@@ -58,6 +58,8 @@ interface UniqueIndex {
 
 interface Catalog {
   readonly server: MySqlServerInfo
+  /** The database (schema) the table is looked up in: its own schema, else the connection's database. */
+  readonly tableSchema: string
   /** False when the server has no such table (in the given schema, or the connection's database). */
   readonly tableExists: boolean
   readonly indexes: readonly UniqueIndex[]
@@ -183,9 +185,9 @@ export function createMySqlStore<T extends MySqlTable>(
   function catalog(): Promise<Catalog> {
     catalogAnswer ??= db
       .execute(sql`
-        select v.server_version, v.table_exists, s.INDEX_NAME as index_name, s.COLUMN_NAME as column_name,
-               s.SUB_PART as sub_part, s.NULLABLE as nullable
-        from (select version() as server_version,
+        select v.server_version, v.table_schema, v.table_exists, s.INDEX_NAME as index_name,
+               s.COLUMN_NAME as column_name, s.SUB_PART as sub_part, s.NULLABLE as nullable
+        from (select version() as server_version, coalesce(${schema ?? null}, database()) as table_schema,
                      (select count(*) from information_schema.TABLES t
                       where t.TABLE_SCHEMA = coalesce(${schema ?? null}, database()) and t.TABLE_NAME = ${tableName})
                        as table_exists) v
@@ -211,7 +213,8 @@ export function createMySqlStore<T extends MySqlTable>(
           if (row.nullable === 'YES') index.nullable = true
         }
         const tableExists = Number(rows[0]?.table_exists) > 0
-        return { server: mysqlServerInfo(version), tableExists, indexes: [...byName.values()] }
+        const tableSchema = String(rows[0]?.table_schema ?? schema ?? '')
+        return { server: mysqlServerInfo(version), tableSchema, tableExists, indexes: [...byName.values()] }
       })
       .catch((error: unknown) => {
         catalogAnswer = undefined
@@ -390,8 +393,41 @@ export function createMySqlStore<T extends MySqlTable>(
       )
     }
     const indexes = await keyIndexes(keyFields)
-    if (indexes.length === 0) return 'not-enforced'
+    if (indexes.length === 0) {
+      catalogAnswer = undefined // read again next time: the index may be added while this store lives
+      return 'not-enforced'
+    }
     return indexes.some((index) => !index.nullable) ? 'enforced' : 'nulls-distinct'
+  }
+
+  /**
+   * ``ALTER TABLE `db`.`table` ADD UNIQUE (`column`, …)``: MySQL and MariaDB name the index themselves. On
+   * MySQL a TEXT or BLOB column can be indexed only by a prefix, which does not cover it exactly: the hint
+   * says to make it VARCHAR first (MariaDB 10.4+ indexes such columns whole).
+   */
+  async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
+    const { server, tableSchema } = await catalog()
+    catalogAnswer = undefined // as after a 'not-enforced': the index this prints may be added next
+    const names = keyFields.map((field) => databaseColumnName(db, column(field)))
+    const quote = (name: string) => `\`${name.replaceAll('`', '``')}\``
+    const target = tableSchema ? `${quote(tableSchema)}.${quote(tableName)}` : quote(tableName)
+    const blobs = server.mariadb
+      ? []
+      : keyFields.filter((field) =>
+          /text|blob/i.test((column(field) as { getSQLType?: () => string }).getSQLType?.() ?? ''),
+        )
+    return {
+      table: tableSchema ? `${tableSchema}.${tableName}` : tableName,
+      columns: names,
+      sql: `ALTER TABLE ${target} ADD UNIQUE (${names.map(quote).join(', ')})`,
+      ...(blobs.length > 0
+        ? {
+            hint:
+              `MySQL indexes a TEXT or BLOB column only by a prefix, which does not cover it exactly: make ` +
+              `${blobs.map((field) => databaseColumnName(db, column(field))).join(', ')} VARCHAR(n) first`,
+          }
+        : {}),
+    }
   }
 
   return {
@@ -402,5 +438,6 @@ export function createMySqlStore<T extends MySqlTable>(
     insert: (values) => insert(values),
     insertIfAbsent,
     uniqueness,
+    uniqueIndexFix,
   }
 }

@@ -8,7 +8,7 @@ import {
   PgTransaction,
 } from 'drizzle-orm/pg-core'
 import { SerializationConflictError } from '../errors.js'
-import type { FindOptions, Uniqueness } from '../types.js'
+import type { FindOptions, UniqueIndexFix, Uniqueness } from '../types.js'
 import { sqlState } from './db-error.js'
 import {
   checkKeyTypes,
@@ -319,6 +319,27 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     return answer
   }
 
+  /**
+   * `CREATE UNIQUE INDEX ON "schema"."table" ("column", …)`, with the schema the table lives in (read from
+   * the catalog: a table declared without one is found through the search path) and the columns' real names.
+   */
+  async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
+    const [found] = rowsOf(
+      await db.execute(sql`
+        select n.nspname::text as schema_name, c.relname::text as table_name
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.oid = ${relation}::regclass`),
+    )
+    const schemaName = String(found?.schema_name ?? schema ?? 'public')
+    const relName = String(found?.table_name ?? tableName)
+    const names = keyFields.map((field) => databaseColumnName(db, column(field)))
+    return {
+      table: `${schemaName}.${relName}`,
+      columns: names,
+      sql: `CREATE UNIQUE INDEX ON ${quoteIdent(schemaName)}.${quoteIdent(relName)} (${names.map(quoteIdent).join(', ')})`,
+    }
+  }
+
   return {
     name: `pg:${schema ?? 'public'}.${tableName}`,
     fields,
@@ -328,5 +349,6 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     insertIfAbsent,
     insertUnlessFound: (key, values) => insertUnlessFound(key, values),
     uniqueness,
+    uniqueIndexFix,
   }
 }

@@ -7,7 +7,7 @@ import {
   SQLiteTransaction,
 } from 'drizzle-orm/sqlite-core'
 import { SerializationConflictError } from '../errors.js'
-import type { FindOptions, Uniqueness } from '../types.js'
+import type { FindOptions, UniqueIndexFix, Uniqueness } from '../types.js'
 import {
   checkKeyTypes,
   columnsOf,
@@ -205,6 +205,32 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     return answer
   }
 
+  /**
+   * `CREATE UNIQUE INDEX "table_column_key" ON "table" ("column", …)`: SQLite needs a name for the index; the
+   * first of `…_key`, `…_key1`, … that no index or table of the database has yet.
+   */
+  async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
+    const names = keyFields.map((field) => databaseColumnName(db, column(field)))
+    const base = `${tableName}_${names.join('_')}_key`
+    const taken = new Set(
+      (
+        (await db.all(
+          sql`select lower(name) as name from sqlite_master where lower(name) like lower(${`${base}%`})`,
+        )) as {
+          name: string
+        }[]
+      ).map((row) => row.name),
+    )
+    let indexName = base
+    for (let n = 1; taken.has(indexName.toLowerCase()); n++) indexName = `${base}${n}`
+    const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
+    return {
+      table: tableName,
+      columns: names,
+      sql: `CREATE UNIQUE INDEX ${quote(indexName)} ON ${quote(tableName)} (${names.map(quote).join(', ')})`,
+    }
+  }
+
   return {
     name: `sqlite:${tableName}`,
     fields,
@@ -213,5 +239,6 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     insert: (values) => insert(values),
     insertIfAbsent,
     uniqueness,
+    uniqueIndexFix,
   }
 }

@@ -1,6 +1,8 @@
 /**
  * `@getorcreate/core/testing`: the conformance suite every store (and strategy) can run, with the test runner
  * passed in so nothing here depends on one at run time.
+ *
+ * @module @getorcreate/core/testing
  */
 export {
   type ConformanceExpect,

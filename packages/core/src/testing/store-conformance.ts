@@ -45,8 +45,11 @@ export type ConformanceExpect = (
   actual: unknown,
   message?: string,
 ) => {
+  /** Fails unless `actual` is `expected` (`Object.is`). */
   toBe(expected: unknown): void
+  /** Fails unless `actual` deeply equals `expected`. */
   toEqual(expected: unknown): void
+  /** Fails unless `actual` is a number ≤ `expected`. */
   toBeLessThanOrEqual(expected: number): void
 }
 
@@ -112,7 +115,7 @@ function counted(store: ConformanceStore): { store: ConformanceStore; calls: Cal
       return store.insert(values, opts)
     },
   }
-  const { insertIfAbsent, insertUnlessFound, uniqueness } = store
+  const { insertIfAbsent, insertUnlessFound, uniqueness, uniqueIndexFix } = store
   if (insertUnlessFound) {
     wrapper.insertUnlessFound = (key, values) => {
       calls.insertUnlessFound++
@@ -131,6 +134,7 @@ function counted(store: ConformanceStore): { store: ConformanceStore; calls: Cal
       return uniqueness.call(store, fields)
     }
   }
+  if (uniqueIndexFix) wrapper.uniqueIndexFix = (fields) => uniqueIndexFix.call(store, fields)
   return {
     store: wrapper,
     calls,
@@ -310,6 +314,7 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
           const error = await rejection(run(store, { slug: 'a' }, { title: 'A' }))
           expect(codeOf(error)).toBe('MISSING_UNIQUE_CONSTRAINT')
           expect((error as { columns?: unknown }).columns).toEqual(['slug'])
+          expect((error as { fields?: unknown }).fields).toEqual(['slug'])
           expect(await count()).toBe(0)
         })
         await withTable('composite', async ({ store, count }) => {

@@ -122,9 +122,16 @@ function tally(nodes: readonly LockNode[], results: readonly PromiseSettledResul
   return { replies, errors }
 }
 
+/**
+ * What went wrong on each node, `node: message`, or the message alone where it already names the node (a
+ * node that is not connected, a command that timed out): never "Redis node X: Redis node X is …".
+ */
 function describeErrors(errors: Tally['errors']): string {
   return errors
-    .map(({ node, error }) => `${node}: ${error instanceof Error ? error.message : String(error)}`)
+    .map(({ node, error }) => {
+      const message = error instanceof Error ? error.message : String(error)
+      return message.startsWith(node) ? message : `${node}: ${message}`
+    })
     .join('; ')
 }
 

@@ -53,6 +53,11 @@ export interface GuestRunOptions {
   readonly mysql?: { readonly connections: number; readonly probe: (url: string) => SqlProbe }
   /** Redis: keys the run leaves without an expiry are reported. */
   readonly redis?: { readonly probe: (url: string) => RedisProbe }
+  /**
+   * A native addon the tests need, checked before anything else: `open` throws when it is not built (the
+   * install never fails on it; scripts/build-native.mjs builds it or says why not).
+   */
+  readonly native?: { readonly name: string; readonly open: () => void }
 }
 
 /** The environment variable that carries this run's tag to the test workers and the processes they start. */
@@ -228,6 +233,19 @@ function listed(what: readonly [string, string], names: readonly string[]): stri
   return `${names.length} ${noun}${names.length > 10 ? ` (the first 10: ${shown})` : `: ${shown}`}`
 }
 
+/** Throws a {@link GuestCheckError} with one line that says how to build `native` when it does not load. */
+export function checkNative(native: NonNullable<GuestRunOptions['native']>, suite: string): void {
+  try {
+    native.open()
+  } catch (error) {
+    const why = (error instanceof Error ? error.message : String(error)).split('\n')[0]
+    throw new GuestCheckError(
+      `${suite} need ${native.name}'s native addon, which does not load (${why}): run ` +
+        '`node scripts/build-native.mjs` from the repository root; it builds the addon or says what is missing.',
+    )
+  }
+}
+
 /** Print `line` as the run's only output and end the run with status 1. */
 function stopRun(line: string): never {
   process.stderr.write(`\n${line}\n\n`)
@@ -279,6 +297,7 @@ export function guestRun(options: GuestRunOptions): () => Promise<Teardown> {
       for (const probe of probes.splice(0)) await probe.close().catch(() => undefined)
     }
     try {
+      if (options.native) checkNative(options.native, options.suite)
       stopServices = await provideServices(options.services)
       const pg = options.postgres && process.env.DATABASE_URL ? options.postgres : undefined
       const my = options.mysql && process.env.MYSQL_URL ? options.mysql : undefined

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import { guestRun } from '../../../test-support/guest.js'
 import { mysqlProbe, postgresProbe } from './support/probes.js'
 
@@ -13,4 +14,5 @@ export default guestRun({
   services: ['postgres', 'mysql'],
   postgres: { connections: 35, probe: postgresProbe },
   mysql: { connections: 35, probe: mysqlProbe },
+  native: { name: 'better-sqlite3', open: () => new Database(':memory:').close() },
 })

@@ -13,6 +13,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
   checkConnections,
+  checkNative,
   GuestCheckError,
   leftovers,
   mysqlBudget,
@@ -116,6 +117,21 @@ test('MariaDB: a need above max_connections stops the run with the one line', as
   } finally {
     await probe.close()
   }
+})
+
+test('a native addon that does not load stops the run with one line that says how to build it', () => {
+  const missing = () => {
+    throw new Error('Could not locate the bindings file. Tried:\n → /somewhere/build/better_sqlite3.node')
+  }
+  expect(() => checkNative({ name: 'better-sqlite3', open: missing }, 'the core tests')).toThrow(
+    GuestCheckError,
+  )
+  expect(() => checkNative({ name: 'better-sqlite3', open: missing }, 'the core tests')).toThrow(
+    "the core tests need better-sqlite3's native addon, which does not load (Could not locate the bindings " +
+      'file. Tried:): run `node scripts/build-native.mjs` from the repository root; it builds the addon or says ' +
+      'what is missing.',
+  )
+  expect(() => checkNative({ name: 'better-sqlite3', open: () => {} }, 'the core tests')).not.toThrow()
 })
 
 describe('leftovers', () => {

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import { Redis } from 'ioredis'
 import mysql from 'mysql2/promise'
 import postgres from 'postgres'
@@ -50,4 +51,5 @@ export default guestRun({
   postgres: { connections: 35, probe: postgresProbe },
   mysql: { connections: 21, probe: mysqlProbe },
   redis: { probe: redisProbe },
+  native: { name: 'better-sqlite3', open: () => new Database(':memory:').close() },
 })

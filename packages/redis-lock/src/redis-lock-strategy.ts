@@ -1,18 +1,16 @@
 import {
   type Defaults,
   type GetOrCreateResult,
-  type InsertOptions,
   LockInTransactionError,
-  LockLostError,
-  resolveValues,
   type Store,
   type Strategy,
 } from '@getorcreate/core'
-import { abortable } from './lock/bounded.js'
-import type { HeldLock, LockClient } from './lock/lock-client.js'
+import { createUnderLock, type LockContext } from './create-under-lock.js'
+import type { LockClient } from './lock/lock-client.js'
 import { RedlockClient } from './lock/redlock-client.js'
 import { DEFAULT_KEY_PREFIX, lockKeyFor } from './lock-key.js'
 import type { RedisClientLike } from './redis-client.js'
+import { SingleFlight } from './single-flight.js'
 
 /** Options of {@link redisLockStrategy}. */
 export interface RedisLockStrategyOptions {
@@ -86,55 +84,6 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return chosen
 }
 
-/** Extends a held lock every `ttlMs / 3` until stopped, and says whether it is still surely held. */
-class LockKeeper {
-  readonly #client: LockClient
-  readonly #lock: HeldLock
-  readonly #ttlMs: number
-  #timer: NodeJS.Timeout | undefined
-  #lost = false
-  #stopped = false
-
-  constructor(client: LockClient, lock: HeldLock, ttlMs: number) {
-    this.#client = client
-    this.#lock = lock
-    this.#ttlMs = ttlMs
-    this.#schedule()
-  }
-
-  #schedule(): void {
-    this.#timer = setTimeout(() => void this.#extend(), Math.max(1, Math.floor(this.#ttlMs / 3)))
-    this.#timer.unref()
-  }
-
-  async #extend(): Promise<void> {
-    const outcome = await this.#client.extend(this.#lock, this.#ttlMs).catch(() => 'unknown' as const)
-    if (outcome === 'lost') this.#lost = true
-    else if (!this.#stopped) this.#schedule()
-  }
-
-  /** @throws LockLostError when the lock was lost or its validity has run out. */
-  assertHeld(): void {
-    if (this.#lost) {
-      throw new LockLostError(
-        `Lost the lock ${this.#lock.key} before the write: an extension found it expired or taken. ` +
-          'Nothing was written; the call may be retried. If this happens often, raise ttlMs.',
-      )
-    }
-    if (performance.now() >= this.#lock.validUntil) {
-      throw new LockLostError(
-        `Lost the lock ${this.#lock.key} before the write: it could not be extended in time and may have ` +
-          'expired. Nothing was written; the call may be retried. If this happens often, raise ttlMs.',
-      )
-    }
-  }
-
-  stop(): void {
-    this.#stopped = true
-    clearTimeout(this.#timer)
-  }
-}
-
 /**
  * The Redis-lock strategy: for stores where the database cannot enforce a unique key (a partitioned table
  * whose unique index cannot cover the key, a table that already holds duplicates, a store without unique
@@ -185,118 +134,30 @@ export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockS
   const commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 1_000)
   const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
   const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
-  const inFlight: InFlight = new WeakMap()
+  const flights = new SingleFlight()
   return makeStrategy(
     client,
-    { ttlMs, acquireTimeoutMs, keyPrefix, inFlight },
+    { ttlMs, acquireTimeoutMs, keyPrefix, flights },
     options.signal ? [options.signal] : [],
   )
 }
 
-/**
- * Per store object, per lock key: the row the call that holds (or waits for) the lock in this process will
- * settle on, `undefined` if it fails. Other callers of the same key in this process wait for it instead of
- * queueing on the lock one by one. Keyed by the store object, not its name: two store objects may be two
- * transactions, which must not see each other's rows.
- */
-type InFlight = WeakMap<object, Map<string, Promise<unknown>>>
-
+/** The options of {@link redisLockStrategy} once checked, and what its `withSignal` copies share. */
 interface ResolvedOptions {
   readonly ttlMs: number
   readonly acquireTimeoutMs: number
   readonly keyPrefix: string
-  readonly inFlight: InFlight
+  readonly flights: SingleFlight
 }
 
+/** The strategy over `client`, whose waits for a lock end when any of `signals` aborts. */
 function makeStrategy(
   client: LockClient,
   options: ResolvedOptions,
   signals: readonly AbortSignal[],
 ): RedisLockStrategy {
-  const { ttlMs, acquireTimeoutMs, keyPrefix, inFlight } = options
-
-  async function createUnderLock<Row, Key, Values>(
-    store: Store<Row, Key, Values>,
-    key: Key,
-    defaults: Defaults<Values>,
-    lockKey: string,
-  ): Promise<GetOrCreateResult<Row>> {
-    const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals })
-    const keeper = new LockKeeper(client, lock, ttlMs)
-    let succeeded = false
-    /**
-     * Right before a write: the lock must still be ours. Locally (`keeper.assertHeld`: no extension found it
-     * lost, its validity has not run out) always; on a quorum too (the confirmation, which also renews the TTL,
-     * or the fencing token for a store that checks one), unless `quiet`: nothing has run since the acquire,
-     * which checked the same quorum an instant ago, and at least half the TTL is left for the write. Returns the
-     * write's options.
-     */
-    const beforeWrite = async (quiet: boolean): Promise<InsertOptions | undefined> => {
-      keeper.assertHeld()
-      if (store.checksFence === true) {
-        // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
-        const fence = await client.fence(lock, ttlMs)
-        keeper.assertHeld()
-        return { fence }
-      }
-      if (quiet && lock.validUntil - performance.now() >= ttlMs / 2) return undefined
-      // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but still
-      // confirm on a quorum, in one round, that the lock was neither deleted nor taken meanwhile.
-      await client.confirm(lock, ttlMs)
-      keeper.assertHeld()
-      return undefined
-    }
-    /** `store.insert` after a store call under the lock; no second argument when there is no fence to pass. */
-    const insert = async (values: Values): Promise<Row> => {
-      const opts = await beforeWrite(false)
-      return opts ? store.insert(values, opts) : store.insert(values)
-    }
-    try {
-      let result: GetOrCreateResult<Row>
-      if (
-        typeof store.insertUnlessFound === 'function' &&
-        store.checksFence !== true &&
-        lock.attempts === 1
-      ) {
-        // Nobody held the lock: the row most likely does not exist, so the fresh read and the insert go in one
-        // statement. A row found there (another process created it between our lock-free read and our lock)
-        // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
-        // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
-        // expensive function) is then not called at all. A store that checks fencing tokens gets its token with
-        // `insert`, which insertUnlessFound does not take.
-        const lazy = typeof defaults === 'function' // user code, which may take its time
-        const values = await resolveValues(key, defaults)
-        await beforeWrite(!lazy)
-        const inserted = await store.insertUnlessFound(key, values)
-        if (inserted !== undefined) {
-          result = { row: inserted, created: true }
-        } else {
-          const winner = await store.find(key, { fresh: true })
-          if (winner !== undefined) result = { row: winner, created: false }
-          else result = { row: await insert(values), created: true }
-        }
-      } else {
-        const winner = await store.find(key, { fresh: true })
-        if (winner !== undefined) {
-          result = { row: winner, created: false }
-        } else {
-          const values = await resolveValues(key, defaults)
-          result = { row: await insert(values), created: true }
-        }
-      }
-      succeeded = true
-      return result
-    } finally {
-      keeper.stop()
-      // Never throws (bounded, failures swallowed): an unreleased lock expires after ttlMs, and a failed
-      // release never hides the result or the create's own error.
-      const released = client.release(lock).catch(() => undefined)
-      // On success the caller does not wait for the release; on an error it does, so the lock is gone by
-      // the time the error reaches the caller.
-      if (!succeeded) await released
-    }
-  }
-
+  const { ttlMs, acquireTimeoutMs, keyPrefix, flights } = options
+  const context: LockContext = { client, ttlMs, acquireTimeoutMs, signals }
   return {
     name: 'redis-lock',
     withSignal(signal: AbortSignal): RedisLockStrategy {
@@ -319,29 +180,9 @@ function makeStrategy(
       if (found !== undefined) return { row: found, created: false }
 
       const lockKey = lockKeyFor(store.name, key as Record<string, unknown>, keyPrefix)
-      let perStore = inFlight.get(store)
-      if (!perStore) {
-        perStore = new Map()
-        inFlight.set(store, perStore)
-      }
-      const leader = perStore.get(lockKey)
-      if (leader) {
-        // Another call in this process is settling this key: its row is the row. If it fails, try ourselves.
-        const row = (await abortable(leader, signals)) as Row | undefined
-        if (row !== undefined) return { row, created: false }
-      }
-      const own = createUnderLock(store, key, defaults, lockKey)
-      if (!perStore.has(lockKey)) {
-        const shared = own.then(
-          (result) => result.row,
-          () => undefined,
-        )
-        perStore.set(lockKey, shared)
-        void shared.then(() => {
-          if (perStore.get(lockKey) === shared) perStore.delete(lockKey)
-        })
-      }
-      return own
+      return flights.run(store, lockKey, signals, () =>
+        createUnderLock(context, store, key, defaults, lockKey),
+      )
     },
   }
 }

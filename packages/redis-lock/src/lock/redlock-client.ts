@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto'
 import { LockLostError, LockUnavailableError } from '@getorcreate/core'
 import type { RedisClientLike } from '../redis-client.js'
-import { abortReason, sleep, withTimeout } from './bounded.js'
+import { abortable, abortReason, sleep } from './bounded.js'
 import type { AcquireOptions, ExtendOutcome, HeldLock, LockClient } from './lock-client.js'
+import { LockNode, labelOf } from './lock-node.js'
+import { newToken } from './owner-token.js'
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, type LuaScript, RELEASE_SCRIPT } from './scripts.js'
+import { causeOf, describeErrors, type Tally, tally } from './tally.js'
 
 /** Redlock's allowance for clock drift between nodes: 1 % of the TTL plus 2 ms. */
 function driftMs(ttlMs: number): number {
@@ -19,131 +21,6 @@ const FENCE_TTL_MS = 86_400_000
 
 /** The suffix of a lock key's fencing counter; it keeps the lock key's hash tag, so both share a slot. */
 const FENCE_SUFFIX = ':fence'
-
-/** Owner tokens are 128 random bits (hex); {@link newToken} cuts them from a pool refilled this many at once. */
-const TOKENS_PER_REFILL = 256
-const TOKEN_BYTES = 16
-let tokenPool = Buffer.alloc(0)
-let tokenOffset = 0
-
-/**
- * A fresh random owner token: 16 bytes of the CSPRNG, as hex. Drawn from a pool that one `randomBytes` call
- * refills every {@link TOKENS_PER_REFILL} tokens, instead of one call (and its entropy syscall) per acquire.
- */
-function newToken(): string {
-  if (tokenOffset + TOKEN_BYTES > tokenPool.length) {
-    tokenPool = randomBytes(TOKEN_BYTES * TOKENS_PER_REFILL)
-    tokenOffset = 0
-  }
-  const token = tokenPool.toString('hex', tokenOffset, tokenOffset + TOKEN_BYTES)
-  tokenOffset += TOKEN_BYTES
-  return token
-}
-
-/** A node that is not connected: lock commands are never queued for later (an ioredis offline queue). */
-class NodeNotReadyError extends Error {
-  constructor(label: string, status: string) {
-    super(`${label} is not connected (status ${status})`)
-    this.name = 'NodeNotReadyError'
-  }
-}
-
-/** A `NOSCRIPT` reply: the node does not hold the script (restarted, `SCRIPT FLUSH`, a new node). */
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT')
-}
-
-/**
- * One Redis node: runs scripts only over a ready connection, each bounded by a timer. A script is sent as
- * `EVALSHA`; on `NOSCRIPT` it is sent again as `EVAL` (which also loads it), within the same bound, and only
- * if the bound has not run out: a command that timed out never sends a late second step.
- */
-class LockNode {
-  readonly #client: RedisClientLike
-  readonly label: string
-
-  constructor(client: RedisClientLike, label: string) {
-    this.#client = client
-    this.label = label
-  }
-
-  /** @throws NodeNotReadyError unless the connection is ready: a lock command is never queued for later. */
-  #assertReady(): void {
-    const status = this.#client.status
-    if (status === 'ready') return
-    // A lazyConnect client is asked to connect; this attempt fails fast, a retry may find it ready.
-    if (status === 'wait' && this.#client.connect) void this.#client.connect().catch(() => undefined)
-    throw new NodeNotReadyError(this.label, status)
-  }
-
-  async run(
-    script: LuaScript,
-    keys: readonly string[],
-    args: readonly (string | number)[],
-    timeoutMs: number,
-  ): Promise<unknown> {
-    this.#assertReady()
-    const client = this.#client
-    let timedOut = false
-    const reply = client.evalsha(script.sha1, keys.length, ...keys, ...args).catch((error: unknown) => {
-      if (!isNoScript(error) || timedOut) throw error
-      this.#assertReady()
-      return client.eval(script.source, keys.length, ...keys, ...args)
-    })
-    return withTimeout(reply, timeoutMs, this.label, () => {
-      timedOut = true
-    })
-  }
-}
-
-function labelOf(client: RedisClientLike, index: number, total: number): string {
-  const options = (client as { options?: unknown }).options
-  if (typeof options === 'object' && options !== null) {
-    const { host, port } = options as { host?: unknown; port?: unknown }
-    if (typeof host === 'string' && typeof port === 'number') return `Redis node ${host}:${port}`
-  }
-  return `Redis node ${index + 1} of ${total}`
-}
-
-/** Per node: the script's reply, or why it failed. */
-interface Tally {
-  readonly replies: number[]
-  readonly errors: { readonly node: string; readonly error: unknown }[]
-}
-
-function tally(nodes: readonly LockNode[], results: readonly PromiseSettledResult<unknown>[]): Tally {
-  const replies: number[] = []
-  const errors: { node: string; error: unknown }[] = []
-  results.forEach((result, index) => {
-    const node = nodes[index]!.label
-    if (result.status === 'fulfilled') replies.push(Number(result.value))
-    else errors.push({ node, error: result.reason })
-  })
-  return { replies, errors }
-}
-
-/**
- * What went wrong on each node, `node: message`, or the message alone where it already names the node (a
- * node that is not connected, a command that timed out): never "Redis node X: Redis node X is …".
- */
-function describeErrors(errors: Tally['errors']): string {
-  return errors
-    .map(({ node, error }) => {
-      const message = error instanceof Error ? error.message : String(error)
-      return message.startsWith(node) ? message : `${node}: ${message}`
-    })
-    .join('; ')
-}
-
-function causeOf(errors: Tally['errors']): { cause?: unknown } {
-  if (errors.length === 0) return {}
-  return {
-    cause: new AggregateError(
-      errors.map(({ error }) => error),
-      describeErrors(errors),
-    ),
-  }
-}
 
 /** Options of {@link RedlockClient}. */
 export interface RedlockClientOptions {
@@ -189,38 +66,21 @@ export class RedlockClient implements LockClient {
   }
 
   async acquire(key: string, options: AcquireOptions): Promise<HeldLock> {
-    const early = abortReason(options.signals)
+    const { signals } = options
+    const early = abortReason(signals)
     if (early) throw early.reason
     const attempts = this.#acquireLoop(key, options)
-    const { signals } = options
-    if (signals.length === 0) return attempts
-    return new Promise<HeldLock>((resolve, reject) => {
-      const onAbort = (event: Event): void => {
-        stopListening()
-        reject((event.target as AbortSignal).reason)
-      }
-      const stopListening = (): void => {
-        for (const signal of signals) signal.removeEventListener('abort', onAbort)
-      }
-      for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true })
-      attempts.then(
+    if (signals.length > 0) {
+      // A lock that arrives after an abort has no caller left to release it: give it back. This reaction is
+      // registered before abortable's, so both run in the same turn and agree on whether the wait was aborted.
+      void attempts.then(
         (lock) => {
-          stopListening()
-          const aborted = abortReason(signals)
-          if (!aborted) {
-            resolve(lock)
-            return
-          }
-          // Aborted while the last attempt was in flight: the caller is gone, give the lock back.
-          void this.release(lock)
-          reject(aborted.reason)
+          if (abortReason(signals)) void this.release(lock)
         },
-        (error: unknown) => {
-          stopListening()
-          reject(error)
-        },
+        () => undefined,
       )
-    })
+    }
+    return abortable(attempts, signals)
   }
 
   async #acquireLoop(key: string, options: AcquireOptions): Promise<HeldLock> {

@@ -1,0 +1,107 @@
+import {
+  type Defaults,
+  type GetOrCreateResult,
+  type InsertOptions,
+  resolveValues,
+  type Store,
+} from '@getorcreate/core'
+import type { LockClient } from './lock/lock-client.js'
+import { LockKeeper } from './lock-keeper.js'
+
+/** What {@link createUnderLock} takes from the strategy: its lock client, its timings, the call's signals. */
+export interface LockContext {
+  /** Takes, confirms, fences and releases the lock. */
+  readonly client: LockClient
+  /** The lock's time to live, in milliseconds; it is extended every `ttlMs / 3`. */
+  readonly ttlMs: number
+  /** How long to try to take the lock, in milliseconds. */
+  readonly acquireTimeoutMs: number
+  /** End the wait for the lock (never a create that holds it). */
+  readonly signals: readonly AbortSignal[]
+}
+
+/**
+ * Steps 2 to 5 of the strategy, after a lock-free read missed: take the lock `lockKey`, read fresh and insert
+ * under it, checking before each write that it is still ours, and release it.
+ *
+ * @throws LockUnavailableError, LockLostError, the signal's reason, or the store's and `defaults`' own errors.
+ */
+export async function createUnderLock<Row, Key, Values>(
+  context: LockContext,
+  store: Store<Row, Key, Values>,
+  key: Key,
+  defaults: Defaults<Values>,
+  lockKey: string,
+): Promise<GetOrCreateResult<Row>> {
+  const { client, ttlMs, acquireTimeoutMs, signals } = context
+  const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals })
+  const keeper = new LockKeeper(client, lock, ttlMs)
+  let succeeded = false
+  /**
+   * Right before a write: the lock must still be ours. Locally (`keeper.assertHeld`: no extension found it
+   * lost, its validity has not run out) always; on a quorum too (the confirmation, which also renews the TTL,
+   * or the fencing token for a store that checks one), unless `quiet`: nothing has run since the acquire,
+   * which checked the same quorum an instant ago, and at least half the TTL is left for the write. Returns the
+   * write's options.
+   */
+  const beforeWrite = async (quiet: boolean): Promise<InsertOptions | undefined> => {
+    keeper.assertHeld()
+    if (store.checksFence === true) {
+      // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
+      const fence = await client.fence(lock, ttlMs)
+      keeper.assertHeld()
+      return { fence }
+    }
+    if (quiet && lock.validUntil - performance.now() >= ttlMs / 2) return undefined
+    // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but still
+    // confirm on a quorum, in one round, that the lock was neither deleted nor taken meanwhile.
+    await client.confirm(lock, ttlMs)
+    keeper.assertHeld()
+    return undefined
+  }
+  /** `store.insert` after a store call under the lock; no second argument when there is no fence to pass. */
+  const insert = async (values: Values): Promise<Row> => {
+    const opts = await beforeWrite(false)
+    return opts ? store.insert(values, opts) : store.insert(values)
+  }
+  try {
+    let result: GetOrCreateResult<Row>
+    if (typeof store.insertUnlessFound === 'function' && store.checksFence !== true && lock.attempts === 1) {
+      // Nobody held the lock: the row most likely does not exist, so the fresh read and the insert go in one
+      // statement. A row found there (another process created it between our lock-free read and our lock)
+      // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
+      // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
+      // expensive function) is then not called at all. A store that checks fencing tokens gets its token with
+      // `insert`, which insertUnlessFound does not take.
+      const lazy = typeof defaults === 'function' // user code, which may take its time
+      const values = await resolveValues(key, defaults)
+      await beforeWrite(!lazy)
+      const inserted = await store.insertUnlessFound(key, values)
+      if (inserted !== undefined) {
+        result = { row: inserted, created: true }
+      } else {
+        const winner = await store.find(key, { fresh: true })
+        if (winner !== undefined) result = { row: winner, created: false }
+        else result = { row: await insert(values), created: true }
+      }
+    } else {
+      const winner = await store.find(key, { fresh: true })
+      if (winner !== undefined) {
+        result = { row: winner, created: false }
+      } else {
+        const values = await resolveValues(key, defaults)
+        result = { row: await insert(values), created: true }
+      }
+    }
+    succeeded = true
+    return result
+  } finally {
+    keeper.stop()
+    // Never throws (bounded, failures swallowed): an unreleased lock expires after ttlMs, and a failed
+    // release never hides the result or the create's own error.
+    const released = client.release(lock).catch(() => undefined)
+    // On success the caller does not wait for the release; on an error it does, so the lock is gone by
+    // the time the error reaches the caller.
+    if (!succeeded) await released
+  }
+}

@@ -104,7 +104,7 @@ function prepare(dir) {
     return true
   }
   const why = prebuilt.timedOut ? 'timed out' : tail(prebuilt.output, 1) || 'failed'
-  say(`${name}: no prebuilt binary (${why}); compiling from source, about a minute…`)
+  say(`${name}: no prebuilt binary (${why}); compiling from source (a minute or two)…`)
 
   const gyp = nodeGyp()
   const nodedir = nodeHeadersDir()

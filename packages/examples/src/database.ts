@@ -52,7 +52,11 @@ export async function openDatabase(url: string | undefined, pool = 64): Promise<
   }
 }
 
-/** A table name no other run uses. */
+/**
+ * A table name no other run uses. Under the tests it carries the test run's tag (GETORCREATE_TEST_RUN, set by
+ * their global setup), by which the run's leftover check knows the table is its own.
+ */
 export function uniqueName(prefix: string): string {
-  return `${prefix}_${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`
+  const run = process.env.GETORCREATE_TEST_RUN
+  return `${prefix}${run ? `_run${run}` : ''}_${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`
 }

@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
-  resolve: { conditions: ['source'] },
-  ssr: { resolve: { conditions: ['source'] } },
+  resolve: { conditions: ['@getorcreate/source'] },
+  ssr: { resolve: { conditions: ['@getorcreate/source'] } },
   test: {
     // Integration files share one Postgres (and MariaDB) with whoever else uses it, and race with pools of
     // up to 32: one file at a time keeps every race honest and the connections at the figure the global

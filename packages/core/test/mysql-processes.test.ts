@@ -13,11 +13,11 @@ interface Outcome {
   id: number
 }
 
-/** A worker OS process (`node --conditions=source --import tsx`): it says "ready", waits for "go", prints JSON. */
+/** A worker OS process (`node --conditions=@getorcreate/source --import tsx`): it says "ready", waits for "go", prints JSON. */
 function startWorker(job: unknown): { ready: Promise<void>; go(): void; done: Promise<Outcome[]> } {
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', WORKER, JSON.stringify(job)],
+    ['--conditions=@getorcreate/source', '--import', 'tsx', WORKER, JSON.stringify(job)],
     {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -14,7 +14,7 @@ interface Outcome {
   id: number
 }
 
-/** A worker OS process (`node --conditions=source --import tsx`): it says "ready", waits for "go", prints JSON. */
+/** A worker OS process (`node --conditions=@getorcreate/source --import tsx`): it says "ready", waits for "go", prints JSON. */
 /** What one worker prints: the inserts it tried, and every call's outcome. */
 interface WorkerReport {
   attempts: number
@@ -24,7 +24,7 @@ interface WorkerReport {
 function startWorker(job: unknown): { ready: Promise<void>; go(): void; done: Promise<WorkerReport> } {
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', WORKER, JSON.stringify(job)],
+    ['--conditions=@getorcreate/source', '--import', 'tsx', WORKER, JSON.stringify(job)],
     {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -2,7 +2,7 @@
  * "Write your own store": a complete Store over a plain SQL client (PGlite here, without drizzle), the five
  * members the constraint strategy uses, and a race that shows it holds.
  *
- * Run it: `node --conditions=source --import tsx src/custom-store.ts`
+ * Run it: `node --conditions=@getorcreate/source --import tsx src/custom-store.ts`
  */
 import { pathToFileURL } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'

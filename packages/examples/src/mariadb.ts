@@ -1,6 +1,6 @@
 /**
  * getOrCreate on MariaDB / MySQL through drizzle's mysql2 driver, including inside a REPEATABLE READ
- * transaction (the default isolation there). Run: `node --conditions=source --import tsx src/mariadb.ts`
+ * transaction (the default isolation there). Run: `node --conditions=@getorcreate/source --import tsx src/mariadb.ts`
  * (MYSQL_URL, else mysql://root@127.0.0.1:3306/test).
  */
 import { pathToFileURL } from 'node:url'

@@ -6,7 +6,7 @@
  * refuses the table (MissingUniqueConstraintError). `redisLockStrategy` serializes the creators of each key
  * with a Redis lock instead.
  *
- * Run: `node --conditions=source --import tsx src/partitioned-redis-lock.ts` (uses DATABASE_URL and
+ * Run: `node --conditions=@getorcreate/source --import tsx src/partitioned-redis-lock.ts` (uses DATABASE_URL and
  * REDIS_URL, else postgres://root@127.0.0.1:5432/test and redis://127.0.0.1:6379).
  */
 import { randomUUID } from 'node:crypto'

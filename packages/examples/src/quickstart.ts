@@ -1,5 +1,5 @@
 /**
- * The README's quickstart, as a script a user runs: `node --conditions=source --import tsx src/quickstart.ts`
+ * The README's quickstart, as a script a user runs: `node --conditions=@getorcreate/source --import tsx src/quickstart.ts`
  * from packages/examples (DATABASE_URL, else embedded PGlite). It prints what it got and exits by itself: it
  * closes its database client at the end, as every script must (an open postgres.js client keeps Node
  * running). Also: inside a transaction, and a composite key.

@@ -1,6 +1,6 @@
 /**
  * getOrCreate on SQLite through drizzle's better-sqlite3 driver, on a file in WAL mode that several
- * processes may share. Run: `node --conditions=source --import tsx src/sqlite.ts`.
+ * processes may share. Run: `node --conditions=@getorcreate/source --import tsx src/sqlite.ts`.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,6 +1,6 @@
 /**
  * The demo and the quickstart run as a user runs them: as scripts, in their own process (`pnpm demo` runs the
- * package's `demo` script, `node --conditions=source --import tsx src/demo.ts`). What they print is read, and
+ * package's `demo` script, `node --conditions=@getorcreate/source --import tsx src/demo.ts`). What they print is read, and
  * the process must end by itself.
  */
 import { spawn } from 'node:child_process'
@@ -11,7 +11,7 @@ import { describe, expect, test } from 'vitest'
 
 const examples = join(dirname(fileURLToPath(import.meta.url)), '..')
 
-/** `node` and its flags, as the package's `demo` script runs a file (`node --conditions=source --import tsx`). */
+/** `node` and its flags, as the package's `demo` script runs a file (`node --conditions=@getorcreate/source --import tsx`). */
 function nodeFlags(): string[] {
   const scripts = (
     JSON.parse(readFileSync(join(examples, 'package.json'), 'utf8')) as {

@@ -32,7 +32,7 @@ it('a holder killed while holding: the next caller gets the lock only after the 
   }
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', holderWorker, JSON.stringify(config)],
+    ['--conditions=@getorcreate/source', '--import', 'tsx', holderWorker, JSON.stringify(config)],
     {
       cwd: packageDir,
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -102,7 +102,7 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
         }
         const child = spawn(
           process.execPath,
-          ['--conditions=source', '--import', 'tsx', raceWorker, JSON.stringify(config)],
+          ['--conditions=@getorcreate/source', '--import', 'tsx', raceWorker, JSON.stringify(config)],
           {
             cwd: packageDir,
             stdio: ['pipe', 'pipe', 'inherit'],

@@ -9,7 +9,7 @@ export function runWorker(script: URL, args: readonly string[], timeoutMs = 120_
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--conditions=source', '--import', 'tsx', fileURLToPath(script), ...args],
+      ['--conditions=@getorcreate/source', '--import', 'tsx', fileURLToPath(script), ...args],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: process.env,

@@ -1,7 +1,7 @@
 /**
  * One OS process of the multi-process race: runs getOrCreate for every key `callers` times, shuffled with its
  * own seed, and prints one JSON line: [[key, id, created], …] plus its errors.
- * Usage: node --conditions=source --import tsx pg-race-worker.ts <driver> <table> <keys> <callers> <concurrency> <seed>
+ * Usage: node --conditions=@getorcreate/source --import tsx pg-race-worker.ts <driver> <table> <keys> <callers> <concurrency> <seed>
  */
 import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'

@@ -73,7 +73,7 @@ function failure(message: WorkerMessage): Error {
     : new Error(message.message)
 }
 
-/** Start `count` child processes (`node --conditions=source --import tsx worker.ts`) and wait until they answer. */
+/** Start `count` child processes (`node --conditions=@getorcreate/source --import tsx worker.ts`) and wait until they answer. */
 export async function processRunner(count: number): Promise<TurnRunner> {
   const script = fileURLToPath(new URL('./worker.ts', import.meta.url))
   const children: Child[] = []
@@ -84,7 +84,7 @@ export async function processRunner(count: number): Promise<TurnRunner> {
     for (let i = 0; i < count; i++) {
       const child = new Child(
         fork(script, [], {
-          execArgv: ['--conditions=source', '--import', 'tsx'],
+          execArgv: ['--conditions=@getorcreate/source', '--import', 'tsx'],
           cwd: fileURLToPath(new URL('../..', import.meta.url)),
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         }),

@@ -1,5 +1,5 @@
 /**
- * A lock holder that will be killed: `node --conditions=source --import tsx holder-worker.ts <config>`.
+ * A lock holder that will be killed: `node --conditions=@getorcreate/source --import tsx holder-worker.ts <config>`.
  * Starts a get-or-create whose defaults never return, prints `holding` once it holds the lock, and waits.
  */
 import { getOrCreate } from '@getorcreate/core'

@@ -1,5 +1,5 @@
 /**
- * One OS process of the multi-process race: `node --conditions=source --import tsx race-worker.ts <config>`.
+ * One OS process of the multi-process race: `node --conditions=@getorcreate/source --import tsx race-worker.ts <config>`.
  * Prints `ready` once its pool is warm, waits for `go` on stdin, races, prints `result <json outcomes>`.
  */
 import { createInterface } from 'node:readline'

@@ -21,22 +21,55 @@ export async function resolveValues<Key, Values>(key: Key, defaults: Defaults<Va
 }
 
 /**
- * The `MissingUniqueConstraintError` for a key's `fields`, in the database's names and with the statement
- * that adds the index, when the store can say ({@link Store.uniqueIndexFix}); else with the store's name and
- * the fields. `why` replaces the store's hint when the store cannot say (no `insertIfAbsent`).
+ * How long the constraint strategy remembers that a (store, key fields) pair has no unique index, in
+ * milliseconds: one second. Within it, a call for that pair throws `MissingUniqueConstraintError` again
+ * without a round trip (a hot caller does not hammer the catalog); after it, the catalog is read again, so once
+ * the statement the error prints has run, the same store works within about a second, without a restart. An
+ * index found is remembered for the store's lifetime.
  */
-async function missingUniqueConstraint(
+export const MISSING_INDEX_RECHECK_MS = 1000
+
+/** A (store, key fields) pair found without a unique index, and until when that answer holds. */
+class MissingIndex {
+  constructor(
+    /** The strategy's clock reading after which the catalog is asked again. */
+    readonly until: number,
+    /** The store's description of the fix, looked up once per answer; `undefined` when it cannot say. */
+    readonly fix: Promise<UniqueIndexFix | undefined>,
+  ) {}
+}
+
+/** What the strategy remembers per (store, key fields): an answer, or the question in flight. */
+type Known = 'enforced' | 'nulls-distinct' | MissingIndex
+
+/**
+ * The store's description of the missing index ({@link Store.uniqueIndexFix}), or `undefined` when it has
+ * none or its look-up fails: the error is about the missing index, and a failed look-up of names must not
+ * hide it.
+ */
+async function uniqueIndexFixOf(
   store: Store<unknown, unknown, unknown>,
   fields: readonly string[],
+): Promise<UniqueIndexFix | undefined> {
+  try {
+    return await store.uniqueIndexFix?.(fields)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The `MissingUniqueConstraintError` for a key's `fields`, in the database's names and with the statement
+ * that adds the index, when the store said (`fix`); else with the store's name and the fields. `why` replaces
+ * the store's hint when the store cannot say (no `insertIfAbsent`).
+ */
+function missingUniqueConstraint(
+  store: Store<unknown, unknown, unknown>,
+  fields: readonly string[],
+  fix: UniqueIndexFix | undefined,
   why?: string,
   cause?: Error,
-): Promise<MissingUniqueConstraintError> {
-  let fix: UniqueIndexFix | undefined
-  try {
-    fix = await store.uniqueIndexFix?.(fields)
-  } catch {
-    fix = undefined // the error is about the missing index: a failed look-up of names must not hide it
-  }
+): MissingUniqueConstraintError {
   const columns = fix && fix.columns.length === fields.length ? fix.columns : fields
   // Without insertIfAbsent an index alone does not help: say what the store lacks, unless it says better.
   const sql = why === undefined ? fix?.sql : undefined
@@ -51,6 +84,15 @@ async function missingUniqueConstraint(
 }
 
 /**
+ * What tests may change of {@link constraintStrategy}: its clock. Not part of the public API (not exported
+ * from the package).
+ */
+export interface ConstraintStrategyTestingOptions {
+  /** Milliseconds on a monotonic clock. Default is `performance.now()`. */
+  readonly now?: () => number
+}
+
+/**
  * The default strategy: the database's unique index settles the race.
  *
  * 1. `find(key)`: a hit costs one round trip and writes nothing.
@@ -62,8 +104,9 @@ async function missingUniqueConstraint(
  * Before the first call for a (store, key fields) pair it asks the store, once, whether a unique index covers
  * exactly those fields, and throws `MissingUniqueConstraintError` if not: without one, two callers can create
  * two rows, and no transaction prevents it. The error carries the statement that adds the index, in the
- * store's dialect ({@link Store.uniqueIndexFix}); a missing index is looked for again on the next call, so
- * once it is added the same store works.
+ * store's dialect ({@link Store.uniqueIndexFix}). An index found is remembered; a missing one for
+ * `MISSING_INDEX_RECHECK_MS` (one second), during which the same call throws again without a round trip,
+ * and is looked for again after it: once the index is added, the same store works within about a second.
  *
  * @example
  * ```ts
@@ -72,6 +115,15 @@ async function missingUniqueConstraint(
  * ```
  */
 export function constraintStrategy(options: ConstraintStrategyOptions = {}): Strategy {
+  return createConstraintStrategy(options)
+}
+
+/** {@link constraintStrategy} with a clock of the test's own. Not part of the public API. */
+export function createConstraintStrategy(
+  options: ConstraintStrategyOptions = {},
+  testing: ConstraintStrategyTestingOptions = {},
+): Strategy {
+  const now = testing.now ?? (() => performance.now())
   const maxAttempts = options.maxAttempts ?? 3
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new RangeError(
@@ -79,13 +131,13 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
     )
   }
   // Per store object, per sorted key fields: the catalog answer once known (so a hit waits for nothing), or
-  // the question in flight.
-  const checked = new WeakMap<object, Map<string, Uniqueness | Promise<Uniqueness>>>()
+  // the question in flight. An index found is kept; a missing one for MISSING_INDEX_RECHECK_MS.
+  const checked = new WeakMap<object, Map<string, Known | Promise<Known>>>()
 
   function uniquenessOf(
     store: Store<unknown, unknown, unknown>,
     fields: readonly string[],
-  ): Uniqueness | Promise<Uniqueness> {
+  ): Known | Promise<Known> {
     let perStore = checked.get(store)
     if (!perStore) {
       perStore = new Map()
@@ -93,14 +145,18 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
     }
     const id = fields.length === 1 ? (fields[0] as string) : fields.join('\u0000')
     let answer = perStore.get(id)
+    // A missing index is asked about again once its window has passed: the index the error prints may have
+    // been added since, and then the same store works without a restart.
+    if (answer instanceof MissingIndex && now() >= answer.until) answer = undefined
     if (answer === undefined) {
       const ask = store.uniqueness ? store.uniqueness(fields) : Promise.resolve<Uniqueness>('enforced')
       const asking = ask.then(
-        (known) => {
-          // 'not-enforced' is asked again next time: once the index the error prints is added, the same
-          // store works without a restart.
-          if (known === 'not-enforced') perStore.delete(id)
-          else perStore.set(id, known)
+        (uniqueness): Known => {
+          const known =
+            uniqueness === 'not-enforced'
+              ? new MissingIndex(now() + MISSING_INDEX_RECHECK_MS, uniqueIndexFixOf(store, fields))
+              : uniqueness
+          perStore.set(id, known)
           return known
         },
         (error: unknown) => {
@@ -125,9 +181,10 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
       const fields = Object.keys(record)
       if (fields.length > 1) fields.sort()
       if (typeof store.insertIfAbsent !== 'function') {
-        throw await missingUniqueConstraint(
+        throw missingUniqueConstraint(
           store,
           fields,
+          await uniqueIndexFixOf(store, fields),
           `give store ${store.name} an insertIfAbsent that inserts atomically on the key (INSERT … ON ` +
             `CONFLICT (key) DO NOTHING RETURNING *), never a find then an insert`,
           new Error(
@@ -137,7 +194,9 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
       }
       const known = uniquenessOf(store, fields)
       const uniqueness = typeof known === 'string' ? known : await known
-      if (uniqueness === 'not-enforced') throw await missingUniqueConstraint(store, fields)
+      if (uniqueness instanceof MissingIndex) {
+        throw missingUniqueConstraint(store, fields, await uniqueness.fix)
+      }
       if (uniqueness === 'nulls-distinct') {
         const nulls = fields.filter((field) => record[field] === null)
         if (nulls.length > 0) {

@@ -98,7 +98,11 @@ export interface MissingUniqueConstraintErrorOptions extends GetOrCreateErrorOpt
   readonly store?: string
   /** A statement in the store's dialect that adds the missing unique index and runs as printed. */
   readonly sql?: string
-  /** What to do where there is no SQL (e.g. `memoryStore`'s `uniqueBy`), or a caveat to the SQL. */
+  /**
+   * What to do where there is no SQL (e.g. `memoryStore`'s `uniqueBy`; a partitioned table: the lock
+   * strategy), or a caveat to the SQL (a nullable column). Printed in the message; a hint that names
+   * `redisLockStrategy` is printed as the whole fix.
+   */
   readonly hint?: string
 }
 
@@ -126,10 +130,16 @@ export class MissingUniqueConstraintError extends GetOrCreateError {
   readonly store: string
   /**
    * A statement in the store's dialect, with quoted names, that adds a unique index on exactly
-   * {@link columns} and runs as printed; `undefined` when the store cannot say (not SQL, or a custom store).
+   * {@link columns} and runs as printed; `undefined` when the store cannot say (not SQL, or a custom store)
+   * or no such index can be added (a Postgres partitioned table whose partition key the key lacks).
    */
   readonly sql: string | undefined
-  /** What to do besides or instead of {@link sql} (e.g. `memoryStore`'s `uniqueBy`), or `undefined`. */
+  /**
+   * What to do besides or instead of {@link sql}, also printed in the message, or `undefined`: e.g.
+   * `memoryStore`'s `uniqueBy`; that a nullable key column must be made NOT NULL for a key with a NULL in it
+   * to be one row (MySQL / MariaDB, SQLite, Postgres before 15); or, for a partitioned table, to use
+   * `redisLockStrategy`.
+   */
   readonly hint: string | undefined
 
   constructor(table: string, columns: readonly string[], options: MissingUniqueConstraintErrorOptions = {}) {
@@ -146,7 +156,10 @@ export class MissingUniqueConstraintError extends GetOrCreateError {
     if (options.sql !== undefined) {
       fix = `Fix: add one, e.g.\n  ${options.sql};\n${options.hint ? `${options.hint}\n` : ''}or, ${instead}`
     } else if (options.hint !== undefined) {
-      fix = `Fix: ${options.hint}; or, ${instead}`
+      // A hint that already says to use the lock strategy (no index can enforce this key) is the whole fix.
+      fix = options.hint.includes('redisLockStrategy')
+        ? `Fix: ${options.hint}.`
+        : `Fix: ${options.hint}; or, ${instead}`
     } else {
       fix = `Fix: add a unique index or constraint on exactly these columns; or, ${instead}`
     }

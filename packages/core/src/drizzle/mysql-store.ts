@@ -181,9 +181,9 @@ export function createMySqlStore<T extends MySqlTable>(
     return row as Row
   }
 
-  /** Server version and unique indexes, in one round trip, once per store (retried after a failure). */
-  function catalog(): Promise<Catalog> {
-    catalogAnswer ??= db
+  /** Server version, the table and its unique indexes, in one round trip. */
+  function readCatalog(): Promise<Catalog> {
+    return db
       .execute(sql`
         select v.server_version, v.table_schema, v.table_exists, s.INDEX_NAME as index_name,
                s.COLUMN_NAME as column_name, s.SUB_PART as sub_part, s.NULLABLE as nullable
@@ -216,22 +216,34 @@ export function createMySqlStore<T extends MySqlTable>(
         const tableSchema = String(rows[0]?.table_schema ?? schema ?? '')
         return { server: mysqlServerInfo(version), tableSchema, tableExists, indexes: [...byName.values()] }
       })
-      .catch((error: unknown) => {
-        catalogAnswer = undefined
-        throw error
-      })
+  }
+
+  /**
+   * The catalog, read once per store and kept (read again after a failure), for every path: the server's
+   * SQL (`insertRow`, `lockingFind`) and the indexes (`insertIfAbsent`, `uniqueness`). Only a uniqueness check
+   * whose kept answer lacks the table or the key's index reads it anew ({@link uniqueness}).
+   */
+  function catalog(): Promise<Catalog> {
+    catalogAnswer ??= readCatalog().catch((error: unknown) => {
+      catalogAnswer = undefined
+      throw error
+    })
     return catalogAnswer
   }
 
-  /** The unique indexes that cover exactly these fields' columns. */
-  async function keyIndexes(keyFields: readonly string[]): Promise<UniqueIndex[]> {
+  /** The unique indexes of `known` that cover exactly these fields' columns. */
+  function indexesOf(known: Catalog, keyFields: readonly string[]): UniqueIndex[] {
     const wanted = keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase()).sort()
-    const { indexes } = await catalog()
-    return indexes.filter((index) => {
+    return known.indexes.filter((index) => {
       if (index.partial || index.columns.length !== wanted.length) return false
       const covered = [...index.columns].sort()
       return covered.every((name, i) => name === wanted[i])
     })
+  }
+
+  /** The unique indexes that cover exactly these fields' columns, in the kept catalog. */
+  async function keyIndexes(keyFields: readonly string[]): Promise<UniqueIndex[]> {
+    return indexesOf(await catalog(), keyFields)
   }
 
   function where(key: Record<string, unknown>, placeholders: boolean): SQL | undefined {
@@ -385,30 +397,50 @@ export function createMySqlStore<T extends MySqlTable>(
     }
   }
 
+  /**
+   * From the kept catalog; where it lacks the table or the key's index, which may have been added since it
+   * was read (the strategy asks about a missing index again after a while), from a new read, which then
+   * replaces the kept one. So only the check that is failing pays for a read, never another key's finds and
+   * inserts.
+   */
   async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
-    if (!(await catalog()).tableExists) {
-      catalogAnswer = undefined // it may be created later
+    const kept = catalogAnswer !== undefined
+    let known = await catalog()
+    if (kept && (!known.tableExists || indexesOf(known, keyFields).length === 0)) {
+      const reading = readCatalog()
+      known = await reading
+      catalogAnswer = reading // newer than the kept one; a failed read leaves that in place
+    }
+    if (!known.tableExists) {
       throw new Error(
         `mysqlStore: table ${label} does not exist${schema ? '' : " in the connection's database"}.`,
       )
     }
-    const indexes = await keyIndexes(keyFields)
-    if (indexes.length === 0) {
-      catalogAnswer = undefined // read again next time: the index may be added while this store lives
-      return 'not-enforced'
-    }
+    const indexes = indexesOf(known, keyFields)
+    if (indexes.length === 0) return 'not-enforced'
     return indexes.some((index) => !index.nullable) ? 'enforced' : 'nulls-distinct'
   }
 
   /**
    * ``ALTER TABLE `db`.`table` ADD UNIQUE (`column`, …)``: MySQL and MariaDB name the index themselves. On
    * MySQL a TEXT or BLOB column can be indexed only by a prefix, which does not cover it exactly: the hint
-   * says to make it VARCHAR first (MariaDB 10.4+ indexes such columns whole).
+   * says to make it VARCHAR first (MariaDB 10.4+ indexes such columns whole). Their unique indexes treat NULLs
+   * as distinct and have no option against it: for a nullable key column the hint says to make it NOT NULL,
+   * or a key with a NULL in it is refused (`INVALID_KEY`) even once the index exists. Server and schema from
+   * the kept catalog; the columns' nullability in one round trip, made only for a
+   * `MissingUniqueConstraintError`.
    */
   async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
     const { server, tableSchema } = await catalog()
-    catalogAnswer = undefined // as after a 'not-enforced': the index this prints may be added next
     const names = keyFields.map((field) => databaseColumnName(db, column(field)))
+    const nullableRows = resultRows(
+      await db.execute(sql`
+        select COLUMN_NAME as column_name from information_schema.COLUMNS
+        where TABLE_SCHEMA = coalesce(${schema ?? null}, database()) and TABLE_NAME = ${tableName}
+          and IS_NULLABLE = 'YES'`),
+    )
+    const nullableNames = new Set(nullableRows.map((row) => String(row.column_name).toLowerCase()))
+    const nullable = names.filter((name) => nullableNames.has(name.toLowerCase()))
     const quote = (name: string) => `\`${name.replaceAll('`', '``')}\``
     const target = tableSchema ? `${quote(tableSchema)}.${quote(tableName)}` : quote(tableName)
     const blobs = server.mariadb
@@ -416,17 +448,25 @@ export function createMySqlStore<T extends MySqlTable>(
       : keyFields.filter((field) =>
           /text|blob/i.test((column(field) as { getSQLType?: () => string }).getSQLType?.() ?? ''),
         )
+    const hints: string[] = []
+    if (blobs.length > 0) {
+      hints.push(
+        `MySQL indexes a TEXT or BLOB column only by a prefix, which does not cover it exactly: make ` +
+          `${blobs.map((field) => databaseColumnName(db, column(field))).join(', ')} VARCHAR(n) first`,
+      )
+    }
+    if (nullable.length > 0) {
+      hints.push(
+        `${nullable.join(', ')} may hold NULL, and ${server.mariadb ? 'MariaDB' : 'MySQL'}'s unique indexes ` +
+          `treat NULLs as distinct: for a key with a NULL in it to be one row, make ${nullable.join(', ')} NOT ` +
+          `NULL (ALTER TABLE … MODIFY … NOT NULL); until then such a key is refused`,
+      )
+    }
     return {
       table: tableSchema ? `${tableSchema}.${tableName}` : tableName,
       columns: names,
       sql: `ALTER TABLE ${target} ADD UNIQUE (${names.map(quote).join(', ')})`,
-      ...(blobs.length > 0
-        ? {
-            hint:
-              `MySQL indexes a TEXT or BLOB column only by a prefix, which does not cover it exactly: make ` +
-              `${blobs.map((field) => databaseColumnName(db, column(field))).join(', ')} VARCHAR(n) first`,
-          }
-        : {}),
+      ...(hints.length > 0 ? { hint: hints.join('; ') } : {}),
     }
   }
 

@@ -83,6 +83,90 @@ const UNIQUE_INDEXES = (relation: string) => sql`
     and i.indisunique and i.indisvalid and i.indimmediate
     and i.indpred is null and i.indexprs is null`
 
+/**
+ * What {@link pgUniqueIndexFix} needs of a table, in one query: its schema and name, the server's version, its
+ * kind (`'p'`: partitioned), the columns that may hold NULL, and a partitioned table's partition key (`''`
+ * for an expression).
+ */
+const TABLE_FACTS = (relation: string) => sql`
+  select n.nspname::text as schema_name, c.relname::text as table_name, c.relkind::text as relkind,
+         current_setting('server_version_num')::int as server_version,
+         array(
+           select a.attname::text from pg_attribute a
+           where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and not a.attnotnull
+         ) as nullable,
+         array(
+           select coalesce(a.attname::text, '')
+           from pg_partitioned_table p
+           cross join unnest(p.partattrs) as k(attnum)
+           left join pg_attribute a on a.attrelid = p.partrelid and a.attnum = k.attnum
+           where p.partrelid = c.oid
+         ) as partition_key
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where c.oid = ${relation}::regclass`
+
+/** What the catalog says of a table, for {@link pgUniqueIndexFix}. */
+export interface PgTableFacts {
+  /** The schema the table lives in. */
+  readonly schema: string
+  /** The table's name in the catalog. */
+  readonly table: string
+  /** `server_version_num`, e.g. `150020`. */
+  readonly serverVersion: number
+  /** `pg_class.relkind`: `'r'` a table, `'p'` a partitioned table. */
+  readonly relkind: string
+  /** The columns that may hold NULL. */
+  readonly nullable: readonly string[]
+  /** A partitioned table's partition key, one entry per part: a column, or `''` for an expression. */
+  readonly partitionKey: readonly string[]
+}
+
+/**
+ * The statement that adds a unique index on exactly `columns` (the database's names) to the table `facts`
+ * describe, as {@link UniqueIndexFix}. A nullable column gets `NULLS NOT DISTINCT` on Postgres 15+, so that
+ * a key with a NULL in it is one row once the index exists; before 15 the hint says to make it NOT NULL. A
+ * partitioned table takes a unique index only if it includes the whole partition key (columns, not
+ * expressions): where the key does not, there is no SQL, and the hint points at the lock strategy. Exported
+ * for tests.
+ */
+export function pgUniqueIndexFix(facts: PgTableFacts, columns: readonly string[]): UniqueIndexFix {
+  const table = `${facts.schema}.${facts.table}`
+  const list = (names: readonly string[]) => names.join(', ')
+  if (facts.relkind === 'p') {
+    const lacking = facts.partitionKey.filter((part) => part === '' || !columns.includes(part))
+    if (lacking.length > 0 || facts.partitionKey.length === 0) {
+      const by = facts.partitionKey.map((part) => part || '(an expression)')
+      return {
+        table,
+        columns: [...columns],
+        hint:
+          `${table} is partitioned by (${list(by)}), and a unique index on a partitioned table must include ` +
+          `the whole partition key (columns, not expressions), which this key (${list(columns)}) does not: no ` +
+          `index can enforce it. Use redisLockStrategy from @getorcreate/redis-lock, which makes the key unique ` +
+          `with a lock instead`,
+      }
+    }
+  }
+  const nullable = columns.filter((name) => facts.nullable.includes(name))
+  const nullsNotDistinct = nullable.length > 0 && facts.serverVersion >= 150000
+  const target = `${quoteIdent(facts.schema)}.${quoteIdent(facts.table)}`
+  return {
+    table,
+    columns: [...columns],
+    sql:
+      `CREATE UNIQUE INDEX ON ${target} (${columns.map(quoteIdent).join(', ')})` +
+      (nullsNotDistinct ? ' NULLS NOT DISTINCT' : ''),
+    ...(nullable.length > 0 && !nullsNotDistinct
+      ? {
+          hint:
+            `${list(nullable)} may hold NULL, and before Postgres 15 a unique index treats NULLs as distinct: for ` +
+            `a key with a NULL in it to be one row, make ${list(nullable)} NOT NULL (ALTER TABLE … ALTER COLUMN … ` +
+            `SET NOT NULL)`,
+        }
+      : {}),
+  }
+}
+
 /** Booleans from raw queries: true, or 't' where a driver returns text. */
 function isTrue(value: unknown): boolean {
   return value === true || value === 't'
@@ -321,23 +405,23 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
 
   /**
    * `CREATE UNIQUE INDEX ON "schema"."table" ("column", …)`, with the schema the table lives in (read from
-   * the catalog: a table declared without one is found through the search path) and the columns' real names.
+   * the catalog: a table declared without one is found through the search path) and the columns' real names;
+   * see {@link pgUniqueIndexFix}. One round trip, made only for a `MissingUniqueConstraintError`.
    */
   async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
-    const [found] = rowsOf(
-      await db.execute(sql`
-        select n.nspname::text as schema_name, c.relname::text as table_name
-        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.oid = ${relation}::regclass`),
-    )
-    const schemaName = String(found?.schema_name ?? schema ?? 'public')
-    const relName = String(found?.table_name ?? tableName)
+    const [found] = rowsOf(await db.execute(TABLE_FACTS(relation)))
     const names = keyFields.map((field) => databaseColumnName(db, column(field)))
-    return {
-      table: `${schemaName}.${relName}`,
-      columns: names,
-      sql: `CREATE UNIQUE INDEX ON ${quoteIdent(schemaName)}.${quoteIdent(relName)} (${names.map(quoteIdent).join(', ')})`,
-    }
+    return pgUniqueIndexFix(
+      {
+        schema: String(found?.schema_name ?? schema ?? 'public'),
+        table: String(found?.table_name ?? tableName),
+        serverVersion: Number(found?.server_version ?? 0),
+        relkind: String(found?.relkind ?? 'r'),
+        nullable: (found?.nullable as string[] | null | undefined) ?? [],
+        partitionKey: (found?.partition_key as string[] | null | undefined) ?? [],
+      },
+      names,
+    )
   }
 
   return {

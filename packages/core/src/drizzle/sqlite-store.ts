@@ -43,6 +43,22 @@ const ROWID_ALIAS = (table: string) => sql`
   select name, type, (select count(*) from pragma_table_info(${table}) where pk > 0) as pk_columns
   from pragma_table_info(${table}) where pk = 1`
 
+/**
+ * The name the fix gives a unique index on `columns` of `table`: `table_col1_col2_<hash>_key`, where the hash
+ * (8 hex digits, FNV-1a of the table's and the columns' names, case-folded as SQLite folds them) tells apart
+ * names the underscores alone would not (`a_b (c)` and `a (b_c)`): index names are per database, so a
+ * migration that adds both indexes must not get one name twice. Exported for tests.
+ */
+export function sqliteIndexName(table: string, columns: readonly string[]): string {
+  const text = JSON.stringify([table, ...columns]).toLowerCase()
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return `${table}_${columns.join('_')}_${(hash >>> 0).toString(16).padStart(8, '0')}_key`
+}
+
 /** The first SQLite result code (`SQLITE_…`) on `error` or its causes. */
 function sqliteCode(error: unknown): string | undefined {
   for (let current = error, depth = 0; current && depth < 8; depth++) {
@@ -206,12 +222,14 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
   }
 
   /**
-   * `CREATE UNIQUE INDEX "table_column_key" ON "table" ("column", …)`: SQLite needs a name for the index; the
-   * first of `…_key`, `…_key1`, … that no index or table of the database has yet.
+   * `CREATE UNIQUE INDEX "table_column_1a2b3c4d_key" ON "table" ("column", …)`: SQLite needs a name for the
+   * index, and index names are per database; see {@link sqliteIndexName}. SQLite's unique indexes treat NULLs
+   * as distinct and have no option against it: for a nullable key column the hint says it must be NOT NULL,
+   * or a key with a NULL in it is refused (`INVALID_KEY`) even once the index exists.
    */
   async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
     const names = keyFields.map((field) => databaseColumnName(db, column(field)))
-    const base = `${tableName}_${names.join('_')}_key`
+    const base = sqliteIndexName(tableName, names)
     const taken = new Set(
       (
         (await db.all(
@@ -223,11 +241,35 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     )
     let indexName = base
     for (let n = 1; taken.has(indexName.toLowerCase()); n++) indexName = `${base}${n}`
+    // An INTEGER PRIMARY KEY is the rowid, never NULL, whatever table_info's notnull says.
+    const info = (await db.all(
+      sql`select name, "notnull" as not_null, pk, type,
+            (select count(*) from pragma_table_info(${tableName}) where pk > 0) as pk_columns
+          from pragma_table_info(${tableName})`,
+    )) as { name: string; not_null: number; pk: number; type: string; pk_columns: number }[]
+    const nullableNames = new Set(
+      info
+        .filter(
+          (row) =>
+            Number(row.not_null) !== 1 &&
+            !(Number(row.pk) === 1 && Number(row.pk_columns) === 1 && row.type.toUpperCase() === 'INTEGER'),
+        )
+        .map((row) => row.name.toLowerCase()),
+    )
+    const nullable = names.filter((name) => nullableNames.has(name.toLowerCase()))
     const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
     return {
       table: tableName,
       columns: names,
       sql: `CREATE UNIQUE INDEX ${quote(indexName)} ON ${quote(tableName)} (${names.map(quote).join(', ')})`,
+      ...(nullable.length > 0
+        ? {
+            hint:
+              `${nullable.join(', ')} may hold NULL, and SQLite's unique indexes treat NULLs as distinct: for a ` +
+              `key with a NULL in it to be one row, ${nullable.join(', ')} must be NOT NULL (SQLite cannot add ` +
+              `NOT NULL to a column: rebuild the table); until then such a key is refused`,
+          }
+        : {}),
     }
   }
 

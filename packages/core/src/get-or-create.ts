@@ -32,16 +32,38 @@ export type UnknownName<Field extends PropertyKey, Table extends string> = [Tabl
   : UnknownColumn<Field, Table>
 
 /**
- * `K` with every field that `Allowed` lacks turned into an error type that names it (and `Table`, when
- * given): a key naming an unknown column does not compile, and the compiler's message says which.
+ * Blocks inference from `T`, like TypeScript 5.4's `NoInfer<T>` but on TypeScript 5.0 and later: once `T` is
+ * known, it is `T` itself. `getOrCreate` infers the types of its key and defaults from the arguments, then
+ * checks the arguments against this.
  */
-export type ExactKey<K, Allowed, Table extends string = never> = {
-  [P in keyof K]: P extends keyof Allowed ? K[P] : UnknownName<P, Table>
-}
+export type NoInferFrom<T> = [T][T extends unknown ? 0 : never]
+
+/**
+ * `K` with every field that `Allowed` lacks turned into an error type that names it (and `Table`, when
+ * given): a key naming an unknown column does not compile, and the compiler's message says which. A union
+ * `K` is checked member by member.
+ */
+export type ExactKey<K, Allowed, Table extends string = never> = K extends unknown
+  ? { [P in keyof K]: P extends keyof Allowed ? K[P] : UnknownName<P, Table> }
+  : never
+
+/**
+ * The name of the table of a store of type `S`, as its {@link TableName} says (`drizzleStore` gives it);
+ * `never` when the compiler does not know it (`memoryStore`, a custom store, or `string`).
+ */
+export type TableOf<S> =
+  S extends TableName<infer Name>
+    ? [Name] extends [string]
+      ? string extends Name
+        ? never
+        : Name
+      : never
+    : never
 
 /**
  * What `defaults` must hold for a key `K`: every value a new row needs that the key does not give. Key fields
- * may be repeated (with the same value) but need not be.
+ * may be repeated (with the same value) but need not be. For a union of keys, every value a new row needs
+ * that some member does not give.
  */
 export type DefaultsFor<Values, K> = Omit<Values, keyof K> &
   Partial<Pick<Values, Extract<keyof K, keyof Values>>>
@@ -101,13 +123,45 @@ export type CheckedDefaults<D, Values, K, Table extends string = never> = D exte
     : CheckedValues<D, Values, K, Table>
 
 /**
- * The arguments after the key, `[defaults?, strategy?]`, checked against what they are (`Rest`, inferred from
- * the call): see {@link CheckedDefaults}.
+ * The arguments after the key, `[defaults?, strategy?]`, checked against what they are (`Rest`): see
+ * {@link CheckedDefaults}. No longer part of `getOrCreate`'s signature (its parameters are named: see
+ * {@link DefaultsArgument}); kept for code that names it.
  */
 export type DefaultsAndStrategy<Values, K, Rest extends readonly unknown[], Table extends string = never> = [
   defaults?: CheckedDefaults<Rest[0], Values, K, Table>,
   strategy?: Strategy,
 ]
+
+/**
+ * The type of `defaults` when type arguments are given explicitly (`getOrCreate`'s `D` is then not inferred):
+ * the defaults a key `K` takes, as in 0.1, `Defaults<DefaultsFor<Values, K>>`; and `undefined` only when the
+ * key leaves no required column out.
+ */
+export type ExplicitDefaults<Values, K> =
+  | Defaults<DefaultsFor<Values, K>>
+  | ([RequiredFields<DefaultsFor<Values, K>>] extends [never] ? undefined : never)
+
+/**
+ * The type of `getOrCreate`'s `key` argument: the key `K` as given, naming no field the store's `Key` lacks
+ * ({@link ExactKey}; each member of a union against its own fields), and, when the defaults (the
+ * arguments after the key, `Rest`) may be absent, giving every column the insert model requires
+ * ({@link NeedsDefaults}).
+ */
+export type KeyArgument<
+  K,
+  Key,
+  Values,
+  Rest extends readonly unknown[],
+  Table extends string = never,
+> = (K extends unknown ? K & NoInferFrom<ExactKey<K, Key, Table>> : never) &
+  NoInferFrom<NeedsDefaults<Values, K, Rest, Table>>
+
+/**
+ * The type of `getOrCreate`'s `defaults` argument: the defaults `D` as given, checked by
+ * {@link CheckedDefaults}.
+ */
+export type DefaultsArgument<D, Values, K, Table extends string = never> = D &
+  NoInferFrom<CheckedDefaults<D, Values, K, Table>>
 
 /**
  * Get the row for `key`, or create it with `{ ...defaults, ...key }`: exactly one row per key and exactly one
@@ -120,16 +174,27 @@ export type DefaultsAndStrategy<Values, K, Rest extends readonly unknown[], Tabl
  * And at compile time, with the store's types (a drizzle table's own): a key or defaults (an object, or what
  * a function returns) naming a column the table lacks does not compile (`UnknownColumn<"nope", "tags">`);
  * nor do defaults that leave out a column the insert model requires (NOT NULL, no default) and the key does
- * not give; `defaults` may be left out only when the key leaves nothing required out
- * (`DefaultsRequired<"label", "tags">`).
+ * not give; `defaults` may be left out, `undefined` or possibly `undefined` only when the key leaves nothing
+ * required out (`DefaultsRequired<"label", "tags">`). A key may be a union (`{ slug } | { id }`): each member
+ * is checked.
  *
+ * Two signatures, told apart by the number of arguments: `(store, key)`, and `(store, key, defaults,
+ * strategy?)` where `defaults` may be `undefined` (to pass a strategy) when nothing is required.
+ *
+ * Type arguments are inferred from the call. Given explicitly, the first four (`Row`, `Key`, `Values`, `K`)
+ * mean what they meant in 0.1, and the same checks apply to them, except that the compile errors name the
+ * field but not the table (`UnknownField<"nope">`) and `defaults` is typed
+ * {@link ExplicitDefaults | `ExplicitDefaults<Values, K>`}.
+ *
+ * @typeParam Row - what the store's reads return.
+ * @typeParam Key - what the store's lookups take.
+ * @typeParam Values - what the store's inserts take (a drizzle table's insert model).
+ * @typeParam K - the key's own type.
+ * @typeParam S - the store's own type, inferred from `store`: the compile errors name its table (see
+ *   {@link TableName}). `unknown` when type arguments are given.
  * @param store - where the rows live, e.g. `drizzleStore(db, table)`.
- * @param key - the lookup, e.g. `{ slug: 'a' }` or `{ tenantId, slug }`.
- * @param rest - `defaults`, then `strategy`, both optional:
- *   - `defaults`: the other columns of a new row: an object, or a function (sync or async) called at most
- *     once and only when a create is attempted. Default is `{}`; required (at compile time) when the insert
- *     model requires a column that the key does not give.
- *   - `strategy`: how the race is settled. Default is `constraintStrategy()`: the database's unique index.
+ * @param key - the lookup, e.g. `{ slug: 'a' }` or `{ tenantId, slug }`; without `defaults`, it must give
+ *   every column the insert model requires.
  * @returns the row, and whether this call created it.
  * @throws InvalidKeyError, ConflictingDefaultsError, MissingUniqueConstraintError, SerializationConflictError,
  *   RowVanishedError; with a lock strategy also LockUnavailableError and LockLostError. Database errors that
@@ -141,20 +206,52 @@ export type DefaultsAndStrategy<Values, K, Rest extends readonly unknown[], Tabl
  * const { row, created } = await getOrCreate(store, { email }, () => ({ name: guessName(email) }))
  * ```
  */
-export async function getOrCreate<
-  Row,
-  Key,
-  Values,
-  K extends Key,
-  Table extends string = never,
-  Rest extends unknown[] = [],
->(
-  store: Store<Row, Key, Values> & TableName<Table>,
-  key: ExactKey<K, Key, Table> & NeedsDefaults<Values, K, Rest, Table>,
-  ...rest: Rest & NoInfer<DefaultsAndStrategy<Values, K, Rest, Table>>
+export function getOrCreate<Row, Key, Values, K extends Key, S = unknown>(
+  store: S & Store<Row, Key, Values>,
+  key: KeyArgument<K, Key, Values, [], TableOf<S>>,
+): Promise<GetOrCreateResult<Row>>
+/**
+ * Get the row for `key`, or create it with `{ ...defaults, ...key }`: exactly one row per key and exactly one
+ * `created: true`, whatever the number of concurrent callers, processes or machines. See the signature
+ * above for the checks, at compile time and before any I/O.
+ *
+ * @typeParam Row - what the store's reads return.
+ * @typeParam Key - what the store's lookups take.
+ * @typeParam Values - what the store's inserts take (a drizzle table's insert model).
+ * @typeParam K - the key's own type.
+ * @typeParam S - the store's own type, inferred from `store`: the compile errors name its table (see
+ *   {@link TableName}). `unknown` when type arguments are given.
+ * @typeParam D - the type of `defaults`, inferred from `defaults`; {@link ExplicitDefaults} when type
+ *   arguments are given.
+ * @param store - where the rows live, e.g. `drizzleStore(db, table)`.
+ * @param key - the lookup, e.g. `{ slug: 'a' }` or `{ tenantId, slug }`.
+ * @param defaults - the other columns of a new row: an object, or a function (sync or async) called at most
+ *   once and only when a create is attempted; `undefined` is `{}`. It must give every column the insert model
+ *   requires (NOT NULL, no default) that the key does not give; then it may not be `undefined`.
+ * @param strategy - how the race is settled. Default is `constraintStrategy()`: the database's unique index.
+ * @returns the row, and whether this call created it.
+ * @throws InvalidKeyError, ConflictingDefaultsError, MissingUniqueConstraintError, SerializationConflictError,
+ *   RowVanishedError; with a lock strategy also LockUnavailableError and LockLostError. Database errors that
+ *   are not about this key (a unique violation on another column) are rethrown unchanged.
+ *
+ * @example
+ * ```ts
+ * const strategy = redisLockStrategy({ redis })
+ * const { row } = await getOrCreate(tags, { tenantId, slug }, { label: 'News' }, strategy)
+ * ```
+ */
+export function getOrCreate<Row, Key, Values, K extends Key, S = unknown, D = ExplicitDefaults<Values, K>>(
+  store: S & Store<Row, Key, Values>,
+  key: KeyArgument<K, Key, Values, [D], TableOf<S>>,
+  defaults: DefaultsArgument<D, Values, K, TableOf<S>>,
+  strategy?: Strategy,
+): Promise<GetOrCreateResult<Row>>
+export async function getOrCreate<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+  defaults?: Defaults<Values>,
+  strategy: Strategy = defaultStrategy,
 ): Promise<GetOrCreateResult<Row>> {
-  const defaults = rest[0] as Defaults<Values> | undefined
-  const strategy = (rest[1] === undefined ? defaultStrategy : rest[1]) as Strategy
   if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
     throw new TypeError(
       'getOrCreate: store must be a Store (an object with find and insert), e.g. drizzleStore(db, table).',
@@ -181,5 +278,5 @@ export async function getOrCreate<
       'getOrCreate: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
     )
   }
-  return strategy.getOrCreate(store, key as unknown as Key, checkedDefaults)
+  return strategy.getOrCreate(store, key, checkedDefaults)
 }

@@ -24,6 +24,17 @@ const CASES = {
   fineLazy: `getOrCreate(tags, { tenantId: 1, slug: 'a' }, async () => ({ label: 'A', note: null }))`,
   fineKeyGivesAll: `getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' })`,
   fineMemory: `getOrCreate(memory, { slug: 'a' })`,
+  maybeDefaults: `getOrCreate(tags, { tenantId: 1, slug: 'a' }, maybeLabel)`,
+  unionKeyUnknownColumn: `getOrCreate(tags, badUnionKey, { slug: 'a', label: 'A' })`,
+  unionKeyNoDefaults: `getOrCreate(tags, unionKey)`,
+  explicitUnknownKeyField: `getOrCreate<Row, Partial<Row>, Insert, TagKey & { nope: number }>(tags, { tenantId: 1, slug: 'a', nope: 1 }, { label: 'A' })`,
+  explicitNoDefaults: `getOrCreate<Row, Partial<Row>, Insert, TagKey>(tags, { tenantId: 1, slug: 'a' })`,
+  fineExplicit: `getOrCreate<Row, Partial<Row>, Insert, TagKey>(tags, { tenantId: 1, slug: 'a' }, { label: 'A' })`,
+  fineExplicitLazy: `getOrCreate<Row, Partial<Row>, Insert, TagKey>(tags, { tenantId: 1, slug: 'a' }, async () => ({ label: 'A' }), constraintStrategy())`,
+  fineUnionKey: `getOrCreate(tags, unionKey, { slug: 'a', label: 'A' })`,
+  fineMaybe: `getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, maybeNote, constraintStrategy())`,
+  fineUndefinedThenStrategy: `getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, undefined, constraintStrategy())`,
+  fineMemoryLazy: `getOrCreate(memory, { slug: 'a' }, () => ({ id: 1 }), constraintStrategy())`,
 } as const
 type Case = keyof typeof CASES
 
@@ -40,6 +51,13 @@ const ncTags = pgTable('nc_tags', {
 })
 const tags = drizzleStore(drizzle.mock(), ncTags)
 const memory = memoryStore<{ id: number; slug: string }>({ uniqueBy: [['slug']] })
+type Row = typeof ncTags.$inferSelect
+type Insert = typeof ncTags.$inferInsert
+type TagKey = { tenantId: number; slug: string }
+declare const unionKey: TagKey | { id: number; tenantId: number }
+declare const badUnionKey: TagKey | { id: number; nope: number }
+declare const maybeLabel: { label: string } | undefined
+declare const maybeNote: { note: string } | undefined
 `
 
 /** The compiler's messages for each case, flattened (every line of each chain), with the package's settings. */
@@ -125,5 +143,54 @@ describe('the compiler names the required column neither the key nor defaults gi
     expect(messages.fineLazy).toEqual([])
     expect(messages.fineKeyGivesAll).toEqual([])
     expect(messages.fineMemory).toEqual([])
+  })
+})
+
+describe('defaults that may be undefined, union keys, explicit type arguments', () => {
+  test('defaults typed X | undefined are refused when a column is required, and the message names it', () => {
+    expect(messages.maybeDefaults).toHaveLength(1)
+    expect(messages.maybeDefaults[0]).toContain(
+      `Property '"defaults must give label (NOT NULL in nc_tags, no default)"' is missing`,
+    )
+  })
+
+  test('a union key: the member naming an unknown column, and the column some member leaves out', () => {
+    expect(messages.unionKeyUnknownColumn).toHaveLength(1)
+    expect(messages.unionKeyUnknownColumn[0]).toContain(
+      `Type 'number' is not assignable to type 'UnknownColumn<"nope", "nc_tags">'`,
+    )
+    expect(messages.unionKeyNoDefaults).toHaveLength(1)
+    expect(messages.unionKeyNoDefaults[0]).toContain(
+      '"defaults must give label (NOT NULL in nc_tags, no default)"',
+    )
+  })
+
+  test('explicit type arguments: the field is named (the table is not: nothing is inferred)', () => {
+    expect(messages.explicitUnknownKeyField).toHaveLength(1)
+    expect(messages.explicitUnknownKeyField[0]).toContain(
+      `Type 'number' is not assignable to type 'UnknownField<"nope">'`,
+    )
+    expect(messages.explicitNoDefaults).toHaveLength(1)
+    expect(messages.explicitNoDefaults[0]).toContain(`Property '"defaults must give label"' is missing`)
+  })
+
+  test('these correct calls compile', () => {
+    for (const name of [
+      'fineExplicit',
+      'fineExplicitLazy',
+      'fineUnionKey',
+      'fineMaybe',
+      'fineUndefinedThenStrategy',
+      'fineMemoryLazy',
+    ] as const) {
+      expect(messages[name], name).toEqual([])
+    }
+  })
+
+  test('each wrong call gets one message from one signature: never "No overload matches this call"', () => {
+    for (const [name, texts] of Object.entries(messages)) {
+      expect(texts.length, name).toBeLessThanOrEqual(1)
+      for (const text of texts) expect(text, name).not.toContain('No overload matches this call')
+    }
   })
 })

@@ -1,20 +1,26 @@
 /** Compile-time contract of the public API: checked by `vitest --typecheck` and `tsc`. */
 import {
+  constraintStrategy,
   type Defaults,
+  type DefaultsFor,
   type DefaultsRequired,
   type ExactKey,
+  type ExplicitDefaults,
   type GetOrCreateResult,
   getOrCreate,
   memoryStore,
   type NeedsDefaults,
+  type NoInferFrom,
   type Store,
   type Strategy,
   type TableName,
+  type TableOf,
   type UnknownColumn,
   type UnknownField,
 } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
-import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
+import { sql } from 'drizzle-orm'
+import { integer, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/pglite'
 import { describe, expectTypeOf, test } from 'vitest'
 
@@ -180,4 +186,240 @@ test('memoryStore keys are checked against its row type', () => {
   >()
   // @ts-expect-error: "nope" is not a field
   void getOrCreate(memory, { nope: 'a' })
+})
+
+describe('explicit type arguments: the four of 0.1 (Row, Key, Values, K), checked as inferred ones are', () => {
+  type P = Partial<Row>
+  type Slug = { slug: string }
+  type Full = { slug: string; title: string }
+  type TagRow = typeof ncTags.$inferSelect
+  type TagKey = { tenantId: number; slug: string }
+  type Memo = { id: number; slug: string }
+
+  test('the 0.1 forms compile: defaults as an object or a function, with or without a strategy', () => {
+    expectTypeOf(
+      getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' }, { title: 'A' }),
+    ).resolves.toEqualTypeOf<GetOrCreateResult<Row>>()
+    void getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' }, async () => ({ title: 'A' }))
+    void getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' }, { title: 'A' }, strategy)
+    const key = { tenantId: 1, slug: 'a' }
+    void getOrCreate<TagRow, Partial<TagRow>, typeof ncTags.$inferInsert, TagKey>(tags, key, () => ({
+      label: 'A',
+    }))
+    // The key gives every required column: defaults may be left out, or undefined to pass a strategy.
+    void getOrCreate<Row, P, Insert, Full>(store, { slug: 'a', title: 'A' })
+    void getOrCreate<Row, P, Insert, Full>(store, { slug: 'a', title: 'A' }, undefined, strategy)
+    const memory = memoryStore<Memo>({ uniqueBy: [['slug']] })
+    void getOrCreate<Memo, Partial<Memo>, Partial<Memo>, Slug>(memory, { slug: 'a' })
+    void getOrCreate<Memo, Partial<Memo>, Partial<Memo>, Slug>(memory, { slug: 'a' }, { id: 1 })
+  })
+
+  test('and the checks still apply to them', () => {
+    type WithNope = { slug: string; nope: number }
+    // @ts-expect-error: 'UnknownField<"nope">': unknown key field (no table named: nothing is inferred)
+    void getOrCreate<Row, P, Insert, WithNope>(store, { slug: 'a', nope: 1 }, { title: 'A' })
+    // @ts-expect-error: unknown column in the defaults
+    void getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' }, { title: 'A', nope: 1 })
+    // @ts-expect-error: '"defaults must give title"': defaults left out, title required
+    void getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' })
+    // @ts-expect-error: undefined defaults, title required
+    void getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' }, undefined, strategy)
+    // @ts-expect-error: title missing in the defaults
+    void getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' }, { tenant: 1 })
+    // @ts-expect-error: title missing in what the function returns
+    void getOrCreate<Row, P, Insert, Slug>(store, { slug: 'a' }, () => ({ tenant: 1 }))
+    // @ts-expect-error: the key is not a K
+    void getOrCreate<Row, P, Insert, Slug>(store, { id: 1 }, { title: 'A' })
+    // @ts-expect-error: the store is not a Store<Row, Key, Values>
+    void getOrCreate<Row, P, Insert, Slug>(tags, { slug: 'a' }, { title: 'A' })
+  })
+
+  test('defaults typed as in 0.1, undefined allowed only when nothing is required', () => {
+    expectTypeOf<ExplicitDefaults<Insert, Slug>>().toEqualTypeOf<Defaults<DefaultsFor<Insert, Slug>>>()
+    expectTypeOf<ExplicitDefaults<Insert, Full>>().toEqualTypeOf<
+      Defaults<DefaultsFor<Insert, Full>> | undefined
+    >()
+  })
+})
+
+describe('a key whose type is a union: every member is checked', () => {
+  const uk = { slug: 'a' } as { slug: string } | { id: number }
+  const full = { slug: 'a', title: 'A' } as { slug: string; title: string }
+  const tagKey = { tenantId: 1, slug: 'a' } as
+    | { tenantId: number; slug: string }
+    | { id: number; tenantId: number }
+
+  test('a union key compiles, with defaults that every member needs', () => {
+    expectTypeOf(getOrCreate(store, uk, full)).resolves.toEqualTypeOf<GetOrCreateResult<Row>>()
+    void getOrCreate(store, uk, () => full, strategy)
+    void getOrCreate(tags, tagKey, { slug: 'a', label: 'A' })
+    // Every member gives every required column: no defaults needed.
+    const complete = full as { slug: string; title: string } | { id: number; slug: string; title: string }
+    void getOrCreate(store, complete)
+    void getOrCreate(store, complete, undefined, strategy)
+  })
+
+  test('a member naming an unknown column, or defaults some member needs more of, do not compile', () => {
+    const bad = uk as { slug: string } | { id: number; nope: number }
+    // @ts-expect-error: 'UnknownColumn<"nope", "items">' in the second member
+    void getOrCreate(store, bad, full)
+    // @ts-expect-error: a member with no known field at all: no properties in common with the store's key
+    void getOrCreate(store, uk as { slug: string } | { nope: number }, full)
+    // @ts-expect-error: for the key { id }, a new row needs a slug too
+    void getOrCreate(store, uk, { title: 'A' })
+    // @ts-expect-error: the same for { id, tenantId }: slug
+    void getOrCreate(tags, tagKey, { label: 'A' })
+    // @ts-expect-error: no defaults, and neither member gives label
+    void getOrCreate(tags, tagKey)
+  })
+
+  test('ExactKey distributes over a union', () => {
+    expectTypeOf<ExactKey<{ slug: string } | { nope: number }, Partial<Row>, 'items'>>().toEqualTypeOf<
+      { slug: string } | { nope: UnknownColumn<'nope', 'items'> }
+    >()
+    expectTypeOf<ExactKey<{ slug: string } | { id: number }, Partial<Row>>>().toEqualTypeOf<
+      { slug: string } | { id: number }
+    >()
+  })
+})
+
+describe('memoryStore and custom stores', () => {
+  type Memo = { id: number; slug: string }
+  const memory = memoryStore<Memo>({ uniqueBy: [['slug']] })
+
+  test('memoryStore: defaults optional, objects and functions, checked for unknown fields', () => {
+    expectTypeOf(getOrCreate(memory, { slug: 'a' }, { id: 1 })).resolves.toEqualTypeOf<
+      GetOrCreateResult<Memo>
+    >()
+    void getOrCreate(memory, { slug: 'a' }, () => ({ id: 1 }), strategy)
+    void getOrCreate(memory, { slug: 'a' }, async () => ({}))
+    // @ts-expect-error: 'UnknownField<"nope">' in the defaults
+    void getOrCreate(memory, { slug: 'a' }, { nope: 1 })
+    // @ts-expect-error: 'UnknownField<"nope">' in what the function returns
+    void getOrCreate(memory, { slug: 'a' }, () => ({ id: 1, nope: 1 }))
+    expectTypeOf<TableOf<typeof memory>>().toEqualTypeOf<never>()
+  })
+
+  test('a custom Store: its Values say what defaults must give, and TableName names it in errors', () => {
+    type Post = { id: number; slug: string; title: string }
+    const posts = {} as Store<Post, Partial<Post>, { slug: string; title: string; id?: number }> &
+      TableName<'posts'>
+    expectTypeOf(getOrCreate(posts, { slug: 'a' }, { title: 'A' })).resolves.toEqualTypeOf<
+      GetOrCreateResult<Post>
+    >()
+    void getOrCreate(posts, { slug: 'a', title: 'A' })
+    void getOrCreate(posts, { slug: 'a', title: 'A' }, undefined, strategy)
+    // @ts-expect-error: '"defaults must give title (NOT NULL in posts, no default)"'
+    void getOrCreate(posts, { slug: 'a' })
+    // @ts-expect-error: 'UnknownColumn<"nope", "posts">'
+    void getOrCreate(posts, { slug: 'a', nope: 1 }, { title: 'A' })
+    expectTypeOf<TableOf<typeof posts>>().toEqualTypeOf<'posts'>()
+    expectTypeOf<TableOf<typeof tags>>().toEqualTypeOf<'nc_tags'>()
+    // A name the compiler does not know is no name.
+    expectTypeOf<TableOf<Store<Post> & TableName<string>>>().toEqualTypeOf<never>()
+    // Without TableName: the field is named.
+    const bare = {} as Store<Post>
+    void getOrCreate(bare, { slug: 'a' }, { title: 'A' })
+    // @ts-expect-error: 'UnknownField<"nope">'
+    void getOrCreate(bare, { slug: 'a' }, { nope: 1 })
+  })
+})
+
+describe('lazy defaults that return partial objects', () => {
+  test('compile when the key gives every required column', () => {
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, () => ({ note: 'n' }))
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, async () => ({ note: null }))
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, () => ({}))
+    const partial = (): Partial<typeof ncTags.$inferInsert> => ({ note: 'n' })
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, partial)
+    void getOrCreate(store, { slug: 'a', title: 'A' }, async (): Promise<Partial<Insert>> => ({}), strategy)
+  })
+
+  test('do not when a required column is left out: a Partial is not enough', () => {
+    const partial = (): Partial<typeof ncTags.$inferInsert> => ({ label: 'A' })
+    // @ts-expect-error: label may be missing from a Partial
+    void getOrCreate(tags, { tenantId: 1, slug: 'a' }, partial)
+    // @ts-expect-error: the same, async
+    void getOrCreate(store, { slug: 'a' }, async (): Promise<Partial<Insert>> => ({ title: 'A' }))
+    // @ts-expect-error: a function that may return undefined
+    void getOrCreate(tags, { tenantId: 1, slug: 'a' }, () =>
+      Math.random() > 0.5 ? { label: 'A' } : undefined,
+    )
+  })
+})
+
+describe('strategy passed after undefined defaults, and defaults that may be undefined', () => {
+  const maybeNote = undefined as { note: string } | undefined
+  const maybeLabel = undefined as { label: string } | undefined
+
+  test('compile when nothing is required', () => {
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, undefined, strategy)
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, undefined, constraintStrategy())
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, maybeNote)
+    void getOrCreate(tags, { tenantId: 1, slug: 'a', label: 'A' }, maybeNote, strategy)
+    void getOrCreate(
+      memoryStore<{ id: number; slug: string }>(),
+      { slug: 'a' },
+      undefined as { id: 1 } | undefined,
+    )
+  })
+
+  test('do not when something is required', () => {
+    // @ts-expect-error: '"defaults must give label (NOT NULL in nc_tags, no default)"'
+    void getOrCreate(tags, { tenantId: 1, slug: 'a' }, undefined, constraintStrategy())
+    // @ts-expect-error: the same, even though what may be undefined would give label
+    void getOrCreate(tags, { tenantId: 1, slug: 'a' }, maybeLabel, strategy)
+    // @ts-expect-error: and a strategy alone is not defaults
+    void getOrCreate(tags, { tenantId: 1, slug: 'a' }, strategy)
+  })
+})
+
+describe('nullable, defaulted, serial, identity, $defaultFn and generated columns are not required', () => {
+  const things = pgTable('things', {
+    id: serial('id').primaryKey(),
+    seq: integer('seq').generatedAlwaysAsIdentity(),
+    rank: integer('rank').generatedByDefaultAsIdentity(),
+    slug: text('slug').notNull(),
+    slugLower: text('slug_lower').generatedAlwaysAs(sql`lower(slug)`),
+    status: text('status').notNull().default('new'),
+    createdAt: timestamp('created_at').notNull().defaultNow(),
+    token: text('token')
+      .notNull()
+      .$defaultFn(() => 't'),
+    note: text('note'),
+  })
+  const thingStore = drizzleStore(db, things)
+
+  test('a key giving the one NOT NULL column without a default needs no defaults', () => {
+    expectTypeOf(getOrCreate(thingStore, { slug: 'a' })).resolves.toEqualTypeOf<
+      GetOrCreateResult<typeof things.$inferSelect>
+    >()
+    void getOrCreate(thingStore, { slug: 'a' }, undefined, strategy)
+    void getOrCreate(
+      thingStore,
+      { slug: 'a' },
+      { note: null, status: 'old', createdAt: new Date(), token: 'u' },
+    )
+    void getOrCreate(thingStore, { slug: 'a' }, { id: 1, rank: 2 })
+    // Nullable and generated columns may be looked up by.
+    void getOrCreate(thingStore, { slug: 'a', note: null })
+    void getOrCreate(thingStore, { slugLower: 'a', slug: 'A' })
+    expectTypeOf<
+      NeedsDefaults<typeof things.$inferInsert, { slug: string }, [], 'things'>
+    >().toEqualTypeOf<unknown>()
+  })
+
+  test('generated-always columns are not insert values: defaults may not give them', () => {
+    // @ts-expect-error: 'UnknownColumn<"slugLower", "things">': generated always
+    void getOrCreate(thingStore, { slug: 'a' }, { slugLower: 'a' })
+    // @ts-expect-error: 'UnknownColumn<"seq", "things">': identity, generated always
+    void getOrCreate(thingStore, { slug: 'a' }, () => ({ seq: 1 }))
+    // @ts-expect-error: NOT NULL without a default, and the key is only the id
+    void getOrCreate(thingStore, { id: 1 })
+  })
+})
+
+test('NoInferFrom<T> is T once T is known', () => {
+  expectTypeOf<NoInferFrom<{ a: 1 }>>().toEqualTypeOf<{ a: 1 }>()
+  expectTypeOf<NoInferFrom<string | undefined>>().toEqualTypeOf<string | undefined>()
 })

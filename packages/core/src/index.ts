@@ -40,7 +40,7 @@ export {
   type UnknownField,
   type UnknownName,
 } from './get-or-create.js'
-export { encodeKey, type KeyValue, validateKey } from './key.js'
+export { encodeKey, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
 export type {
   Defaults,

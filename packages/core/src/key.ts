@@ -1,8 +1,5 @@
 import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
 
-/** A value a key may hold: what a unique index can compare. */
-export type KeyValue = string | number | bigint | boolean | Date | Uint8Array | null
-
 /** Version of {@link encodeKey}'s format; bump it when the encoding changes, so old and new never mix. */
 const ENCODING_VERSION = 'v1'
 

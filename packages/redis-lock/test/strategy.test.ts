@@ -508,14 +508,16 @@ describe('redisLockStrategy on one node', () => {
     const fixture = await itemsFixture(24)
     try {
       const strategies = Array.from({ length: 20 }, () =>
-        redisLockStrategy({ clients: lockClient, ttlMs: 300, acquireTimeoutMs: 20_000 }),
+        // 600 ms, not less: a loaded CI machine can stall the event loop for a few hundred ms, and the
+        // extension (every ttlMs / 3) must still reach Redis in time; the create still lasts over 3 TTLs.
+        redisLockStrategy({ clients: lockClient, ttlMs: 600, acquireTimeoutMs: 20_000 }),
       )
       const lockKey = lockKeyFor(fixture.store.name, { slug: 'slow' })
       let lockAliveAfter3Ttl = false
       let made = 0
       const slowDefaults = async () => {
         made++
-        await delay(1_000)
+        await delay(2_000)
         lockAliveAfter3Ttl = (await admin.exists(lockKey)) === 1
         return { payload: 'slow' }
       }

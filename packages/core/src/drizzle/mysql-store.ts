@@ -11,6 +11,7 @@ import { RowVanishedError, SerializationConflictError } from '../errors.js'
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../types.js'
 import { mysqlError } from './db-error.js'
 import { checkKeyTypes, columnsOf, type DrizzleStore, databaseColumnName, keyParam } from './drizzle-store.js'
+import { type CatalogIndex, coveringIndexes, uniquenessOf } from './shared/unique-index-match.js'
 
 /** A drizzle MySQL / MariaDB database or transaction (mysql2), whatever its schema. */
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's schema generics are invariant; any schema is accepted.
@@ -45,24 +46,14 @@ export function mysqlServerInfo(version: string): MySqlServerInfo {
   }
 }
 
-/** A unique index as `information_schema.STATISTICS` describes it. */
-interface UniqueIndex {
-  readonly name: string
-  /** Lower-cased column names, in index order. */
-  readonly columns: string[]
-  /** Some column of it may hold NULL (MySQL unique indexes treat NULLs as distinct). */
-  nullable: boolean
-  /** A prefix (`col(10)`) or functional part: it does not cover its columns exactly. */
-  partial: boolean
-}
-
 interface Catalog {
   readonly server: MySqlServerInfo
   /** The database (schema) the table is looked up in: its own schema, else the connection's database. */
   readonly tableSchema: string
   /** False when the server has no such table (in the given schema, or the connection's database). */
   readonly tableExists: boolean
-  readonly indexes: readonly UniqueIndex[]
+  /** Its unique indexes, column names lower-cased (MySQL compares them case-insensitively). */
+  readonly indexes: readonly CatalogIndex[]
 }
 
 /** Options for tests: pretend the server is another one (e.g. MySQL 8's SQL paths on MariaDB). */
@@ -198,19 +189,30 @@ export function createMySqlStore<T extends MySqlTable>(
       .then((result) => {
         const rows = resultRows(result)
         const version = testing.version ?? String(rows[0]?.server_version ?? '')
-        const byName = new Map<string, UniqueIndex>()
+        // MySQL's unique indexes treat NULLs as distinct and have no option against it.
+        const byName = new Map<string, CatalogIndex & { columns: string[] }>()
         for (const row of rows) {
           if (row.index_name === null || row.index_name === undefined) continue
           const name = String(row.index_name).toLowerCase()
-          let index = byName.get(name)
-          if (!index) {
-            index = { name, columns: [], nullable: false, partial: false }
-            byName.set(name, index)
+          const index = byName.get(name) ?? {
+            name,
+            columns: [],
+            partial: false,
+            expression: false,
+            nullsNotDistinct: false,
+            notNull: true,
           }
-          if (row.column_name === null || row.column_name === undefined) index.partial = true
-          else index.columns.push(String(row.column_name).toLowerCase())
-          if (row.sub_part !== null && row.sub_part !== undefined) index.partial = true
-          if (row.nullable === 'YES') index.nullable = true
+          byName.set(name, {
+            ...index,
+            columns:
+              row.column_name === null || row.column_name === undefined
+                ? index.columns
+                : [...index.columns, String(row.column_name).toLowerCase()],
+            // A functional part has no column name; a prefix (`col(10)`) has a SUB_PART.
+            expression: index.expression || row.column_name === null || row.column_name === undefined,
+            partial: index.partial || (row.sub_part !== null && row.sub_part !== undefined),
+            notNull: index.notNull && row.nullable !== 'YES',
+          })
         }
         const tableExists = Number(rows[0]?.table_exists) > 0
         const tableSchema = String(rows[0]?.table_schema ?? schema ?? '')
@@ -232,17 +234,17 @@ export function createMySqlStore<T extends MySqlTable>(
   }
 
   /** The unique indexes of `known` that cover exactly these fields' columns. */
-  function indexesOf(known: Catalog, keyFields: readonly string[]): UniqueIndex[] {
-    const wanted = keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase()).sort()
-    return known.indexes.filter((index) => {
-      if (index.partial || index.columns.length !== wanted.length) return false
-      const covered = [...index.columns].sort()
-      return covered.every((name, i) => name === wanted[i])
-    })
+  function indexesOf(known: Catalog, keyFields: readonly string[]): CatalogIndex[] {
+    return coveringIndexes(known.indexes, keyColumns(keyFields))
+  }
+
+  /** The key's columns as the catalog names them: lower-cased. */
+  function keyColumns(keyFields: readonly string[]): string[] {
+    return keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase())
   }
 
   /** The unique indexes that cover exactly these fields' columns, in the kept catalog. */
-  async function keyIndexes(keyFields: readonly string[]): Promise<UniqueIndex[]> {
+  async function keyIndexes(keyFields: readonly string[]): Promise<CatalogIndex[]> {
     return indexesOf(await catalog(), keyFields)
   }
 
@@ -416,9 +418,7 @@ export function createMySqlStore<T extends MySqlTable>(
         `mysqlStore: table ${label} does not exist${schema ? '' : " in the connection's database"}.`,
       )
     }
-    const indexes = indexesOf(known, keyFields)
-    if (indexes.length === 0) return 'not-enforced'
-    return indexes.some((index) => !index.nullable) ? 'enforced' : 'nulls-distinct'
+    return uniquenessOf(known.indexes, keyColumns(keyFields))
   }
 
   /**

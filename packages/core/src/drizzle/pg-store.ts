@@ -20,6 +20,7 @@ import {
   rowsOf,
   statementName,
 } from './drizzle-store.js'
+import { type CatalogIndex, uniquenessOf } from './shared/unique-index-match.js'
 
 /** A drizzle Postgres database or transaction, whatever its driver (postgres.js, node-postgres, PGlite) and schema. */
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's schema generics are invariant; any schema is accepted.
@@ -61,27 +62,41 @@ function rawPreparer(db: unknown): RawPreparer | undefined {
 }
 
 /**
- * Catalog answer: for each unique index that can arbitrate `ON CONFLICT` (valid, immediate, not partial, no
- * expressions), its columns, whether it treats NULLs as equal (Postgres 15+; read through to_jsonb so older
- * servers answer false), and whether all its columns are NOT NULL in the live table.
+ * Catalog answer: every unique index that can arbitrate `ON CONFLICT` (valid, immediate) in the shared shape
+ * ({@link CatalogIndex}): its key columns apart from its INCLUDE columns, whether it is partial or has
+ * expressions, whether it treats NULLs as equal (Postgres 15+; read through to_jsonb so older servers answer
+ * false), and whether all its key columns are NOT NULL in the live table. `indnkeyatts` (Postgres 11+) is read
+ * the same way: before 11 every column is a key column.
  */
 const UNIQUE_INDEXES = (relation: string) => sql`
-  select array(
+  with i as (
+    select x.*, coalesce((to_jsonb(x) ->> 'indnkeyatts')::int, x.indnatts) as key_count
+    from pg_index x
+    where x.indrelid = ${relation}::regclass and x.indisunique and x.indisvalid and x.indimmediate
+  )
+  select i.indexrelid::regclass::text as name,
+         array(
            select a.attname::text
-           from unnest(i.indkey) as k(attnum)
+           from unnest(i.indkey) with ordinality as k(attnum, n)
            join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+           where k.n <= i.key_count order by k.n
          ) as columns,
+         array(
+           select a.attname::text
+           from unnest(i.indkey) with ordinality as k(attnum, n)
+           join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+           where k.n > i.key_count order by k.n
+         ) as include,
+         i.indpred is not null as partial,
+         i.indexprs is not null as expression,
          coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) as nulls_not_distinct,
          not exists (
            select 1
-           from unnest(i.indkey) as k(attnum)
+           from unnest(i.indkey) with ordinality as k(attnum, n)
            join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-           where not a.attnotnull
+           where k.n <= i.key_count and not a.attnotnull
          ) as not_null
-  from pg_index i
-  where i.indrelid = ${relation}::regclass
-    and i.indisunique and i.indisvalid and i.indimmediate
-    and i.indpred is null and i.indexprs is null`
+  from i`
 
 /**
  * What {@link pgUniqueIndexFix} needs of a table, in one query: its schema and name, the server's version, its
@@ -391,16 +406,22 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
   }
 
   async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
-    const wanted = keyFields.map((field) => databaseColumnName(db, column(field))).sort()
-    const indexes = rowsOf(await db.execute(UNIQUE_INDEXES(relation)))
-    let answer: Uniqueness = 'not-enforced'
-    for (const index of indexes) {
-      const covered = [...(index.columns as string[])].sort()
-      if (covered.length !== wanted.length || covered.some((name, i) => name !== wanted[i])) continue
-      if (isTrue(index.nulls_not_distinct) || isTrue(index.not_null)) return 'enforced'
-      answer = 'nulls-distinct'
-    }
-    return answer
+    const rows = rowsOf(await db.execute(UNIQUE_INDEXES(relation)))
+    const indexes = rows.map(
+      (row): CatalogIndex => ({
+        name: String(row.name),
+        columns: row.columns as string[],
+        include: row.include as string[],
+        partial: isTrue(row.partial),
+        expression: isTrue(row.expression),
+        nullsNotDistinct: isTrue(row.nulls_not_distinct),
+        notNull: isTrue(row.not_null),
+      }),
+    )
+    return uniquenessOf(
+      indexes,
+      keyFields.map((field) => databaseColumnName(db, column(field))),
+    )
   }
 
   /**

@@ -16,6 +16,7 @@ import {
   insertParameters,
   keyParam,
 } from './drizzle-store.js'
+import { type CatalogIndex, uniquenessOf } from './shared/unique-index-match.js'
 
 /** A drizzle SQLite database or transaction (better-sqlite3 and other drivers), whatever its schema. */
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's schema generics are invariant; any schema is accepted.
@@ -184,22 +185,29 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
       n: number
     }[]
     if (Number(table?.n ?? 0) === 0) throw new Error(`sqliteStore: table ${tableName} does not exist.`)
-    const wanted = keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase()).sort()
+    const wanted = keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase())
     const rows = (await db.all(UNIQUE_INDEXES(tableName))) as {
       index_name: string
       column_name: string | null
       not_null: number
     }[]
-    const indexes = new Map<string, { columns: string[]; notNull: boolean; expression: boolean }>()
+    // SQLite's unique indexes treat NULLs as distinct and have no option against it.
+    const indexes = new Map<string, CatalogIndex & { columns: string[] }>()
     for (const row of rows) {
-      let index = indexes.get(row.index_name)
-      if (!index) {
-        index = { columns: [], notNull: true, expression: false }
-        indexes.set(row.index_name, index)
+      const index = indexes.get(row.index_name) ?? {
+        name: row.index_name,
+        columns: [],
+        partial: false,
+        expression: false,
+        nullsNotDistinct: false,
+        notNull: true,
       }
-      if (row.column_name === null) index.expression = true
-      else index.columns.push(row.column_name.toLowerCase())
-      if (Number(row.not_null) !== 1) index.notNull = false
+      indexes.set(row.index_name, {
+        ...index,
+        columns: row.column_name === null ? index.columns : [...index.columns, row.column_name.toLowerCase()],
+        expression: index.expression || row.column_name === null,
+        notNull: index.notNull && Number(row.not_null) === 1,
+      })
     }
     // `id INTEGER PRIMARY KEY` is the rowid: unique and never NULL, but it has no entry in index_list.
     const [rowid] = (await db.all(ROWID_ALIAS(tableName))) as {
@@ -208,17 +216,16 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
       pk_columns: number
     }[]
     if (rowid && Number(rowid.pk_columns) === 1 && rowid.type.toUpperCase() === 'INTEGER') {
-      indexes.set('(rowid)', { columns: [rowid.name.toLowerCase()], notNull: true, expression: false })
+      indexes.set('(rowid)', {
+        name: '(rowid)',
+        columns: [rowid.name.toLowerCase()],
+        partial: false,
+        expression: false,
+        nullsNotDistinct: false,
+        notNull: true,
+      })
     }
-    let answer: Uniqueness = 'not-enforced'
-    for (const index of indexes.values()) {
-      if (index.expression || index.columns.length !== wanted.length) continue
-      const covered = [...index.columns].sort()
-      if (covered.some((name, i) => name !== wanted[i])) continue
-      if (index.notNull) return 'enforced'
-      answer = 'nulls-distinct'
-    }
-    return answer
+    return uniquenessOf([...indexes.values()], wanted)
   }
 
   /**

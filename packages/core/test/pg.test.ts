@@ -27,6 +27,7 @@ import {
   timestamp,
 } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { sqlState } from '../src/drizzle/db-error.js'
 import {
   openPg,
   PG_DRIVERS,
@@ -200,7 +201,7 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     )
     expect(error).toBeInstanceOf(Error)
     expect(isGetOrCreateError(error)).toBe(false)
-    expect(sqlStateOf(error)).toBe('23505')
+    expect(sqlState(error)).toBe('23505')
     expect((await h.rows(`select slug from ${name} order by slug`)).map((r) => r.slug)).toEqual(['first'])
   })
 
@@ -512,16 +513,8 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
           .catch((e: unknown) => e)
         expect(error, isolationLevel).toBeInstanceOf(SerializationConflictError)
         expect(isGetOrCreateError(error) && error.retryable).toBe(true)
-        expect(sqlStateOf(error)).toBe('40001')
+        expect(sqlState(error)).toBe('40001')
         expect((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n).toBe(1)
       }
     })
 })
-
-function sqlStateOf(error: unknown): string | undefined {
-  for (let current = error; current; current = (current as { cause?: unknown }).cause) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
-  }
-  return undefined
-}

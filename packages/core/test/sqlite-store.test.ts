@@ -4,16 +4,13 @@ import { getOrCreate, isGetOrCreateError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { causeChain } from '../src/drizzle/shared/cause-chain.js'
 import { uniqueName } from './support/pg.js'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 
 /** Every `code` along an error's cause chain. */
 function codesOf(error: unknown): unknown[] {
-  const codes: unknown[] = []
-  for (let current = error; current; current = (current as { cause?: unknown }).cause) {
-    codes.push((current as { code?: unknown }).code)
-  }
-  return codes
+  return causeChain(error).map((current) => (current as { code?: unknown }).code)
 }
 
 let temp: ReturnType<typeof tempDir>

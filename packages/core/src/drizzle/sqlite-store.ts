@@ -16,6 +16,7 @@ import {
   insertParameters,
   keyParam,
 } from './drizzle-store.js'
+import { causeChain } from './shared/cause-chain.js'
 import { type CatalogIndex, uniquenessOf } from './shared/unique-index-match.js'
 
 /** A drizzle SQLite database or transaction (better-sqlite3 and other drivers), whatever its schema. */
@@ -62,10 +63,9 @@ export function sqliteIndexName(table: string, columns: readonly string[]): stri
 
 /** The first SQLite result code (`SQLITE_…`) on `error` or its causes. */
 function sqliteCode(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current && depth < 8; depth++) {
+  for (const current of causeChain(error)) {
     const code = (current as { code?: unknown }).code
     if (typeof code === 'string' && code.startsWith('SQLITE_')) return code
-    current = (current as { cause?: unknown }).cause
   }
   return undefined
 }

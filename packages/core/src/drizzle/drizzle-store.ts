@@ -154,8 +154,3 @@ export function insertParameters(
   }
   return { shape, names, placeholders, params }
 }
-
-/** A placeholder value for a key field, encoded as drizzle encodes a bound parameter of that column. */
-export function keyParam(column: Column, value: unknown): unknown {
-  return column.mapToDriverValue(value)
-}

@@ -1,4 +1,4 @@
-import { and, type Column, eq, is, isNull, type SQL, sql } from 'drizzle-orm'
+import { type Column, is, sql } from 'drizzle-orm'
 import {
   getTableConfig,
   type MySqlDatabase,
@@ -10,7 +10,8 @@ import {
 import { RowVanishedError, SerializationConflictError } from '../errors.js'
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../types.js'
 import { mysqlError } from './db-error.js'
-import { checkKeyTypes, columnsOf, type DrizzleStore, databaseColumnName, keyParam } from './drizzle-store.js'
+import { checkKeyTypes, columnsOf, type DrizzleStore, databaseColumnName } from './drizzle-store.js'
+import { keyParams, keyShape, keyWhere } from './shared/key-where.js'
 import { type CatalogIndex, coveringIndexes, uniquenessOf } from './shared/unique-index-match.js'
 
 /** A drizzle MySQL / MariaDB database or transaction (mysql2), whatever its schema. */
@@ -248,16 +249,6 @@ export function createMySqlStore<T extends MySqlTable>(
     return indexesOf(await catalog(), keyFields)
   }
 
-  function where(key: Record<string, unknown>, placeholders: boolean): SQL | undefined {
-    const names = Object.keys(key).sort()
-    return and(
-      ...names.map((name): SQL => {
-        if (key[name] === null) return isNull(column(name))
-        return eq(column(name), placeholders ? sql.placeholder(name) : key[name])
-      }),
-    )
-  }
-
   function deadlock(error: unknown): never {
     if (mysqlError(error)?.errno === ER_LOCK_DEADLOCK) {
       throw new SerializationConflictError(
@@ -275,7 +266,7 @@ export function createMySqlStore<T extends MySqlTable>(
     const query = db
       .select()
       .from(table as MySqlTable)
-      .where(where(key, false))
+      .where(keyWhere(column, key, { inline: true }))
       .limit(1)
     try {
       const rows = resultRows(await db.execute(sql`${query.getSQL()} ${sql.raw(server.shareLock)}`))
@@ -289,21 +280,18 @@ export function createMySqlStore<T extends MySqlTable>(
     const record = key as Record<string, unknown>
     checkKeyTypes(label, columns, record)
     if (opts?.fresh) return lockingFind(record)
-    const names = Object.keys(record).sort()
-    const shape = names.map((name) => (record[name] === null ? `${name}:null` : name)).join(',')
+    const { shape } = keyShape(record)
     let statement = finds.get(shape)
     if (!statement) {
       statement = db
         .select()
         .from(table as MySqlTable)
-        .where(where(record, true))
+        .where(keyWhere(column, record))
         .limit(1)
         .prepare() as PreparedFind
       finds.set(shape, statement)
     }
-    const params: Record<string, unknown> = {}
-    for (const name of names) if (record[name] !== null) params[name] = keyParam(column(name), record[name])
-    const rows = (await statement.execute(params)) as Row[]
+    const rows = (await statement.execute(keyParams(column, record))) as Row[]
     return rows[0]
   }
 

@@ -1,4 +1,4 @@
-import { and, type Column, eq, is, isNull, type SQL, sql } from 'drizzle-orm'
+import { type Column, is, type SQL, sql } from 'drizzle-orm'
 import {
   getTableConfig,
   type PgColumn,
@@ -16,10 +16,10 @@ import {
   type DrizzleStore,
   databaseColumnName,
   insertParameters,
-  keyParam,
   rowsOf,
   statementName,
 } from './drizzle-store.js'
+import { keyParams, keyShape, keyWhere } from './shared/key-where.js'
 import { type CatalogIndex, uniquenessOf } from './shared/unique-index-match.js'
 
 /** A drizzle Postgres database or transaction, whatever its driver (postgres.js, node-postgres, PGlite) and schema. */
@@ -250,34 +250,16 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     )
   }
 
-  /** The key's fields, sorted, and its shape: the fields, marking those that are NULL. */
-  function shapeOf(key: Record<string, unknown>): { names: string[]; shape: string } {
-    const names = Object.keys(key)
-    if (names.length > 1) names.sort()
-    let shape = ''
-    for (const name of names) {
-      if (shape !== '') shape += ','
-      shape += key[name] === null ? `${name}:null` : name
-    }
-    return { names, shape }
-  }
-
   /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
   function findStatement(key: Record<string, unknown>): {
     statement: Prepared
     params: Record<string, unknown>
   } {
-    const { names, shape } = shapeOf(key)
-    const params: Record<string, unknown> = {}
-    for (const name of names) if (key[name] !== null) params[name] = keyParam(column(name), key[name])
+    const { shape } = keyShape(key)
+    const params = keyParams(column, key)
     let statement = statements.get(`find:${shape}`)
     if (!statement) {
-      const where = and(
-        ...names.map(
-          (name): SQL =>
-            key[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(name)),
-        ),
-      )
+      const where = keyWhere(column, key)
       // Every column, in `fields` order, as mapRows expects.
       const query = db
         .select(columns as Record<string, PgColumn>)
@@ -358,8 +340,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
     const record = key as Record<string, unknown>
     checkKeyTypes(label, columns, record)
     const parameters = insertParameters(columns, values as Record<string, unknown>)
-    const { names: keyNames, shape: keyShape } = shapeOf(record)
-    const id = parameters && `${parameters.shape}|${keyShape}`
+    const id = parameters && `${parameters.shape}|${keyShape(record).shape}`
     let statement = id === undefined ? null : insertUnlessFoundStatements.get(id)
     if (statement === undefined && parameters && id !== undefined) {
       // Generated columns take no value, as in drizzle's own insert.
@@ -367,12 +348,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
       statement = null
       if (preparer && given.length > 0) {
         const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
-        const where = and(
-          ...keyNames.map(
-            (name): SQL =>
-              record[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(`key:${name}`)),
-          ),
-        )
+        const where = keyWhere(column, record, { prefix: 'key:' })
         statement = prepareMapped(
           preparer,
           sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
@@ -397,10 +373,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): Drizzle
       if ((await find(key)) !== undefined) return undefined
       return (await runInsert(values as Record<string, unknown>))[0]
     }
-    const params = { ...parameters.params }
-    for (const name of keyNames) {
-      if (record[name] !== null) params[`key:${name}`] = keyParam(column(name), record[name])
-    }
+    const params = { ...parameters.params, ...keyParams(column, record, 'key:') }
     const rows = (await statement.execute(params)) as Row[]
     return rows[0]
   }

@@ -1,4 +1,4 @@
-import { and, type Column, eq, is, isNull, type SQL, sql } from 'drizzle-orm'
+import { type Column, is, sql } from 'drizzle-orm'
 import {
   type BaseSQLiteDatabase,
   getTableConfig,
@@ -14,9 +14,9 @@ import {
   type DrizzleStore,
   databaseColumnName,
   insertParameters,
-  keyParam,
 } from './drizzle-store.js'
 import { causeChain } from './shared/cause-chain.js'
+import { keyParams, keyShape, keyWhere } from './shared/key-where.js'
 import { type CatalogIndex, uniquenessOf } from './shared/unique-index-match.js'
 
 /** A drizzle SQLite database or transaction (better-sqlite3 and other drivers), whatever its schema. */
@@ -98,16 +98,10 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
   async function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
     checkKeyTypes(tableName, columns, record)
-    const names = Object.keys(record).sort()
-    const shape = names.map((name) => (record[name] === null ? `${name}:null` : name)).join(',')
+    const { shape } = keyShape(record)
     let statement = statements.get(`find:${shape}`)
     if (!statement) {
-      const where = and(
-        ...names.map(
-          (name): SQL =>
-            record[name] === null ? isNull(column(name)) : eq(column(name), sql.placeholder(name)),
-        ),
-      )
+      const where = keyWhere(column, record)
       statement = db
         .select()
         .from(table as SQLiteTable)
@@ -116,9 +110,7 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
         .prepare() as Prepared
       statements.set(`find:${shape}`, statement)
     }
-    const params: Record<string, unknown> = {}
-    for (const name of names) if (record[name] !== null) params[name] = keyParam(column(name), record[name])
-    const rows = (await statement.all(params)) as Row[]
+    const rows = (await statement.all(keyParams(column, record))) as Row[]
     return rows[0]
   }
 

@@ -1,0 +1,51 @@
+import { and, type Column, eq, isNull, type SQL, sql } from 'drizzle-orm'
+
+/**
+ * A key's fields, sorted, and its shape: the fields, marking those that are NULL. Statements are prepared
+ * once per shape, since `IS NULL` and `= $1` are different statements.
+ */
+export function keyShape(key: Record<string, unknown>): { names: string[]; shape: string } {
+  const names = Object.keys(key)
+  if (names.length > 1) names.sort()
+  let shape = ''
+  for (const name of names) {
+    if (shape !== '') shape += ','
+    shape += key[name] === null ? `${name}:null` : name
+  }
+  return { names, shape }
+}
+
+/**
+ * `WHERE` for a key: `column IS NULL` for a NULL field, else `column = value`, where `value` is a placeholder
+ * (`sql.placeholder(prefix + field)`, for a prepared statement) or, with `inline`, the key's own value.
+ */
+export function keyWhere(
+  column: (field: string) => Column,
+  key: Record<string, unknown>,
+  options: { readonly prefix?: string; readonly inline?: boolean } = {},
+): SQL | undefined {
+  const { names } = keyShape(key)
+  const prefix = options.prefix ?? ''
+  return and(
+    ...names.map((name): SQL => {
+      if (key[name] === null) return isNull(column(name))
+      return eq(column(name), options.inline ? key[name] : sql.placeholder(`${prefix}${name}`))
+    }),
+  )
+}
+
+/**
+ * The values for {@link keyWhere}'s placeholders: each non-NULL field, under `prefix + field`, encoded as
+ * drizzle encodes a bound parameter of its column (a placeholder's value is not mapped by drizzle).
+ */
+export function keyParams(
+  column: (field: string) => Column,
+  key: Record<string, unknown>,
+  prefix = '',
+): Record<string, unknown> {
+  const params: Record<string, unknown> = {}
+  for (const name of Object.keys(key)) {
+    if (key[name] !== null) params[`${prefix}${name}`] = column(name).mapToDriverValue(key[name])
+  }
+  return params
+}

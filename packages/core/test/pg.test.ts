@@ -27,7 +27,7 @@ import {
   timestamp,
 } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { sqlState } from '../src/drizzle/db-error.js'
+import { sqlState } from '../src/drizzle/pg/pg-errors.js'
 import {
   openPg,
   PG_DRIVERS,

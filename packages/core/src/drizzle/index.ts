@@ -6,6 +6,6 @@
  * @module @getorcreate/core/drizzle
  */
 export { type DrizzleStore, drizzleStore } from './drizzle-store.js'
-export type { AnyMySqlDatabase } from './mysql-store.js'
-export type { AnyPgDatabase } from './pg-store.js'
-export type { AnySQLiteDatabase } from './sqlite-store.js'
+export type { AnyMySqlDatabase } from './mysql/mysql-database.js'
+export type { AnyPgDatabase } from './pg/pg-database.js'
+export type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'

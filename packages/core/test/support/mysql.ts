@@ -5,7 +5,7 @@ import type { Logger } from 'drizzle-orm'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { drizzle } from 'drizzle-orm/mysql2'
 import mysql from 'mysql2/promise'
-import { createMySqlStore } from '../../src/drizzle/mysql-store.js'
+import { createMySqlStore } from '../../src/drizzle/mysql/mysql-store.js'
 import { uniqueName } from './pg.js'
 
 /** The MariaDB / MySQL the tests use (MYSQL_URL, set by the global setup). */

@@ -1,0 +1,49 @@
+import { SerializationConflictError } from '../../errors.js'
+import { causeChain } from '../shared/cause-chain.js'
+
+/** MySQL / MariaDB error number of a duplicate key. */
+export const ER_DUP_ENTRY = 1062
+/** MySQL / MariaDB error number of a deadlock (SQLSTATE 40001). */
+const ER_LOCK_DEADLOCK = 1213
+
+/** The first MySQL / MariaDB error (numeric `errno`) on `error` or its causes, with the server's message. */
+export function mysqlError(error: unknown): { errno: number; message: string } | undefined {
+  for (const current of causeChain(error)) {
+    const { errno, sqlMessage, message } = current as {
+      errno?: unknown
+      sqlMessage?: unknown
+      message?: unknown
+    }
+    if (typeof errno === 'number') {
+      return { errno, message: typeof sqlMessage === 'string' ? sqlMessage : String(message ?? '') }
+    }
+  }
+  return undefined
+}
+
+/**
+ * The index a duplicate-key error names: `Duplicate entry 'x' for key 'slug'` (MariaDB, MySQL < 8.0.19) or
+ * `… for key 'items.slug'` (MySQL ≥ 8.0.19). Lower-cased, table prefix removed.
+ */
+export function duplicateIndexName(message: string, table: string): string | undefined {
+  const match = /for key '(.*)'\s*$/s.exec(message)
+  if (!match?.[1]) return undefined
+  const name = match[1].toLowerCase()
+  const prefix = `${table.toLowerCase()}.`
+  return name.startsWith(prefix) ? name.slice(prefix.length) : name
+}
+
+/**
+ * A statement's error in our terms: a deadlock (1213) becomes {@link SerializationConflictError}, cause kept,
+ * since InnoDB has already rolled the whole transaction back; any other error is rethrown unchanged.
+ */
+export function mysqlStatementError(error: unknown, label: string): never {
+  if (mysqlError(error)?.errno === ER_LOCK_DEADLOCK) {
+    throw new SerializationConflictError(
+      `A deadlock (MySQL error 1213, SQLSTATE 40001) ended this transaction while it got or created a row ` +
+        `of ${label}; the server has rolled the whole transaction back. Run the whole transaction again.`,
+      { cause: error },
+    )
+  }
+  throw error
+}

@@ -1,0 +1,54 @@
+import type { Column } from 'drizzle-orm'
+
+/** Rows of a raw mysql2 result (`[rows, fields]`), or of an already unwrapped one. */
+export function resultRows(result: unknown): Record<string, unknown>[] {
+  if (Array.isArray(result)) {
+    if (Array.isArray(result[0])) return result[0] as Record<string, unknown>[]
+    if (
+      result.length === 0 ||
+      (typeof result[0] === 'object' && result[0] !== null && !('affectedRows' in result[0]))
+    ) {
+      return result as Record<string, unknown>[]
+    }
+  }
+  return []
+}
+
+/** `insertId` of a mysql2 INSERT result (`[ResultSetHeader, …]`). */
+function insertIdOf(result: unknown): unknown {
+  const header = Array.isArray(result) ? result[0] : result
+  return (header as { insertId?: unknown } | undefined)?.insertId
+}
+
+/** The auto-increment primary key's field, if the table has one. */
+function autoIncrementField(columns: Record<string, Column>): string | undefined {
+  return Object.entries(columns).find(
+    ([, column]) => column.primary && (column as Column & { autoIncrement?: boolean }).autoIncrement === true,
+  )?.[0]
+}
+
+/**
+ * Where to read back a row just inserted without `RETURNING`: by the auto-increment primary key (given, or
+ * the INSERT's `insertId`), else by a primary key the values give in full, else by `key`; undefined when
+ * none of these is known.
+ */
+export function readBackKey(
+  columns: Record<string, Column>,
+  values: Record<string, unknown>,
+  insertResult: unknown,
+  key: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  const autoIncrement = autoIncrementField(columns)
+  if (autoIncrement) {
+    const id = values[autoIncrement] ?? insertIdOf(insertResult)
+    const dataType = (columns[autoIncrement] as Column).dataType
+    return {
+      [autoIncrement]: dataType === 'bigint' ? BigInt(String(id)) : dataType === 'number' ? Number(id) : id,
+    }
+  }
+  const primary = Object.keys(columns).filter((field) => (columns[field] as Column).primary)
+  if (primary.length > 0 && primary.every((field) => values[field] !== undefined)) {
+    return Object.fromEntries(primary.map((field) => [field, values[field]]))
+  }
+  return key
+}

@@ -1,0 +1,233 @@
+import { type Column, is, sql } from 'drizzle-orm'
+import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/mysql-core'
+import { RowVanishedError } from '../../errors.js'
+import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import { checkKeyTypes, columnsOf, databaseColumnName } from '../shared/columns.js'
+import { keyParams, keyShape, keyWhere } from '../shared/key-where.js'
+import type { TableStore } from '../shared/table-store.js'
+import { coveringIndexes, uniquenessOf } from '../shared/unique-index-match.js'
+import {
+  catalogKeeper,
+  type MySqlCatalog,
+  readMySqlCatalog,
+  readMySqlNullableColumns,
+} from './mysql-catalog.js'
+import type { AnyMySqlDatabase } from './mysql-database.js'
+import { duplicateIndexName, ER_DUP_ENTRY, mysqlError, mysqlStatementError } from './mysql-errors.js'
+import { readBackKey, resultRows } from './mysql-rows.js'
+import { inSavepoint } from './mysql-savepoint.js'
+import { mysqlUniqueIndexFix } from './mysql-unique-index-fix.js'
+
+/** Options of {@link createMySqlStore}; not part of the public API. */
+export interface MySqlStoreOptions {
+  /** Replace what `select version()` says: tests run MySQL 8's SQL paths on MariaDB with it. */
+  readonly version?: string
+}
+
+interface PreparedFind {
+  execute(placeholders?: Record<string, unknown>): Promise<unknown>
+}
+
+/**
+ * `drizzleStore` for `mysql-core` tables (mysql2; MariaDB and MySQL). `drizzleStore` passes no options;
+ * tests pass {@link MySqlStoreOptions}.
+ *
+ * - `find(key)`: a prepared `SELECT … LIMIT 1`; `find(key, { fresh: true })` adds a shared locking read
+ *   (`LOCK IN SHARE MODE` on MariaDB, `FOR SHARE` on MySQL 8), which sees rows committed after a REPEATABLE
+ *   READ snapshot. Never `FOR UPDATE`: after a failed duplicate INSERT each racer holds a shared lock on the
+ *   record, and three racers upgrading to exclusive deadlock.
+ * - `insertIfAbsent`: a plain `INSERT` (not `INSERT IGNORE`, which turns data errors into warnings; not
+ *   `ON DUPLICATE KEY UPDATE`, which fires on any unique key). Error 1062 on the key's own unique index means
+ *   "a row exists" (`undefined`); 1062 on another index is rethrown unchanged unless a row with the key exists.
+ *   Inside the caller's transaction it runs in a savepoint. MariaDB ≥ 10.5 returns the row with `RETURNING`;
+ *   on MySQL the row is read back by `insertId` (auto-increment primary key) or by key.
+ * - Error 1213 (deadlock; SQLSTATE 40001) becomes `SerializationConflictError` with the driver's error as
+ *   `cause`: InnoDB has already rolled the whole transaction back, so the only way on is to run it again.
+ *   Error 1205 (lock wait timeout) is rethrown unchanged: it means another transaction held the key's row
+ *   uncommitted longer than `innodb_lock_wait_timeout`; only the statement was rolled back, and whether to
+ *   wait again is the caller's call.
+ * - `uniqueness`: from `information_schema.STATISTICS` (`NON_UNIQUE = 0`, exactly the key's columns, no
+ *   prefix or functional parts); `'nulls-distinct'` unless every key column is `NOT NULL`.
+ */
+export function createMySqlStore<T extends MySqlTable>(
+  db: AnyMySqlDatabase,
+  table: T,
+  options: MySqlStoreOptions = {},
+): TableStore<T> {
+  type Row = T['$inferSelect']
+  const { name: tableName, schema } = getTableConfig(table)
+  const place = { schema, table: tableName }
+  const label = schema ? `${schema}.${tableName}` : tableName
+  const columns = columnsOf(table)
+  const fields = Object.freeze(Object.keys(columns))
+  const inTransaction = is(db, MySqlTransaction)
+  const finds = new Map<string, PreparedFind>()
+  // The server's SQL (`insertRow`, `lockingFind`) and the indexes (`insertIfAbsent`, `uniqueness`).
+  const catalog = catalogKeeper(() => readMySqlCatalog(db, place, options.version))
+
+  function column(field: string): Column {
+    return columns[field] as Column
+  }
+
+  function mapRow(raw: Record<string, unknown>): Row {
+    const row: Record<string, unknown> = {}
+    for (const [field, col] of Object.entries(columns)) {
+      const value = raw[databaseColumnName(db, col)]
+      row[field] = value === null || value === undefined ? null : col.mapFromDriverValue(value)
+    }
+    return row as Row
+  }
+
+  /** The key's columns as the catalog names them: lower-cased. */
+  function keyColumns(keyFields: readonly string[]): string[] {
+    return keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase())
+  }
+
+  /** A shared locking read: sees the newest committed row, whatever the transaction's snapshot. */
+  async function lockingFind(key: Record<string, unknown>): Promise<Row | undefined> {
+    const { server } = await catalog.current()
+    const query = db
+      .select()
+      .from(table as MySqlTable)
+      .where(keyWhere(column, key, { inline: true }))
+      .limit(1)
+    try {
+      const rows = resultRows(await db.execute(sql`${query.getSQL()} ${sql.raw(server.shareLock)}`))
+      return rows[0] && mapRow(rows[0])
+    } catch (error) {
+      mysqlStatementError(error, label)
+    }
+  }
+
+  async function find(key: Partial<Row>, opts?: FindOptions): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    if (opts?.fresh) return lockingFind(record)
+    const { shape } = keyShape(record)
+    let statement = finds.get(shape)
+    if (!statement) {
+      statement = db
+        .select()
+        .from(table as MySqlTable)
+        .where(keyWhere(column, record))
+        .limit(1)
+        .prepare() as PreparedFind
+      finds.set(shape, statement)
+    }
+    const rows = (await statement.execute(keyParams(column, record))) as Row[]
+    return rows[0]
+  }
+
+  /** One INSERT, and the row as stored: `RETURNING` where the server has it, else a read back. */
+  async function insertRow(values: Record<string, unknown>, key?: Record<string, unknown>): Promise<Row> {
+    const { server } = await catalog.current()
+    const insert = db.insert(table as MySqlTable).values(values)
+    if (server.returning) {
+      const selection = sql.join(
+        Object.values(columns).map((col) => sql.identifier(databaseColumnName(db, col))),
+        sql`, `,
+      )
+      const rows = resultRows(await db.execute(sql`${insert.getSQL()} returning ${selection}`))
+      if (!rows[0]) throw new Error(`mysqlStore ${label}: INSERT … RETURNING returned no row.`)
+      return mapRow(rows[0])
+    }
+    const readKey = readBackKey(columns, values, await insert, key)
+    if (!readKey) {
+      throw new TypeError(
+        `mysqlStore ${label}: MySQL has no INSERT … RETURNING, and this table has no auto-increment primary key ` +
+          `and the values give no primary key, so the inserted row cannot be read back.`,
+      )
+    }
+    const row = await lockingFind(readKey)
+    if (!row) {
+      throw new RowVanishedError(
+        `The row just inserted into ${label} was deleted before it could be read back.`,
+      )
+    }
+    return row
+  }
+
+  /** Run `insertRow` in a savepoint when inside the caller's transaction, so a failure undoes only itself. */
+  function guardedInsert(values: Record<string, unknown>, key?: Record<string, unknown>): Promise<Row> {
+    if (!inTransaction) return insertRow(values, key)
+    return inSavepoint(db, () => insertRow(values, key))
+  }
+
+  async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    try {
+      return await guardedInsert(values as Record<string, unknown>, record)
+    } catch (error) {
+      const cause = mysqlError(error)
+      if (cause?.errno !== ER_DUP_ENTRY) mysqlStatementError(error, label)
+      const index = duplicateIndexName(cause.message, tableName)
+      const own = coveringIndexes((await catalog.current()).indexes, keyColumns(Object.keys(record)))
+      if (index !== undefined && own.some((candidate) => candidate.name === index)) return undefined
+      // Another unique index refused the row. If a row with this key exists anyway, the key decides (as
+      // Postgres's ON CONFLICT (key) would); else the conflict is the caller's to see, unchanged.
+      if ((await lockingFind(record)) !== undefined) return undefined
+      throw error
+    }
+  }
+
+  async function insert(values: T['$inferInsert']): Promise<Row> {
+    try {
+      return await guardedInsert(values as Record<string, unknown>)
+    } catch (error) {
+      mysqlStatementError(error, label)
+    }
+  }
+
+  /**
+   * From the kept catalog; where it lacks the table or the key's index, which may have been added since it
+   * was read (the strategy asks about a missing index again after a while), from a new read, which then
+   * replaces the kept one. So only the check that is failing pays for a read, never another key's finds and
+   * inserts.
+   */
+  async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
+    const wanted = keyColumns(keyFields)
+    const kept = catalog.kept()
+    let known: MySqlCatalog = await catalog.current()
+    if (kept && (!known.tableExists || coveringIndexes(known.indexes, wanted).length === 0)) {
+      known = await catalog.reread()
+    }
+    if (!known.tableExists) {
+      throw new Error(
+        `mysqlStore: table ${label} does not exist${schema ? '' : " in the connection's database"}.`,
+      )
+    }
+    return uniquenessOf(known.indexes, wanted)
+  }
+
+  /**
+   * See {@link mysqlUniqueIndexFix}. Server and schema from the kept catalog; the columns' nullability in one
+   * round trip, made only for a `MissingUniqueConstraintError`.
+   */
+  async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
+    const { server, tableSchema } = await catalog.current()
+    const blobs = keyFields.filter((field) =>
+      /text|blob/i.test((column(field) as { getSQLType?: () => string }).getSQLType?.() ?? ''),
+    )
+    return mysqlUniqueIndexFix(
+      {
+        server,
+        tableSchema,
+        table: tableName,
+        nullable: await readMySqlNullableColumns(db, place),
+        blobs: blobs.map((field) => databaseColumnName(db, column(field))),
+      },
+      keyFields.map((field) => databaseColumnName(db, column(field))),
+    )
+  }
+
+  return {
+    name: `mysql:${label}`,
+    fields,
+    inTransaction,
+    find,
+    insert: (values) => insert(values),
+    insertIfAbsent,
+    uniqueness,
+    uniqueIndexFix,
+  }
+}

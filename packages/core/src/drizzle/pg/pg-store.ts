@@ -1,0 +1,178 @@
+import { type Column, is, type SQL, sql } from 'drizzle-orm'
+import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
+import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import { checkKeyTypes, columnsOf, databaseColumnName } from '../shared/columns.js'
+import { insertParameters } from '../shared/insert-parameters.js'
+import { keyParams, keyShape, keyWhere } from '../shared/key-where.js'
+import type { TableStore } from '../shared/table-store.js'
+import { uniquenessOf } from '../shared/unique-index-match.js'
+import { readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
+import type { AnyPgDatabase } from './pg-database.js'
+import { pgInsertError } from './pg-errors.js'
+import { type Prepared, prepareMapped, rawPreparer, rowMapper, statementName } from './pg-session.js'
+import { pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
+
+/** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
+function insertDisabled(column: Column): boolean {
+  return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
+}
+
+/** `drizzleStore` for `pg-core` tables. */
+export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableStore<T> {
+  type Row = T['$inferSelect']
+  const { name: tableName, schema } = getTableConfig(table)
+  const relation = schema ? `${quoteIdent(schema)}.${quoteIdent(tableName)}` : quoteIdent(tableName)
+  const label = schema ? `${schema}.${tableName}` : tableName
+  const columns = columnsOf(table)
+  const fields = Object.freeze(Object.keys(columns))
+  const statements = new Map<string, Prepared>()
+  const preparer = rawPreparer(db)
+  // Every statement prepared with it returns every column in `fields` order.
+  const mapRows = rowMapper<Row>(fields, columns)
+
+  function column(field: string): Column {
+    return columns[field] as Column
+  }
+
+  /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
+  function findStatement(key: Record<string, unknown>): Prepared {
+    const id = `find:${keyShape(key).shape}`
+    let statement = statements.get(id)
+    if (!statement) {
+      // Every column, in `fields` order, as mapRows expects.
+      const query = db
+        .select(columns as Record<string, PgColumn>)
+        .from(table as PgTable)
+        .where(keyWhere(column, key))
+        .limit(1)
+      statement = preparer
+        ? prepareMapped(preparer, query.getSQL(), mapRows)
+        : (query.prepare(statementName(query.toSQL().sql)) as Prepared)
+      statements.set(id, statement)
+    }
+    return statement
+  }
+
+  async function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
+    // Under READ COMMITTED every statement takes a new snapshot, so a plain read is already `fresh`. Under
+    // REPEATABLE READ no read can see a row committed after the snapshot; the insert reports that case (40001).
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    const rows = (await findStatement(record).execute(keyParams(column, record))) as Row[]
+    return rows[0]
+  }
+
+  /**
+   * INSERT … [ON CONFLICT (key) DO NOTHING] RETURNING *, prepared once per shape (the fields given, and the
+   * conflict target). Built anew only when a column's `$defaultFn` returns SQL, which cannot be a parameter.
+   */
+  async function runInsert(values: Record<string, unknown>, conflictKey?: readonly string[]): Promise<Row[]> {
+    const target = conflictKey?.map(column) as PgColumn[] | undefined
+    const build = (row: Record<string, unknown>) => {
+      const query = db.insert(table as PgTable).values(row)
+      return (target ? query.onConflictDoNothing({ target }) : query).returning()
+    }
+    const parameters = insertParameters(columns, values)
+    if (!parameters) return (await build(values)) as Row[]
+    const id = `insert:${parameters.shape}|${conflictKey ? [...conflictKey].sort().join(',') : '-'}`
+    let statement = statements.get(id)
+    if (!statement) {
+      const query = build(parameters.placeholders)
+      statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
+      statements.set(id, statement)
+    }
+    return (await statement.execute(parameters.params)) as Row[]
+  }
+
+  async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+    try {
+      const rows = await runInsert(values as Record<string, unknown>, Object.keys(key as object))
+      return rows[0]
+    } catch (error) {
+      pgInsertError(error, label)
+    }
+  }
+
+  async function insert(values: T['$inferInsert']): Promise<Row> {
+    const rows = await runInsert(values as Record<string, unknown>)
+    return rows[0] as Row
+  }
+
+  /** insertUnlessFound statements by shape; `null` where none can be prepared (then: a read, then an insert). */
+  const insertUnlessFoundStatements = new Map<string, Prepared | null>()
+
+  /**
+   * `INSERT INTO t (…) SELECT $1, … WHERE NOT EXISTS (SELECT 1 FROM t WHERE key) RETURNING …`, prepared once
+   * per shape: the insert and the fresh read under a lock in one round trip. Postgres types each parameter
+   * from its target column. Rows come back mapped as `find` maps them (column → field, driver → JS value).
+   */
+  async function insertUnlessFound(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    const parameters = insertParameters(columns, values as Record<string, unknown>)
+    const id = parameters && `${parameters.shape}|${keyShape(record).shape}`
+    let statement = id === undefined ? null : insertUnlessFoundStatements.get(id)
+    if (statement === undefined && parameters && id !== undefined) {
+      // Generated columns take no value, as in drizzle's own insert.
+      const given = parameters.names.filter((field) => !insertDisabled(column(field)))
+      statement = null
+      if (preparer && given.length > 0) {
+        const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
+        const where = keyWhere(column, record, { prefix: 'key:' })
+        const query: SQL = sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
+          given.map((field) =>
+            parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
+          ),
+          sql`, `,
+        )} where not exists (select 1 from ${table} where ${where}) returning ${sql.join(
+          fields.map(identifier),
+          sql`, `,
+        )}`
+        statement = prepareMapped(preparer, query, mapRows, label)
+      }
+      insertUnlessFoundStatements.set(id, statement)
+    }
+    if (!statement || !parameters) {
+      // A `$defaultFn` returned SQL (no prepared statement can hold it), or no column takes a value: the same
+      // thing in two statements.
+      if ((await find(key)) !== undefined) return undefined
+      return (await runInsert(values as Record<string, unknown>))[0]
+    }
+    const params = { ...parameters.params, ...keyParams(column, record, 'key:') }
+    const rows = (await statement.execute(params)) as Row[]
+    return rows[0]
+  }
+
+  async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
+    const indexes = await readPgUniqueIndexes(db, relation)
+    return uniquenessOf(
+      indexes,
+      keyFields.map((field) => databaseColumnName(db, column(field))),
+    )
+  }
+
+  /**
+   * `CREATE UNIQUE INDEX ON "schema"."table" ("column", …)`, with the schema the table lives in (read from
+   * the catalog: a table declared without one is found through the search path) and the columns' real names;
+   * see {@link pgUniqueIndexFix}. One round trip, made only for a `MissingUniqueConstraintError`.
+   */
+  async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
+    const facts = await readPgTableFacts(db, relation, { schema, table: tableName })
+    return pgUniqueIndexFix(
+      facts,
+      keyFields.map((field) => databaseColumnName(db, column(field))),
+    )
+  }
+
+  return {
+    name: `pg:${schema ?? 'public'}.${tableName}`,
+    fields,
+    inTransaction: is(db, PgTransaction),
+    find,
+    insert: (values) => insert(values),
+    insertIfAbsent,
+    insertUnlessFound: (key, values) => insertUnlessFound(key, values),
+    uniqueness,
+    uniqueIndexFix,
+  }
+}

@@ -133,6 +133,23 @@ export function createConstraintStrategy(
   // Per store object, per sorted key fields: the catalog answer once known (so a hit waits for nothing), or
   // the question in flight. An index found is kept; a missing one for MISSING_INDEX_RECHECK_MS.
   const checked = new WeakMap<object, Map<string, Known | Promise<Known>>>()
+  // A store without insertIfAbsent never gains one: its error's names are looked up once per key shape, so
+  // a hot caller of a misconfigured store does not read the catalog on every call.
+  const withoutInsertIfAbsent = new WeakMap<object, Map<string, Promise<UniqueIndexFix | undefined>>>()
+  const fixOfStoreWithoutInsert = (store: Store<unknown, unknown, unknown>, fields: readonly string[]) => {
+    let byFields = withoutInsertIfAbsent.get(store)
+    if (!byFields) {
+      byFields = new Map()
+      withoutInsertIfAbsent.set(store, byFields)
+    }
+    const id = fields.join('\u0000')
+    let fix = byFields.get(id)
+    if (!fix) {
+      fix = uniqueIndexFixOf(store, fields)
+      byFields.set(id, fix)
+    }
+    return fix
+  }
 
   function uniquenessOf(
     store: Store<unknown, unknown, unknown>,
@@ -184,7 +201,7 @@ export function createConstraintStrategy(
         throw missingUniqueConstraint(
           store,
           fields,
-          await uniqueIndexFixOf(store, fields),
+          await fixOfStoreWithoutInsert(store as Store<unknown, unknown, unknown>, fields),
           `give store ${store.name} an insertIfAbsent that inserts atomically on the key (INSERT … ON ` +
             `CONFLICT (key) DO NOTHING RETURNING *), never a find then an insert`,
           new Error(

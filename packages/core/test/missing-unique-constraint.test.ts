@@ -481,6 +481,28 @@ describe('SQLite', () => {
     }
   })
 
+  test('a taken name with letters SQLite does not fold (Ä): still seen as taken, the SQL picks a free name', async () => {
+    const client = new Database(':memory:')
+    try {
+      const name = `Äb_${uniqueName('taken')}`
+      const indexName = sqliteIndexName(name, ['slug'])
+      client.exec(`create table "${name}" (id integer primary key, slug text not null);
+        create index "${indexName}" on "${name}" (slug)`)
+      const store = drizzleStore(
+        drizzleSqlite({ client }),
+        sqliteTable(name, { id: sqliteInteger('id').primaryKey(), slug: sqliteText('slug').notNull() }),
+      )
+      const { strategy, pass } = clocked()
+      const error = await missing(getOrCreate(store, { slug: 'a' }, {}, strategy))
+      expectPrinted(error, `CREATE UNIQUE INDEX "${indexName}1" ON "${name}" ("slug")`)
+      client.exec(error.sql as string)
+      pass()
+      await expect(getOrCreate(store, { slug: 'a' }, {}, strategy)).resolves.toMatchObject({ created: true })
+    } finally {
+      client.close()
+    }
+  })
+
   test('tables whose names and columns join alike, a_b (c) and a (b_c): two names, both statements run', async () => {
     const client = new Database(':memory:')
     try {
@@ -679,6 +701,32 @@ describe('stores that are not SQL', () => {
     await missing(call())
     expect({ asked, described }).toEqual({ asked: 2, described: 2 })
     expect(MISSING_INDEX_RECHECK_MS).toBe(1000)
+  })
+
+  test('a store without insertIfAbsent: its names are looked up once, not on every call', async () => {
+    type Row = { id: number; slug: string }
+    const base = memoryStore<Row>({ uniqueBy: [['id']] })
+    let described = 0
+    const store: Store<Row> = {
+      name: 'no-atomic:tags',
+      find: (key) => base.find(key),
+      insert: (values) => base.insert(values),
+      uniqueIndexFix: async (fields) => {
+        described++
+        return { table: 'tags', columns: [...fields] }
+      },
+    }
+    const strategy = createConstraintStrategy()
+    const errors = await Promise.all(
+      Array.from({ length: 10 }, () => missing(getOrCreate(store, { slug: 'a' }, {}, strategy))),
+    )
+    for (let i = 0; i < 10; i++) errors.push(await missing(getOrCreate(store, { slug: 'a' }, {}, strategy)))
+    expect(described).toBe(1)
+    expect(errors.every((error) => error.hint?.includes('give store no-atomic:tags an insertIfAbsent'))).toBe(
+      true,
+    )
+    await missing(getOrCreate(store, { id: 1 }, { slug: 'b' }, strategy))
+    expect(described).toBe(2) // another key shape is another look-up
   })
 
   test('the constructor as custom strategies call it: (table, columns, options?)', () => {

@@ -1,5 +1,10 @@
 import type { UniqueIndexFix } from '../../types.js'
 
+/** Lower case as SQLite folds identifiers and its `lower()` works: A–Z only, every other letter as it is. */
+function asciiLower(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => letter.toLowerCase())
+}
+
 /**
  * The name the fix gives a unique index on `columns` of `table`: `table_col1_col2_<hash>_key`, where the hash
  * (8 hex digits, FNV-1a of the table's and the columns' names, case-folded as SQLite folds them) tells apart
@@ -7,7 +12,7 @@ import type { UniqueIndexFix } from '../../types.js'
  * migration that adds both indexes must not get one name twice. Exported for tests.
  */
 export function sqliteIndexName(table: string, columns: readonly string[]): string {
-  const text = JSON.stringify([table, ...columns]).toLowerCase()
+  const text = asciiLower(JSON.stringify([table, ...columns]))
   let hash = 0x811c9dc5
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i)
@@ -18,8 +23,8 @@ export function sqliteIndexName(table: string, columns: readonly string[]): stri
 
 /**
  * `CREATE UNIQUE INDEX "table_column_1a2b3c4d_key" ON "table" ("column", …)`: SQLite needs a name for the
- * index, and index names are per database; see {@link sqliteIndexName}; `taken` are the names (lower-cased)
- * already in use, and a number is appended until the name is free. SQLite's unique indexes treat NULLs as
+ * index, and index names are per database; see {@link sqliteIndexName}; `taken` are the names already in use,
+ * lower-cased by SQLite (A–Z only), and a number is appended until the name is free. SQLite's unique indexes treat NULLs as
  * distinct and have no option against it: for a nullable key column (`nullable`, lower-cased) the hint says
  * it must be NOT NULL, or a key with a NULL in it is refused (`INVALID_KEY`) even once the index exists.
  */
@@ -31,7 +36,7 @@ export function sqliteUniqueIndexFix(
 ): UniqueIndexFix {
   const base = sqliteIndexName(table, names)
   let indexName = base
-  for (let n = 1; taken.has(indexName.toLowerCase()); n++) indexName = `${base}${n}`
+  for (let n = 1; taken.has(asciiLower(indexName)); n++) indexName = `${base}${n}`
   const nullable = names.filter((name) => nullableNames.has(name.toLowerCase()))
   const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
   return {

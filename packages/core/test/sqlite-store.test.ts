@@ -4,7 +4,7 @@ import { getOrCreate, isGetOrCreateError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { causeChain } from '../src/drizzle/shared/cause-chain.js'
+import { causeChain } from '../src/drizzle/common/cause-chain.js'
 import { uniqueName } from './support/pg.js'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { type CatalogIndex, coveringIndexes, uniquenessOf } from '../src/drizzle/shared/unique-index-match.js'
+import { type CatalogIndex, coveringIndexes, uniquenessOf } from '../src/drizzle/common/unique-index-match.js'
 
 /** A whole unique index on `columns` whose columns may hold NULL; `over` changes any part of it. */
 function index(columns: string[], over: Partial<CatalogIndex> = {}): CatalogIndex {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import type { CatalogIndex } from '../shared/unique-index-match.js'
+import type { CatalogIndex } from '../common/unique-index-match.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import { resultRows } from './mysql-rows.js'
 

@@ -1,5 +1,5 @@
 import { SerializationConflictError } from '../../errors.js'
-import { causeChain } from '../shared/cause-chain.js'
+import { causeChain } from '../common/cause-chain.js'
 
 /** MySQL / MariaDB error number of a duplicate key. */
 export const ER_DUP_ENTRY = 1062

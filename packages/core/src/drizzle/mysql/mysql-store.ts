@@ -2,10 +2,10 @@ import { type Column, is, sql } from 'drizzle-orm'
 import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/mysql-core'
 import { RowVanishedError } from '../../errors.js'
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
-import { checkKeyTypes, columnsOf, databaseColumnName } from '../shared/columns.js'
-import { keyParams, keyShape, keyWhere } from '../shared/key-where.js'
-import type { TableStore } from '../shared/table-store.js'
-import { coveringIndexes, uniquenessOf } from '../shared/unique-index-match.js'
+import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
+import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
+import type { TableStore } from '../common/table-store.js'
+import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
 import {
   catalogKeeper,
   type MySqlCatalog,

@@ -1,5 +1,5 @@
 import { SerializationConflictError } from '../../errors.js'
-import { causeChain } from '../shared/cause-chain.js'
+import { causeChain } from '../common/cause-chain.js'
 
 /** The first `code` on `error` or its causes that looks like a Postgres SQLSTATE (five characters). */
 export function sqlState(error: unknown): string | undefined {

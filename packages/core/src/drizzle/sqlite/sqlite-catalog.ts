@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import type { CatalogIndex } from '../shared/unique-index-match.js'
+import type { CatalogIndex } from '../common/unique-index-match.js'
 import type { AnySQLiteDatabase } from './sqlite-database.js'
 
 /** Every unique, non-partial index of a table, its columns and their NOT NULL flags, in one query. */

@@ -1,5 +1,5 @@
 import { SerializationConflictError } from '../../errors.js'
-import { causeChain } from '../shared/cause-chain.js'
+import { causeChain } from '../common/cause-chain.js'
 
 /** The first SQLite result code (`SQLITE_…`) on `error` or its causes. */
 function sqliteCode(error: unknown): string | undefined {

@@ -61,7 +61,7 @@ async function uniqueIndexFixOf(
 /**
  * The `MissingUniqueConstraintError` for a key's `fields`, in the database's names and with the statement
  * that adds the index, when the store said (`fix`); else with the store's name and the fields. `why` replaces
- * the store's hint when the store cannot say (no `insertIfAbsent`).
+ * the store's hint when the store cannot say (no `insertIfAbsentAtomically`).
  */
 function missingUniqueConstraint(
   store: Store<unknown, unknown, unknown>,
@@ -71,7 +71,8 @@ function missingUniqueConstraint(
   cause?: Error,
 ): MissingUniqueConstraintError {
   const columns = fix && fix.columns.length === fields.length ? fix.columns : fields
-  // Without insertIfAbsent an index alone does not help: say what the store lacks, unless it says better.
+  // Without insertIfAbsentAtomically an index alone does not help: say what the store lacks, unless it says
+  // better.
   const sql = why === undefined ? fix?.sql : undefined
   const hint = why === undefined ? fix?.hint : (fix?.hint ?? why)
   return new MissingUniqueConstraintError(fix?.table ?? store.name, columns, {
@@ -96,7 +97,7 @@ export interface ConstraintStrategyTestingOptions {
  * The default strategy: the database's unique index settles the race.
  *
  * 1. `find(key)`: a hit costs one round trip and writes nothing.
- * 2. `insertIfAbsent(key, values)` (`INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`): a row back means
+ * 2. `insertIfAbsentAtomically(key, values)` (`INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`): a row back means
  *    this call created it.
  * 3. Otherwise `find(key, { fresh: true })`, a new statement that sees the winner's row.
  * 4. Nothing (the row was deleted in between): back to 2, up to `maxAttempts`, then `RowVanishedError`.
@@ -133,8 +134,8 @@ export function createConstraintStrategy(
   // Per store object, per sorted key fields: the catalog answer once known (so a hit waits for nothing), or
   // the question in flight. An index found is kept; a missing one for MISSING_INDEX_RECHECK_MS.
   const checked = new WeakMap<object, Map<string, Known | Promise<Known>>>()
-  // A store without insertIfAbsent never gains one: its error's names are looked up once per key shape, so
-  // a hot caller of a misconfigured store does not read the catalog on every call.
+  // A store without insertIfAbsentAtomically never gains one: its error's names are looked up once per key
+  // shape, so a hot caller of a misconfigured store does not read the catalog on every call.
   const withoutInsertIfAbsent = new WeakMap<object, Map<string, Promise<UniqueIndexFix | undefined>>>()
   const fixOfStoreWithoutInsert = (store: Store<unknown, unknown, unknown>, fields: readonly string[]) => {
     let byFields = withoutInsertIfAbsent.get(store)
@@ -197,15 +198,17 @@ export function createConstraintStrategy(
       const record = key as Record<string, unknown>
       const fields = Object.keys(record)
       if (fields.length > 1) fields.sort()
-      if (typeof store.insertIfAbsent !== 'function') {
+      // `insertIfAbsent`: the name before 0.3, honoured until 0.4.
+      const insertAtomically = store.insertIfAbsentAtomically ?? store.insertIfAbsent
+      if (typeof insertAtomically !== 'function') {
         throw missingUniqueConstraint(
           store,
           fields,
           await fixOfStoreWithoutInsert(store as Store<unknown, unknown, unknown>, fields),
-          `give store ${store.name} an insertIfAbsent that inserts atomically on the key (INSERT … ON ` +
+          `give store ${store.name} an insertIfAbsentAtomically that inserts atomically on the key (INSERT … ON ` +
             `CONFLICT (key) DO NOTHING RETURNING *), never a find then an insert`,
           new Error(
-            `Store ${store.name} has no insertIfAbsent: it cannot insert atomically on a unique key.`,
+            `Store ${store.name} has no insertIfAbsentAtomically: it cannot insert atomically on a unique key.`,
           ),
         )
       }
@@ -230,7 +233,7 @@ export function createConstraintStrategy(
 
       const values = await resolveValues(key, defaults)
       for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        const inserted = await store.insertIfAbsent(key, values)
+        const inserted = await insertAtomically.call(store, key, values)
         if (inserted !== undefined) return { row: inserted, created: true }
         const winner = await store.find(key, { fresh: true })
         if (winner !== undefined) return { row: winner, created: false }

@@ -7,9 +7,9 @@ export interface MemoryStoreOptions {
   readonly name?: string
   /**
    * The field sets that are unique, e.g. `[['slug'], ['tenantId', 'slug']]`. With it the store enforces
-   * them (NULL equals NULL, as `NULLS NOT DISTINCT`) and implements `insertIfAbsent`, so it works with the
-   * constraint strategy; without it, it holds duplicates like a table with no unique index and only a lock
-   * strategy can keep it clean.
+   * them (NULL equals NULL, as `NULLS NOT DISTINCT`) and implements `insertIfAbsentAtomically`, so it works
+   * with the constraint strategy; without it, it holds duplicates like a table with no unique index and only
+   * a lock strategy can keep it clean.
    */
   readonly uniqueBy?: readonly (readonly string[])[]
   /** A field numbered 1, 2, 3… on insert, like a serial primary key. Default is none. */
@@ -19,7 +19,12 @@ export interface MemoryStoreOptions {
 /** A store in memory, from {@link memoryStore}: a {@link Store} plus a look at what it holds. */
 export interface MemoryStore<Row extends Record<string, unknown>>
   extends Store<Row, Partial<Row>, Partial<Row>> {
-  /** Insert unless a row with this key exists (see {@link Store.insertUnlessFound}); every memory store has it. */
+  /**
+   * Insert unless a row with this key exists (see {@link Store.insertIfAbsentUnderLock}); every memory store
+   * has it.
+   */
+  insertIfAbsentUnderLock(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined>
+  /** @deprecated Renamed {@link MemoryStore.insertIfAbsentUnderLock} in 0.3; removed in 0.4. */
   insertUnlessFound(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined>
   /** Every row, in insertion order (copies). */
   rows(): Row[]
@@ -81,8 +86,11 @@ export function memoryStore<Row extends Record<string, unknown>>(
     async insert(values: Partial<Row>, _opts?: InsertOptions): Promise<Row> {
       return insert(values)
     },
-    async insertUnlessFound(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
+    async insertIfAbsentUnderLock(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
       return rows.some((row) => matches(row, key)) ? undefined : insert(values)
+    },
+    insertUnlessFound(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
+      return store.insertIfAbsentUnderLock(key, values)
     },
     async uniqueness(fields: readonly string[]): Promise<Uniqueness> {
       const wanted = JSON.stringify([...fields].sort())
@@ -114,7 +122,8 @@ export function memoryStore<Row extends Record<string, unknown>>(
   }
   if (uniqueBy.length > 0) {
     // The same check-then-insert, atomic here: nothing runs between the two in this single thread.
-    store.insertIfAbsent = store.insertUnlessFound
+    store.insertIfAbsentAtomically = store.insertIfAbsentUnderLock
+    store.insertIfAbsent = store.insertIfAbsentUnderLock // the name before 0.3 (deprecated, removed in 0.4)
   }
   return store
 }

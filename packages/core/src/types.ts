@@ -83,10 +83,16 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
   /** Insert unconditionally and return the row as stored. Used by lock strategies. */
   insert(values: Values, opts?: InsertOptions): Promise<Row>
   /**
-   * Insert unless a row with this key exists, atomically, without aborting the caller's transaction on that
+   * Insert unless a row with this key exists, atomically (the database's unique index decides, as `INSERT …
+   * ON CONFLICT (key) DO NOTHING RETURNING *` does), without aborting the caller's transaction on that
    * conflict; return the inserted row, or `undefined` when a row with this key exists. A conflict on any
    * other unique constraint must be thrown. Stores that cannot do this atomically must not implement it: the
-   * constraint strategy then refuses them.
+   * constraint strategy then refuses them. Named `insertIfAbsent` before 0.3.
+   */
+  insertIfAbsentAtomically?(key: Key, values: Values): Promise<Row | undefined>
+  /**
+   * @deprecated Renamed {@link Store.insertIfAbsentAtomically} in 0.3: the old name did not say that it must
+   * be atomic. Still honoured when the new name is absent; removed in 0.4.
    */
   insertIfAbsent?(key: Key, values: Values): Promise<Row | undefined>
   /**
@@ -95,14 +101,19 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * creators: lock strategies call it only while they hold the key's lock, in place of a fresh `find` followed
    * by `insert`. A conflict on a unique constraint must be thrown. It takes no fencing token: for a store with
    * `checksFence`, lock strategies use `find(key, { fresh: true })` and `insert(values, { fence })` instead, as
-   * they do for a store without this method.
+   * they do for a store without this method. Named `insertUnlessFound` before 0.3.
+   */
+  insertIfAbsentUnderLock?(key: Key, values: Values): Promise<Row | undefined>
+  /**
+   * @deprecated Renamed {@link Store.insertIfAbsentUnderLock} in 0.3: the old name did not say that it is safe
+   * only under a lock. Still honoured when the new name is absent; removed in 0.4.
    */
   insertUnlessFound?(key: Key, values: Values): Promise<Row | undefined>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
   /**
    * How to add the unique index on exactly these fields that {@link Store.uniqueness} found missing (or that
-   * a store without `insertIfAbsent` needs): the table's and the columns' names in the database, and a
+   * a store without `insertIfAbsentAtomically` needs): the table's and the columns' names in the database, and a
    * statement in the store's dialect that runs as printed (see {@link UniqueIndexFix}). The constraint
    * strategy calls it only to build a `MissingUniqueConstraintError`, so it may cost a round trip. Optional:
    * without it (or if it throws) the error names the store and the key's fields, and prints no SQL.

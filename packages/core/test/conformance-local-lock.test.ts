@@ -48,7 +48,7 @@ async function lockedMemoryTable(shape: ConformanceShape) {
       return inner.insert(values, opts)
     }
     const { insert } = store
-    store.insertUnlessFound = async (key, values) =>
+    store.insertIfAbsentUnderLock = async (key, values) =>
       (await inner.find(key)) === undefined ? insert(values) : undefined
   }
   return {

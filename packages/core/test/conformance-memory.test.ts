@@ -13,26 +13,26 @@ const UNIQUE_BY: Record<ConformanceShape, string[][]> = {
 async function memoryTable(shape: ConformanceShape) {
   const inner = memoryStore<Record<string, unknown>>({ uniqueBy: UNIQUE_BY[shape], autoIncrement: 'id' })
   const store: ConformanceStore = Object.assign(Object.create(null), inner, { fields: FIELDS })
-  if (shape === 'unique' && inner.insertIfAbsent) {
-    const insertIfAbsent = inner.insertIfAbsent
+  if (shape === 'unique' && inner.insertIfAbsentAtomically) {
+    const insertIfAbsentAtomically = inner.insertIfAbsentAtomically
     // The "other unique constraint": email, NULLs distinct (memoryStore's uniqueBy treats NULL as equal to NULL).
     const checkEmail = (values: Record<string, unknown>) => {
       if (values.email != null && inner.rows().some((row) => row.email === values.email)) {
         throw Object.assign(new Error('duplicate email'), { code: 'UNIQUE_VIOLATION' })
       }
     }
-    store.insertIfAbsent = async (key, values) => {
+    store.insertIfAbsentAtomically = async (key, values) => {
       checkEmail(values)
-      return insertIfAbsent(key, values)
+      return insertIfAbsentAtomically(key, values)
     }
     store.insert = async (values, opts) => {
       checkEmail(values)
       return inner.insert(values, opts)
     }
-    const insertUnlessFound = inner.insertUnlessFound
-    store.insertUnlessFound = async (key, values) => {
+    const insertIfAbsentUnderLock = inner.insertIfAbsentUnderLock
+    store.insertIfAbsentUnderLock = async (key, values) => {
       checkEmail(values)
-      return insertUnlessFound(key, values)
+      return insertIfAbsentUnderLock(key, values)
     }
   }
   return {

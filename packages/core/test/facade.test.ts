@@ -51,7 +51,7 @@ describe('getOrCreate over memoryStore', () => {
     let fail = true
     const store: Store<Row, Partial<Row>, Partial<Row>> = {
       ...inner,
-      insertIfAbsent: inner.insertIfAbsent!,
+      insertIfAbsentAtomically: inner.insertIfAbsentAtomically!,
       uniqueness: async (fields) => {
         asked++
         if (fail) {
@@ -67,6 +67,33 @@ describe('getOrCreate over memoryStore', () => {
     expect(asked).toBe(2)
   })
 
+  test('a store with only the name before 0.3 (insertIfAbsent) is still used, and the new name wins over it', async () => {
+    const inner = memoryStore<Row>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+    const calls: string[] = []
+    const { insertIfAbsentAtomically: _new, insertIfAbsent: _old, ...rest } = inner
+    const oldOnly: Store<Row, Partial<Row>, Partial<Row>> = {
+      ...rest,
+      insertIfAbsent(key, values) {
+        calls.push(`old ${String(this === oldOnly)}`)
+        return inner.insertIfAbsentAtomically!(key, values)
+      },
+    }
+    expect(await getOrCreate(oldOnly, { slug: 'a' }, { title: 'A' })).toEqual({
+      row: { id: 1, slug: 'a', title: 'A' },
+      created: true,
+    })
+    expect(calls).toEqual(['old true']) // called as a method of the store
+    const both: Store<Row, Partial<Row>, Partial<Row>> = {
+      ...oldOnly,
+      insertIfAbsentAtomically(key, values) {
+        calls.push('new')
+        return inner.insertIfAbsentAtomically!(key, values)
+      },
+    }
+    expect((await getOrCreate(both, { slug: 'b' })).created).toBe(true)
+    expect(calls).toEqual(['old true', 'new'])
+  })
+
   test('a row that keeps vanishing ends in ROW_VANISHED after maxAttempts inserts', async () => {
     let inserts = 0
     const store: Store<Row, Partial<Row>, Partial<Row>> = {
@@ -75,7 +102,7 @@ describe('getOrCreate over memoryStore', () => {
       insert: async () => {
         throw new Error('not used')
       },
-      insertIfAbsent: async () => {
+      insertIfAbsentAtomically: async () => {
         inserts++
         return undefined
       },

@@ -621,7 +621,7 @@ describe('stores that are not SQL', () => {
       name: 'custom:tags',
       find: (key) => base.find(key),
       insert: (values) => base.insert(values),
-      insertIfAbsent: (key, values) => base.insertUnlessFound(key, values),
+      insertIfAbsentAtomically: (key, values) => base.insertIfAbsentUnderLock(key, values),
       uniqueness: async () => 'not-enforced',
     }
     const error = await missing(getOrCreate(custom, { slug: 'a' }))
@@ -644,12 +644,12 @@ describe('stores that are not SQL', () => {
     }
     expect(await missing(getOrCreate(failing, { slug: 'a' }))).toMatchObject({ table: 'custom:tags' })
 
-    // And one without insertIfAbsent: an index alone would not help, so the hint says what the store lacks.
-    const { insertIfAbsent: _dropped, ...noAtomicInsert } = custom
+    // And one without insertIfAbsentAtomically: an index alone would not help, so the hint says what the store lacks.
+    const { insertIfAbsentAtomically: _dropped, ...noAtomicInsert } = custom
     const lacking = await missing(getOrCreate(noAtomicInsert, { slug: 'a' }))
     expect(lacking.sql).toBeUndefined()
-    expect(lacking.hint).toContain('give store custom:tags an insertIfAbsent')
-    expect((lacking.cause as Error).message).toContain('has no insertIfAbsent')
+    expect(lacking.hint).toContain('give store custom:tags an insertIfAbsentAtomically')
+    expect((lacking.cause as Error).message).toContain('has no insertIfAbsentAtomically')
   })
 
   test('a missing index is remembered for the window: one look-up however many calls, then asked again', async () => {
@@ -661,7 +661,7 @@ describe('stores that are not SQL', () => {
       name: 'counted:tags',
       find: (key) => base.find(key),
       insert: (values) => base.insert(values),
-      insertIfAbsent: (key, values) => base.insertUnlessFound(key, values),
+      insertIfAbsentAtomically: (key, values) => base.insertIfAbsentUnderLock(key, values),
       uniqueness: async () => {
         asked++
         return 'not-enforced'
@@ -685,7 +685,7 @@ describe('stores that are not SQL', () => {
     expect(MISSING_INDEX_RECHECK_MS).toBe(1000)
   })
 
-  test('a store without insertIfAbsent: its names are looked up once, not on every call', async () => {
+  test('a store without insertIfAbsentAtomically: its names are looked up once, not on every call', async () => {
     type Row = { id: number; slug: string }
     const base = memoryStore<Row>({ uniqueBy: [['id']] })
     let described = 0
@@ -704,9 +704,9 @@ describe('stores that are not SQL', () => {
     )
     for (let i = 0; i < 10; i++) errors.push(await missing(getOrCreate(store, { slug: 'a' }, {}, strategy)))
     expect(described).toBe(1)
-    expect(errors.every((error) => error.hint?.includes('give store no-atomic:tags an insertIfAbsent'))).toBe(
-      true,
-    )
+    expect(
+      errors.every((error) => error.hint?.includes('give store no-atomic:tags an insertIfAbsentAtomically')),
+    ).toBe(true)
     await missing(getOrCreate(store, { id: 1 }, { slug: 'b' }, strategy))
     expect(described).toBe(2) // another key shape is another look-up
   })

@@ -22,8 +22,8 @@ test("columns named by drizzle's casing option are found in the catalog under th
   expect((await getOrCreate(drizzleStore(db, table), { tagSlug: 'a' })).row).toEqual(first.row)
   // The lock strategies' one-statement insert names the same columns.
   const store = drizzleStore(db, table)
-  expect(await store.insertUnlessFound!({ tagSlug: 'a' }, { tagSlug: 'a' })).toBe(undefined)
-  const b = await store.insertUnlessFound!({ tagSlug: 'b' }, { tagSlug: 'b', displayName: 'B' })
+  expect(await store.insertIfAbsentUnderLock!({ tagSlug: 'a' }, { tagSlug: 'a' })).toBe(undefined)
+  const b = await store.insertIfAbsentUnderLock!({ tagSlug: 'b' }, { tagSlug: 'b', displayName: 'B' })
   expect(b).toMatchObject({ tagSlug: 'b', displayName: 'B' })
 })
 
@@ -39,9 +39,9 @@ test('a table in another schema: found there, and named after it', async () => {
   const store = drizzleStore(drizzle(client), table)
   expect(store.name).toBe(`pg:${schemaName}.${name}`)
   expect((await getOrCreate(store, { slug: 'x' })).created).toBe(true)
-  // insertUnlessFound reads and writes the schema's table, not public's.
-  expect(await store.insertUnlessFound!({ slug: 'x' }, { slug: 'x' })).toBe(undefined)
-  expect(await store.insertUnlessFound!({ slug: 'y' }, { slug: 'y' })).toMatchObject({ slug: 'y' })
+  // insertIfAbsentUnderLock reads and writes the schema's table, not public's.
+  expect(await store.insertIfAbsentUnderLock!({ slug: 'x' }, { slug: 'x' })).toBe(undefined)
+  expect(await store.insertIfAbsentUnderLock!({ slug: 'y' }, { slug: 'y' })).toMatchObject({ slug: 'y' })
   expect((await client.query(`select count(*)::int as n from ${name}`)).rows).toEqual([{ n: 0 }])
   expect(drizzleStore(drizzle(client), pgTable(name, { id: serial('id'), slug: text('slug') })).name).toBe(
     `pg:public.${name}`,

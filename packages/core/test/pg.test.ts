@@ -313,10 +313,10 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     let interfere = 1
     const deleting: typeof real = {
       ...real,
-      insertIfAbsent: async (key, values) => {
+      insertIfAbsentAtomically: async (key, values) => {
         const once = interfere-- > 0
         if (once) await h.exec(`insert into ${name} (slug, title) values ('v', 'old')`)
-        const row = await real.insertIfAbsent!(key, values)
+        const row = await real.insertIfAbsentAtomically!(key, values)
         if (once) await h.exec(`delete from ${name} where slug = 'v'`)
         return row
       },
@@ -328,9 +328,9 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     // Deleted every time: a typed, retryable error after the bounded attempts, never undefined.
     const alwaysDeleting: typeof real = {
       ...real,
-      insertIfAbsent: async (key, values) => {
+      insertIfAbsentAtomically: async (key, values) => {
         await h.exec(`insert into ${name} (slug, title) values ('w', 'blocker') on conflict do nothing`)
-        const row = await real.insertIfAbsent!(key, values)
+        const row = await real.insertIfAbsentAtomically!(key, values)
         await h.exec(`delete from ${name} where slug = 'w'`)
         return row
       },
@@ -358,8 +358,8 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     const b = await getOrCreate(store, { slug: 'b' })
     const c = await store.insert({ slug: 'c' })
     const d = await store.insert({ slug: 'd' })
-    const e = await store.insertUnlessFound!({ slug: 'e' }, { slug: 'e' })
-    const f = await store.insertUnlessFound!({ slug: 'f' }, { slug: 'f' })
+    const e = await store.insertIfAbsentUnderLock!({ slug: 'e' }, { slug: 'e' })
+    const f = await store.insertIfAbsentUnderLock!({ slug: 'f' }, { slug: 'f' })
     expect([a.row.token, b.row.token, c.token, d.token, e?.token, f?.token]).toEqual([
       'token-1',
       'token-2',
@@ -368,29 +368,34 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
       'token-5',
       'token-6',
     ])
-    // insertUnlessFound makes its values before it knows: a row found costs a $defaultFn call too.
-    expect(await store.insertUnlessFound!({ slug: 'e' }, { slug: 'e' })).toBe(undefined)
+    // insertIfAbsentUnderLock makes its values before it knows: a row found costs a $defaultFn call too.
+    expect(await store.insertIfAbsentUnderLock!({ slug: 'e' }, { slug: 'e' })).toBe(undefined)
     expect(made).toBe(7)
   })
 
-  test('insertUnlessFound: one prepared statement per call; its rows read as find reads them', async () => {
+  test('insertIfAbsentUnderLock: one prepared statement per call; its rows read as find reads them', async () => {
     const { store } = await makeItems() // no unique index: lock strategies use it on such tables
-    expect(typeof store.insertUnlessFound).toBe('function')
+    expect(typeof store.insertIfAbsentUnderLock).toBe('function')
     let before = h.queries.length
-    const row = await store.insertUnlessFound!({ slug: 'u', tenant: 7 }, { slug: 'u', tenant: 7, title: 'T' })
+    const row = await store.insertIfAbsentUnderLock!(
+      { slug: 'u', tenant: 7 },
+      { slug: 'u', tenant: 7, title: 'T' },
+    )
     expect(h.queries.length - before).toBe(1)
     expect(h.queries.at(-1)).toMatch(/^insert into .* select .* where not exists \(select 1 from /)
     expect(row?.createdAt).toBeInstanceOf(Date) // the column's mapping, as a select applies it
     expect(await store.find({ slug: 'u', tenant: 7 })).toEqual(row)
     before = h.queries.length
-    expect(await store.insertUnlessFound!({ tenant: 7, slug: 'u' }, { slug: 'u', tenant: 7 })).toBe(undefined)
+    expect(await store.insertIfAbsentUnderLock!({ tenant: 7, slug: 'u' }, { slug: 'u', tenant: 7 })).toBe(
+      undefined,
+    )
     expect(
-      await store.insertUnlessFound!({ slug: 'u', tenant: null }, { slug: 'u', tenant: null }),
+      await store.insertIfAbsentUnderLock!({ slug: 'u', tenant: null }, { slug: 'u', tenant: null }),
     ).toMatchObject({
       slug: 'u',
       tenant: null,
     })
-    expect(await store.insertUnlessFound!({ slug: 'u', tenant: null }, { slug: 'u' })).toBe(undefined)
+    expect(await store.insertIfAbsentUnderLock!({ slug: 'u', tenant: null }, { slug: 'u' })).toBe(undefined)
     expect(h.queries.length - before).toBe(3)
   })
 
@@ -442,7 +447,10 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     expect(nulls).toEqual(drizzleNulls)
 
     // The lock strategies' statement: the same values in, the same row out.
-    const viaLockPath = await store.insertUnlessFound!({ slug: 'typed-u' }, { ...values, slug: 'typed-u' })
+    const viaLockPath = await store.insertIfAbsentUnderLock!(
+      { slug: 'typed-u' },
+      { ...values, slug: 'typed-u' },
+    )
     const [drizzlesU] = await h.db.select().from(table).where(sql`${table.slug} = 'typed-u'`)
     expect(viaLockPath).toEqual(drizzlesU)
     expect(drizzlesU).toMatchObject({ ...values, slug: 'typed-u' })
@@ -450,7 +458,7 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     // An explicit null is SQL NULL, as drizzle's values() writes it: not JSON 'null', not toDriver(null).
     const explicit = { doc: null, amount: null, big: null, at: null, flag: null, tags: null, cents: null }
     await getOrCreate(store, { slug: 'explicit-a' }, explicit)
-    await store.insertUnlessFound!({ slug: 'explicit-b' }, { slug: 'explicit-b', ...explicit })
+    await store.insertIfAbsentUnderLock!({ slug: 'explicit-b' }, { slug: 'explicit-b', ...explicit })
     await store.insert({ slug: 'explicit-c', ...explicit })
     expect(
       await h.rows(
@@ -464,7 +472,7 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     ])
   })
 
-  test('insertUnlessFound leaves generated columns to the database, as drizzle does', async () => {
+  test('insertIfAbsentUnderLock leaves generated columns to the database, as drizzle does', async () => {
     const name = h.table()
     await h.exec(
       `create table ${name} (id serial primary key, slug text not null,
@@ -477,8 +485,11 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     })
     const store = drizzleStore(h.db, table)
     const values = { slug: 'g', slugUpper: 'ignored' } as { slug: string }
-    expect(await store.insertUnlessFound!({ slug: 'g' }, values)).toMatchObject({ slug: 'g', slugUpper: 'G' })
-    expect(await store.insertUnlessFound!({ slug: 'g' }, values)).toBe(undefined)
+    expect(await store.insertIfAbsentUnderLock!({ slug: 'g' }, values)).toMatchObject({
+      slug: 'g',
+      slugUpper: 'G',
+    })
+    expect(await store.insertIfAbsentUnderLock!({ slug: 'g' }, values)).toBe(undefined)
     expect((await store.insert({ slug: 'h' })).slugUpper).toBe('H')
   })
 

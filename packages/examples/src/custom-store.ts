@@ -49,7 +49,7 @@ function insertSql(values: Partial<Tag>): { text: string; params: unknown[] } {
  * A {@link Store} for the `tags` table over a PGlite client:
  * - `find`: one SELECT. Under READ COMMITTED a new statement already sees the newest committed row, so
  *   `fresh` needs nothing more (on MySQL it would be a `LOCK IN SHARE MODE` read).
- * - `insertIfAbsent`: `INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`: atomic, and a conflict on the key
+ * - `insertIfAbsentAtomically`: `INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`: atomic, and a conflict on the key
  *   gives no row instead of an error. A conflict on another unique column still throws, as it must.
  * - `uniqueness`: asks the live catalog whether a unique index covers exactly the key's columns.
  */
@@ -67,7 +67,7 @@ export function tagStore(db: PGlite): Store<Tag, Partial<Tag>, Partial<Tag>> {
       if (!row) throw new Error('INSERT … RETURNING returned no row')
       return row
     },
-    async insertIfAbsent(key, values) {
+    async insertIfAbsentAtomically(key, values) {
       const { text, params } = insertSql(values)
       const target = Object.keys(key).map(columnOf).join(', ')
       return (await db.query<Tag>(`${text} on conflict (${target}) do nothing returning *`, params)).rows[0]

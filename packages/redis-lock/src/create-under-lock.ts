@@ -66,17 +66,19 @@ export async function createUnderLock<Row, Key, Values>(
   }
   try {
     let result: GetOrCreateResult<Row>
-    if (typeof store.insertUnlessFound === 'function' && store.checksFence !== true && lock.attempts === 1) {
+    // `insertUnlessFound`: the name before 0.3, honoured until 0.4.
+    const insertUnderLock = store.insertIfAbsentUnderLock ?? store.insertUnlessFound
+    if (typeof insertUnderLock === 'function' && store.checksFence !== true && lock.attempts === 1) {
       // Nobody held the lock: the row most likely does not exist, so the fresh read and the insert go in one
       // statement. A row found there (another process created it between our lock-free read and our lock)
       // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
       // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
       // expensive function) is then not called at all. A store that checks fencing tokens gets its token with
-      // `insert`, which insertUnlessFound does not take.
+      // `insert`, which insertIfAbsentUnderLock does not take.
       const lazy = typeof defaults === 'function' // user code, which may take its time
       const values = await resolveValues(key, defaults)
       await beforeWrite(!lazy)
-      const inserted = await store.insertUnlessFound(key, values)
+      const inserted = await insertUnderLock.call(store, key, values)
       if (inserted !== undefined) {
         result = { row: inserted, created: true }
       } else {

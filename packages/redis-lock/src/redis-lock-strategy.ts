@@ -93,10 +93,10 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all.
  * 2. Take the lock `lockKeyFor(store.name, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`.
- * 3. Under the lock, `store.insertUnlessFound(key, { ...defaults, ...key })`: the fresh read and the insert in
+ * 3. Under the lock, `store.insertIfAbsentUnderLock(key, { ...defaults, ...key })`: the fresh read and the insert in
  *    one round trip. A row found there means another caller created it; it is read back with
  *    `store.find(key, { fresh: true })`. A caller that had to wait for the lock (its holder most likely created
- *    the row), a store without `insertUnlessFound` and a store with `checksFence: true` read first with
+ *    the row), a store without `insertIfAbsentUnderLock` and a store with `checksFence: true` read first with
  *    `store.find(key, { fresh: true })`, and only on a miss call `defaults` and `store.insert(values)`.
  * 4. Before each write the lock must still be held: its validity is checked locally, and confirmed on a quorum
  *    too (renewing it; `LockLostError` if not) when anything ran under the lock since the acquire (a `defaults`

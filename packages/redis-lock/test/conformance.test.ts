@@ -139,10 +139,10 @@ async function memoryTable(shape: ConformanceShape): Promise<ConformanceTable> {
       checkEmail(values)
       return inner.insert(values, opts)
     }
-    store.insertUnlessFound = async (key, values) => {
+    store.insertIfAbsentUnderLock = async (key, values) => {
       if ((await inner.find(key, { fresh: true })) !== undefined) return undefined
       checkEmail(values)
-      return inner.insertUnlessFound(key, values)
+      return inner.insertIfAbsentUnderLock(key, values)
     }
   }
   return {
@@ -181,7 +181,7 @@ function shapeTable(name: string, shape: ConformanceShape) {
  * A fresh table (named by `scratchName`, so the global setup knows it is this run's). `'no-unique'`,
  * `'composite'` and `'nullable'` have no unique index on the key: only the lock keeps one row per key. The
  * `'unique'` shape is as the suite defines it, `slug` and `email` each unique: the suite calls the store's
- * `insertIfAbsent` (`INSERT … ON CONFLICT (slug) DO NOTHING`, which Postgres refuses without that index) on it
+ * `insertIfAbsentAtomically` (`INSERT … ON CONFLICT (slug) DO NOTHING`, which Postgres refuses without that index) on it
  * directly, and drizzleStore always has that method. A lock that let two creators in would still fail the
  * races there: the second insert raises the unique violation, and the suite expects no call to fail.
  * The store is `drizzleStore(db, table)` over the file's pool, with a logger counting its statements; `count`

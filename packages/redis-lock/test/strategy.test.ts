@@ -65,7 +65,7 @@ function lockScripts(commands: readonly string[][]): string[] {
 
 /**
  * A store over `inner` that says whether it checks fencing tokens, and records each write: the `opts` of an
- * `insert`, `['insertUnlessFound']` for that method. With `merged` it has `insertUnlessFound` (the strategy's
+ * `insert`, `['insertIfAbsentUnderLock']` for that method. With `merged` it has `insertIfAbsentUnderLock` (the strategy's
  * one-statement path); without, the strategy takes the fresh `find`, then `insert`.
  */
 function fencingAware<Row>(
@@ -84,17 +84,17 @@ function fencingAware<Row>(
       return inner.insert(...args)
     },
   }
-  const insertUnlessFound = inner.insertUnlessFound?.bind(inner)
-  if (merged && insertUnlessFound) {
-    store.insertUnlessFound = (...args) => {
-      inserts.push(['insertUnlessFound'])
-      return insertUnlessFound(...args)
+  const insertIfAbsentUnderLock = inner.insertIfAbsentUnderLock?.bind(inner)
+  if (merged && insertIfAbsentUnderLock) {
+    store.insertIfAbsentUnderLock = (...args) => {
+      inserts.push(['insertIfAbsentUnderLock'])
+      return insertIfAbsentUnderLock(...args)
     }
   }
   return store
 }
 
-/** Every (checksFence, insertUnlessFound) pair: the lock-loss tests run on both write paths, with and without fences. */
+/** Every (checksFence, insertIfAbsentUnderLock) pair: the lock-loss tests run on both write paths, with and without fences. */
 const FENCE_AND_PATH = [
   [false, false],
   [true, false],
@@ -219,7 +219,7 @@ describe('redisLockStrategy on one node', () => {
   })
 
   it.each([false, true])(
-    'passes a fencing token that grows with every new owner of the key, to a store that checks it (insertUnlessFound %s)',
+    'passes a fencing token that grows with every new owner of the key, to a store that checks it (insertIfAbsentUnderLock %s)',
     async (merged) => {
       const inner = items()
       const store = fencingAware(inner, true, merged)
@@ -233,7 +233,7 @@ describe('redisLockStrategy on one node', () => {
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
       inner.delete({ slug: 'f' })
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
-      // Never insertUnlessFound, which takes no token: a fencing store always gets insert(values, { fence }).
+      // Never insertIfAbsentUnderLock, which takes no token: a fencing store always gets insert(values, { fence }).
       expect(store.inserts).toEqual([[{ fence: 1 }], [{ fence: 2 }], [{ fence: 3 }]])
       const counter = `${lockKeyFor(store.name, { slug: 'f' })}:fence`
       expect(await admin.get(counter)).toBe('3')
@@ -247,7 +247,7 @@ describe('redisLockStrategy on one node', () => {
     [true, 'an object', ['evalsha acquire', 'evalsha release']],
     [true, 'a function', ['evalsha acquire', 'evalsha extend', 'evalsha release']],
   ])(
-    'a store without checksFence (insertUnlessFound %s, defaults %s): no fencing token, no counter; a confirmation only after something ran under the lock',
+    'a store without checksFence (insertIfAbsentUnderLock %s, defaults %s): no fencing token, no counter; a confirmation only after something ran under the lock',
     async (merged, defaultsKind, scripts) => {
       for (const checksFence of [undefined, false]) {
         const inner = items()
@@ -266,7 +266,7 @@ describe('redisLockStrategy on one node', () => {
         // acquire it would only repeat what the acquire just checked.
         expect(lockScripts(onMiss)).toEqual(scripts)
         expect(onMiss).toHaveLength(scripts.length)
-        expect(store.inserts).toEqual(merged ? [['insertUnlessFound']] : [[]]) // no opts, no fence
+        expect(store.inserts).toEqual(merged ? [['insertIfAbsentUnderLock']] : [[]]) // no opts, no fence
         const lockKey = lockKeyFor(store.name, { slug: 'n' })
         expect(await admin.exists(`${lockKey}:fence`)).toBe(0)
         expect(await gone(admin, lockKey)).toBe(true)
@@ -275,7 +275,7 @@ describe('redisLockStrategy on one node', () => {
     },
   )
 
-  it('a store with insertUnlessFound: a miss is one read and one write statement, no fresh find and no insert', async () => {
+  it('a store with only the name before 0.3 (insertUnlessFound) takes the same one-statement path', async () => {
     const inner = items()
     const calls: string[] = []
     const store: Store<Item, Partial<Item>, Partial<Item>> = {
@@ -289,18 +289,42 @@ describe('redisLockStrategy on one node', () => {
         return inner.insert(values)
       },
       insertUnlessFound(key, values) {
-        calls.push('insertUnlessFound')
-        return inner.insertUnlessFound!(key, values)
+        calls.push(`insertUnlessFound ${String(this === store)}`)
+        return inner.insertIfAbsentUnderLock(key, values)
+      },
+    }
+    const strategy = redisLockStrategy({ clients: lockClient })
+    const first = await getOrCreate(store, { slug: 'old' }, { payload: 'p' }, strategy)
+    expect(first).toEqual({ row: { id: 1, slug: 'old', payload: 'p' }, created: true })
+    expect(calls).toEqual(['find', 'insertUnlessFound true'])
+  })
+
+  it('a store with insertIfAbsentUnderLock: a miss is one read and one write statement, no fresh find and no insert', async () => {
+    const inner = items()
+    const calls: string[] = []
+    const store: Store<Item, Partial<Item>, Partial<Item>> = {
+      name: inner.name,
+      find(key, opts) {
+        calls.push(opts?.fresh ? 'find fresh' : 'find')
+        return inner.find(key, opts)
+      },
+      insert(values) {
+        calls.push('insert')
+        return inner.insert(values)
+      },
+      insertIfAbsentUnderLock(key, values) {
+        calls.push('insertIfAbsentUnderLock')
+        return inner.insertIfAbsentUnderLock!(key, values)
       },
     }
     const strategy = redisLockStrategy({ clients: lockClient })
     const first = await getOrCreate(store, { slug: 'one' }, { payload: 'p' }, strategy)
     expect(first).toEqual({ row: { id: 1, slug: 'one', payload: 'p' }, created: true })
-    expect(calls).toEqual(['find', 'insertUnlessFound'])
+    expect(calls).toEqual(['find', 'insertIfAbsentUnderLock'])
   })
 
   it.each([false, true])(
-    'a row created by someone else after the lock-free read is found under the lock, not duplicated (insertUnlessFound %s)',
+    'a row created by someone else after the lock-free read is found under the lock, not duplicated (insertIfAbsentUnderLock %s)',
     async (merged) => {
       const inner = items()
       const base = fencingAware(inner, false, merged)
@@ -321,18 +345,18 @@ describe('redisLockStrategy on one node', () => {
       const result = await getOrCreate(store, { slug: 'late' }, { payload: 'ours' }, strategy)
       expect(result).toEqual({ row: { id: 1, slug: 'late', payload: 'theirs' }, created: false })
       expect(inner.rows()).toHaveLength(1)
-      // insertUnlessFound ran and found it; insert never ran.
-      expect(base.inserts).toEqual(merged ? [['insertUnlessFound']] : [])
+      // insertIfAbsentUnderLock ran and found it; insert never ran.
+      expect(base.inserts).toEqual(merged ? [['insertIfAbsentUnderLock']] : [])
     },
   )
 
-  it('a row found by insertUnlessFound but deleted before the read-back: created under the same lock, once', async () => {
+  it('a row found by insertIfAbsentUnderLock but deleted before the read-back: created under the same lock, once', async () => {
     const inner = items()
     await inner.insert({ slug: 'flicker', payload: 'old' })
     const store = fencingAware(inner, false, true)
-    // Someone deletes the row right after insertUnlessFound saw it.
-    const seen = store.insertUnlessFound!
-    store.insertUnlessFound = async (key, values) => {
+    // Someone deletes the row right after insertIfAbsentUnderLock saw it.
+    const seen = store.insertIfAbsentUnderLock!
+    store.insertIfAbsentUnderLock = async (key, values) => {
       const row = await seen(key, values)
       inner.delete(key)
       return row
@@ -351,7 +375,7 @@ describe('redisLockStrategy on one node', () => {
       const result = await getOrCreate(store, { slug: 'flicker' }, { payload: 'new' }, strategy)
       expect(result).toEqual({ row: { id: 2, slug: 'flicker', payload: 'new' }, created: true })
     })
-    // insertUnlessFound right after the acquire; the insert after the read-back, so confirmed first.
+    // insertIfAbsentUnderLock right after the acquire; the insert after the read-back, so confirmed first.
     expect(lockScripts(onMiss)).toEqual(['evalsha acquire', 'evalsha extend', 'evalsha release'])
     expect(inner.rows()).toEqual([{ id: 2, slug: 'flicker', payload: 'new' }])
   })
@@ -525,7 +549,7 @@ describe('redisLockStrategy on one node', () => {
         strategies.map((strategy) => getOrCreate(fixture.store, { slug: 'slow' }, slowDefaults, strategy)),
       )
       expect(lockAliveAfter3Ttl).toBe(true)
-      // The others waited for the lock, so they read before calling defaults (insertUnlessFound is skipped).
+      // The others waited for the lock, so they read before calling defaults (insertIfAbsentUnderLock is skipped).
       expect(made).toBe(1)
       expect(await fixture.total()).toBe(1)
       expect(results.filter((result) => result.created)).toHaveLength(1)
@@ -536,7 +560,7 @@ describe('redisLockStrategy on one node', () => {
   })
 
   it.each(FENCE_AND_PATH)(
-    'the lock removed before the write (checksFence %s, insertUnlessFound %s): LockLostError, nothing written',
+    'the lock removed before the write (checksFence %s, insertIfAbsentUnderLock %s): LockLostError, nothing written',
     async (checksFence, merged) => {
       const fixture = await itemsFixture(4)
       try {
@@ -564,7 +588,7 @@ describe('redisLockStrategy on one node', () => {
   )
 
   it.each(FENCE_AND_PATH)(
-    'the lock taken over by another owner before the write (checksFence %s, insertUnlessFound %s): LockLostError, and its lock is untouched',
+    'the lock taken over by another owner before the write (checksFence %s, insertIfAbsentUnderLock %s): LockLostError, and its lock is untouched',
     async (checksFence, merged) => {
       const inner = items()
       const store = fencingAware(inner, checksFence, merged)
@@ -590,7 +614,7 @@ describe('redisLockStrategy on one node', () => {
   )
 
   it.each(FENCE_AND_PATH)(
-    'extension blocked by CLIENT PAUSE until the lock expires (checksFence %s, insertUnlessFound %s): LockLostError, nothing written',
+    'extension blocked by CLIENT PAUSE until the lock expires (checksFence %s, insertIfAbsentUnderLock %s): LockLostError, nothing written',
     async (checksFence, merged) => {
       const pausedNode = await RedisNode.start()
       const fixture = await itemsFixture(4)

@@ -85,7 +85,7 @@ export interface StoreConformanceOptions {
   /**
    * What keeps one row per key: `'index'` (the constraint strategy: a unique index on the key is required,
    * keys without one are refused) or `'strategy'` (a lock strategy: the suite then races on a table without
-   * a unique index and expects exact counts there too, and `insertIfAbsent` is optional). Default is
+   * a unique index and expects exact counts there too, and `insertIfAbsentAtomically` is optional). Default is
    * `'index'`.
    */
   readonly enforcedBy?: 'index' | 'strategy'
@@ -95,14 +95,20 @@ export interface StoreConformanceOptions {
 interface Calls {
   find: number
   insert: number
-  insertIfAbsent: number
-  insertUnlessFound: number
+  insertIfAbsentAtomically: number
+  insertIfAbsentUnderLock: number
   uniqueness: number
 }
 
 /** The store, wrapped to count calls; optional methods stay absent when the store lacks them. */
 function counted(store: ConformanceStore): { store: ConformanceStore; calls: Calls; total(): number } {
-  const calls: Calls = { find: 0, insert: 0, insertIfAbsent: 0, insertUnlessFound: 0, uniqueness: 0 }
+  const calls: Calls = {
+    find: 0,
+    insert: 0,
+    insertIfAbsentAtomically: 0,
+    insertIfAbsentUnderLock: 0,
+    uniqueness: 0,
+  }
   const wrapper: ConformanceStore = {
     name: store.name,
     ...(store.fields ? { fields: store.fields } : {}),
@@ -115,17 +121,17 @@ function counted(store: ConformanceStore): { store: ConformanceStore; calls: Cal
       return store.insert(values, opts)
     },
   }
-  const { insertIfAbsent, insertUnlessFound, uniqueness, uniqueIndexFix } = store
-  if (insertUnlessFound) {
-    wrapper.insertUnlessFound = (key, values) => {
-      calls.insertUnlessFound++
-      return insertUnlessFound.call(store, key, values)
+  const { insertIfAbsentAtomically, insertIfAbsentUnderLock, uniqueness, uniqueIndexFix } = store
+  if (insertIfAbsentUnderLock) {
+    wrapper.insertIfAbsentUnderLock = (key, values) => {
+      calls.insertIfAbsentUnderLock++
+      return insertIfAbsentUnderLock.call(store, key, values)
     }
   }
-  if (insertIfAbsent) {
-    wrapper.insertIfAbsent = (key, values) => {
-      calls.insertIfAbsent++
-      return insertIfAbsent.call(store, key, values)
+  if (insertIfAbsentAtomically) {
+    wrapper.insertIfAbsentAtomically = (key, values) => {
+      calls.insertIfAbsentAtomically++
+      return insertIfAbsentAtomically.call(store, key, values)
     }
   }
   if (uniqueness) {
@@ -139,7 +145,11 @@ function counted(store: ConformanceStore): { store: ConformanceStore; calls: Cal
     store: wrapper,
     calls,
     total: () =>
-      calls.find + calls.insert + calls.insertIfAbsent + calls.insertUnlessFound + calls.uniqueness,
+      calls.find +
+      calls.insert +
+      calls.insertIfAbsentAtomically +
+      calls.insertIfAbsentUnderLock +
+      calls.uniqueness,
   }
 }
 
@@ -449,10 +459,10 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
         const error = await rejection(run(store, { slug: 'b' }, { email: 'same@example.com' }))
         expect(isGetOrCreateError(error)).toBe(false)
         expect(error instanceof Error).toBe(true)
-        const insertIfAbsent = store.insertIfAbsent?.bind(store)
-        if (insertIfAbsent) {
+        const insertIfAbsentAtomically = store.insertIfAbsentAtomically?.bind(store)
+        if (insertIfAbsentAtomically) {
           const direct = await rejection(
-            insertIfAbsent({ slug: 'c' }, { slug: 'c', email: 'same@example.com' }),
+            insertIfAbsentAtomically({ slug: 'c' }, { slug: 'c', email: 'same@example.com' }),
           )
           expect(isGetOrCreateError(direct)).toBe(false)
         }
@@ -464,15 +474,15 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
       })
     })
 
-    test('insertIfAbsent returns the new row, then undefined for the same key; insert always inserts', async () => {
+    test('insertIfAbsentAtomically returns the new row, then undefined for the same key; insert always inserts', async () => {
       await withTable('unique', async ({ store, count }) => {
         // Required by the constraint strategy; a store meant only for lock strategies may leave it out.
-        if (enforcedBy === 'index') expect(typeof store.insertIfAbsent).toBe('function')
-        const insertIfAbsent = store.insertIfAbsent?.bind(store)
-        if (!insertIfAbsent) return
-        const row = await insertIfAbsent({ slug: 'i' }, { slug: 'i', title: 'I' })
+        if (enforcedBy === 'index') expect(typeof store.insertIfAbsentAtomically).toBe('function')
+        const insertIfAbsentAtomically = store.insertIfAbsentAtomically?.bind(store)
+        if (!insertIfAbsentAtomically) return
+        const row = await insertIfAbsentAtomically({ slug: 'i' }, { slug: 'i', title: 'I' })
         expect(row?.slug).toBe('i')
-        expect(await insertIfAbsent({ slug: 'i' }, { slug: 'i', title: 'again' })).toBe(undefined)
+        expect(await insertIfAbsentAtomically({ slug: 'i' }, { slug: 'i', title: 'again' })).toBe(undefined)
         expect(await count()).toBe(1)
       })
       await withTable('no-unique', async ({ store, count }) => {
@@ -484,49 +494,51 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
       })
     })
 
-    test('insertUnlessFound (optional): inserts once, then sees the row, even one written behind its back', async () => {
+    test('insertIfAbsentUnderLock (optional): inserts once, then sees the row, even one written behind its back', async () => {
       await withTable('no-unique', async ({ store, count, insertBehind }) => {
-        const insertUnlessFound = store.insertUnlessFound?.bind(store)
-        if (!insertUnlessFound) return
-        const row = await insertUnlessFound({ slug: 'u' }, { slug: 'u', title: 'U' })
+        const insertIfAbsentUnderLock = store.insertIfAbsentUnderLock?.bind(store)
+        if (!insertIfAbsentUnderLock) return
+        const row = await insertIfAbsentUnderLock({ slug: 'u' }, { slug: 'u', title: 'U' })
         expect([row?.slug, row?.title]).toEqual(['u', 'U'])
         // The row it returns reads as find reads it (same fields, same JavaScript values).
         expect(await store.find({ slug: 'u' }, { fresh: true })).toEqual(row)
-        expect(await insertUnlessFound({ slug: 'u' }, { slug: 'u', title: 'again' })).toBe(undefined)
+        expect(await insertIfAbsentUnderLock({ slug: 'u' }, { slug: 'u', title: 'again' })).toBe(undefined)
         await insertBehind({ slug: 'behind', title: 'theirs' })
-        expect(await insertUnlessFound({ slug: 'behind' }, { slug: 'behind', title: 'mine' })).toBe(undefined)
+        expect(await insertIfAbsentUnderLock({ slug: 'behind' }, { slug: 'behind', title: 'mine' })).toBe(
+          undefined,
+        )
         await insertBehind({ slug: 'twice', title: 'one' })
         await insertBehind({ slug: 'twice', title: 'two' })
-        expect(await insertUnlessFound({ slug: 'twice' }, { slug: 'twice' })).toBe(undefined)
+        expect(await insertIfAbsentUnderLock({ slug: 'twice' }, { slug: 'twice' })).toBe(undefined)
         expect(await count()).toBe(4)
       })
       await withTable('composite', async ({ store, count }) => {
-        const insertUnlessFound = store.insertUnlessFound?.bind(store)
-        if (!insertUnlessFound) return
-        const a = await insertUnlessFound({ slug: 's', prefix: 'a' }, { prefix: 'a', slug: 's' })
+        const insertIfAbsentUnderLock = store.insertIfAbsentUnderLock?.bind(store)
+        if (!insertIfAbsentUnderLock) return
+        const a = await insertIfAbsentUnderLock({ slug: 's', prefix: 'a' }, { prefix: 'a', slug: 's' })
         expect([a?.prefix, a?.slug]).toEqual(['a', 's'])
-        const b = await insertUnlessFound({ prefix: 'b', slug: 's' }, { prefix: 'b', slug: 's' })
+        const b = await insertIfAbsentUnderLock({ prefix: 'b', slug: 's' }, { prefix: 'b', slug: 's' })
         expect([b?.prefix, b?.slug]).toEqual(['b', 's'])
-        expect(await insertUnlessFound({ prefix: 'a', slug: 's' }, { prefix: 'a', slug: 's' })).toBe(
+        expect(await insertIfAbsentUnderLock({ prefix: 'a', slug: 's' }, { prefix: 'a', slug: 's' })).toBe(
           undefined,
         )
         expect(await count()).toBe(2)
       })
       await withTable('nullable', async ({ store, count }) => {
-        const insertUnlessFound = store.insertUnlessFound?.bind(store)
-        if (!insertUnlessFound) return
+        const insertIfAbsentUnderLock = store.insertIfAbsentUnderLock?.bind(store)
+        if (!insertIfAbsentUnderLock) return
         // NULL in the key matches rows holding NULL there, as find does.
-        const first = await insertUnlessFound({ slug: null }, { slug: null, title: 'null slug' })
+        const first = await insertIfAbsentUnderLock({ slug: null }, { slug: null, title: 'null slug' })
         expect(first?.title).toBe('null slug')
-        expect(await insertUnlessFound({ slug: null }, { slug: null, title: 'again' })).toBe(undefined)
+        expect(await insertIfAbsentUnderLock({ slug: null }, { slug: null, title: 'again' })).toBe(undefined)
         expect(await count()).toBe(1)
       })
       await withTable('unique', async ({ store, count }) => {
-        const insertUnlessFound = store.insertUnlessFound?.bind(store)
-        if (!insertUnlessFound) return
-        await insertUnlessFound({ slug: 'e1' }, { slug: 'e1', email: 'same@example.com' })
+        const insertIfAbsentUnderLock = store.insertIfAbsentUnderLock?.bind(store)
+        if (!insertIfAbsentUnderLock) return
+        await insertIfAbsentUnderLock({ slug: 'e1' }, { slug: 'e1', email: 'same@example.com' })
         const error = await rejection(
-          insertUnlessFound({ slug: 'e2' }, { slug: 'e2', email: 'same@example.com' }),
+          insertIfAbsentUnderLock({ slug: 'e2' }, { slug: 'e2', email: 'same@example.com' }),
         )
         expect(isGetOrCreateError(error)).toBe(false) // another unique constraint: the database's own error
         expect(await count()).toBe(1)

@@ -34,9 +34,9 @@ const inner = drizzleStore(db, table)
 let attempts = 0
 const store: typeof inner = {
   ...inner,
-  insertIfAbsent(key, values) {
+  insertIfAbsentAtomically(key, values) {
     attempts++
-    return inner.insertIfAbsent!(key, values)
+    return inner.insertIfAbsentAtomically!(key, values)
   },
 }
 // Say "ready", then wait for the parent's "go": every process starts together.

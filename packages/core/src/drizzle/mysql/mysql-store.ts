@@ -36,7 +36,7 @@ interface PreparedFind {
  *   (`LOCK IN SHARE MODE` on MariaDB, `FOR SHARE` on MySQL 8), which sees rows committed after a REPEATABLE
  *   READ snapshot. Never `FOR UPDATE`: after a failed duplicate INSERT each racer holds a shared lock on the
  *   record, and three racers upgrading to exclusive deadlock.
- * - `insertIfAbsent`: a plain `INSERT` (not `INSERT IGNORE`, which turns data errors into warnings; not
+ * - `insertIfAbsentAtomically`: a plain `INSERT` (not `INSERT IGNORE`, which turns data errors into warnings; not
  *   `ON DUPLICATE KEY UPDATE`, which fires on any unique key). Error 1062 on the key's own unique index means
  *   "a row exists" (`undefined`); 1062 on another index is rethrown unchanged unless a row with the key exists.
  *   Inside the caller's transaction it runs in a savepoint. MariaDB ≥ 10.5 returns the row with `RETURNING`;
@@ -62,7 +62,7 @@ export function createMySqlStore<T extends MySqlTable>(
   const fields = Object.freeze(Object.keys(columns))
   const inTransaction = is(db, MySqlTransaction)
   const finds = new Map<string, PreparedFind>()
-  // The server's SQL (`insertRow`, `lockingFind`) and the indexes (`insertIfAbsent`, `uniqueness`).
+  // The server's SQL (`insertRow`, `lockingFind`) and the indexes (`insertIfAbsentAtomically`, `uniqueness`).
   const catalog = catalogKeeper(() => readMySqlCatalog(db, place, options.version))
 
   function column(field: string): Column {
@@ -153,7 +153,10 @@ export function createMySqlStore<T extends MySqlTable>(
     return inSavepoint(db, () => insertRow(values, key))
   }
 
-  async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+  async function insertIfAbsentAtomically(
+    key: Partial<Row>,
+    values: T['$inferInsert'],
+  ): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
     try {
       return await guardedInsert(values as Record<string, unknown>, record)
@@ -226,7 +229,8 @@ export function createMySqlStore<T extends MySqlTable>(
     inTransaction,
     find,
     insert: (values) => insert(values),
-    insertIfAbsent,
+    insertIfAbsentAtomically,
+    insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
     uniqueIndexFix,
   }

@@ -10,8 +10,8 @@ export interface Prepared {
 /**
  * What the store needs of a drizzle Postgres database beyond its query builders: its session (public,
  * `db._.session`) to prepare a statement with our own row mapper, or one the builders cannot express
- * (`insertUnlessFound`), and its dialect to render it (with the database's `casing`). On an unexpected drizzle
- * it is absent: finds then go through the builder's own `prepare`, and `insertUnlessFound` falls back to a read
+ * (`insertIfAbsentUnderLock`), and its dialect to render it (with the database's `casing`). On an unexpected drizzle
+ * it is absent: finds then go through the builder's own `prepare`, and `insertIfAbsentUnderLock` falls back to a read
  * then an insert.
  */
 export interface RawPreparer {

@@ -84,7 +84,10 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     return (await statement.execute(parameters.params)) as Row[]
   }
 
-  async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+  async function insertIfAbsentAtomically(
+    key: Partial<Row>,
+    values: T['$inferInsert'],
+  ): Promise<Row | undefined> {
     try {
       const rows = await runInsert(values as Record<string, unknown>, Object.keys(key as object))
       return rows[0]
@@ -98,20 +101,23 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     return rows[0] as Row
   }
 
-  /** insertUnlessFound statements by shape; `null` where none can be prepared (then: a read, then an insert). */
-  const insertUnlessFoundStatements = new Map<string, Prepared | null>()
+  /** insertIfAbsentUnderLock statements by shape; `null` where none can be prepared (then: a read, then an insert). */
+  const insertIfAbsentUnderLockStatements = new Map<string, Prepared | null>()
 
   /**
    * `INSERT INTO t (…) SELECT $1, … WHERE NOT EXISTS (SELECT 1 FROM t WHERE key) RETURNING …`, prepared once
    * per shape: the insert and the fresh read under a lock in one round trip. Postgres types each parameter
    * from its target column. Rows come back mapped as `find` maps them (column → field, driver → JS value).
    */
-  async function insertUnlessFound(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+  async function insertIfAbsentUnderLock(
+    key: Partial<Row>,
+    values: T['$inferInsert'],
+  ): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
     checkKeyTypes(label, columns, record)
     const parameters = insertParameters(columns, values as Record<string, unknown>)
     const id = parameters && `${parameters.shape}|${keyShape(record).shape}`
-    let statement = id === undefined ? null : insertUnlessFoundStatements.get(id)
+    let statement = id === undefined ? null : insertIfAbsentUnderLockStatements.get(id)
     if (statement === undefined && parameters && id !== undefined) {
       // Generated columns take no value, as in drizzle's own insert.
       const given = parameters.names.filter((field) => !insertDisabled(column(field)))
@@ -130,7 +136,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
         )}`
         statement = prepareMapped(preparer, query, mapRows, label)
       }
-      insertUnlessFoundStatements.set(id, statement)
+      insertIfAbsentUnderLockStatements.set(id, statement)
     }
     if (!statement || !parameters) {
       // A `$defaultFn` returned SQL (no prepared statement can hold it), or no column takes a value: the same
@@ -170,8 +176,11 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     inTransaction: is(db, PgTransaction),
     find,
     insert: (values) => insert(values),
-    insertIfAbsent,
-    insertUnlessFound: (key, values) => insertUnlessFound(key, values),
+    insertIfAbsentAtomically,
+    insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
+    // The names before 0.3 (deprecated, removed in 0.4).
+    insertIfAbsent: insertIfAbsentAtomically,
+    insertUnlessFound: (key, values) => insertIfAbsentUnderLock(key, values),
     uniqueness,
     uniqueIndexFix,
   }

@@ -27,7 +27,7 @@ interface Prepared {
 /**
  * `drizzleStore` for `sqlite-core` tables (better-sqlite3; other drizzle SQLite drivers work the same way).
  *
- * - `insertIfAbsent`: `INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`, prepared per shape. SQLite runs
+ * - `insertIfAbsentAtomically`: `INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`, prepared per shape. SQLite runs
  *   writers one at a time and a write always works on the newest data, so the following plain read (a new
  *   statement) sees the winner's row: `fresh` needs no lock here.
  * - Several processes on one file: use WAL (`pragma journal_mode = wal`) and a busy timeout
@@ -67,7 +67,10 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     return rows[0]
   }
 
-  async function insertIfAbsent(key: Partial<Row>, values: T['$inferInsert']): Promise<Row | undefined> {
+  async function insertIfAbsentAtomically(
+    key: Partial<Row>,
+    values: T['$inferInsert'],
+  ): Promise<Row | undefined> {
     const target = Object.keys(key as object).map(column) as SQLiteColumn[]
     const parameters = insertParameters(columns, values as Record<string, unknown>)
     try {
@@ -135,7 +138,8 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     inTransaction: is(db, SQLiteTransaction),
     find,
     insert: (values) => insert(values),
-    insertIfAbsent,
+    insertIfAbsentAtomically,
+    insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
     uniqueIndexFix,
   }

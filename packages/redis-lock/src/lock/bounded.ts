@@ -1,7 +1,7 @@
 /** Time bounds: a command that cannot outlive its timer, and a sleep that an AbortSignal ends. */
 
 /** A command that did not answer within its bound. */
-export class CommandTimeoutError extends Error {
+class CommandTimeoutError extends Error {
   constructor(what: string, timeoutMs: number) {
     super(`${what} did not answer within ${timeoutMs} ms`)
     this.name = 'CommandTimeoutError'

@@ -7,7 +7,7 @@ import { withTimeout } from './bounded.js'
 import type { LuaScript } from './scripts.js'
 
 /** A node that is not connected: lock commands are never queued for later (an ioredis offline queue). */
-export class NodeNotReadyError extends Error {
+class NodeNotReadyError extends Error {
   constructor(label: string, status: string) {
     super(`${label} is not connected (status ${status})`)
     this.name = 'NodeNotReadyError'

@@ -8,7 +8,9 @@ import type { PgTableFacts } from './pg-unique-index-fix.js'
  * ({@link CatalogIndex}): its key columns apart from its INCLUDE columns, whether it is partial or has
  * expressions, whether it treats NULLs as equal (Postgres 15+; read through to_jsonb so older servers answer
  * false), and whether all its key columns are NOT NULL in the live table. `indnkeyatts` (Postgres 11+) is read
- * the same way: before 11 every column is a key column.
+ * the same way: before 11 every column is a key column. Name lists come back as JSON text and booleans as
+ * text: the answer does not depend on the driver's type parsing (postgres.js with `fetch_types: false`, or a
+ * connection whose type fetch failed, returns a `text[]` as the string `{slug}`).
  */
 const UNIQUE_INDEXES = (relation: string) => sql`
   with i as (
@@ -17,27 +19,27 @@ const UNIQUE_INDEXES = (relation: string) => sql`
     where x.indrelid = ${relation}::regclass and x.indisunique and x.indisvalid and x.indimmediate
   )
   select i.indexrelid::regclass::text as name,
-         array(
+         to_json(array(
            select a.attname::text
            from unnest(i.indkey) with ordinality as k(attnum, n)
            join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
            where k.n <= i.key_count order by k.n
-         ) as columns,
-         array(
+         ))::text as columns,
+         to_json(array(
            select a.attname::text
            from unnest(i.indkey) with ordinality as k(attnum, n)
            join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
            where k.n > i.key_count order by k.n
-         ) as include,
-         i.indpred is not null as partial,
-         i.indexprs is not null as expression,
-         coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) as nulls_not_distinct,
-         not exists (
+         ))::text as include,
+         (i.indpred is not null)::text as partial,
+         (i.indexprs is not null)::text as expression,
+         coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false)::text as nulls_not_distinct,
+         (not exists (
            select 1
            from unnest(i.indkey) with ordinality as k(attnum, n)
            join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
            where k.n <= i.key_count and not a.attnotnull
-         ) as not_null
+         ))::text as not_null
   from i`
 
 /**
@@ -48,17 +50,17 @@ const UNIQUE_INDEXES = (relation: string) => sql`
 const TABLE_FACTS = (relation: string) => sql`
   select n.nspname::text as schema_name, c.relname::text as table_name, c.relkind::text as relkind,
          current_setting('server_version_num')::int as server_version,
-         array(
+         to_json(array(
            select a.attname::text from pg_attribute a
            where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and not a.attnotnull
-         ) as nullable,
-         array(
+         ))::text as nullable,
+         to_json(array(
            select coalesce(a.attname::text, '')
            from pg_partitioned_table p
            cross join unnest(p.partattrs) as k(attnum)
            left join pg_attribute a on a.attrelid = p.partrelid and a.attnum = k.attnum
            where p.partrelid = c.oid
-         ) as partition_key
+         ))::text as partition_key
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.oid = ${relation}::regclass`
 
@@ -69,9 +71,18 @@ function rowsOf(result: unknown): Record<string, unknown>[] {
   return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []
 }
 
-/** Booleans from raw queries: true, or 't' where a driver returns text. */
+/** A boolean the query sent as text (`'true'`); `true` too, should a driver parse it after all. */
 function isTrue(value: unknown): boolean {
-  return value === true || value === 't'
+  return value === true || value === 'true' || value === 't'
+}
+
+/** A name list the query sent as JSON text; an array too, should a driver parse it after all. */
+function namesOf(value: unknown): string[] {
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value
+  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string')) {
+    throw new TypeError(`Unexpected catalog answer: ${JSON.stringify(value)} is not a list of names.`)
+  }
+  return parsed
 }
 
 /** The unique indexes of `relation` (a quoted, maybe schema-qualified name), read anew on every call. */
@@ -80,8 +91,8 @@ export async function readPgUniqueIndexes(db: AnyPgDatabase, relation: string): 
   return rows.map(
     (row): CatalogIndex => ({
       name: String(row.name),
-      columns: row.columns as string[],
-      include: row.include as string[],
+      columns: namesOf(row.columns),
+      include: namesOf(row.include),
       partial: isTrue(row.partial),
       expression: isTrue(row.expression),
       nullsNotDistinct: isTrue(row.nulls_not_distinct),
@@ -105,7 +116,7 @@ export async function readPgTableFacts(
     table: String(found?.table_name ?? declared.table),
     serverVersion: Number(found?.server_version ?? 0),
     relkind: String(found?.relkind ?? 'r'),
-    nullable: (found?.nullable as string[] | null | undefined) ?? [],
-    partitionKey: (found?.partition_key as string[] | null | undefined) ?? [],
+    nullable: found ? namesOf(found.nullable) : [],
+    partitionKey: found ? namesOf(found.partition_key) : [],
   }
 }

@@ -39,8 +39,9 @@ test('postgres.js without fetch_types: the unique index is found, and a missing 
   // The facts behind the fix: `label` is nullable, so Postgres 15+ gets NULLS NOT DISTINCT.
   const error = await getOrCreate(store, { label: 'A' }).catch((e: unknown) => e)
   expect(error).toBeInstanceOf(MissingUniqueConstraintError)
-  const [{ version }] = await client.unsafe(`select current_setting('server_version_num')::int as version`)
+  const [server] = await client.unsafe(`select current_setting('server_version_num')::int as version`)
+  const nullsNotDistinct = Number(server?.version) >= 150000 ? ' NULLS NOT DISTINCT' : ''
   expect((error as MissingUniqueConstraintError).sql).toBe(
-    `CREATE UNIQUE INDEX ON "public"."${name}" ("label")${Number(version) >= 150000 ? ' NULLS NOT DISTINCT' : ''}`,
+    `CREATE UNIQUE INDEX ON "public"."${name}" ("label")${nullsNotDistinct}`,
   )
 })

@@ -10,6 +10,20 @@ import type {
   StoreConformanceOptions,
 } from './types.js'
 
+/** An optional member the suite has cases for (see {@link StoreConformanceOptions.members}). */
+export type ConformanceMember = NonNullable<StoreConformanceOptions['members']>[number]
+
+/** Every {@link ConformanceMember}, in the order the suite reports them. */
+export const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
+  'insertIfAbsentAtomically',
+  'insertIfAbsentUnderLock',
+  'uniqueIndexFix',
+  'statements',
+]
+
+/** Every shape, for cases that look at the store of each. */
+export const SHAPES: readonly ConformanceShape[] = ['unique', 'composite', 'no-unique', 'nullable']
+
 /** Calls made to a store, by method, for "no I/O before validation" and "a hit is one read" checks. */
 interface Calls {
   find: number
@@ -110,6 +124,16 @@ export interface Suite {
   readonly nullKeys: 'refused' | 'allowed'
   /** See {@link StoreConformanceOptions.enforcedBy}. */
   readonly enforcedBy: 'index' | 'strategy'
+  /**
+   * The optional members every table must have, as declared, in {@link OPTIONAL_MEMBERS}' order; without
+   * `insertIfAbsentAtomically` with `enforcedBy: 'index'`, where it is required, not optional (and absent
+   * from a store that cannot insert atomically without a unique index: `memoryStore` without `uniqueBy`).
+   */
+  readonly members: readonly ConformanceMember[]
+  /** The members {@link membersOf} compares with {@link members}: every optional one, in this mode. */
+  readonly checked: readonly ConformanceMember[]
+  /** Whether `member`'s case is registered: declared, or required by the mode. */
+  has(member: ConformanceMember): boolean
   /** Open a table of `shape`, run `body` with its store wrapped by a {@link Counter}, always close it. */
   withTable(
     shape: ConformanceShape,
@@ -121,12 +145,21 @@ export interface Suite {
     key: Record<string, unknown>,
     defaults?: unknown,
   ): Promise<GetOrCreateResult<Record<string, unknown>>>
+  /**
+   * `value` (a member of a table or its store), which {@link StoreConformanceOptions.members} declares:
+   * asserts that it is there, and fails the test, naming the member, when it is not.
+   */
+  declared<T>(value: T | undefined, member: ConformanceMember): T
 }
 
 /** The {@link Suite} of one {@link runStoreConformance} call. */
 export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOptions): Suite {
   const { test, expect } = api
   const enforcedBy = options.enforcedBy ?? 'index'
+  const required: ConformanceMember[] = enforcedBy === 'index' ? ['insertIfAbsentAtomically'] : []
+  const checked = OPTIONAL_MEMBERS.filter((member) => !required.includes(member))
+  const listed = new Set<ConformanceMember>(options.members ?? [])
+  const members = checked.filter((member) => listed.has(member))
   const strategy = options.strategy
   return {
     test,
@@ -134,6 +167,9 @@ export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOption
     concurrency: options.concurrency ?? 16,
     nullKeys: options.nullKeys ?? 'refused',
     enforcedBy,
+    members,
+    checked,
+    has: (member) => listed.has(member) || required.includes(member),
     async withTable(shape, body) {
       const table = await options.table(shape)
       try {
@@ -145,5 +181,25 @@ export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOption
     },
     run: (store, key, defaults) =>
       getOrCreate(store, key, defaults as Record<string, unknown> | undefined, strategy),
+    declared<T>(value: T | undefined, member: ConformanceMember): T {
+      const why =
+        member === 'insertIfAbsentAtomically' && enforcedBy === 'index'
+          ? 'the constraint strategy needs insertIfAbsentAtomically'
+          : `members lists ${member}`
+      expect(typeof value, `${why}, but the table has none`).toBe('function')
+      if (value === undefined) throw new Error(`${why}, but the table has none.`)
+      return value
+    },
   }
+}
+
+/** Which of the `checked` members `table` and its store have, in {@link OPTIONAL_MEMBERS}' order. */
+export function membersOf(
+  table: ConformanceTable,
+  checked: readonly ConformanceMember[],
+): ConformanceMember[] {
+  const { store } = table
+  return checked.filter(
+    (member) => typeof (member === 'statements' ? table.statements : store[member]) === 'function',
+  )
 }

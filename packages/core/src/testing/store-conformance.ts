@@ -12,6 +12,12 @@ import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
  * the same codes before any I/O, lazy defaults (called only on create, at most once per call), a conflict on
  * another unique constraint rethrown, and `fresh` reads that see rows written behind the store's back.
  *
+ * Optional members (`insertIfAbsentUnderLock`, `uniqueIndexFix`, the table's `statements`, and
+ * `insertIfAbsentAtomically` for a lock strategy) have cases of their own, registered only for the members
+ * listed in {@link StoreConformanceOptions.members}: the tests are declared synchronously, before any table
+ * exists, so the suite cannot look at the store then. One case, always registered, fails unless every table's
+ * store has exactly the members listed, and says which to list; every registered case asserts.
+ *
  * The test runner is passed in, so `@getorcreate/core` does not depend on one at run time.
  *
  * @example
@@ -22,6 +28,7 @@ import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
  * runStoreConformance({ describe, test, expect }, {
  *   name: 'my store',
  *   table: async (shape) => makeTableAndStore(shape), // see ConformanceTable
+ *   members: ['uniqueIndexFix'], // the optional members it has, whose cases then run
  * })
  * ```
  */

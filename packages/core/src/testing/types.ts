@@ -31,7 +31,8 @@ export interface ConformanceTable {
   insertBehind(values: Record<string, unknown>): Promise<void>
   /**
    * How many statements (round trips) the store has sent so far, if the test can count them (a drizzle
-   * logger can). With it the suite also checks that a hit costs one statement and bad input none.
+   * logger can). With it, and `'statements'` in {@link StoreConformanceOptions.members}, the suite also
+   * checks that a hit costs one statement and bad input none.
    */
   statements?(): number
   /** Release what the table holds (connections). Called at the end of each test. */
@@ -87,4 +88,24 @@ export interface StoreConformanceOptions {
    * `'index'`.
    */
   readonly enforcedBy?: 'index' | 'strategy'
+  /**
+   * The optional members your tables have, whose cases the suite then runs (in any order):
+   * - `'insertIfAbsentUnderLock'`: {@link Store.insertIfAbsentUnderLock};
+   * - `'uniqueIndexFix'`: {@link Store.uniqueIndexFix};
+   * - `'statements'`: {@link ConformanceTable.statements};
+   * - `'insertIfAbsentAtomically'`: {@link Store.insertIfAbsentAtomically}, optional with `enforcedBy:
+   *   'strategy'` only. With `'index'` the constraint strategy requires it: its case always runs, and listing
+   *   it changes nothing.
+   *
+   * The suite declares its tests before any table exists, so it cannot look for itself. Instead one case,
+   * always registered, opens a table of each shape and fails unless the table and its store have exactly
+   * the members listed, naming the ones they have, so that no optional member goes untested by mistake; and
+   * the case of a listed member fails if a table lacks it. Default is none.
+   */
+  readonly members?: readonly (
+    | 'insertIfAbsentAtomically'
+    | 'insertIfAbsentUnderLock'
+    | 'uniqueIndexFix'
+    | 'statements'
+  )[]
 }

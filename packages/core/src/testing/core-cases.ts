@@ -6,7 +6,7 @@ import type { ConformanceStore } from './types.js'
  * Input every store must refuse before any I/O, as `[label, call, code]`: the calls start at once (each
  * rejects before it reaches the store). Unknown columns only where the store knows its `fields`.
  */
-export function badInputs(suite: Suite, store: ConformanceStore): [string, Promise<unknown>, string][] {
+function badInputs(suite: Suite, store: ConformanceStore): [string, Promise<unknown>, string][] {
   const { run } = suite
   const cases: [string, Promise<unknown>, string][] = [
     ['empty key', run(store, {}), 'INVALID_KEY'],

@@ -11,10 +11,10 @@ import type {
 } from './types.js'
 
 /** An optional member the suite has cases for (see {@link StoreConformanceOptions.members}). */
-export type ConformanceMember = NonNullable<StoreConformanceOptions['members']>[number]
+type ConformanceMember = NonNullable<StoreConformanceOptions['members']>[number]
 
 /** Every {@link ConformanceMember}, in the order the suite reports them. */
-export const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
+const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
   'insertIfAbsentAtomically',
   'insertIfAbsentUnderLock',
   'uniqueIndexFix',
@@ -34,7 +34,7 @@ interface Calls {
 }
 
 /** A store wrapped by {@link counted}, its calls, and their total. */
-export interface Counter {
+interface Counter {
   /** The wrapper: the same members as the store, each counting its calls. */
   readonly store: ConformanceStore
   /** Calls so far, by method. */

@@ -5,7 +5,7 @@ import { pgConformanceTable } from './support/conformance-pg.js'
 import { mysqlConformanceTable } from './support/mysql.js'
 import { sqliteConformanceTable } from './support/sqlite.js'
 
-/** Every store, over the conformance suite's 'unique' table. */
+/** Every store, over the conformance suite's 'unique' table; the first is the reference, Postgres. */
 const STORES: Record<string, (shape: ConformanceShape) => Promise<ConformanceTable>> = {
   'Postgres (postgres.js)': (shape) => pgConformanceTable('postgres.js', shape, 4),
   'Postgres (node-postgres)': (shape) => pgConformanceTable('node-postgres', shape, 4),
@@ -24,7 +24,7 @@ const STORES: Record<string, (shape: ConformanceShape) => Promise<ConformanceTab
 type Case = (store: ConformanceStore) => Promise<unknown>
 const key = (value: unknown) => value as Record<string, unknown>
 
-/** Input every store must refuse, with the code Postgres gives. */
+/** Input every store must refuse, with the code Postgres is documented to give. */
 const EVERY_STORE: Record<string, [Case, string]> = {
   'empty key': [(s) => getOrCreate(s, {}), 'INVALID_KEY'],
   'undefined value': [(s) => getOrCreate(s, { slug: undefined }), 'INVALID_KEY'],
@@ -75,7 +75,16 @@ const TYPED_STORES: Record<string, [Case, string]> = {
   'string for an integer column': [(s) => getOrCreate(s, { id: '1' }), 'INVALID_KEY'],
 }
 
-async function codes(open: () => Promise<ConformanceTable>, cases: Record<string, [Case, string]>) {
+/** What a store did with each input: the error code, by input, and the rows it wrote (none, every time). */
+interface Outcome {
+  readonly codes: Record<string, string>
+  readonly rows: number
+}
+
+async function codes(
+  open: () => Promise<ConformanceTable>,
+  cases: Record<string, [Case, string]>,
+): Promise<Outcome> {
   const table = await open()
   try {
     const result: Record<string, string> = {}
@@ -95,19 +104,29 @@ async function codes(open: () => Promise<ConformanceTable>, cases: Record<string
 const expected = (cases: Record<string, [Case, string]>) =>
   Object.fromEntries(Object.entries(cases).map(([name, [, code]]) => [name, code]))
 
+/** The reference: the first store, whose own results are checked against the documented codes. */
+const REFERENCE = 'Postgres (postgres.js)'
+
+/** What the reference actually gives for every input, measured once and shared by the tests that compare. */
+let referenceOutcome: Promise<Outcome> | undefined
+function reference(): Promise<Outcome> {
+  referenceOutcome ??= codes(() => STORES[REFERENCE]!('unique'), { ...EVERY_STORE, ...TYPED_STORES })
+  return referenceOutcome
+}
+
 describe('bad input gives the same error codes on every store as on Postgres', () => {
   test('Postgres gives the documented codes', async () => {
-    const postgres = await codes(() => STORES['Postgres (postgres.js)']!('unique'), {
-      ...EVERY_STORE,
-      ...TYPED_STORES,
-    })
-    expect(postgres).toEqual({ codes: expected({ ...EVERY_STORE, ...TYPED_STORES }), rows: 0 })
+    expect(await reference()).toEqual({ codes: expected({ ...EVERY_STORE, ...TYPED_STORES }), rows: 0 })
   })
   for (const [name, open] of Object.entries(STORES)) {
+    if (name === REFERENCE) continue
     test(name, async () => {
       const cases = name === 'memoryStore' ? EVERY_STORE : { ...EVERY_STORE, ...TYPED_STORES }
-      const postgres = await codes(() => STORES['Postgres (postgres.js)']!('unique'), cases)
-      expect(await codes(() => open('unique'), cases)).toEqual(postgres)
+      // Postgres's measured codes for these inputs, not the table above: what each store must match is
+      // what Postgres does, and the first test holds Postgres to the table.
+      const { codes: postgres, rows } = await reference()
+      const fromPostgres = Object.fromEntries(Object.keys(cases).map((input) => [input, postgres[input]]))
+      expect(await codes(() => open('unique'), cases)).toEqual({ codes: fromPostgres, rows })
     })
   }
 })

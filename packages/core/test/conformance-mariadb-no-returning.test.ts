@@ -8,5 +8,6 @@ runStoreConformance(
   {
     name: 'MariaDB as MariaDB 10.4 (no RETURNING)',
     table: (shape) => mysqlConformanceTable(shape, 16, '10.4.32-MariaDB'),
+    members: ['uniqueIndexFix', 'statements'],
   },
 )

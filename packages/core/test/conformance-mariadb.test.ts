@@ -4,5 +4,10 @@ import { mysqlConformanceTable } from './support/mysql.js'
 
 runStoreConformance(
   { describe, test, expect },
-  { name: 'MariaDB (mysql2)', table: (shape) => mysqlConformanceTable(shape, 16) },
+  {
+    name: 'MariaDB (mysql2)',
+    table: (shape) => mysqlConformanceTable(shape, 16),
+    // No insertIfAbsentUnderLock: its INSERT … SELECT … WHERE NOT EXISTS can deadlock on gap locks here.
+    members: ['uniqueIndexFix', 'statements'],
+  },
 )

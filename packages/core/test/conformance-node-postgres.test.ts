@@ -4,5 +4,9 @@ import { pgConformanceTable } from './support/conformance-pg.js'
 
 runStoreConformance(
   { describe, test, expect },
-  { name: 'Postgres (node-postgres)', table: (shape) => pgConformanceTable('node-postgres', shape, 16) },
+  {
+    name: 'Postgres (node-postgres)',
+    table: (shape) => pgConformanceTable('node-postgres', shape, 16),
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+  },
 )

@@ -6,5 +6,9 @@ import { pgConformanceTable } from './support/conformance-pg.js'
 // engine runs one statement at a time.
 runStoreConformance(
   { describe, test, expect },
-  { name: 'PGlite', table: (shape) => pgConformanceTable('pglite', shape) },
+  {
+    name: 'PGlite',
+    table: (shape) => pgConformanceTable('pglite', shape),
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+  },
 )

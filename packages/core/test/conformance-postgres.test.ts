@@ -4,5 +4,9 @@ import { pgConformanceTable } from './support/conformance-pg.js'
 
 runStoreConformance(
   { describe, test, expect },
-  { name: 'Postgres (postgres.js)', table: (shape) => pgConformanceTable('postgres.js', shape, 16) },
+  {
+    name: 'Postgres (postgres.js)',
+    table: (shape) => pgConformanceTable('postgres.js', shape, 16),
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+  },
 )

@@ -9,7 +9,8 @@
  * Of the suite's cases, every one runs except "no unique index on the key: MissingUniqueConstraintError",
  * which the suite declares only for `enforcedBy: 'index'`: a lock strategy exists for keys without a unique
  * index and never asks for one, so that refusal does not apply; the suite runs its race on a table without
- * any unique index in its place.
+ * any unique index in its place. The cases of optional members run for the members each store has (see
+ * `members` below): `insertIfAbsentAtomically` and `statements` on Postgres only.
  *
  * On the local Redis each store gets the suite twice: with one strategy, as an application uses it (callers
  * of one key in this process then share one lock acquisition), and with one strategy per caller, independent
@@ -239,10 +240,17 @@ const lockMode = { enforcedBy: 'strategy', nullKeys: 'allowed', concurrency: CON
 const independent = (make: () => RedisLockStrategy) =>
   contenders(Array.from({ length: CONCURRENCY }, () => make()))
 
+/** memoryStore() without `uniqueBy` has no insertIfAbsentAtomically; drizzleStore on Postgres has every member. */
+const memoryMembers = { members: ['insertIfAbsentUnderLock', 'uniqueIndexFix'] } as const
+const postgresMembers = {
+  members: ['insertIfAbsentAtomically', 'insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+} as const
+
 runStoreConformance(api, {
   ...lockMode,
   name: 'redisLockStrategy (REDIS_URL, one strategy) over memoryStore() without unique keys',
   table: memoryTable,
+  ...memoryMembers,
   strategy: onLocalRedis(),
 })
 
@@ -250,6 +258,7 @@ runStoreConformance(api, {
   ...lockMode,
   name: `redisLockStrategy (REDIS_URL, ${CONCURRENCY} independent strategies) over memoryStore() without unique keys`,
   table: memoryTable,
+  ...memoryMembers,
   strategy: independent(onLocalRedis),
 })
 
@@ -257,6 +266,7 @@ runStoreConformance(api, {
   ...lockMode,
   name: 'redisLockStrategy (REDIS_URL, one strategy) over drizzleStore, Postgres (postgres.js), no unique index on the key',
   table: postgresTable,
+  ...postgresMembers,
   strategy: onLocalRedis(),
 })
 
@@ -264,6 +274,7 @@ runStoreConformance(api, {
   ...lockMode,
   name: `redisLockStrategy (REDIS_URL, ${CONCURRENCY} independent strategies) over drizzleStore, Postgres (postgres.js), no unique index on the key`,
   table: postgresTable,
+  ...postgresMembers,
   strategy: independent(onLocalRedis),
 })
 
@@ -271,5 +282,6 @@ runStoreConformance(api, {
   ...lockMode,
   name: `redisLockStrategy (3 redis-server nodes, Redlock, ${CONCURRENCY} independent strategies) over drizzleStore, Postgres (postgres.js), no unique index on the key`,
   table: postgresTable,
+  ...postgresMembers,
   strategy: independent(onThreeNodes),
 })

@@ -4,12 +4,12 @@
  *
  * @module @getorcreate/core/testing
  */
-export {
-  type ConformanceExpect,
-  type ConformanceShape,
-  type ConformanceStore,
-  type ConformanceTable,
-  type ConformanceTestApi,
-  runStoreConformance,
-  type StoreConformanceOptions,
-} from './store-conformance.js'
+export { runStoreConformance } from './store-conformance.js'
+export type {
+  ConformanceExpect,
+  ConformanceShape,
+  ConformanceStore,
+  ConformanceTable,
+  ConformanceTestApi,
+  StoreConformanceOptions,
+} from './types.js'

@@ -1,0 +1,205 @@
+import { isGetOrCreateError } from '../errors.js'
+import { getOrCreate } from '../get-or-create.js'
+import type { FindOptions, GetOrCreateResult, InsertOptions } from '../types.js'
+import type {
+  ConformanceExpect,
+  ConformanceShape,
+  ConformanceStore,
+  ConformanceTable,
+  ConformanceTestApi,
+  StoreConformanceOptions,
+} from './types.js'
+
+/** An optional member the suite has cases for (see {@link StoreConformanceOptions.members}). */
+type ConformanceMember = NonNullable<StoreConformanceOptions['members']>[number]
+
+/** Every {@link ConformanceMember}, in the order the suite reports them. */
+const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
+  'insertIfAbsentAtomically',
+  'insertIfAbsentUnderLock',
+  'uniqueIndexFix',
+  'statements',
+]
+
+/** Every shape, for cases that look at the store of each. */
+export const SHAPES: readonly ConformanceShape[] = ['unique', 'composite', 'no-unique', 'nullable']
+
+/** Calls made to a store, by method, for "no I/O before validation" and "a hit is one read" checks. */
+interface Calls {
+  find: number
+  insert: number
+  insertIfAbsentAtomically: number
+  insertIfAbsentUnderLock: number
+  uniqueness: number
+}
+
+/** A store wrapped by {@link counted}, its calls, and their total. */
+interface Counter {
+  /** The wrapper: the same members as the store, each counting its calls. */
+  readonly store: ConformanceStore
+  /** Calls so far, by method. */
+  readonly calls: Calls
+  /** Calls so far, every method together. */
+  total(): number
+}
+
+/** The store, wrapped to count calls; optional methods stay absent when the store lacks them. */
+function counted(store: ConformanceStore): Counter {
+  const calls: Calls = {
+    find: 0,
+    insert: 0,
+    insertIfAbsentAtomically: 0,
+    insertIfAbsentUnderLock: 0,
+    uniqueness: 0,
+  }
+  const wrapper: ConformanceStore = {
+    name: store.name,
+    ...(store.fields ? { fields: store.fields } : {}),
+    find(key: Record<string, unknown>, opts?: FindOptions) {
+      calls.find++
+      return store.find(key, opts)
+    },
+    insert(values: Record<string, unknown>, opts?: InsertOptions) {
+      calls.insert++
+      return store.insert(values, opts)
+    },
+  }
+  const { insertIfAbsentAtomically, insertIfAbsentUnderLock, uniqueness, uniqueIndexFix } = store
+  if (insertIfAbsentUnderLock) {
+    wrapper.insertIfAbsentUnderLock = (key, values) => {
+      calls.insertIfAbsentUnderLock++
+      return insertIfAbsentUnderLock.call(store, key, values)
+    }
+  }
+  if (insertIfAbsentAtomically) {
+    wrapper.insertIfAbsentAtomically = (key, values) => {
+      calls.insertIfAbsentAtomically++
+      return insertIfAbsentAtomically.call(store, key, values)
+    }
+  }
+  if (uniqueness) {
+    wrapper.uniqueness = (fields) => {
+      calls.uniqueness++
+      return uniqueness.call(store, fields)
+    }
+  }
+  if (uniqueIndexFix) wrapper.uniqueIndexFix = (fields) => uniqueIndexFix.call(store, fields)
+  return {
+    store: wrapper,
+    calls,
+    total: () =>
+      calls.find +
+      calls.insert +
+      calls.insertIfAbsentAtomically +
+      calls.insertIfAbsentUnderLock +
+      calls.uniqueness,
+  }
+}
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  throw new Error('Expected the call to fail, but it succeeded.')
+}
+
+/** The `code` of one of our errors; anything else, described, so a mismatch says what was thrown. */
+export function codeOf(error: unknown): string {
+  if (isGetOrCreateError(error)) return error.code
+  return `not a GetOrCreateError: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`
+}
+
+/** What every case gets: the runner's functions, the options with their defaults, and the table lifecycle. */
+export interface Suite {
+  /** The runner's `test`. */
+  readonly test: ConformanceTestApi['test']
+  /** The runner's `expect`. */
+  readonly expect: ConformanceExpect
+  /** Callers at once in races. */
+  readonly concurrency: number
+  /** See {@link StoreConformanceOptions.nullKeys}. */
+  readonly nullKeys: 'refused' | 'allowed'
+  /** See {@link StoreConformanceOptions.enforcedBy}. */
+  readonly enforcedBy: 'index' | 'strategy'
+  /**
+   * The optional members every table must have, as declared, in {@link OPTIONAL_MEMBERS}' order; without
+   * `insertIfAbsentAtomically` with `enforcedBy: 'index'`, where it is required, not optional (and absent
+   * from a store that cannot insert atomically without a unique index: `memoryStore` without `uniqueBy`).
+   */
+  readonly members: readonly ConformanceMember[]
+  /** The members {@link membersOf} compares with {@link members}: every optional one, in this mode. */
+  readonly checked: readonly ConformanceMember[]
+  /** Whether `member`'s case is registered: declared, or required by the mode. */
+  has(member: ConformanceMember): boolean
+  /** Open a table of `shape`, run `body` with its store wrapped by a {@link Counter}, always close it. */
+  withTable(
+    shape: ConformanceShape,
+    body: (table: ConformanceTable, counter: Counter) => Promise<void>,
+  ): Promise<void>
+  /** `getOrCreate` with the strategy under test. */
+  run(
+    store: ConformanceStore,
+    key: Record<string, unknown>,
+    defaults?: unknown,
+  ): Promise<GetOrCreateResult<Record<string, unknown>>>
+  /**
+   * `value` (a member of a table or its store), which {@link StoreConformanceOptions.members} declares:
+   * asserts that it is there, and fails the test, naming the member, when it is not.
+   */
+  declared<T>(value: T | undefined, member: ConformanceMember): T
+}
+
+/** The {@link Suite} of one {@link runStoreConformance} call. */
+export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOptions): Suite {
+  const { test, expect } = api
+  const enforcedBy = options.enforcedBy ?? 'index'
+  const required: ConformanceMember[] = enforcedBy === 'index' ? ['insertIfAbsentAtomically'] : []
+  const checked = OPTIONAL_MEMBERS.filter((member) => !required.includes(member))
+  const listed = new Set<ConformanceMember>(options.members ?? [])
+  const members = checked.filter((member) => listed.has(member))
+  const strategy = options.strategy
+  return {
+    test,
+    expect,
+    concurrency: options.concurrency ?? 16,
+    nullKeys: options.nullKeys ?? 'refused',
+    enforcedBy,
+    members,
+    checked,
+    has: (member) => listed.has(member) || required.includes(member),
+    async withTable(shape, body) {
+      const table = await options.table(shape)
+      try {
+        const counter = counted(table.store)
+        await body({ ...table, store: counter.store }, counter)
+      } finally {
+        await table.close?.()
+      }
+    },
+    run: (store, key, defaults) =>
+      getOrCreate(store, key, defaults as Record<string, unknown> | undefined, strategy),
+    declared<T>(value: T | undefined, member: ConformanceMember): T {
+      const why =
+        member === 'insertIfAbsentAtomically' && enforcedBy === 'index'
+          ? 'the constraint strategy needs insertIfAbsentAtomically'
+          : `members lists ${member}`
+      expect(typeof value, `${why}, but the table has none`).toBe('function')
+      if (value === undefined) throw new Error(`${why}, but the table has none.`)
+      return value
+    },
+  }
+}
+
+/** Which of the `checked` members `table` and its store have, in {@link OPTIONAL_MEMBERS}' order. */
+export function membersOf(
+  table: ConformanceTable,
+  checked: readonly ConformanceMember[],
+): ConformanceMember[] {
+  const { store } = table
+  return checked.filter(
+    (member) => typeof (member === 'statements' ? table.statements : store[member]) === 'function',
+  )
+}

@@ -1,0 +1,129 @@
+import { isGetOrCreateError } from '../errors.js'
+import { badInputCodes } from './core-cases.js'
+import { codeOf, membersOf, rejection, SHAPES, type Suite } from './harness.js'
+
+/**
+ * The cases of optional members, each registered only when {@link StoreConformanceOptions.members} declares
+ * it (the tests are declared before any table exists), and the one case, always registered, that holds the
+ * declaration to what the tables have.
+ */
+export function registerMemberCases(suite: Suite): void {
+  const { test, expect, withTable, run, declared, members, checked } = suite
+
+  test(`optional members: exactly those declared (${members.join(', ') || 'none'})`, async () => {
+    for (const shape of SHAPES) {
+      await withTable(shape, async (table) => {
+        const present = membersOf(table, checked)
+        const why =
+          `the '${shape}' table and its store have ${present.length > 0 ? present.join(', ') : 'none'} of ` +
+          `${checked.join(', ')}: list exactly these in members, so that the suite runs their cases`
+        expect(present, why).toEqual(members)
+      })
+    }
+  })
+
+  if (suite.has('insertIfAbsentAtomically')) {
+    test('insertIfAbsentAtomically returns the new row, then undefined for the same key; another unique constraint throws', async () => {
+      await withTable('unique', async ({ store, count }) => {
+        const insertIfAbsentAtomically = declared(store.insertIfAbsentAtomically, 'insertIfAbsentAtomically')
+        const row = await insertIfAbsentAtomically.call(store, { slug: 'i' }, { slug: 'i', title: 'I' })
+        expect(row?.slug).toBe('i')
+        expect(await insertIfAbsentAtomically.call(store, { slug: 'i' }, { slug: 'i', title: 'again' })).toBe(
+          undefined,
+        )
+        // A conflict on the key is `undefined`; on any other unique constraint, the database's own error.
+        await insertIfAbsentAtomically.call(store, { slug: 'e1' }, { slug: 'e1', email: 'same@example.com' })
+        const direct = await rejection(
+          insertIfAbsentAtomically.call(store, { slug: 'e2' }, { slug: 'e2', email: 'same@example.com' }),
+        )
+        expect(isGetOrCreateError(direct)).toBe(false)
+        expect(await count({ slug: 'e2' })).toBe(0)
+        expect(await count()).toBe(2)
+      })
+    })
+  }
+
+  if (suite.has('insertIfAbsentUnderLock')) {
+    test('insertIfAbsentUnderLock (optional): inserts once, then sees the row, even one written behind its back', async () => {
+      await withTable('no-unique', async ({ store, count, insertBehind }) => {
+        const underLock = declared(store.insertIfAbsentUnderLock, 'insertIfAbsentUnderLock').bind(store)
+        const row = await underLock({ slug: 'u' }, { slug: 'u', title: 'U' })
+        expect([row?.slug, row?.title]).toEqual(['u', 'U'])
+        // The row it returns reads as find reads it (same fields, same JavaScript values).
+        expect(await store.find({ slug: 'u' }, { fresh: true })).toEqual(row)
+        expect(await underLock({ slug: 'u' }, { slug: 'u', title: 'again' })).toBe(undefined)
+        await insertBehind({ slug: 'behind', title: 'theirs' })
+        expect(await underLock({ slug: 'behind' }, { slug: 'behind', title: 'mine' })).toBe(undefined)
+        await insertBehind({ slug: 'twice', title: 'one' })
+        await insertBehind({ slug: 'twice', title: 'two' })
+        expect(await underLock({ slug: 'twice' }, { slug: 'twice' })).toBe(undefined)
+        expect(await count()).toBe(4)
+      })
+      await withTable('composite', async ({ store, count }) => {
+        const underLock = declared(store.insertIfAbsentUnderLock, 'insertIfAbsentUnderLock').bind(store)
+        const a = await underLock({ slug: 's', prefix: 'a' }, { prefix: 'a', slug: 's' })
+        expect([a?.prefix, a?.slug]).toEqual(['a', 's'])
+        const b = await underLock({ prefix: 'b', slug: 's' }, { prefix: 'b', slug: 's' })
+        expect([b?.prefix, b?.slug]).toEqual(['b', 's'])
+        expect(await underLock({ prefix: 'a', slug: 's' }, { prefix: 'a', slug: 's' })).toBe(undefined)
+        expect(await count()).toBe(2)
+      })
+      await withTable('nullable', async ({ store, count }) => {
+        const underLock = declared(store.insertIfAbsentUnderLock, 'insertIfAbsentUnderLock').bind(store)
+        // NULL in the key matches rows holding NULL there, as find does.
+        const first = await underLock({ slug: null }, { slug: null, title: 'null slug' })
+        expect(first?.title).toBe('null slug')
+        expect(await underLock({ slug: null }, { slug: null, title: 'again' })).toBe(undefined)
+        expect(await count()).toBe(1)
+      })
+      await withTable('unique', async ({ store, count }) => {
+        const underLock = declared(store.insertIfAbsentUnderLock, 'insertIfAbsentUnderLock').bind(store)
+        await underLock({ slug: 'e1' }, { slug: 'e1', email: 'same@example.com' })
+        const error = await rejection(underLock({ slug: 'e2' }, { slug: 'e2', email: 'same@example.com' }))
+        expect(isGetOrCreateError(error)).toBe(false) // another unique constraint: the database's own error
+        expect(await count()).toBe(1)
+      })
+    })
+  }
+
+  if (suite.has('uniqueIndexFix')) {
+    test("uniqueIndexFix names the table and the key's columns, with SQL or a hint; the missing-index error carries them", async () => {
+      await withTable('no-unique', async ({ store, count }) => {
+        const uniqueIndexFix = declared(store.uniqueIndexFix, 'uniqueIndexFix')
+        const fix = await uniqueIndexFix.call(store, ['slug'])
+        expect(typeof fix.table === 'string' && fix.table.length > 0).toBe(true)
+        expect(fix.columns.length).toBe(1)
+        expect(typeof (fix.sql ?? fix.hint)).toBe('string')
+        if (suite.enforcedBy === 'index') {
+          const error = await rejection(run(store, { slug: 'a' }, { title: 'A' }))
+          expect(codeOf(error)).toBe('MISSING_UNIQUE_CONSTRAINT')
+          const { table, columns, sql, hint } = error as Record<string, unknown>
+          expect({ table, columns, sql, hint }).toEqual({
+            table: fix.table,
+            columns: fix.columns,
+            sql: fix.sql,
+            hint: fix.hint,
+          })
+        }
+        expect(await count()).toBe(0)
+      })
+    })
+  }
+
+  if (suite.has('statements')) {
+    test('statements: a hit sends one, bad input none', async () => {
+      await withTable('unique', async ({ store, count, statements }) => {
+        const sent = declared(statements, 'statements')
+        await run(store, { slug: 'hit' }, { title: 'H' })
+        const beforeHit = sent()
+        expect((await run(store, { slug: 'hit' })).created).toBe(false)
+        expect(sent() - beforeHit).toBe(1)
+        const beforeBadInput = sent()
+        const { codes, expected } = await badInputCodes(suite, store)
+        expect(codes).toEqual(expected)
+        expect(sent()).toBe(beforeBadInput)
+        expect(await count()).toBe(1)
+      })
+    })
+  }
+}

@@ -1,0 +1,111 @@
+import type { Store, Strategy } from '../types.js'
+
+/**
+ * The table shapes the suite asks for. Each has an `id` filled in by the store (auto-increment, serial,
+ * rowid: any value unique per row) and text columns:
+ * - `'unique'`: `slug` NOT NULL with a unique index; `email` nullable with its own unique index (the "other
+ *   unique constraint"); `title` nullable.
+ * - `'composite'`: `prefix` and `slug`, both NOT NULL, unique together (and neither alone); `title` nullable.
+ * - `'no-unique'`: `slug` NOT NULL and `title` nullable, no unique index on either.
+ * - `'nullable'`: `slug` nullable with a unique index; `title` nullable.
+ */
+export type ConformanceShape = 'unique' | 'composite' | 'no-unique' | 'nullable'
+
+/** A store as the suite handles it: rows, keys and values are plain records. */
+export type ConformanceStore = Store<
+  Record<string, unknown>,
+  Record<string, unknown>,
+  Record<string, unknown>
+>
+
+/** A fresh, empty table of one {@link ConformanceShape}, made by {@link StoreConformanceOptions.table}. */
+export interface ConformanceTable {
+  /** The store under test, over this table only. */
+  readonly store: ConformanceStore
+  /** How many rows the table holds; with `where`, how many match it (`null` matches NULL). */
+  count(where?: Record<string, unknown>): Promise<number>
+  /**
+   * Insert a row behind the store's back: another connection or client where the store has one, as another
+   * process would. The suite checks that `find(key, { fresh: true })` and `getOrCreate` see it.
+   */
+  insertBehind(values: Record<string, unknown>): Promise<void>
+  /**
+   * How many statements (round trips) the store has sent so far, if the test can count them (a drizzle
+   * logger can). With it, and `'statements'` in {@link StoreConformanceOptions.members}, the suite also
+   * checks that a hit costs one statement and bad input none.
+   */
+  statements?(): number
+  /** Release what the table holds (connections). Called at the end of each test. */
+  close?(): Promise<void>
+}
+
+/** The subset of vitest's (or Jest's) `expect` the suite uses, typed structurally. */
+export type ConformanceExpect = (
+  actual: unknown,
+  message?: string,
+) => {
+  /** Fails unless `actual` is `expected` (`Object.is`). */
+  toBe(expected: unknown): void
+  /** Fails unless `actual` deeply equals `expected`. */
+  toEqual(expected: unknown): void
+  /** Fails unless `actual` is a number ≤ `expected`. */
+  toBeLessThanOrEqual(expected: number): void
+}
+
+/** vitest's `describe`, `test` and `expect` (or any runner's equivalents), passed in so core needs no test runner. */
+export interface ConformanceTestApi {
+  /** Groups tests: `describe(name, body)`. */
+  readonly describe: (name: string, body: () => void) => void
+  /** Declares one test: `test(name, body)`. */
+  readonly test: (name: string, body: () => Promise<void>) => void
+  /** Assertions: see {@link ConformanceExpect}. */
+  readonly expect: ConformanceExpect
+}
+
+/** Options of {@link runStoreConformance}. */
+export interface StoreConformanceOptions {
+  /** Name of the `describe` block, e.g. `'mariadb'`. */
+  readonly name: string
+  /** Make a fresh, empty table of `shape` (unique name per call) and a store over it. */
+  table(shape: ConformanceShape): Promise<ConformanceTable>
+  /**
+   * How many callers run at once in the race tests. Make the store's connection pool at least this large,
+   * else the callers queue for connections and the race proves nothing. Default is `16`.
+   */
+  readonly concurrency?: number
+  /**
+   * What a key holding `null` in a nullable unique column does: `'refused'` (`InvalidKeyError`, the rule for
+   * unique indexes that treat NULLs as distinct: Postgres by default, MySQL, SQLite) or `'allowed'` (NULL
+   * equals NULL: `NULLS NOT DISTINCT`, `memoryStore`). Default is `'refused'`.
+   */
+  readonly nullKeys?: 'refused' | 'allowed'
+  /** The strategy under test. Default is `getOrCreate`'s default, the constraint strategy. */
+  readonly strategy?: Strategy
+  /**
+   * What keeps one row per key: `'index'` (the constraint strategy: a unique index on the key is required,
+   * keys without one are refused) or `'strategy'` (a lock strategy: the suite then races on a table without
+   * a unique index and expects exact counts there too, and `insertIfAbsentAtomically` is optional). Default is
+   * `'index'`.
+   */
+  readonly enforcedBy?: 'index' | 'strategy'
+  /**
+   * The optional members your tables have, whose cases the suite then runs (in any order):
+   * - `'insertIfAbsentUnderLock'`: {@link Store.insertIfAbsentUnderLock};
+   * - `'uniqueIndexFix'`: {@link Store.uniqueIndexFix};
+   * - `'statements'`: {@link ConformanceTable.statements};
+   * - `'insertIfAbsentAtomically'`: {@link Store.insertIfAbsentAtomically}, optional with `enforcedBy:
+   *   'strategy'` only. With `'index'` the constraint strategy requires it: its case always runs, and listing
+   *   it changes nothing.
+   *
+   * The suite declares its tests before any table exists, so it cannot look for itself. Instead one case,
+   * always registered, opens a table of each shape and fails unless the table and its store have exactly
+   * the members listed, naming the ones they have, so that no optional member goes untested by mistake; and
+   * the case of a listed member fails if a table lacks it. Default is none.
+   */
+  readonly members?: readonly (
+    | 'insertIfAbsentAtomically'
+    | 'insertIfAbsentUnderLock'
+    | 'uniqueIndexFix'
+    | 'statements'
+  )[]
+}

@@ -16,10 +16,10 @@ import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { redisLockStrategy } from '@getorcreate/redis-lock'
 import { eq } from 'drizzle-orm'
-import { pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { type Database, openDatabase, uniqueName } from './database.js'
 import { type LoadSummary, runLoad, shuffledCalls, summarize } from './load.js'
-import { connectRedis } from './redis.js'
+import { connectRedis, LOCK_CONNECTION } from './redis.js'
+import { createTagsTableSql, type SlugIndex, tagsTable } from './tags.js'
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -42,10 +42,6 @@ export interface DemoRow extends LoadSummary {
   readonly approach: string
   /** True for our strategies: any duplicate, extra created flag or split id is a failure. */
   readonly mustBeExact: boolean
-}
-
-function tagsTable(name: string) {
-  return pgTable(name, { id: serial('id').primaryKey(), slug: text('slug').notNull(), label: text('label') })
 }
 
 async function rowsPerKey(database: Database, table: string): Promise<Map<string, number>> {
@@ -133,22 +129,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   async function contender(
     approach: string,
     mustBeExact: boolean,
-    ddl: (name: string) => string,
+    slugIndex: SlugIndex,
     call: (name: string) => (slug: string) => Promise<{ id: number; created: boolean }>,
   ) {
     const name = uniqueName('demo')
     created.push(name)
-    await database.exec(ddl(name))
+    await database.exec(createTagsTableSql(name, slugIndex))
     print(`  running: ${approach} …`)
     const result = await runLoad(calls, concurrency, call(name))
     table.push({ approach, mustBeExact, ...summarize(result, keyCount, await rowsPerKey(database, name)) })
   }
 
   try {
-    const plainTable = (name: string) =>
-      `create table ${name} (id serial primary key, slug text not null, label text)`
-
-    await contender('naive find-then-insert', false, plainTable, (name) => {
+    await contender('naive find-then-insert', false, 'none', (name) => {
       const tags = tagsTable(name)
       return async (slug) => {
         const [found] = await database.db.select().from(tags).where(eq(tags.slug, slug)).limit(1)
@@ -160,7 +153,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
 
     // PGlite runs one transaction at a time, which hides the race; a server runs them side by side.
     if (database.kind === 'postgres') {
-      await contender('naive, inside a transaction', false, plainTable, (name) => {
+      await contender('naive, inside a transaction', false, 'none', (name) => {
         const tags = tagsTable(name)
         return (slug) =>
           database.db.transaction(async (tx) => {
@@ -172,25 +165,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
       })
     }
 
-    await contender(
-      'getOrCreate (unique index)',
-      true,
-      (name) => `${plainTable(name)}; create unique index on ${name} (slug)`,
-      (name) => {
-        const store = drizzleStore(database.db, tagsTable(name))
-        return async (slug) => {
-          const { row, created } = await getOrCreate(store, { slug }, { label: slug })
-          return { id: row.id, created }
-        }
-      },
-    )
+    await contender('getOrCreate (unique index)', true, 'unique', (name) => {
+      const store = drizzleStore(database.db, tagsTable(name))
+      return async (slug) => {
+        const { row, created } = await getOrCreate(store, { slug }, { label: slug })
+        return { id: row.id, created }
+      }
+    })
 
     const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379'
-    const redis = await connectRedis(redisUrl)
+    const redis = await connectRedis(redisUrl, LOCK_CONNECTION, 1_000).catch(() => undefined)
     if (redis) {
       try {
         const strategy = redisLockStrategy({ clients: redis })
-        await contender('getOrCreate (Redis lock, no unique index)', true, plainTable, (name) => {
+        await contender('getOrCreate (Redis lock, no unique index)', true, 'none', (name) => {
           const store = drizzleStore(database.db, tagsTable(name))
           return async (slug) => {
             const { row, created } = await getOrCreate(store, { slug }, { label: slug }, strategy)

@@ -6,11 +6,12 @@
 import { cpus, loadavg, totalmem } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import postgres from 'postgres'
+import { connectRedis } from '../redis.js'
+import { createTagsTableSql } from '../tags.js'
 import { startRedisNodes } from './redis-nodes.js'
 import { localRunner, processRunner, type TurnRunner } from './runner.js'
 import { aggregate, type Cell, measureTurn, type TurnMeasure } from './stats.js'
 import type { System, WorkloadId } from './system.js'
-import { connectRedis } from './systems/connections.js'
 import { allSystems, systemById } from './systems/index.js'
 import { TooManyConnectionsError, type TurnSpec } from './turn.js'
 import { workloads as makeWorkloads, type Workload, type WorkloadSizes } from './workloads.js'
@@ -297,10 +298,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         tableOf.set(system.id, table)
         // Plain tables get a non-unique index on the key, as any table looked up by key has: without it every
         // find would scan the table, and the lock-based systems would be measured against a missing index.
-        await admin.unsafe(
-          `create table ${table} (id serial primary key, slug text not null${system.table === 'unique' ? ' unique' : ''}, label text)`,
-        )
-        if (system.table === 'plain') await admin.unsafe(`create index on ${table} (slug)`)
+        await admin.unsafe(createTagsTableSql(table, system.table === 'unique' ? 'unique' : 'non-unique'))
         // Rows of other keys, as a table in production holds, then statistics: without them a find planned
         // while the table is nearly empty (postgres.js prepares every statement; its generic plan is cached on
         // the connection) keeps scanning the whole table as the miss storm grows it, until autovacuum analyzes

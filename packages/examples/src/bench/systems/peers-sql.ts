@@ -4,11 +4,13 @@
  * Redis lock around every call (redis-semaphore's `Mutex` on one node and `RedlockMutex` on three, as its
  * README shows).
  */
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type postgres from 'postgres'
 import { Mutex, RedlockMutex } from 'redis-semaphore'
+import { connectRedisNodes, quitRedis } from '../../redis.js'
+import type { TagRow } from '../../tags.js'
 import type { CallResult, OpenSystem, System, SystemContext } from '../system.js'
-import { quitRedis, sqlState, type TagRow, withPool } from './connections.js'
+import { sqlState, withPool } from './connections.js'
 
 type Sql = postgres.Sql | postgres.TransactionSql
 
@@ -105,11 +107,8 @@ async function lockAroundEveryCall(
   urls: readonly string[],
   lockFor: (clients: Redis[], key: string) => { acquire(): Promise<void>; release(): Promise<void> },
 ): Promise<OpenSystem> {
-  const clients = urls.map((url) => {
-    const redis = new Redis(url)
-    redis.on('error', () => {})
-    return redis
-  })
+  // ioredis's default options, as redis-semaphore's README makes its clients.
+  const clients = await connectRedisNodes(urls, {})
   const { call, teardown } = withPool(ctx, async (sql, slug) => {
     const lock = lockFor(clients, `${ctx.table}:${slug}`)
     await lock.acquire()

@@ -32,6 +32,14 @@ async function findThenInsert(sql: Sql, table: string, slug: string): Promise<Ca
   return { id: (await insert(sql, table, slug)).id, created: true }
 }
 
+/** An open system whose every call runs `call` in a transaction of its own (`BEGIN` … `COMMIT`). */
+function withTransaction(
+  ctx: SystemContext,
+  call: (tx: postgres.TransactionSql, slug: string) => Promise<CallResult>,
+): OpenSystem {
+  return withPool(ctx, (sql, slug) => sql.begin((tx) => call(tx, slug)) as Promise<CallResult>)
+}
+
 /** SELECT by key; none: INSERT. On a table without a unique index, as most code starts out. */
 export const naive: System = {
   id: 'naive',
@@ -49,11 +57,7 @@ export const naiveTransaction: System = {
   kind: 'peer',
   table: 'plain',
   reportsCreated: true,
-  setup: async (ctx) =>
-    withPool(
-      ctx,
-      (sql, slug) => sql.begin((tx) => findThenInsert(tx, ctx.table, slug)) as Promise<CallResult>,
-    ),
+  setup: async (ctx) => withTransaction(ctx, (tx, slug) => findThenInsert(tx, ctx.table, slug)),
 }
 
 /**
@@ -91,14 +95,10 @@ export const advisoryLock: System = {
   table: 'plain',
   reportsCreated: true,
   setup: async (ctx) =>
-    withPool(
-      ctx,
-      (sql, slug) =>
-        sql.begin(async (tx) => {
-          await tx`select pg_advisory_xact_lock(hashtextextended(${`${ctx.table}:${slug}`}, 0))`
-          return findThenInsert(tx, ctx.table, slug)
-        }) as Promise<CallResult>,
-    ),
+    withTransaction(ctx, async (tx, slug) => {
+      await tx`select pg_advisory_xact_lock(hashtextextended(${`${ctx.table}:${slug}`}, 0))`
+      return findThenInsert(tx, ctx.table, slug)
+    }),
 }
 
 /** A redis-semaphore lock (acquire, release) on the key around every call, hits included, then find-then-insert. */

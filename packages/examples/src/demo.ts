@@ -10,16 +10,29 @@
  *
  * With no configuration it runs on embedded PGlite; with DATABASE_URL on that Postgres. It exits non-zero if
  * `getOrCreate` ever produced a duplicate row, a second `created: true` or two ids for one key.
+ *
+ * This file runs the steps and prints; the approaches raced are in `demo/approaches.ts`, the opening of the
+ * database (and the one line printed when it cannot be used) in `demo/database.ts`, the table in
+ * `demo/table.ts`.
  */
 import { pathToFileURL } from 'node:url'
-import { getOrCreate } from '@getorcreate/core'
-import { drizzleStore } from '@getorcreate/core/drizzle'
-import { redisLockStrategy } from '@getorcreate/redis-lock'
-import { eq } from 'drizzle-orm'
-import { pgTable, serial, text } from 'drizzle-orm/pg-core'
-import { type Database, openDatabase, uniqueName } from './database.js'
-import { type LoadSummary, runLoad, shuffledCalls, summarize } from './load.js'
-import { connectRedis } from './redis.js'
+import { uniqueName } from './database.js'
+import {
+  type Approach,
+  naive,
+  naiveInTransaction,
+  withRedisLock,
+  withUniqueIndex,
+} from './demo/approaches.js'
+import { DemoDatabaseError, openDemoDatabase, rowsPerKey } from './demo/database.js'
+import { type DemoRow, formatTable, isWrong } from './demo/table.js'
+import { runLoad, shuffledCalls, summarize } from './load.js'
+import { connectRedis, LOCK_CONNECTION } from './redis.js'
+import { createTagsTableSql } from './tags.js'
+
+// The demo's API as before the split: the table's rows and its verdict, the error for a database it cannot use.
+export { DemoDatabaseError } from './demo/database.js'
+export { type DemoRow, formatTable, isWrong } from './demo/table.js'
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -37,85 +50,6 @@ export interface DemoOptions {
   readonly print?: (line: string) => void
 }
 
-/** One row of the demo's table. */
-export interface DemoRow extends LoadSummary {
-  readonly approach: string
-  /** True for our strategies: any duplicate, extra created flag or split id is a failure. */
-  readonly mustBeExact: boolean
-}
-
-function tagsTable(name: string) {
-  return pgTable(name, { id: serial('id').primaryKey(), slug: text('slug').notNull(), label: text('label') })
-}
-
-async function rowsPerKey(database: Database, table: string): Promise<Map<string, number>> {
-  const rows = await database.rows<{ slug: string; n: number }>(
-    `select slug, count(*)::int as n from ${table} group by slug`,
-  )
-  return new Map(rows.map((row) => [row.slug, Number(row.n)]))
-}
-
-/**
- * The demo could not open its database: a `DATABASE_URL` that does not answer (or refuses the login), or an
- * embedded PGlite that would not start. The message is one line that says which, and what to do.
- */
-export class DemoDatabaseError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'DemoDatabaseError'
-  }
-}
-
-/** A URL as it may be printed: no password. */
-function shownUrl(url: URL): string {
-  const shown = new URL(url.href)
-  if (shown.password) shown.password = '***'
-  return shown.href
-}
-
-/** The driver's one-line reason: `connect ECONNREFUSED 127.0.0.1:5432`, `role "x" does not exist`. */
-function reasonOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
-  const code = (error as { code?: unknown } | undefined)?.code
-  const first = message.split('\n')[0] || String(code ?? 'unknown error')
-  return typeof code === 'string' && !first.includes(code) ? `${first} (${code})` : first
-}
-
-/**
- * Open the demo's database and prove it answers (one `select 1`) before anything is printed.
- * @throws DemoDatabaseError with one line that says what failed and what to do.
- */
-async function openDemoDatabase(url: string | undefined, pool: number): Promise<Database> {
-  let parsed: URL | undefined
-  if (url) {
-    try {
-      parsed = new URL(url)
-    } catch (error) {
-      throw new DemoDatabaseError(
-        'pnpm demo: DATABASE_URL is not a URL (expected postgres://user@host:port/db). Fix it, or unset it ' +
-          'to run the demo on embedded PGlite.',
-        { cause: error },
-      )
-    }
-  }
-  let database: Database | undefined
-  try {
-    database = await openDatabase(url, pool)
-    await database.rows('select 1')
-    return database
-  } catch (error) {
-    await database?.close().catch(() => undefined)
-    throw new DemoDatabaseError(
-      parsed
-        ? `pnpm demo: cannot use the Postgres at DATABASE_URL=${shownUrl(parsed)}: ${reasonOf(error)}. Start ` +
-            'Postgres there, or fix DATABASE_URL, or unset it to run the demo on embedded PGlite.'
-        : `pnpm demo: cannot start embedded PGlite: ${reasonOf(error)}. Reinstall (pnpm install), or set ` +
-            'DATABASE_URL=postgres://user@host:port/db to run the demo on a Postgres server.',
-      { cause: error },
-    )
-  }
-}
-
 /** Run the demo and return its table; `main` prints it and sets the exit code. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   const print = options.print ?? ((line: string) => console.log(line))
@@ -130,73 +64,31 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   print(`getorcreate demo on ${database.label}`)
   print(`${keyCount} keys × ${callersPerKey} callers each, shuffled, ${concurrency} at once\n`)
 
-  async function contender(
-    approach: string,
-    mustBeExact: boolean,
-    ddl: (name: string) => string,
-    call: (name: string) => (slug: string) => Promise<{ id: number; created: boolean }>,
-  ) {
+  /** Fire the load at `approach` on a table of its own, and add what it left behind to the table. */
+  async function race(approach: Approach) {
     const name = uniqueName('demo')
     created.push(name)
-    await database.exec(ddl(name))
-    print(`  running: ${approach} …`)
-    const result = await runLoad(calls, concurrency, call(name))
-    table.push({ approach, mustBeExact, ...summarize(result, keyCount, await rowsPerKey(database, name)) })
+    await database.exec(createTagsTableSql(name, approach.slugIndex))
+    print(`  running: ${approach.name} …`)
+    const result = await runLoad(calls, concurrency, approach.callOn(name))
+    table.push({
+      approach: approach.name,
+      mustBeExact: approach.mustBeExact,
+      ...summarize(result, keyCount, await rowsPerKey(database, name)),
+    })
   }
 
   try {
-    const plainTable = (name: string) =>
-      `create table ${name} (id serial primary key, slug text not null, label text)`
-
-    await contender('naive find-then-insert', false, plainTable, (name) => {
-      const tags = tagsTable(name)
-      return async (slug) => {
-        const [found] = await database.db.select().from(tags).where(eq(tags.slug, slug)).limit(1)
-        if (found) return { id: found.id, created: false }
-        const [row] = await database.db.insert(tags).values({ slug, label: slug }).returning()
-        return { id: row!.id, created: true }
-      }
-    })
-
+    await race(naive(database.db))
     // PGlite runs one transaction at a time, which hides the race; a server runs them side by side.
-    if (database.kind === 'postgres') {
-      await contender('naive, inside a transaction', false, plainTable, (name) => {
-        const tags = tagsTable(name)
-        return (slug) =>
-          database.db.transaction(async (tx) => {
-            const [found] = await tx.select().from(tags).where(eq(tags.slug, slug)).limit(1)
-            if (found) return { id: found.id, created: false }
-            const [row] = await tx.insert(tags).values({ slug, label: slug }).returning()
-            return { id: row!.id, created: true }
-          })
-      })
-    }
-
-    await contender(
-      'getOrCreate (unique index)',
-      true,
-      (name) => `${plainTable(name)}; create unique index on ${name} (slug)`,
-      (name) => {
-        const store = drizzleStore(database.db, tagsTable(name))
-        return async (slug) => {
-          const { row, created } = await getOrCreate(store, { slug }, { label: slug })
-          return { id: row.id, created }
-        }
-      },
-    )
+    if (database.kind === 'postgres') await race(naiveInTransaction(database.db))
+    await race(withUniqueIndex(database.db))
 
     const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379'
-    const redis = await connectRedis(redisUrl)
+    const redis = await connectRedis(redisUrl, LOCK_CONNECTION, 1_000).catch(() => undefined)
     if (redis) {
       try {
-        const strategy = redisLockStrategy({ clients: redis })
-        await contender('getOrCreate (Redis lock, no unique index)', true, plainTable, (name) => {
-          const store = drizzleStore(database.db, tagsTable(name))
-          return async (slug) => {
-            const { row, created } = await getOrCreate(store, { slug }, { label: slug }, strategy)
-            return { id: row.id, created }
-          }
-        })
+        await race(withRedisLock(database.db, redis))
       } finally {
         redis.disconnect()
       }
@@ -215,38 +107,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   return table
 }
 
-/** The table as aligned text lines. */
-export function formatTable(rows: readonly DemoRow[]): string[] {
-  const header = ['approach', 'calls', 'rows', 'duplicate rows', 'created:true', 'split ids', 'errors', 'ms']
-  const body = rows.map((row) => [
-    row.approach,
-    String(row.calls),
-    String(row.rows),
-    String(row.duplicateRows),
-    `${row.createdFlags} (of ${row.keys} keys)`,
-    String(row.keysWithSeveralIds),
-    String(row.errors),
-    String(Math.round(row.ms)),
-  ])
-  const widths = header.map((title, i) => Math.max(title.length, ...body.map((cells) => cells[i]!.length)))
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)]
-}
-
-/** True when a row that must be exact is not: a duplicate, an extra or missing created flag, a split id, an error. */
-export function isWrong(row: DemoRow): boolean {
-  return (
-    row.duplicateRows > 0 || row.createdFlags !== row.keys || row.keysWithSeveralIds > 0 || row.errors > 0
-  )
-}
-
 async function main() {
   const rows = await runDemo({ databaseUrl: process.env.DATABASE_URL, redisUrl: process.env.REDIS_URL })
-  const naive = rows.filter((row) => !row.mustBeExact)
+  const naiveRows = rows.filter((row) => !row.mustBeExact)
   const wrong = rows.filter((row) => row.mustBeExact && isWrong(row))
   console.log('')
-  if (naive.some((row) => row.duplicateRows > 0)) {
+  if (naiveRows.some((row) => row.duplicateRows > 0)) {
     console.log('The naive code created duplicate rows: two callers both found nothing, then both inserted.')
   }
   if (wrong.length > 0) {

@@ -16,8 +16,9 @@ import { drizzleStore } from '@getorcreate/core/drizzle'
 import { redisLockStrategy } from '@getorcreate/redis-lock'
 import { bigserial, date, pgTable, text } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/postgres-js'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import postgres from 'postgres'
+import { connectRedis } from './redis.js'
 
 /** What {@link main} did. */
 export interface PartitionedRaceSummary {
@@ -46,14 +47,11 @@ export async function main(databaseUrl: string, redisUrl: string): Promise<Parti
   const keys = 20
   const callersPerKey = 25
   const sql = postgres(databaseUrl, { max: 16, onnotice: () => undefined })
-  // A dedicated lock connection: no offline queue, one retry, so a Redis outage fails fast.
-  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-  redis.on('error', () => undefined)
+  let redis: Redis | undefined
   try {
-    await new Promise((resolve, reject) => {
-      redis.once('ready', resolve)
-      redis.once('end', () => reject(new Error(`Redis at ${redisUrl} does not answer`)))
-    })
+    // A dedicated lock connection: no offline queue, one retry, so a Redis outage fails fast. It is ready,
+    // or `No Redis answers at …` within 3 s.
+    redis = await connectRedis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     await sql.unsafe(`
       create table ${table} (
         id bigserial,
@@ -108,7 +106,7 @@ export async function main(databaseUrl: string, redisUrl: string): Promise<Parti
   } finally {
     await sql.unsafe(`drop table if exists ${table}`).catch(() => undefined)
     await sql.end({ timeout: 5 })
-    redis.disconnect()
+    redis?.disconnect()
   }
 }
 

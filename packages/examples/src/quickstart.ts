@@ -11,15 +11,7 @@ import { integer, pgTable, serial, text, uniqueIndex } from 'drizzle-orm/pg-core
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { openDatabase, uniqueName } from './database.js'
-
-/** The quickstart's table, named per run. The unique index is what makes getOrCreate safe. */
-export function tagsTable(name: string) {
-  return pgTable(
-    name,
-    { id: serial('id').primaryKey(), slug: text('slug').notNull(), label: text('label') },
-    (t) => [uniqueIndex().on(t.slug)],
-  )
-}
+import { createTagsTableSql, tagsTable } from './tags.js'
 
 /** Posts reference tags; a composite unique key (tenant, slug) for the composite example. */
 export function postsTable(name: string) {
@@ -37,7 +29,7 @@ export function postsTable(name: string) {
 
 /** Run the three examples on `db` and return what they saw. */
 export async function examples(db: AnyPgDatabase, tagsName: string, postsName: string) {
-  const tags = tagsTable(tagsName)
+  const tags = tagsTable(tagsName, { uniqueSlug: true }) // the unique index is what makes it safe
   const posts = postsTable(postsName)
   const store = drizzleStore(db, tags) // once, at start-up
 
@@ -70,7 +62,7 @@ async function readmeQuickstart(url: string, tagsName: string) {
   const client = postgres(url, { onnotice: () => {} })
   try {
     const db = drizzle(client)
-    const store = drizzleStore(db, tagsTable(tagsName)) // once, at start-up
+    const store = drizzleStore(db, tagsTable(tagsName, { uniqueSlug: true })) // once, at start-up
     const { row, created } = await getOrCreate(store, { slug: 'news' }, { label: 'News' })
     return { row, created }
   } finally {
@@ -89,10 +81,8 @@ export async function main(url = process.env.DATABASE_URL) {
   const posts = uniqueName('posts')
   try {
     await database.exec(
-      `create table ${readme} (id serial primary key, slug text not null, label text);
-       create unique index on ${readme} (slug);
-       create table ${tags} (id serial primary key, slug text not null, label text);
-       create unique index on ${tags} (slug);
+      `${createTagsTableSql(readme, 'unique')};
+       ${createTagsTableSql(tags, 'unique')};
        create table ${posts} (id serial primary key, tenant integer not null, slug text not null, tag_id integer);
        create unique index on ${posts} (tenant, slug);`,
     )

@@ -13,17 +13,11 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
+import { BenchError, type BenchOptions, estimateSeconds, systemIds, type TurnEvent } from './options.js'
 import { terminalTable, writeResults } from './report.js'
-import {
-  BenchError,
-  type BenchOptions,
-  estimateSeconds,
-  isWrong,
-  runBench,
-  systemIds,
-  type TurnEvent,
-} from './run-bench.js'
+import { runBench } from './run-bench.js'
 import type { WorkloadId } from './system.js'
+import { isWrong } from './targets.js'
 
 const WORKLOADS: readonly WorkloadId[] = ['miss-storm', 'hits', 'mixed']
 

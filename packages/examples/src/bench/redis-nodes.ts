@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { connectRedis } from './systems/connections.js'
+import { connectRedis } from '../redis.js'
 
 /** Running nodes: their URLs, and how to stop them. */
 export interface RedisNodes {

@@ -2,8 +2,9 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { renderChart } from './chart.js'
-import { type BenchResult, isWrong } from './run-bench.js'
+import type { BenchResult } from './run-bench.js'
 import type { Cell } from './stats.js'
+import { isWrong } from './targets.js'
 
 const HEADER = [
   'system',

@@ -1,6 +1,8 @@
 /** The floors: one postgres.js round trip per call, what any get-or-create must at least pay. */
+
+import type { TagRow } from '../../tags.js'
 import type { System } from '../system.js'
-import { type TagRow, withPool } from './connections.js'
+import { withPool } from './connections.js'
 
 /** One `SELECT * … WHERE slug = $1 LIMIT 1` per call: the floor of a hit. Creates nothing. */
 export const floorSelect: System = {

@@ -3,8 +3,10 @@ import { constraintStrategy, getOrCreate, type Strategy } from '@getorcreate/cor
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { redisLockStrategy } from '@getorcreate/redis-lock'
 import { drizzle } from 'drizzle-orm/postgres-js'
+import { connectRedis, connectRedisNodes, quitRedis } from '../../redis.js'
+import { tagsTable } from '../../tags.js'
 import type { OpenSystem, System, SystemContext } from '../system.js'
-import { connectRedis, postgresPool, quitRedis, tagsTable } from './connections.js'
+import { postgresPool } from './connections.js'
 
 async function withStrategy(
   ctx: SystemContext,
@@ -58,13 +60,7 @@ export const oursRedisLockTrio: System = {
   reportsCreated: true,
   needs: 'redis-trio',
   async setup(ctx) {
-    const settled = await Promise.allSettled(ctx.redisTrioUrls.map((url) => connectRedis(url)))
-    const clients = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
-    const failed = settled.find((result) => result.status === 'rejected')
-    if (failed) {
-      await quitRedis(clients)
-      throw failed.reason
-    }
+    const clients = await connectRedisNodes(ctx.redisTrioUrls)
     return withStrategy(ctx, redisLockStrategy({ clients }), () => quitRedis(clients))
   },
 }

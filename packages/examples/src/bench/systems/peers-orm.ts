@@ -13,8 +13,8 @@ import {
   type Model,
   Sequelize,
 } from 'sequelize'
+import type { TagRow } from '../../tags.js'
 import type { OpenSystem, System, SystemContext } from '../system.js'
-import type { TagRow } from './connections.js'
 
 interface TagModel extends Model<InferAttributes<TagModel>, InferCreationAttributes<TagModel>> {
   id: CreationOptional<number>

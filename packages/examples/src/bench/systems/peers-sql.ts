@@ -4,11 +4,13 @@
  * Redis lock around every call (redis-semaphore's `Mutex` on one node and `RedlockMutex` on three, as its
  * README shows).
  */
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type postgres from 'postgres'
 import { Mutex, RedlockMutex } from 'redis-semaphore'
+import { connectRedisNodes, quitRedis } from '../../redis.js'
+import type { TagRow } from '../../tags.js'
 import type { CallResult, OpenSystem, System, SystemContext } from '../system.js'
-import { quitRedis, sqlState, type TagRow, withPool } from './connections.js'
+import { sqlState, withPool } from './connections.js'
 
 type Sql = postgres.Sql | postgres.TransactionSql
 
@@ -30,6 +32,14 @@ async function findThenInsert(sql: Sql, table: string, slug: string): Promise<Ca
   return { id: (await insert(sql, table, slug)).id, created: true }
 }
 
+/** An open system whose every call runs `call` in a transaction of its own (`BEGIN` … `COMMIT`). */
+function withTransaction(
+  ctx: SystemContext,
+  call: (tx: postgres.TransactionSql, slug: string) => Promise<CallResult>,
+): OpenSystem {
+  return withPool(ctx, (sql, slug) => sql.begin((tx) => call(tx, slug)) as Promise<CallResult>)
+}
+
 /** SELECT by key; none: INSERT. On a table without a unique index, as most code starts out. */
 export const naive: System = {
   id: 'naive',
@@ -47,11 +57,7 @@ export const naiveTransaction: System = {
   kind: 'peer',
   table: 'plain',
   reportsCreated: true,
-  setup: async (ctx) =>
-    withPool(
-      ctx,
-      (sql, slug) => sql.begin((tx) => findThenInsert(tx, ctx.table, slug)) as Promise<CallResult>,
-    ),
+  setup: async (ctx) => withTransaction(ctx, (tx, slug) => findThenInsert(tx, ctx.table, slug)),
 }
 
 /**
@@ -89,14 +95,10 @@ export const advisoryLock: System = {
   table: 'plain',
   reportsCreated: true,
   setup: async (ctx) =>
-    withPool(
-      ctx,
-      (sql, slug) =>
-        sql.begin(async (tx) => {
-          await tx`select pg_advisory_xact_lock(hashtextextended(${`${ctx.table}:${slug}`}, 0))`
-          return findThenInsert(tx, ctx.table, slug)
-        }) as Promise<CallResult>,
-    ),
+    withTransaction(ctx, async (tx, slug) => {
+      await tx`select pg_advisory_xact_lock(hashtextextended(${`${ctx.table}:${slug}`}, 0))`
+      return findThenInsert(tx, ctx.table, slug)
+    }),
 }
 
 /** A redis-semaphore lock (acquire, release) on the key around every call, hits included, then find-then-insert. */
@@ -105,11 +107,8 @@ async function lockAroundEveryCall(
   urls: readonly string[],
   lockFor: (clients: Redis[], key: string) => { acquire(): Promise<void>; release(): Promise<void> },
 ): Promise<OpenSystem> {
-  const clients = urls.map((url) => {
-    const redis = new Redis(url)
-    redis.on('error', () => {})
-    return redis
-  })
+  // ioredis's default options, as redis-semaphore's README makes its clients.
+  const clients = await connectRedisNodes(urls, {})
   const { call, teardown } = withPool(ctx, async (sql, slug) => {
     const lock = lockFor(clients, `${ctx.table}:${slug}`)
     await lock.acquire()

@@ -1,0 +1,79 @@
+/** What a run is asked to do (its options, its progress events), and what that plan comes to before it starts. */
+import type { TurnMeasure } from './stats.js'
+import type { System, WorkloadId } from './system.js'
+import { allSystems, systemById } from './systems/index.js'
+import type { WorkloadSizes } from './workloads.js'
+
+/** Everything a run needs. */
+export interface BenchOptions {
+  readonly databaseUrl: string
+  readonly redisUrl: string
+  /** Rounds per workload: every system runs once per round. */
+  readonly rounds: number
+  /** Postgres connections of every system (split over `procs`). */
+  readonly pool: number
+  /** Calls in flight at once (split over `procs`). */
+  readonly concurrency: number
+  /** OS processes the callers are spread over; 1 runs them in this process. */
+  readonly procs: number
+  readonly sizes: WorkloadSizes
+  /** Stop starting calls after this many milliseconds per turn; `Infinity` runs every call (exact counts). */
+  readonly maxMs: number
+  /** System ids to run (in the order of `allSystems`). */
+  readonly systems: readonly string[]
+  readonly workloads: readonly WorkloadId[]
+  /** Called after every turn. */
+  readonly onTurn?: (event: TurnEvent) => void
+}
+
+/** Progress: one turn done. */
+export interface TurnEvent {
+  readonly done: number
+  readonly total: number
+  readonly workload: WorkloadId
+  readonly system: System
+  readonly round: number
+  readonly measure: TurnMeasure
+}
+
+/** Error for a run that cannot start or continue; its message says what to do. */
+export class BenchError extends Error {
+  override readonly name = 'BenchError'
+}
+
+/** Every system id, for `--systems` help. */
+export const systemIds: readonly string[] = allSystems.map((system) => system.id)
+
+/** The systems of a run that take part in a workload. */
+export function systemsFor(options: Pick<BenchOptions, 'systems'>, workload: WorkloadId): System[] {
+  return options.systems
+    .map(systemById)
+    .filter((system) => !system.workloads || system.workloads.includes(workload))
+}
+
+/** Turns a run takes: every system of every workload, once per round. */
+export function totalTurns(options: Pick<BenchOptions, 'systems' | 'workloads' | 'rounds'>): number {
+  return options.workloads.reduce(
+    (sum, workload) => sum + systemsFor(options, workload).length * options.rounds,
+    0,
+  )
+}
+
+/**
+ * Seconds a run should take: per turn, its time cap (or a guess from the calls when uncapped) plus set-up,
+ * warm-up, tear-down and counting.
+ */
+export function estimateSeconds(options: Omit<BenchOptions, 'onTurn'>): number {
+  let seconds = 3 // services, child processes
+  for (const workload of options.workloads) {
+    for (const system of systemsFor(options, workload)) {
+      const calls =
+        workload === 'miss-storm' ? options.sizes.keys * options.sizes.callersPerKey : options.sizes.calls
+      const run = Number.isFinite(options.maxMs) ? options.maxMs / 1000 : calls / 2_000
+      const overhead = system.id === 'mikro-orm' ? 0.45 : system.id.startsWith('sequelize') ? 0.3 : 0.2
+      seconds += options.rounds * (run + overhead)
+    }
+    seconds += 0.5 // tables
+  }
+  return seconds
+}

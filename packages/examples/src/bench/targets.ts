@@ -1,0 +1,104 @@
+/** The verdicts on a run: the issue's speed targets, each measured, and whether a cell of ours was exact. */
+import type { Cell } from './stats.js'
+import type { WorkloadId } from './system.js'
+
+/** A target of the issue, measured. */
+export interface Expectation {
+  readonly label: string
+  readonly measured: number | undefined
+  readonly target: number
+  readonly met: boolean | undefined
+}
+
+/** A target: `system` ÷ `versus` in `workload` (the median of the ratios in the same round) must reach `goal`. */
+interface Target {
+  readonly label: string
+  readonly workload: WorkloadId
+  readonly system: string
+  readonly versus: string
+  readonly goal: number
+}
+
+const TARGETS: readonly Target[] = [
+  {
+    label: 'constraintStrategy hits ÷ floor SELECT',
+    workload: 'hits',
+    system: 'ours-constraint',
+    versus: 'floor-select',
+    goal: 0.9,
+  },
+  {
+    label: 'constraintStrategy miss storm ÷ floor INSERT',
+    workload: 'miss-storm',
+    system: 'ours-constraint',
+    versus: 'floor-insert',
+    goal: 0.9,
+  },
+  {
+    label: 'constraintStrategy miss storm ÷ Sequelize findOrCreate',
+    workload: 'miss-storm',
+    system: 'ours-constraint',
+    versus: 'sequelize-findorcreate',
+    goal: 5,
+  },
+  {
+    label: 'redisLockStrategy (1 node) hits ÷ floor SELECT',
+    workload: 'hits',
+    system: 'ours-redis-lock',
+    versus: 'floor-select',
+    goal: 0.85,
+  },
+  {
+    label: 'redisLockStrategy (3 nodes) hits ÷ floor SELECT',
+    workload: 'hits',
+    system: 'ours-redis-lock-3',
+    versus: 'floor-select',
+    goal: 0.85,
+  },
+  {
+    label: 'redisLockStrategy (1 node) miss storm ÷ Redis lock around every call',
+    workload: 'miss-storm',
+    system: 'ours-redis-lock',
+    versus: 'redis-mutex',
+    goal: 1.5,
+  },
+  {
+    label: 'redisLockStrategy (3 nodes) miss storm ÷ Redlock around every call, 3 nodes',
+    workload: 'miss-storm',
+    system: 'ours-redis-lock-3',
+    versus: 'redis-redlock-3',
+    goal: 1.5,
+  },
+]
+
+/** The median over the rounds of `a`'s rate ÷ `b`'s in the same round; undefined when either did not run. */
+function pairedRatio(cells: readonly Cell[], workload: WorkloadId, a: string, b: string): number | undefined {
+  const cell = (systemId: string) =>
+    cells.find((candidate) => candidate.workload === workload && candidate.systemId === systemId)
+  const left = cell(a)
+  const right = cell(b)
+  if (!left || !right) return undefined
+  const ratios = left.turns.flatMap((turn) => {
+    const other = right.turns.find((candidate) => candidate.round === turn.round)
+    return other ? [turn.rate / other.rate] : []
+  })
+  return ratios.length > 0 ? [...ratios].sort((x, y) => x - y)[Math.floor(ratios.length / 2)] : undefined
+}
+
+/** Every target, measured on `cells` (not measured where a system of its pair did not run). */
+export function expectations(cells: readonly Cell[]): Expectation[] {
+  return TARGETS.map(({ label, workload, system, versus, goal }) => {
+    const measured = pairedRatio(cells, workload, system, versus)
+    return { label, measured, target: goal, met: measured === undefined ? undefined : measured >= goal }
+  })
+}
+
+/** True when a cell of ours is not exact: a duplicate, a wrong id, an error, or created flags ≠ keys created. */
+export function isWrong(cell: Cell): boolean {
+  return (
+    cell.duplicates > 0 ||
+    cell.wrongIds > 0 ||
+    cell.errors > 0 ||
+    (cell.reportsCreated && cell.createdFlags !== cell.keysCreated)
+  )
+}

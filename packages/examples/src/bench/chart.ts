@@ -9,7 +9,7 @@ const ROW = 22
 const WIDTH = 460
 
 /** The Vega spec of the chart (exported for inspection and tests). */
-export function chartSpec(result: BenchResult): vega.Spec {
+function chartSpec(result: BenchResult): vega.Spec {
   const panels: vega.GroupMark[] = []
   const data: vega.Data[] = []
   result.workloads.forEach((workload, index) => {

@@ -88,7 +88,7 @@ function escapeCell(text: string): string {
 }
 
 /** The results as Markdown: the machine, the command, one table per workload, the targets. */
-export function markdown(result: BenchResult, command: string): string {
+function markdown(result: BenchResult, command: string): string {
   const env = result.environment
   const out: string[] = [
     `# getorcreate bench, ${result.startedAt}`,

@@ -17,7 +17,7 @@ import { type Expectation, expectations } from './targets.js'
 import { workloads as makeWorkloads } from './workloads.js'
 
 // What callers of runBench need with it: its options, the error it throws, the verdict on a cell of its result.
-export { BenchError, type BenchOptions } from './options.js'
+export type { BenchOptions } from './options.js'
 export { isWrong } from './targets.js'
 
 /** A whole run. */

@@ -34,7 +34,7 @@ export interface RedisServices {
 }
 
 /** A service's address as the report shows it: host and path, no credentials. */
-export function shown(url: string): string {
+function shown(url: string): string {
   const parsed = new URL(url)
   parsed.password = ''
   return `${parsed.host}${parsed.pathname}`

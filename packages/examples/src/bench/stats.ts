@@ -3,7 +3,7 @@ import type { SystemKind, WorkloadId } from './system.js'
 import type { TurnResult } from './turn.js'
 
 /** Correctness, counted against the table: per turn, or summed over a cell's rounds. */
-export interface Correctness {
+interface Correctness {
   /** Rows beyond the first for any key this turn asked for. */
   readonly duplicates: number
   /** Callers told an id other than the key's first row (another caller's row, or no row). */
@@ -56,14 +56,14 @@ export interface Cell extends Correctness {
 }
 
 /** The median (the upper one of an even count); NaN for none. */
-export function median(values: readonly number[]): number {
+function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]!
 }
 
 /** The `q` quantile (0–1) by the nearest-rank method; NaN for none. */
-export function quantile(values: readonly number[], q: number): number {
+function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!

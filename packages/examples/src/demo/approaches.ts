@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis'
 import { type SlugIndex, tagsTable } from '../tags.js'
 
 /** What one call answered: the id of the row the caller was given, and whether it created that row. */
-export interface Answer {
+interface Answer {
   readonly id: number
   readonly created: boolean
 }

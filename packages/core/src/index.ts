@@ -47,6 +47,7 @@ export type {
   FindOptions,
   GetOrCreateResult,
   InsertOptions,
+  LockIdentity,
   Store,
   Strategy,
   TableName,

@@ -119,6 +119,37 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * without it (or if it throws) the error names the store and the key's fields, and prints no SQL.
    */
   uniqueIndexFix?(fields: readonly string[]): UniqueIndexFix | Promise<UniqueIndexFix>
+  /**
+   * Refuse, before any I/O, a key the table can never hold as given: `null` for a NOT NULL column, a value
+   * of the wrong JavaScript type for its column. Throws `InvalidKeyError` naming the field, the value and
+   * what the column takes. `getOrCreate` calls it after its own checks, before the strategy. Optional.
+   */
+  checkKey?(key: Key): void
+  /**
+   * For lock strategies, which must take one lock for all keys the database treats as equal: the table as
+   * the database resolves it, and the key's values as the database compares them (see {@link LockIdentity}).
+   * It may cost a round trip (lock strategies call it only on a miss, before taking the lock; hits never
+   * lock). It throws `InvalidKeyError` for a key column whose equality has no sound canonical form (say, a
+   * nondeterministic collation), naming the collation and the fix. Optional: without it lock strategies use
+   * `name` and the key as JavaScript sees it, which is right only for exact types and binary collations.
+   */
+  lockIdentity?(key: Key): LockIdentity | Promise<LockIdentity>
+}
+
+/** What {@link Store.lockIdentity} answers: the names a lock key is made of. */
+export interface LockIdentity {
+  /**
+   * The table itself, the same for every declaration of it and in every process: the schema that
+   * `search_path` resolves, the database a MySQL connection uses (`'pg:app.items'`, `'mysql:shop.items'`).
+   */
+  readonly table: string
+  /**
+   * The key's values as the database compares them: keys the database treats as equal (`'bob'` and `'BOB '`
+   * under a case-insensitive PAD SPACE collation, `7` and `'7.00'` in a numeric column, a `Date` and the same
+   * instant rounded to the column's precision) give equal values here, and keys it tells apart give
+   * different ones. Plain JSON-like values (strings, numbers, booleans, `null`), under the key's fields.
+   */
+  readonly key: Readonly<Record<string, unknown>>
 }
 
 /** The key of {@link TableName}'s type-only member: no value ever has it. */

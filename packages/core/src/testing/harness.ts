@@ -31,6 +31,7 @@ interface Calls {
   insertIfAbsentAtomically: number
   insertIfAbsentUnderLock: number
   uniqueness: number
+  lockIdentity: number
 }
 
 /** A store wrapped by {@link counted}, its calls, and their total. */
@@ -51,10 +52,13 @@ function counted(store: ConformanceStore): Counter {
     insertIfAbsentAtomically: 0,
     insertIfAbsentUnderLock: 0,
     uniqueness: 0,
+    lockIdentity: 0,
   }
   const wrapper: ConformanceStore = {
     name: store.name,
     ...(store.fields ? { fields: store.fields } : {}),
+    ...(store.inTransaction !== undefined ? { inTransaction: store.inTransaction } : {}),
+    ...(store.checksFence !== undefined ? { checksFence: store.checksFence } : {}),
     find(key: Record<string, unknown>, opts?: FindOptions) {
       calls.find++
       return store.find(key, opts)
@@ -84,6 +88,14 @@ function counted(store: ConformanceStore): Counter {
     }
   }
   if (uniqueIndexFix) wrapper.uniqueIndexFix = (fields) => uniqueIndexFix.call(store, fields)
+  const { checkKey, lockIdentity } = store
+  if (checkKey) wrapper.checkKey = (key) => checkKey.call(store, key)
+  if (lockIdentity) {
+    wrapper.lockIdentity = (key) => {
+      calls.lockIdentity++
+      return lockIdentity.call(store, key)
+    }
+  }
   return {
     store: wrapper,
     calls,
@@ -92,7 +104,8 @@ function counted(store: ConformanceStore): Counter {
       calls.insert +
       calls.insertIfAbsentAtomically +
       calls.insertIfAbsentUnderLock +
-      calls.uniqueness,
+      calls.uniqueness +
+      calls.lockIdentity,
   }
 }
 

@@ -11,5 +11,6 @@ export type {
   ConformanceStore,
   ConformanceTable,
   ConformanceTestApi,
+  EqualKeys,
   StoreConformanceOptions,
 } from './types.js'

@@ -2,7 +2,7 @@ import { codeOf, rejection, type Suite } from './harness.js'
 import type { ConformanceTable } from './types.js'
 
 /** Run `tasks` with at most `limit` in flight; every outcome, in task order. */
-async function settleAll<T>(
+export async function settleAll<T>(
   tasks: readonly (() => Promise<T>)[],
   limit: number,
 ): Promise<PromiseSettledResult<T>[]> {
@@ -23,7 +23,7 @@ async function settleAll<T>(
 }
 
 /** A fixed interleaving of tasks, so a failing order can be replayed. */
-function interleave<T>(items: T[]): T[] {
+export function interleave<T>(items: T[]): T[] {
   let state = 0x9e3779b9
   for (let i = items.length - 1; i > 0; i--) {
     state = (state * 1664525 + 1013904223) >>> 0

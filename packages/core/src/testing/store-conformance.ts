@@ -1,6 +1,7 @@
 import type { Store } from '../types.js'
 import { registerCoreCases } from './core-cases.js'
 import { suiteOf } from './harness.js'
+import { registerKeyEqualityCases } from './key-equality-cases.js'
 import { registerMemberCases } from './member-cases.js'
 import { registerRaceCases } from './race-cases.js'
 import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
@@ -10,7 +11,9 @@ import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
  * on it. Hits and misses, composite keys, the race invariants (one row per key, one `created: true`, one id
  * for every caller), refusal without a unique index (nothing written), the NULL rule, bad input refused with
  * the same codes before any I/O, lazy defaults (called only on create, at most once per call), a conflict on
- * another unique constraint rethrown, and `fresh` reads that see rows written behind the store's back.
+ * another unique constraint rethrown, and `fresh` reads that see rows written behind the store's back; and,
+ * for the keys listed in {@link StoreConformanceOptions.equalKeys}, one row per key as the database compares
+ * it, however the key is spelled.
  *
  * Optional members (`insertIfAbsentUnderLock`, `uniqueIndexFix`, the table's `statements`, and
  * `insertIfAbsentAtomically` for a lock strategy) have cases of their own, registered only for the members
@@ -38,5 +41,6 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
     registerCoreCases(suite)
     registerRaceCases(suite)
     registerMemberCases(suite)
+    registerKeyEqualityCases(suite, options.equalKeys ?? [])
   })
 }

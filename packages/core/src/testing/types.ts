@@ -102,10 +102,35 @@ export interface StoreConformanceOptions {
    * the members listed, naming the ones they have, so that no optional member goes untested by mistake; and
    * the case of a listed member fails if a table lacks it. Default is none.
    */
+  /**
+   * Keys the store's database treats as equal though JavaScript does not (a collation that ignores case and
+   * trailing spaces, a column that rounds on write, a numeric spelled two ways): the "key equality" cases run
+   * each, under the strategy under test, and expect what the database would: one row, one `created: true`,
+   * one id for every caller, however the key is spelled. Default is none.
+   */
+  readonly equalKeys?: readonly EqualKeys[]
   readonly members?: readonly (
     | 'insertIfAbsentAtomically'
     | 'insertIfAbsentUnderLock'
     | 'uniqueIndexFix'
     | 'statements'
   )[]
+}
+
+/**
+ * One case of {@link StoreConformanceOptions.equalKeys}: a table, and spellings of one key that its
+ * database treats as equal.
+ */
+export interface EqualKeys {
+  /** What the spellings show, for the test's name: `'utf8mb4_general_ci: case and trailing spaces'`. */
+  readonly name: string
+  /**
+   * A fresh, empty table (unique name per call) whose `field` column has a unique index, and a store over
+   * it; every other column nullable or with a default.
+   */
+  table(): Promise<ConformanceTable>
+  /** The key column. */
+  readonly field: string
+  /** Two or more values of `field` that the database compares as equal. */
+  readonly spellings: readonly unknown[]
 }

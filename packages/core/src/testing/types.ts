@@ -89,6 +89,13 @@ export interface StoreConformanceOptions {
    */
   readonly enforcedBy?: 'index' | 'strategy'
   /**
+   * Keys the store's database treats as equal though JavaScript does not (a collation that ignores case and
+   * trailing spaces, a column that rounds on write, a numeric spelled two ways): the "key equality" cases run
+   * each, under the strategy under test, and expect what the database would: one row, one `created: true`,
+   * one id for every caller, however the key is spelled. Default is none.
+   */
+  readonly equalKeys?: readonly EqualKeys[]
+  /**
    * The optional members your tables have, whose cases the suite then runs (in any order):
    * - `'insertIfAbsentUnderLock'`: {@link Store.insertIfAbsentUnderLock};
    * - `'uniqueIndexFix'`: {@link Store.uniqueIndexFix};
@@ -102,13 +109,6 @@ export interface StoreConformanceOptions {
    * the members listed, naming the ones they have, so that no optional member goes untested by mistake; and
    * the case of a listed member fails if a table lacks it. Default is none.
    */
-  /**
-   * Keys the store's database treats as equal though JavaScript does not (a collation that ignores case and
-   * trailing spaces, a column that rounds on write, a numeric spelled two ways): the "key equality" cases run
-   * each, under the strategy under test, and expect what the database would: one row, one `created: true`,
-   * one id for every caller, however the key is spelled. Default is none.
-   */
-  readonly equalKeys?: readonly EqualKeys[]
   readonly members?: readonly (
     | 'insertIfAbsentAtomically'
     | 'insertIfAbsentUnderLock'

@@ -1,6 +1,7 @@
 import { constraintStrategy } from './constraint-strategy.js'
 import type { DefaultsArgument, ExplicitDefaults, KeyArgument, TableOf } from './get-or-create-types.js'
-import { checkDefaults, mergeDefaults, validateKey } from './key.js'
+import { validateKey } from './key.js'
+import { newRowValues } from './new-row-values.js'
 import type { Defaults, GetOrCreateResult, Store, Strategy, TableName } from './types.js'
 
 const defaultStrategy = constraintStrategy()
@@ -100,25 +101,13 @@ export async function getOrCreate<Row, Key, Values>(
     )
   }
   validateKey(key, store.fields)
-  const record = key as Record<string, unknown>
-  let checkedDefaults: Defaults<Values>
-  if (typeof defaults === 'function') {
-    const make = defaults as () => unknown
-    let made: Promise<Values> | undefined
-    // Called at most once per call, only when a strategy attempts a create; checked as soon as it returns.
-    checkedDefaults = () => {
-      made ??= Promise.resolve(make()).then((value) => mergeDefaults(record, value, store.fields) as Values)
-      return made
-    }
-  } else {
-    // Checked now, before any I/O; the strategy merges the key over them only when it creates.
-    checkDefaults(record, defaults, store.fields)
-    checkedDefaults = (defaults ?? {}) as Values
-  }
+  // The one shape every strategy gets: the values of the new row, checked, the key merged in once; a defaults
+  // object is checked now, before any I/O, a function only when (and if) the strategy asks for the values.
+  const values = newRowValues<Values>(key as Record<string, unknown>, defaults, store.fields)
   if (typeof strategy?.getOrCreate !== 'function') {
     throw new TypeError(
       'getOrCreate: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
     )
   }
-  return strategy.getOrCreate(store, key, checkedDefaults)
+  return strategy.getOrCreate(store, key, values)
 }

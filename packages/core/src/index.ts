@@ -5,7 +5,7 @@
  *
  * @module @getorcreate/core
  */
-export { type ConstraintStrategyOptions, constraintStrategy, resolveValues } from './constraint-strategy.js'
+export { type ConstraintStrategyOptions, constraintStrategy } from './constraint-strategy.js'
 export {
   ConflictingDefaultsError,
   GetOrCreateError,
@@ -42,11 +42,13 @@ export type {
 } from './get-or-create-types.js'
 export { encodeKey, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
+export { resolveValues } from './new-row-values.js'
 export type {
   Defaults,
   FindOptions,
   GetOrCreateResult,
   InsertOptions,
+  NewRowValues,
   Store,
   Strategy,
   TableName,

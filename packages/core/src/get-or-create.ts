@@ -1,6 +1,6 @@
 import { constraintStrategy } from './constraint-strategy.js'
 import type { DefaultsArgument, ExplicitDefaults, KeyArgument, TableOf } from './get-or-create-types.js'
-import { validateKey } from './key.js'
+import { validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
 import type { Defaults, GetOrCreateResult, Store, Strategy, TableName } from './types.js'
 
@@ -12,7 +12,9 @@ const defaultStrategy = constraintStrategy()
  *
  * Input is checked before any I/O: the key must be a non-empty plain object of known fields without
  * `undefined` values; `defaults` (an object, or a function called at most once and only when a create is
- * attempted) must not give a key field another value.
+ * attempted) must not give a key field another value. The call works on a copy of the key (its own
+ * enumerable fields, each read once): changing the key object afterwards, in a `defaults` function or
+ * anywhere else, does not change the key the call looks up and creates.
  *
  * And at compile time, with the store's types (a drizzle table's own): a key or defaults (an object, or what
  * a function returns) naming a column the table lacks does not compile (`UnknownColumn<"nope", "tags">`);
@@ -100,14 +102,15 @@ export async function getOrCreate<Row, Key, Values>(
       'getOrCreate: store must be a Store (an object with find and insert), e.g. drizzleStore(db, table).',
     )
   }
-  validateKey(key, store.fields)
+  // From here on only the copy: code that changes the caller's key object cannot change the call's key.
+  const checkedKey = validatedKeyCopy(key, store.fields)
   // The one shape every strategy gets: the values of the new row, checked, the key merged in once; a defaults
   // object is checked now, before any I/O, a function only when (and if) the strategy asks for the values.
-  const values = newRowValues<Values>(key as Record<string, unknown>, defaults, store.fields)
+  const values = newRowValues<Values>(checkedKey, defaults, store.fields)
   if (typeof strategy?.getOrCreate !== 'function') {
     throw new TypeError(
       'getOrCreate: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
     )
   }
-  return strategy.getOrCreate(store, key, values)
+  return strategy.getOrCreate(store, checkedKey as Key, values)
 }

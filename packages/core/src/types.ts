@@ -190,7 +190,8 @@ export interface Strategy {
    * Return the row for `key`, creating it with `await values()` if none exists.
    *
    * @param store - where the rows live.
-   * @param key - the key, validated: a non-empty plain object of the store's fields.
+   * @param key - the key, validated: a non-empty plain object of the store's fields, `getOrCreate`'s own
+   *   copy of the caller's (own enumerable fields, each read once), which nothing else changes.
    * @param values - the new row's values, checked and with the key merged in (see {@link NewRowValues}): call
    *   it only when a create is attempted, never on a hit.
    */

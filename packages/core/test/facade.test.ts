@@ -260,6 +260,52 @@ describe('what a strategy receives: one shape of defaults', () => {
   })
 })
 
+describe('the key is copied once checked', () => {
+  const store = () => memoryStore<Row>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+
+  test("a defaults function that changes the caller's key object cannot make the call create another key's row", async () => {
+    const rows = store()
+    const key = { slug: 'a' }
+    const result = await getOrCreate(rows, key, () => {
+      key.slug = 'b'
+      return { title: 'T' }
+    })
+    expect(result).toEqual({ row: { id: 1, slug: 'a', title: 'T' }, created: true })
+    expect(rows.rows()).toEqual([{ id: 1, slug: 'a', title: 'T' }])
+  })
+
+  test('a getter on the key is read once: the call looks up and creates the key it checked', async () => {
+    const rows = store()
+    let reads = 0
+    const key = {
+      get slug() {
+        reads++
+        return reads === 1 ? 'a' : 'b'
+      },
+    }
+    const result = await getOrCreate(rows, key, { title: 'T' })
+    expect(result).toEqual({ row: { id: 1, slug: 'a', title: 'T' }, created: true })
+    expect(rows.rows()).toEqual([{ id: 1, slug: 'a', title: 'T' }])
+    expect(reads).toBe(1)
+  })
+
+  test('what a strategy receives is a fresh copy of the key, in which a field named __proto__ stays a field', async () => {
+    const received: unknown[] = []
+    const inspecting: Strategy = {
+      name: 'inspecting',
+      async getOrCreate(s, key, values) {
+        received.push(key)
+        return { row: await s.insert(await values()), created: true }
+      },
+    }
+    const key = JSON.parse('{"slug":"a","__proto__":"p"}') as { slug: string }
+    await getOrCreate(memoryStore<Row>(), key, undefined, inspecting)
+    expect(received[0]).not.toBe(key)
+    expect(Object.getPrototypeOf(received[0])).toBe(Object.prototype)
+    expect(Object.keys(received[0] as object)).toEqual(['slug', '__proto__'])
+  })
+})
+
 describe('errors', () => {
   test('stable codes, names, causes, and a guard that needs no instanceof', () => {
     const cause = new Error('driver')

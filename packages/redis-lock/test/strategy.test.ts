@@ -319,6 +319,27 @@ describe('redisLockStrategy on one node', () => {
     },
   )
 
+  it.each([false, true])(
+    "a defaults function that changes the caller's key object cannot make the call create another key's row under this key's lock (insertIfAbsentUnderLock %s)",
+    async (merged) => {
+      const inner = items()
+      const store = fencingAware(inner, false, merged)
+      const strategy = redisLockStrategy({ clients: lockClient })
+      const key = { slug: 'mine' }
+      const result = await getOrCreate(
+        store,
+        key,
+        async () => {
+          key.slug = 'other'
+          return { payload: 'p' }
+        },
+        strategy,
+      )
+      expect(result).toEqual({ row: { id: 1, slug: 'mine', payload: 'p' }, created: true })
+      expect(inner.rows()).toEqual([{ id: 1, slug: 'mine', payload: 'p' }])
+    },
+  )
+
   it('a store with only the name before 0.3 (insertUnlessFound) takes the same one-statement path', async () => {
     const inner = items()
     const calls: string[] = []

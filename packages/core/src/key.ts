@@ -149,7 +149,9 @@ export function checkDefaults(
     }
   }
   for (const name of Object.keys(key)) {
-    if (!(name in defaults) || defaults[name] === undefined) continue
+    // Own fields only: `in` would also see what every object inherits (a key column named `constructor`
+    // or `toString` would meet Object.prototype's function, and every defaults object would conflict).
+    if (!Object.hasOwn(defaults, name) || defaults[name] === undefined) continue
     if (!sameKeyValue(name, key[name], defaults[name])) {
       throw new ConflictingDefaultsError(
         `defaults give key field "${name}" a different value than the key does. A created row always has the key's values: leave "${name}" out of defaults.`,

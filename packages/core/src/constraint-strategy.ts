@@ -1,5 +1,5 @@
 import { InvalidKeyError, MissingUniqueConstraintError, RowVanishedError } from './errors.js'
-import type { Defaults, GetOrCreateResult, Store, Strategy, UniqueIndexFix, Uniqueness } from './types.js'
+import type { GetOrCreateResult, NewRowValues, Store, Strategy, UniqueIndexFix, Uniqueness } from './types.js'
 
 /** Options of {@link constraintStrategy}. */
 export interface ConstraintStrategyOptions {
@@ -8,16 +8,6 @@ export interface ConstraintStrategyOptions {
    * giving up with `RowVanishedError`. Default is `3`.
    */
   readonly maxAttempts?: number
-}
-
-/**
- * Resolve `defaults` (an object, or a function called here, once) and merge the key over them: the values a
- * create inserts. For strategy authors; `getOrCreate` has already validated both.
- */
-export async function resolveValues<Key, Values>(key: Key, defaults: Defaults<Values>): Promise<Values> {
-  const base =
-    typeof defaults === 'function' ? await (defaults as () => Values | Promise<Values>)() : defaults
-  return { ...base, ...key } as Values
 }
 
 /**
@@ -193,7 +183,7 @@ export function createConstraintStrategy(
     async getOrCreate<Row, Key, Values>(
       store: Store<Row, Key, Values>,
       key: Key,
-      defaults: Defaults<Values>,
+      newRow: NewRowValues<Values>,
     ): Promise<GetOrCreateResult<Row>> {
       const record = key as Record<string, unknown>
       const fields = Object.keys(record)
@@ -231,7 +221,7 @@ export function createConstraintStrategy(
       const found = await store.find(key)
       if (found !== undefined) return { row: found, created: false }
 
-      const values = await resolveValues(key, defaults)
+      const values = await newRow()
       for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         const inserted = await insertAtomically.call(store, key, values)
         if (inserted !== undefined) return { row: inserted, created: true }

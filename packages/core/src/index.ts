@@ -5,7 +5,7 @@
  *
  * @module @getorcreate/core
  */
-export { type ConstraintStrategyOptions, constraintStrategy, resolveValues } from './constraint-strategy.js'
+export { type ConstraintStrategyOptions, constraintStrategy } from './constraint-strategy.js'
 export {
   ConflictingDefaultsError,
   GetOrCreateError,
@@ -21,33 +21,35 @@ export {
   RowVanishedError,
   SerializationConflictError,
 } from './errors.js'
-export {
-  type CheckedDefaults,
-  type CheckedValues,
-  type DefaultsAndStrategy,
-  type DefaultsArgument,
-  type DefaultsFor,
-  type DefaultsRequired,
-  type ExactKey,
-  type ExplicitDefaults,
-  getOrCreate,
-  type KeyArgument,
-  type NeedsDefaults,
-  type NoInferFrom,
-  type RequiredFields,
-  type TableOf,
-  type UnknownColumn,
-  type UnknownField,
-  type UnknownName,
-} from './get-or-create.js'
+export { getOrCreate } from './get-or-create.js'
+export type {
+  CheckedDefaults,
+  CheckedValues,
+  DefaultsAndStrategy,
+  DefaultsArgument,
+  DefaultsFor,
+  DefaultsRequired,
+  ExactKey,
+  ExplicitDefaults,
+  KeyArgument,
+  NeedsDefaults,
+  NoInferFrom,
+  RequiredFields,
+  TableOf,
+  UnknownColumn,
+  UnknownField,
+  UnknownName,
+} from './get-or-create-types.js'
 export { encodeKey, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
+export { resolveValues } from './new-row-values.js'
 export type {
   Defaults,
   FindOptions,
   GetOrCreateResult,
   InsertOptions,
   LockIdentity,
+  NewRowValues,
   Store,
   Strategy,
   TableName,

@@ -57,6 +57,15 @@ function encodeValue(field: string, value: unknown): readonly [string, string?] 
   )
 }
 
+/** Refuse a key that is not a plain object of named fields. */
+function checkKeyObject(key: unknown): asserts key is Record<string, unknown> {
+  if (!isPlainObject(key)) {
+    throw new InvalidKeyError(`The key must be a plain object of field → value, got ${describe(key)}.`)
+  }
+  if (Object.getOwnPropertySymbols(key).length > 0)
+    throw new InvalidKeyError('The key has symbol properties; use field names.')
+}
+
 /**
  * Check that `key` can identify one row, before any I/O, and return its fields in a stable (sorted) order.
  * With `fields`, a key naming any other field is refused too.
@@ -64,11 +73,7 @@ function encodeValue(field: string, value: unknown): readonly [string, string?] 
  * @throws InvalidKeyError when the key is not a plain object, is empty, or holds an unsupported value.
  */
 export function validateKey(key: unknown, fields?: readonly string[]): string[] {
-  if (!isPlainObject(key)) {
-    throw new InvalidKeyError(`The key must be a plain object of field → value, got ${describe(key)}.`)
-  }
-  if (Object.getOwnPropertySymbols(key).length > 0)
-    throw new InvalidKeyError('The key has symbol properties; use field names.')
+  checkKeyObject(key)
   const names = Object.keys(key).sort()
   if (names.length === 0)
     throw new InvalidKeyError('The key is empty: it would match any row. Name at least one field.')
@@ -82,6 +87,23 @@ export function validateKey(key: unknown, fields?: readonly string[]): string[] 
   }
   for (const name of names) encodeValue(name, key[name])
   return names
+}
+
+/**
+ * The caller's key, copied, then validated ({@link validateKey}): its own enumerable fields, each read once (a
+ * getter is called once), as data properties of a fresh plain object. Everything after the check uses the
+ * copy, so neither a getter that answers differently the next time nor a `defaults` function (or any other
+ * code) that changes the caller's object can make the call look up, lock or create another key than the one
+ * checked.
+ *
+ * @throws InvalidKeyError as {@link validateKey} does.
+ */
+export function validatedKeyCopy(key: unknown, fields?: readonly string[]): Record<string, unknown> {
+  checkKeyObject(key)
+  // fromEntries defines each field as a data property, `__proto__` included, where `copy[name] = …` would not.
+  const copy = Object.fromEntries(Object.keys(key).map((name) => [name, key[name]]))
+  validateKey(copy, fields)
+  return copy
 }
 
 /**
@@ -127,7 +149,9 @@ export function checkDefaults(
     }
   }
   for (const name of Object.keys(key)) {
-    if (!(name in defaults) || defaults[name] === undefined) continue
+    // Own fields only: `in` would also see what every object inherits (a key column named `constructor`
+    // or `toString` would meet Object.prototype's function, and every defaults object would conflict).
+    if (!Object.hasOwn(defaults, name) || defaults[name] === undefined) continue
     if (!sameKeyValue(name, key[name], defaults[name])) {
       throw new ConflictingDefaultsError(
         `defaults give key field "${name}" a different value than the key does. A created row always has the key's values: leave "${name}" out of defaults.`,

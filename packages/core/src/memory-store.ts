@@ -59,8 +59,8 @@ export function memoryStore<Row extends Record<string, unknown>>(
   const insert = (values: Partial<Row>): Row => {
     if (!isPlainObject(values)) throw new TypeError(`memoryStore ${name}: values must be a plain object.`)
     const row = { ...values } as Record<string, unknown>
-    if (options.autoIncrement && row[options.autoIncrement] === undefined)
-      row[options.autoIncrement] = ++sequence
+    const numbered = options.autoIncrement
+    if (numbered && (!Object.hasOwn(row, numbered) || row[numbered] === undefined)) row[numbered] = ++sequence
     for (const fields of uniqueBy) {
       const taken = rows.some((existing) => matches(existing, pick(row as Row, fields)))
       if (taken) {
@@ -128,11 +128,18 @@ export function memoryStore<Row extends Record<string, unknown>>(
   return store
 }
 
+/**
+ * The row's own value of `field`, `null` when it has none: never what every object inherits (a field named
+ * `toString` that a row lacks is NULL, not Object.prototype's function).
+ */
+function ownValue(row: Record<string, unknown>, field: string): unknown {
+  return Object.hasOwn(row, field) && row[field] !== undefined ? row[field] : null
+}
+
 function pick<Row extends Record<string, unknown>>(
   row: Row,
   fields: readonly string[],
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const field of fields) out[field] = row[field] === undefined ? null : row[field]
-  return out
+  // fromEntries defines each field as a data property, `__proto__` included.
+  return Object.fromEntries(fields.map((field) => [field, ownValue(row, field)]))
 }

@@ -173,8 +173,41 @@ export interface GetOrCreateResult<Row> {
   readonly created: boolean
 }
 
-/** `defaults` of `getOrCreate`: the values of a new row, or a function (sync or async) that makes them. */
+/**
+ * `defaults` of `getOrCreate`, as its caller gives them: the other values of a new row, or a function (sync
+ * or async) that makes them, called at most once and only when a create is attempted. Strategies never see
+ * this union: `getOrCreate` checks it, merges the key over it, and hands them one shape, {@link NewRowValues}.
+ */
 export type Defaults<Values> = Values | (() => Values | Promise<Values>)
+
+/**
+ * What a {@link Strategy} receives in place of `defaults`, whatever the caller gave (an object, a function, or
+ * nothing): a function that resolves to the values of the new row, `{ ...defaults, ...key }`, checked (no
+ * field the store lacks, no key field with another value than the key's) and with the key merged in once, by
+ * `getOrCreate`. Insert what it resolves to as it is.
+ *
+ * Call it only when a create is attempted (after a read found no row): it runs the caller's `defaults`
+ * function, which must never run on a hit. It is memoized: the first call makes the values, every later call
+ * returns the same promise (the same object, or the same error), so the caller's function runs at most once
+ * however often a strategy asks. It rejects with `ConflictingDefaultsError` when what a `defaults` function
+ * returned fails the checks, or with that function's own error, unchanged.
+ *
+ * A strategy written for 0.2, which took `defaults` and merged the key over them itself, still works: this is
+ * a function, so it calls it, and merging the key over values that hold it already changes nothing.
+ *
+ * @typeParam Values - what the store's inserts take.
+ */
+export interface NewRowValues<Values> {
+  /** The values to insert; see {@link NewRowValues}. */
+  (): Promise<Values>
+  /**
+   * `true` when `defaults` is a function: the first call runs the caller's code, which may take its time (a
+   * lock strategy confirms that it still holds its lock after it, before writing). `false` when `defaults` was
+   * an object or absent: the values were made and checked before the strategy was called, and the call
+   * resolves at once.
+   */
+  readonly lazy: boolean
+}
 
 /**
  * How the race between callers is settled. `constraintStrategy()` (the default) leaves it to the database's
@@ -185,12 +218,17 @@ export interface Strategy {
   /** A short name for logs and errors, e.g. `'constraint'`. */
   readonly name: string
   /**
-   * Return the row for `key`, creating it with `{ ...defaults, ...key }` if none exists. `defaults`, when a
-   * function, must be called at most once and only when a create is attempted.
+   * Return the row for `key`, creating it with `await values()` if none exists.
+   *
+   * @param store - where the rows live.
+   * @param key - the key, validated: a non-empty plain object of the store's fields, `getOrCreate`'s own
+   *   copy of the caller's (own enumerable fields, each read once), which nothing else changes.
+   * @param values - the new row's values, checked and with the key merged in (see {@link NewRowValues}): call
+   *   it only when a create is attempted, never on a hit.
    */
   getOrCreate<Row, Key, Values>(
     store: Store<Row, Key, Values>,
     key: Key,
-    defaults: Defaults<Values>,
+    values: NewRowValues<Values>,
   ): Promise<GetOrCreateResult<Row>>
 }

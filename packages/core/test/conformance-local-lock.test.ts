@@ -1,4 +1,4 @@
-import { encodeKey, memoryStore, resolveValues, type Strategy } from '@getorcreate/core'
+import { encodeKey, memoryStore, type Strategy } from '@getorcreate/core'
 import { type ConformanceShape, type ConformanceStore, runStoreConformance } from '@getorcreate/core/testing'
 import { describe, expect, test } from 'vitest'
 
@@ -10,7 +10,7 @@ function localLockStrategy(): Strategy {
   const tails = new Map<string, Promise<void>>()
   return {
     name: 'local-lock',
-    async getOrCreate(store, key, defaults) {
+    async getOrCreate(store, key, values) {
       const found = await store.find(key)
       if (found !== undefined) return { row: found, created: false }
       const id = encodeKey(store.name, key as Record<string, unknown>)
@@ -25,7 +25,7 @@ function localLockStrategy(): Strategy {
       try {
         const winner = await store.find(key, { fresh: true })
         if (winner !== undefined) return { row: winner, created: false }
-        return { row: await store.insert(await resolveValues(key, defaults)), created: true }
+        return { row: await store.insert(await values()), created: true }
       } finally {
         release()
         if (tails.get(id) === tail) tails.delete(id)

@@ -8,6 +8,7 @@ import {
   MissingUniqueConstraintError,
   memoryStore,
   RowVanishedError,
+  resolveValues,
   type Store,
   type Strategy,
 } from '@getorcreate/core'
@@ -129,16 +130,179 @@ describe('getOrCreate over memoryStore', () => {
     let made = 0
     const twice: Strategy = {
       name: 'calls-defaults-twice',
-      async getOrCreate(s, _key, defaults) {
-        const make = defaults as () => Promise<never>
-        const [values] = [await make(), await make()]
-        return { row: await s.insert(values), created: true }
+      async getOrCreate(s, _key, values) {
+        const [first] = [await values(), await values()]
+        return { row: await s.insert(first), created: true }
       },
     }
     await getOrCreate(store, { slug: 'z' }, () => ({ title: `made ${++made}` }), twice)
     expect(made).toBe(1)
     await expect(getOrCreate(store, { slug: 'z' }, {}, {} as Strategy)).rejects.toBeInstanceOf(TypeError)
     await expect(getOrCreate({} as Store<Row>, { slug: 'z' })).rejects.toBeInstanceOf(TypeError)
+  })
+})
+
+describe('what a strategy receives: one shape of defaults', () => {
+  const store = () => memoryStore<Row>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+
+  test('for an object, a function (sync or async) or nothing: a function giving the checked values with the key merged in, and whether defaults was a function', async () => {
+    const received: { lazy: boolean; values: unknown }[] = []
+    const inspecting: Strategy = {
+      name: 'inspecting',
+      async getOrCreate(s, _key, values) {
+        received.push({ lazy: values.lazy, values: await values() })
+        return { row: await s.insert(await values()), created: true }
+      },
+    }
+    const rows = store()
+    await getOrCreate(rows, { slug: 'o' }, { title: 'object' }, inspecting)
+    await getOrCreate(rows, { slug: 's' }, () => ({ title: 'sync' }), inspecting)
+    await getOrCreate(rows, { slug: 'a' }, async () => ({ title: 'async' }), inspecting)
+    await getOrCreate(rows, { slug: 'n' }, undefined, inspecting)
+    expect(received).toEqual([
+      { lazy: false, values: { slug: 'o', title: 'object' } },
+      { lazy: true, values: { slug: 's', title: 'sync' } },
+      { lazy: true, values: { slug: 'a', title: 'async' } },
+      { lazy: false, values: { slug: 'n' } },
+    ])
+    expect(rows.rows().map((row) => row.title)).toEqual(['object', 'sync', 'async', undefined])
+  })
+
+  test('made once: every call gives the same object, and a defaults function runs once even when it throws at once', async () => {
+    let calls = 0
+    const asksThrice: Strategy = {
+      name: 'asks-thrice',
+      async getOrCreate(s, _key, values) {
+        // Each ask as an async call of its own, so that a throw is a rejection of that ask alone.
+        const [first, ...others] = await Promise.allSettled([1, 2, 3].map(async () => values()))
+        for (const other of others) expect(other).toEqual(first)
+        if (first?.status !== 'fulfilled') throw first?.reason
+        for (const other of others) expect((other as PromiseFulfilledResult<unknown>).value).toBe(first.value)
+        return { row: await s.insert(first.value), created: true }
+      },
+    }
+    const made = await getOrCreate(store(), { slug: 'a' }, () => ({ title: `call ${++calls}` }), asksThrice)
+    expect([calls, made.row.title]).toEqual([1, 'call 1'])
+
+    const thrown = new Error('no defaults today')
+    calls = 0
+    const error = await getOrCreate(
+      store(),
+      { slug: 'b' },
+      () => {
+        calls++
+        throw thrown
+      },
+      asksThrice,
+    ).catch((e: unknown) => e)
+    expect([error, calls]).toEqual([thrown, 1])
+  })
+
+  test('the key is merged once: the constraint strategy inserts the very object the facade made, and the deprecated resolveValues returns it as is', async () => {
+    const inner = store()
+    const inserted: unknown[] = []
+    const recording: Store<Row, Partial<Row>, Partial<Row>> = {
+      ...inner,
+      insertIfAbsentAtomically(key, values) {
+        inserted.push(values)
+        return inner.insertIfAbsentAtomically!(key, values)
+      },
+    }
+    const constraint = constraintStrategy()
+    const made: unknown[] = []
+    const watching: Strategy = {
+      name: 'watching',
+      async getOrCreate(s, key, values) {
+        const result = await constraint.getOrCreate(s, key, values)
+        made.push(await values())
+        return result
+      },
+    }
+    await getOrCreate(recording, { slug: 'f' }, () => ({ title: 'F' }), watching)
+    expect(inserted).toHaveLength(1)
+    expect(inserted[0]).toBe(made[0])
+    await getOrCreate(recording, { slug: 'o' }, { title: 'O' }, watching)
+    expect(inserted).toHaveLength(2)
+    expect(inserted[1]).toBe(made[1])
+
+    const legacy: Strategy = {
+      name: 'legacy',
+      async getOrCreate(s, key, values) {
+        const resolved = await resolveValues(key, values)
+        expect(resolved).toBe(await values())
+        return { row: await s.insert(resolved), created: true }
+      },
+    }
+    const { row } = await getOrCreate(store(), { slug: 'l' }, async () => ({ title: 'L' }), legacy)
+    expect(row).toEqual({ id: 1, slug: 'l', title: 'L' })
+  })
+
+  test('a strategy written for 0.2, which calls a defaults function and merges the key itself, still works', async () => {
+    const rows = store()
+    const written: unknown[] = []
+    const old: Strategy = {
+      name: 'written-for-0.2',
+      async getOrCreate(s, key, defaults: unknown) {
+        const found = await s.find(key)
+        if (found !== undefined) return { row: found, created: false }
+        const base =
+          typeof defaults === 'function' ? await (defaults as () => Promise<object>)() : (defaults as object)
+        written.push({ ...base, ...(key as object) })
+        return { row: await s.insert({ ...base, ...(key as object) } as never), created: true }
+      },
+    }
+    await getOrCreate(rows, { slug: 'o' }, { title: 'object' }, old)
+    await getOrCreate(rows, { slug: 'f' }, () => ({ title: 'function' }), old)
+    expect(written).toEqual([
+      { slug: 'o', title: 'object' },
+      { slug: 'f', title: 'function' },
+    ])
+  })
+})
+
+describe('the key is copied once checked', () => {
+  const store = () => memoryStore<Row>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+
+  test("a defaults function that changes the caller's key object cannot make the call create another key's row", async () => {
+    const rows = store()
+    const key = { slug: 'a' }
+    const result = await getOrCreate(rows, key, () => {
+      key.slug = 'b'
+      return { title: 'T' }
+    })
+    expect(result).toEqual({ row: { id: 1, slug: 'a', title: 'T' }, created: true })
+    expect(rows.rows()).toEqual([{ id: 1, slug: 'a', title: 'T' }])
+  })
+
+  test('a getter on the key is read once: the call looks up and creates the key it checked', async () => {
+    const rows = store()
+    let reads = 0
+    const key = {
+      get slug() {
+        reads++
+        return reads === 1 ? 'a' : 'b'
+      },
+    }
+    const result = await getOrCreate(rows, key, { title: 'T' })
+    expect(result).toEqual({ row: { id: 1, slug: 'a', title: 'T' }, created: true })
+    expect(rows.rows()).toEqual([{ id: 1, slug: 'a', title: 'T' }])
+    expect(reads).toBe(1)
+  })
+
+  test('what a strategy receives is a fresh copy of the key, in which a field named __proto__ stays a field', async () => {
+    const received: unknown[] = []
+    const inspecting: Strategy = {
+      name: 'inspecting',
+      async getOrCreate(s, key, values) {
+        received.push(key)
+        return { row: await s.insert(await values()), created: true }
+      },
+    }
+    const key = JSON.parse('{"slug":"a","__proto__":"p"}') as { slug: string }
+    await getOrCreate(memoryStore<Row>(), key, undefined, inspecting)
+    expect(received[0]).not.toBe(key)
+    expect(Object.getPrototypeOf(received[0])).toBe(Object.prototype)
+    expect(Object.keys(received[0] as object)).toEqual(['slug', '__proto__'])
   })
 })
 

@@ -10,6 +10,7 @@ import {
   getOrCreate,
   memoryStore,
   type NeedsDefaults,
+  type NewRowValues,
   type NoInferFrom,
   type Store,
   type Strategy,
@@ -422,4 +423,27 @@ describe('nullable, defaulted, serial, identity, $defaultFn and generated column
 test('NoInferFrom<T> is T once T is known', () => {
   expectTypeOf<NoInferFrom<{ a: 1 }>>().toEqualTypeOf<{ a: 1 }>()
   expectTypeOf<NoInferFrom<string | undefined>>().toEqualTypeOf<string | undefined>()
+})
+
+describe('what a strategy receives', () => {
+  test('one shape, NewRowValues: a function that resolves to the values, and whether defaults was a function', () => {
+    type Values = { slug: string; label: string }
+    expectTypeOf<Parameters<Strategy['getOrCreate']>[2]>().toEqualTypeOf<NewRowValues<unknown>>()
+    expectTypeOf<ReturnType<NewRowValues<Values>>>().toEqualTypeOf<Promise<Values>>()
+    expectTypeOf<NewRowValues<Values>['lazy']>().toEqualTypeOf<boolean>()
+  })
+
+  test('a strategy written for 0.2, whose getOrCreate takes Defaults, is still a Strategy', () => {
+    // NewRowValues is a defaults function, so the old parameter type accepts what the facade now passes.
+    expectTypeOf<NewRowValues<{ slug: string }>>().toExtend<Defaults<{ slug: string }>>()
+    const old = {
+      name: 'written-for-0.2',
+      getOrCreate: <Row, Key, Values>(
+        _store: Store<Row, Key, Values>,
+        _key: Key,
+        _defaults: Defaults<Values>,
+      ): Promise<GetOrCreateResult<Row>> => Promise.reject(new Error('not called')),
+    }
+    expectTypeOf(old).toExtend<Strategy>()
+  })
 })

@@ -1,10 +1,4 @@
-import {
-  type Defaults,
-  type GetOrCreateResult,
-  type InsertOptions,
-  resolveValues,
-  type Store,
-} from '@getorcreate/core'
+import type { GetOrCreateResult, InsertOptions, NewRowValues, Store } from '@getorcreate/core'
 import type { LockClient } from './lock/lock-client.js'
 import { LockKeeper } from './lock-keeper.js'
 
@@ -24,13 +18,14 @@ export interface LockContext {
  * Steps 2 to 5 of the strategy, after a lock-free read missed: take the lock `lockKey`, read fresh and insert
  * under it, checking before each write that it is still ours, and release it.
  *
+ * @param newRow - the new row's values, as `getOrCreate` hands them over: called only when a create is attempted.
  * @throws LockUnavailableError, LockLostError, the signal's reason, or the store's and `defaults`' own errors.
  */
 export async function createUnderLock<Row, Key, Values>(
   context: LockContext,
   store: Store<Row, Key, Values>,
   key: Key,
-  defaults: Defaults<Values>,
+  newRow: NewRowValues<Values>,
   lockKey: string,
 ): Promise<GetOrCreateResult<Row>> {
   const { client, ttlMs, acquireTimeoutMs, signals } = context
@@ -75,8 +70,10 @@ export async function createUnderLock<Row, Key, Values>(
       // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
       // expensive function) is then not called at all. A store that checks fencing tokens gets its token with
       // `insert`, which insertIfAbsentUnderLock does not take.
-      const lazy = typeof defaults === 'function' // user code, which may take its time
-      const values = await resolveValues(key, defaults)
+      // A `defaults` function is user code, which may take its time: confirm the lock after it. Anything but an
+      // explicit `false` (a caller that bypassed getOrCreate) counts as such.
+      const lazy = newRow.lazy !== false
+      const values = await newRow()
       await beforeWrite(!lazy)
       const inserted = await insertUnderLock.call(store, key, values)
       if (inserted !== undefined) {
@@ -91,8 +88,7 @@ export async function createUnderLock<Row, Key, Values>(
       if (winner !== undefined) {
         result = { row: winner, created: false }
       } else {
-        const values = await resolveValues(key, defaults)
-        result = { row: await insert(values), created: true }
+        result = { row: await insert(await newRow()), created: true }
       }
     }
     succeeded = true

@@ -1,7 +1,7 @@
 import {
-  type Defaults,
   type GetOrCreateResult,
   LockInTransactionError,
+  type NewRowValues,
   type Store,
   type Strategy,
 } from '@getorcreate/core'
@@ -166,7 +166,7 @@ function makeStrategy(
     async getOrCreate<Row, Key, Values>(
       store: Store<Row, Key, Values>,
       key: Key,
-      defaults: Defaults<Values>,
+      newRow: NewRowValues<Values>,
     ): Promise<GetOrCreateResult<Row>> {
       if (store.inTransaction === true) {
         throw new LockInTransactionError(
@@ -180,9 +180,7 @@ function makeStrategy(
       if (found !== undefined) return { row: found, created: false }
 
       const lockKey = lockKeyFor(store.name, key as Record<string, unknown>, keyPrefix)
-      return flights.run(store, lockKey, signals, () =>
-        createUnderLock(context, store, key, defaults, lockKey),
-      )
+      return flights.run(store, lockKey, signals, () => createUnderLock(context, store, key, newRow, lockKey))
     },
   }
 }

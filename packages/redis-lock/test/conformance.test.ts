@@ -108,9 +108,9 @@ function contenders(strategies: readonly RedisLockStrategy[]): Strategy {
   let next = 0
   return {
     name: 'redis-lock',
-    getOrCreate(store, key, defaults) {
+    getOrCreate(store, key, values) {
       const strategy = strategies[next++ % strategies.length]!
-      return strategy.getOrCreate(store, key, defaults)
+      return strategy.getOrCreate(store, key, values)
     },
   }
 }

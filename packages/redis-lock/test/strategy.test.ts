@@ -1,7 +1,14 @@
 /** Behaviour of one lock on one Redis node: hits, errors, release, extension, loss, abort. */
 import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
-import { getOrCreate, isGetOrCreateError, type MemoryStore, memoryStore, type Store } from '@getorcreate/core'
+import {
+  getOrCreate,
+  isGetOrCreateError,
+  type MemoryStore,
+  memoryStore,
+  type Store,
+  type Strategy,
+} from '@getorcreate/core'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
@@ -272,6 +279,64 @@ describe('redisLockStrategy on one node', () => {
         expect(await gone(admin, lockKey)).toBe(true)
         expect(inner.rows()).toEqual([{ id: 1, slug: 'n', payload: 'p' }])
       }
+    },
+  )
+
+  it.each([false, true])(
+    'inserts the very values getOrCreate made, the key merged in once (insertIfAbsentUnderLock %s)',
+    async (merged) => {
+      const inner = items()
+      const written: unknown[] = []
+      const store: Store<Item, Partial<Item>, Partial<Item>> = {
+        name: inner.name,
+        find: (key, opts) => inner.find(key, opts),
+        insert: (values) => {
+          written.push(values)
+          return inner.insert(values)
+        },
+      }
+      if (merged) {
+        store.insertIfAbsentUnderLock = (key, values) => {
+          written.push(values)
+          return inner.insertIfAbsentUnderLock(key, values)
+        }
+      }
+      const locked = redisLockStrategy({ clients: lockClient })
+      const made: unknown[] = []
+      const watching: Strategy = {
+        name: 'watching',
+        async getOrCreate(s, key, values) {
+          const result = await locked.getOrCreate(s, key, values)
+          made.push(await values())
+          return result
+        },
+      }
+      const { created } = await getOrCreate(store, { slug: 'm' }, async () => ({ payload: 'p' }), watching)
+      expect(created).toBe(true)
+      expect(written).toHaveLength(1)
+      expect(written[0]).toBe(made[0])
+      expect(inner.rows()).toEqual([{ id: 1, slug: 'm', payload: 'p' }])
+    },
+  )
+
+  it.each([false, true])(
+    "a defaults function that changes the caller's key object cannot make the call create another key's row under this key's lock (insertIfAbsentUnderLock %s)",
+    async (merged) => {
+      const inner = items()
+      const store = fencingAware(inner, false, merged)
+      const strategy = redisLockStrategy({ clients: lockClient })
+      const key = { slug: 'mine' }
+      const result = await getOrCreate(
+        store,
+        key,
+        async () => {
+          key.slug = 'other'
+          return { payload: 'p' }
+        },
+        strategy,
+      )
+      expect(result).toEqual({ row: { id: 1, slug: 'mine', payload: 'p' }, created: true })
+      expect(inner.rows()).toEqual([{ id: 1, slug: 'mine', payload: 'p' }])
     },
   )
 

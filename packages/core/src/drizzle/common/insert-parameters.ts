@@ -25,10 +25,10 @@ export function insertParameters(
 ): InsertParameters | undefined {
   const params: Record<string, unknown> = {}
   for (const [field, value] of Object.entries(values)) {
-    if (value !== undefined && columns[field]) params[field] = value
+    if (value !== undefined && Object.hasOwn(columns, field)) params[field] = value
   }
   for (const [field, column] of Object.entries(columns)) {
-    if (field in params) continue
+    if (Object.hasOwn(params, field)) continue // own only: `in` would see `toString` in every object
     const make = column.defaultFn ?? column.onUpdateFn
     if (!make) continue
     const value = make()
@@ -45,4 +45,30 @@ export function insertParameters(
     shape += isNull ? `${field}:null` : field
   }
   return { shape, names, placeholders, params }
+}
+
+/**
+ * The table's fields that every plain object also has, inherited from `Object.prototype`: `constructor`,
+ * `toString`, `valueOf`, `hasOwnProperty`…. drizzle's `values()` copies the values into an object of its own
+ * and reads each column's value from it, so such a field the values leave out reads as Object.prototype's
+ * function, and its source text (`function toString() { [native code] }`) is written to the column.
+ * (`__proto__` is not one: drizzle cannot take a field of that name at all.)
+ */
+export function inheritedFields(columns: Record<string, Column>): string[] {
+  return Object.keys(columns).filter((field) => field !== '__proto__' && field in Object.prototype)
+}
+
+/**
+ * `values` as drizzle's `values()` must be given them: their own fields, and each field of `inherited` (see
+ * {@link inheritedFields}) that they leave out, as `undefined`, which drizzle takes as "not given" (the
+ * column's default, or its `$defaultFn`). `values` itself when the table has no such field.
+ */
+export function valuesForDrizzle<V extends Record<string, unknown>>(
+  values: V,
+  inherited: readonly string[],
+): V {
+  if (inherited.length === 0) return values
+  const given: Record<string, unknown> = { ...values }
+  for (const field of inherited) if (!Object.hasOwn(values, field)) given[field] = undefined
+  return given as V
 }

@@ -3,6 +3,7 @@ import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/m
 import { RowVanishedError } from '../../errors.js'
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
+import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
@@ -60,6 +61,7 @@ export function createMySqlStore<T extends MySqlTable>(
   const label = schema ? `${schema}.${tableName}` : tableName
   const columns = columnsOf(table)
   const fields = Object.freeze(Object.keys(columns))
+  const inherited = inheritedFields(columns)
   const inTransaction = is(db, MySqlTransaction)
   const finds = new Map<string, PreparedFind>()
   // The server's SQL (`insertRow`, `lockingFind`) and the indexes (`insertIfAbsentAtomically`, `uniqueness`).
@@ -121,7 +123,7 @@ export function createMySqlStore<T extends MySqlTable>(
   /** One INSERT, and the row as stored: `RETURNING` where the server has it, else a read back. */
   async function insertRow(values: Record<string, unknown>, key?: Record<string, unknown>): Promise<Row> {
     const { server } = await catalog.current()
-    const insert = db.insert(table as MySqlTable).values(values)
+    const insert = db.insert(table as MySqlTable).values(valuesForDrizzle(values, inherited))
     if (server.returning) {
       const selection = sql.join(
         Object.values(columns).map((col) => sql.identifier(databaseColumnName(db, col))),

@@ -2,7 +2,7 @@ import { type Column, is, type SQL, sql } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
-import { insertParameters } from '../common/insert-parameters.js'
+import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
@@ -25,6 +25,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
   const label = schema ? `${schema}.${tableName}` : tableName
   const columns = columnsOf(table)
   const fields = Object.freeze(Object.keys(columns))
+  const inherited = inheritedFields(columns)
   const statements = new Map<string, Prepared>()
   const preparer = rawPreparer(db)
   // Every statement prepared with it returns every column in `fields` order.
@@ -69,7 +70,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
   async function runInsert(values: Record<string, unknown>, conflictKey?: readonly string[]): Promise<Row[]> {
     const target = conflictKey?.map(column) as PgColumn[] | undefined
     const build = (row: Record<string, unknown>) => {
-      const query = db.insert(table as PgTable).values(row)
+      const query = db.insert(table as PgTable).values(valuesForDrizzle(row, inherited))
       return (target ? query.onConflictDoNothing({ target }) : query).returning()
     }
     const parameters = insertParameters(columns, values)

@@ -7,7 +7,7 @@ import {
 } from 'drizzle-orm/sqlite-core'
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
-import { insertParameters } from '../common/insert-parameters.js'
+import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
@@ -43,6 +43,7 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
   const { name: tableName } = getTableConfig(table)
   const columns = columnsOf(table)
   const fields = Object.freeze(Object.keys(columns))
+  const inherited = inheritedFields(columns)
   const statements = new Map<string, Prepared>()
 
   function column(field: string): Column {
@@ -77,7 +78,7 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
       if (!parameters) {
         const rows = (await db
           .insert(table as SQLiteTable)
-          .values(values as Record<string, unknown>)
+          .values(valuesForDrizzle(values as Record<string, unknown>, inherited))
           .onConflictDoNothing({ target })
           .returning()
           .all()) as Row[]
@@ -90,7 +91,7 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
       if (!statement) {
         statement = db
           .insert(table as SQLiteTable)
-          .values(parameters.placeholders)
+          .values(valuesForDrizzle(parameters.placeholders, inherited))
           .onConflictDoNothing({ target })
           .returning()
           .prepare() as Prepared
@@ -107,7 +108,7 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     try {
       const rows = (await db
         .insert(table as SQLiteTable)
-        .values(values as Record<string, unknown>)
+        .values(valuesForDrizzle(values as Record<string, unknown>, inherited))
         .returning()
         .all()) as Row[]
       return rows[0] as Row

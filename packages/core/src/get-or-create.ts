@@ -104,6 +104,8 @@ export async function getOrCreate<Row, Key, Values>(
   }
   // From here on only the copy: code that changes the caller's key object cannot change the call's key.
   const checkedKey = validatedKeyCopy(key, store.fields)
+  // The store's own refusals (NULL in a NOT NULL column, a value its column cannot hold), before any I/O.
+  if (typeof store.checkKey === 'function') store.checkKey(checkedKey as Key)
   // The one shape every strategy gets: the values of the new row, checked, the key merged in once; a defaults
   // object is checked now, before any I/O, a function only when (and if) the strategy asks for the values.
   const values = newRowValues<Values>(checkedKey, defaults, store.fields)

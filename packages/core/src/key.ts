@@ -128,7 +128,7 @@ export function mergeDefaults(
  *
  * @throws ConflictingDefaultsError
  */
-export function checkDefaults(
+function checkDefaults(
   key: Record<string, unknown>,
   defaults: unknown,
   fields?: readonly string[],

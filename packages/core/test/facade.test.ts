@@ -68,6 +68,31 @@ describe('getOrCreate over memoryStore', () => {
     expect(asked).toBe(2)
   })
 
+  test("the store's checkKey sees the checked copy of the key and refuses it before any I/O", async () => {
+    const inner = memoryStore<Row>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+    const seen: unknown[] = []
+    let io = 0
+    const store: Store<Row, Partial<Row>, Partial<Row>> = {
+      name: 'checked',
+      find: (key) => (io++, inner.find(key)),
+      insert: (values) => (io++, inner.insert(values)),
+      insertIfAbsentAtomically: (key, values) => (io++, inner.insertIfAbsentAtomically!(key, values)),
+      uniqueness: (fields) => (io++, inner.uniqueness!(fields)),
+      checkKey(key) {
+        seen.push(key)
+        if (key.slug === 'bad') throw new InvalidKeyError('slug "bad" is not a slug')
+      },
+    }
+    const key = { slug: 'bad' }
+    const error = await getOrCreate(store, key, () => ({ title: 'never' })).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(InvalidKeyError)
+    expect(io).toBe(0)
+    expect(seen).toEqual([{ slug: 'bad' }])
+    expect(seen[0]).not.toBe(key) // the copy, not the caller's object
+    expect((await getOrCreate(store, { slug: 'good' })).created).toBe(true)
+    expect(io).toBeGreaterThan(0)
+  })
+
   test('a store with only the name before 0.3 (insertIfAbsent) is still used, and the new name wins over it', async () => {
     const inner = memoryStore<Row>({ uniqueBy: [['slug']], autoIncrement: 'id' })
     const calls: string[] = []

@@ -28,7 +28,8 @@ const KEY_TYPES: Partial<Record<Column['dataType'], (value: unknown) => boolean>
 
 /**
  * Refuse key values of the wrong type for their column (a number for a text column, a number for a `bigint`
- * column in `bigint` mode): they would match nothing, or match after a cast but lock under another name.
+ * column in `bigint` mode): they would match nothing, or match after a cast but lock under another name; and
+ * `null` for a column the table declares NOT NULL, which no row can hold (the insert would fail).
  */
 export function checkKeyTypes(
   table: string,
@@ -37,7 +38,16 @@ export function checkKeyTypes(
 ): void {
   for (const [field, value] of Object.entries(key)) {
     const column = columns[field]
-    if (!column || value === null) continue
+    if (!column) continue
+    if (value === null) {
+      if (column.notNull) {
+        throw new InvalidKeyError(
+          `Key field "${field}" of ${table} is null, but its column is NOT NULL: no row can hold that key. ` +
+            'Give a value.',
+        )
+      }
+      continue
+    }
     const accepts = KEY_TYPES[column.dataType]
     if (accepts && !accepts(value)) {
       throw new InvalidKeyError(

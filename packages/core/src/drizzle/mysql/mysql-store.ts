@@ -231,6 +231,7 @@ export function createMySqlStore<T extends MySqlTable>(
     inTransaction,
     find,
     insert: (values) => insert(values),
+    checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,

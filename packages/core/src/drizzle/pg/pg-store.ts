@@ -177,6 +177,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     inTransaction: is(db, PgTransaction),
     find,
     insert: (values) => insert(values),
+    checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
     // The names before 0.3 (deprecated, removed in 0.4).

@@ -139,6 +139,7 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     inTransaction: is(db, SQLiteTransaction),
     find,
     insert: (values) => insert(values),
+    checkKey: (key) => checkKeyTypes(tableName, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,

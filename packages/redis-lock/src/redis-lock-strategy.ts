@@ -91,10 +91,12 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
  * (Redlock), so exactly one of them inserts.
  *
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all.
- * 2. Take the lock `lockKeyFor(store.name, key)`, retrying for up to `acquireTimeoutMs`; else
- *    `LockUnavailableError`.
- * 3. Under the lock, `store.insertIfAbsentUnderLock(key, { ...defaults, ...key })`: the fresh read and the insert in
- *    one round trip. A row found there means another caller created it; it is read back with
+ * 2. Take the lock `lockKeyFor(table, key)`, retrying for up to `acquireTimeoutMs`; else
+ *    `LockUnavailableError`. `table` and `key` are what `store.lockIdentity(key)` answers, where the store
+ *    has it (the drizzle stores do): the table as the database resolves it and the key as the database
+ *    compares it, so every spelling of one key takes one lock; else `store.name` and the key as given.
+ * 3. Under the lock, `store.insertIfAbsentUnderLock(key, { ...defaults, ...key })`: the fresh read and the
+ *    insert in one round trip. A row found there means another caller created it; it is read back with
  *    `store.find(key, { fresh: true })`. A caller that had to wait for the lock (its holder most likely created
  *    the row), a store without `insertIfAbsentUnderLock` and a store with `checksFence: true` read first with
  *    `store.find(key, { fresh: true })`, and only on a miss call `defaults` and `store.insert(values)`.
@@ -179,8 +181,36 @@ function makeStrategy(
       const found = await store.find(key)
       if (found !== undefined) return { row: found, created: false }
 
-      const lockKey = lockKeyFor(store.name, key as Record<string, unknown>, keyPrefix)
+      const lockKey = await lockKeyOf(store, key, keyPrefix)
       return flights.run(store, lockKey, signals, () => createUnderLock(context, store, key, newRow, lockKey))
     },
   }
+}
+
+/**
+ * The lock key of `key`: from the table and the key as the database compares them, where the store can say
+ * ({@link Store.lockIdentity}), so that every spelling of one key takes one lock; else from its name and the
+ * key as given.
+ */
+async function lockKeyOf<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+  keyPrefix: string,
+): Promise<string> {
+  if (typeof store.lockIdentity !== 'function') {
+    return lockKeyFor(store.name, key as Record<string, unknown>, keyPrefix)
+  }
+  const identity = await store.lockIdentity(key)
+  if (
+    typeof identity?.table !== 'string' ||
+    identity.table === '' ||
+    typeof identity.key !== 'object' ||
+    identity.key === null
+  ) {
+    throw new TypeError(
+      `redisLockStrategy: ${store.name}'s lockIdentity must return { table, key } (a non-empty string and an ` +
+        'object of the key\'s fields).',
+    )
+  }
+  return lockKeyFor(identity.table, identity.key as Record<string, unknown>, keyPrefix)
 }

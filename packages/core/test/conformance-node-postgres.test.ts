@@ -1,6 +1,6 @@
 import { runStoreConformance } from '@getorcreate/core/testing'
 import { describe, expect, test } from 'vitest'
-import { pgConformanceTable } from './support/conformance-pg.js'
+import { pgConformanceTable, pgEqualKeyCases } from './support/conformance-pg.js'
 
 runStoreConformance(
   { describe, test, expect },
@@ -8,5 +8,6 @@ runStoreConformance(
     name: 'Postgres (node-postgres)',
     table: (shape) => pgConformanceTable('node-postgres', shape, 16),
     members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+    equalKeys: pgEqualKeyCases('node-postgres'),
   },
 )

@@ -1,6 +1,6 @@
 import { runStoreConformance } from '@getorcreate/core/testing'
 import { describe, expect, test } from 'vitest'
-import { pgConformanceTable } from './support/conformance-pg.js'
+import { pgConformanceTable, pgEqualKeyCases } from './support/conformance-pg.js'
 
 // PGlite is one in-process connection: the race still interleaves every step of every caller, but the
 // engine runs one statement at a time.
@@ -10,5 +10,6 @@ runStoreConformance(
     name: 'PGlite',
     table: (shape) => pgConformanceTable('pglite', shape),
     members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+    equalKeys: pgEqualKeyCases('pglite'),
   },
 )

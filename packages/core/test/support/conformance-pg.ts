@@ -1,7 +1,13 @@
 import { drizzleStore } from '@getorcreate/core/drizzle'
-import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
+import type {
+  ConformanceShape,
+  ConformanceStore,
+  ConformanceTable,
+  EqualKeys,
+} from '@getorcreate/core/testing'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { openPg, type PgDriver } from './pg.js'
+import { PG_KEY_COLUMNS, pgEqualKeys } from './pg-equal-keys.js'
 
 /** The drizzle table of a conformance shape (see ConformanceShape). */
 export function pgShapeTable(name: string, shape: ConformanceShape) {
@@ -66,4 +72,15 @@ export async function pgConformanceTable(
     statements: () => h.queries.length,
     close: () => h.close(), // drops the table
   }
+}
+
+/**
+ * The Postgres key-equality cases (./pg-equal-keys.ts) on `driver`, under the constraint strategy (a unique
+ * index on the key). PGlite's build has no ICU: the case-insensitive collation case is not registered there.
+ */
+export function pgEqualKeyCases(driver: PgDriver): EqualKeys[] {
+  return pgEqualKeys(() => openPg(driver, 16), {
+    unique: true,
+    columns: PG_KEY_COLUMNS.filter((spec) => driver !== 'pglite' || !spec.icu),
+  })
 }

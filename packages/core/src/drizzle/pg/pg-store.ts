@@ -3,12 +3,15 @@ import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'driz
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
-import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
+import { keyParams, keyShape } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
 import { readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
+import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError } from './pg-errors.js'
+import { pgKeyWhere } from './pg-key-where.js'
+import { pgLockIdentity } from './pg-lock-identity.js'
 import { type Prepared, prepareMapped, rawPreparer, rowMapper, statementName } from './pg-session.js'
 import { pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
 
@@ -35,6 +38,29 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     return columns[field] as Column
   }
 
+  // The live table's facts (its schema, its columns' types and collations): read once, on the first use of a
+  // key on a column whose type may round (see mayRound) and by lockIdentity; a failed read is tried again.
+  const rounding = new Set(fields.filter((field) => mayRound(column(field))))
+  let relationFacts: PgRelationFacts | undefined
+  let readingFacts: Promise<PgRelationFacts> | undefined
+  function liveFacts(): Promise<PgRelationFacts> {
+    readingFacts ??= readPgRelationFacts(db, relation).then(
+      (facts) => (relationFacts = facts),
+      (error: unknown) => {
+        readingFacts = undefined
+        throw error
+      },
+    )
+    return readingFacts
+  }
+  /** Resolves once `key` can be compared as its columns store (at once, for exact columns or known facts). */
+  function factsFor(key: Record<string, unknown>): Promise<unknown> | undefined {
+    if (relationFacts || rounding.size === 0) return undefined
+    for (const field in key) if (rounding.has(field) && key[field] !== null) return liveFacts()
+    return undefined
+  }
+  const casts = (field: string) => castFor(relationFacts?.columns.get(databaseColumnName(db, column(field))))
+
   /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
   function findStatement(key: Record<string, unknown>): Prepared {
     const id = `find:${keyShape(key).shape}`
@@ -44,7 +70,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
       const query = db
         .select(columns as Record<string, PgColumn>)
         .from(table as PgTable)
-        .where(keyWhere(column, key))
+        .where(pgKeyWhere(column, key, casts))
         .limit(1)
       statement = preparer
         ? prepareMapped(preparer, query.getSQL(), mapRows)
@@ -59,6 +85,8 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     // REPEATABLE READ no read can see a row committed after the snapshot; the insert reports that case (40001).
     const record = key as Record<string, unknown>
     checkKeyTypes(label, columns, record)
+    const reading = factsFor(record)
+    if (reading) await reading
     const rows = (await findStatement(record).execute(keyParams(column, record))) as Row[]
     return rows[0]
   }
@@ -116,6 +144,8 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
   ): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
     checkKeyTypes(label, columns, record)
+    const reading = factsFor(record)
+    if (reading) await reading
     const parameters = insertParameters(columns, values as Record<string, unknown>)
     const id = parameters && `${parameters.shape}|${keyShape(record).shape}`
     let statement = id === undefined ? null : insertIfAbsentUnderLockStatements.get(id)
@@ -125,7 +155,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
       statement = null
       if (preparer && given.length > 0) {
         const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
-        const where = keyWhere(column, record, { prefix: 'key:' })
+        const where = pgKeyWhere(column, record, casts, 'key:')
         const query: SQL = sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
           given.map((field) =>
             parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
@@ -185,5 +215,16 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     insertUnlessFound: (key, values) => insertIfAbsentUnderLock(key, values),
     uniqueness,
     uniqueIndexFix,
+    lockIdentity: async (key) => {
+      const record = key as Record<string, unknown>
+      checkKeyTypes(label, columns, record)
+      const facts = relationFacts ?? (await liveFacts())
+      const encoded: Record<string, unknown> = {}
+      for (const field of Object.keys(record)) {
+        const value = record[field]
+        encoded[field] = value === null ? null : column(field).mapToDriverValue(value)
+      }
+      return pgLockIdentity(db, label, facts, (field) => databaseColumnName(db, column(field)), encoded)
+    },
   }
 }

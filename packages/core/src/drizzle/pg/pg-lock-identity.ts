@@ -1,0 +1,144 @@
+import { type SQL, sql } from 'drizzle-orm'
+import { InvalidKeyError } from '../../errors.js'
+import type { LockIdentity } from '../../types.js'
+import type { PgColumnFacts, PgRelationFacts } from './pg-columns.js'
+import type { AnyPgDatabase } from './pg-database.js'
+
+/** A key field's canonical value, known at once (`exact`), or to ask Postgres for (`ask`, an expression). */
+type Canonical = { readonly exact: unknown } | { readonly ask: SQL; readonly numeric?: boolean }
+
+/** Strings compared byte for byte (under a deterministic collation). */
+const STRINGS = new Set(['text', 'varchar', 'bpchar', 'name'])
+const INTEGERS = new Set(['int2', 'int4', 'int8'])
+/** Types whose text output depends on no setting (TimeZone, DateStyle), or that are cast to one that does not. */
+const EPOCH = new Set(['timestamp', 'timestamptz', 'date', 'time'])
+
+/** `'A0EEBC99…'`, `'{a0eebc99…}'`, without hyphens: the form Postgres prints (lower case, hyphenated). */
+function uuidOf(value: string): string | undefined {
+  const hex = value
+    .replace(/^\{(.*)\}$/, '$1')
+    .replaceAll('-', '')
+    .toLowerCase()
+  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** `varchar(n)`'s write: excess spaces beyond n dropped (any other excess fails the insert: kept as is). */
+function cut(value: string, typmod: number): string {
+  if (typmod < 0) return value
+  const chars = [...value]
+  const length = typmod - 4
+  return chars.length > length && chars.slice(length).every((char) => char === ' ')
+    ? chars.slice(0, length).join('')
+    : value
+}
+
+/** Numeric text as Postgres prints it (no exponent), without the trailing zeros its scale adds. */
+export function trimScale(text: string): string {
+  if (!text.includes('.')) return text === '-0' ? '0' : text
+  const trimmed = text.replace(/0+$/, '').replace(/\.$/, '')
+  return trimmed === '-0' ? '0' : trimmed
+}
+
+/**
+ * A field's canonical form. Exact types need no round trip; timestamps, dates and times become their
+ * epoch (cast to the column's type first, so rounding applies; timezone-independent), intervals their
+ * justified epoch, numerics their value cast to the column's type, text, and trimmed; citext (under the
+ * default collation) its `lower()`. Nondeterministic collations and other types are refused.
+ */
+function canonical(label: string, field: string, facts: PgColumnFacts, value: unknown): Canonical {
+  const refuse = (why: string, fix: string): never => {
+    throw new InvalidKeyError(
+      `Key field "${field}" of ${label} (column "${facts.name}", ${facts.type}) ${why}, so no lock key can stand ` +
+        `for every spelling Postgres treats as equal. Fix: ${fix}; or add a unique index on the key and use the ` +
+        'constraint strategy (the default), which lets the index decide.',
+    )
+  }
+  const param = (type: string) => sql`${sql.param(String(value))}::text::${sql.raw(type)}`
+  if (!facts.deterministic) {
+    return refuse(
+      `compares under the nondeterministic collation "${facts.collation}"`,
+      `give the column a deterministic collation (ALTER TABLE … ALTER COLUMN "${facts.name}" TYPE … COLLATE "C")`,
+    )
+  }
+  if (STRINGS.has(facts.base) && typeof value === 'string') {
+    if (facts.base === 'bpchar') return { exact: value.replace(/ +$/, '') }
+    return { exact: facts.base === 'varchar' ? cut(value, facts.typmod) : value }
+  }
+  if (facts.category === 'E' && typeof value === 'string') return { exact: value }
+  if (INTEGERS.has(facts.base) && (typeof value === 'bigint' || Number.isSafeInteger(value))) {
+    return { exact: String(value) }
+  }
+  if (facts.base === 'bool' && typeof value === 'boolean') return { exact: value }
+  if ((facts.base === 'float8' || facts.base === 'float4') && typeof value === 'number') {
+    const number = facts.base === 'float4' ? Math.fround(value) : value
+    return { exact: Number.isFinite(number) ? number + 0 : String(number) } // -0 is 0; NaN equals NaN
+  }
+  if (facts.base === 'uuid' && typeof value === 'string' && uuidOf(value) !== undefined) {
+    return { exact: uuidOf(value) }
+  }
+  if (EPOCH.has(facts.base)) return { ask: sql`extract(epoch from ${param(facts.type)})::text` }
+  if (facts.base === 'timetz') {
+    const time = param(facts.type)
+    return { ask: sql`extract(epoch from ${time})::text || ' ' || extract(timezone from ${time})::text` }
+  }
+  if (facts.base === 'interval')
+    return { ask: sql`extract(epoch from justify_interval(${param(facts.type)}))::text` }
+  if (facts.base === 'numeric') return { ask: sql`(${param(facts.type)})::text`, numeric: true }
+  if (facts.base === 'citext' && facts.collation === 'default')
+    return { ask: sql`lower(${sql.param(String(value))})` }
+  if (
+    facts.base === 'varchar' ||
+    facts.base === 'bpchar' ||
+    facts.base === 'uuid' ||
+    INTEGERS.has(facts.base)
+  ) {
+    return { ask: sql`(${param(facts.type)})::text` } // a spelling the checks above do not know: Postgres's
+  }
+  return refuse(
+    `is of a type whose equality getOrCreate does not know how to canonicalize`,
+    'key on a column of an exact type (text, integers, uuid, boolean), a timestamp or a numeric',
+  )
+}
+
+/**
+ * {@link LockIdentity} of `key` (encoded as drizzle encodes a parameter: `values`) on the relation `facts`
+ * describe: `pg:<schema>.<table>` with the schema `search_path` resolved, and each field's canonical value
+ * (see {@link canonical}), with one statement for all the fields that need Postgres, none where none does.
+ */
+export async function pgLockIdentity(
+  db: AnyPgDatabase,
+  label: string,
+  facts: PgRelationFacts,
+  columnOf: (field: string) => string,
+  values: Record<string, unknown>,
+): Promise<LockIdentity> {
+  const key: Record<string, unknown> = {}
+  const asked: { field: string; ask: SQL; numeric: boolean }[] = []
+  for (const [field, value] of Object.entries(values)) {
+    if (value === null || value === undefined) {
+      key[field] = null
+      continue
+    }
+    const column = facts.columns.get(columnOf(field))
+    if (!column)
+      throw new InvalidKeyError(`Key field "${field}" of ${label} has no column in the live table.`)
+    const form = canonical(label, field, column, value)
+    if ('exact' in form) key[field] = form.exact
+    else asked.push({ field, ask: form.ask, numeric: form.numeric === true })
+  }
+  if (asked.length > 0) {
+    const list = sql.join(
+      asked.map(({ ask }, i) => sql`${ask} as ${sql.identifier(`c${i}`)}`),
+      sql`, `,
+    )
+    const result = (await db.execute(sql`select ${list}`)) as unknown
+    const rows = Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])
+    const row = (rows[0] ?? {}) as Record<string, unknown>
+    asked.forEach(({ field, numeric }, i) => {
+      const text = row[`c${i}`]
+      key[field] = typeof text === 'string' && numeric ? trimScale(text) : (text ?? null)
+    })
+  }
+  return { table: `pg:${facts.schema}.${facts.table}`, key }
+}

@@ -1,0 +1,142 @@
+/**
+ * Keys that Postgres treats as equal though JavaScript does not (rounding on write, time zone offsets, case),
+ * as `equalKeys` entries of the conformance suite. One list, run by every Postgres driver under the
+ * constraint strategy (packages/core/test/conformance-*.test.ts) and under redisLockStrategy
+ * (packages/redis-lock/test/conformance.test.ts), each opening its tables its own way.
+ */
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import type { ConformanceStore, ConformanceTable, EqualKeys } from '@getorcreate/core/testing'
+import type { PgColumnBuilderBase, PgDatabase } from 'drizzle-orm/pg-core'
+import { char, numeric, pgTable, serial, text, timestamp, uuid, varchar } from 'drizzle-orm/pg-core'
+
+/** One key column: its SQL type, its drizzle declaration, and spellings of one key that Postgres equates. */
+export interface PgKeyColumn {
+  /** For the test's name. */
+  readonly name: string
+  /** The column's type in `CREATE TABLE` (with a COLLATE clause, if any). */
+  readonly sqlType: string
+  /** The drizzle column named `k`. */
+  readonly column: () => PgColumnBuilderBase
+  /** Two or more values of `k` that Postgres compares as equal. */
+  readonly spellings: readonly unknown[]
+  /** Needs an ICU collation (not in PGlite's build). */
+  readonly icu?: boolean
+  /** `lockIdentity` refuses it (no sound canonical form): not run under a lock strategy. */
+  readonly lockRefused?: boolean
+}
+
+const UUID = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'
+
+/** The key columns, each with spellings Postgres stores or compares as one value. */
+export const PG_KEY_COLUMNS: readonly PgKeyColumn[] = [
+  {
+    name: 'timestamp(0), Dates rounded to the second on write',
+    sqlType: 'timestamp(0)',
+    column: () => timestamp('k', { precision: 0, mode: 'date' }),
+    spellings: [
+      new Date('2024-05-01T10:00:00.000Z'),
+      new Date('2024-05-01T10:00:00.400Z'),
+      new Date('2024-05-01T09:59:59.600Z'),
+    ],
+  },
+  {
+    name: 'timestamptz(0), offsets and milliseconds',
+    sqlType: 'timestamptz(0)',
+    column: () => timestamp('k', { precision: 0, withTimezone: true, mode: 'string' }),
+    spellings: ['2024-05-01T12:00:00+02:00', '2024-05-01T10:00:00Z', '2024-05-01 05:00:00.3-05'],
+  },
+  {
+    name: 'timestamptz, offsets',
+    sqlType: 'timestamptz',
+    column: () => timestamp('k', { withTimezone: true, mode: 'string' }),
+    spellings: ['2024-05-01T12:00:00.25+02:00', '2024-05-01T10:00:00.250Z', '2024-05-01 03:00:00.25-07'],
+  },
+  {
+    name: 'numeric(10,2), scale and rounding on write',
+    sqlType: 'numeric(10,2)',
+    column: () => numeric('k', { precision: 10, scale: 2 }),
+    spellings: ['7', '7.0', '7.001', '6.999', '07.00'],
+  },
+  {
+    name: 'numeric, trailing zeros',
+    sqlType: 'numeric',
+    column: () => numeric('k'),
+    spellings: ['7.5', '7.50', '7.500000', '07.5'],
+  },
+  {
+    name: 'varchar(3), spaces beyond the length dropped on write',
+    sqlType: 'varchar(3)',
+    column: () => varchar('k', { length: 3 }),
+    spellings: ['ab ', 'ab  ', 'ab      '],
+  },
+  {
+    name: 'char(3), trailing spaces insignificant',
+    sqlType: 'char(3)',
+    column: () => char('k', { length: 3 }),
+    spellings: ['ab', 'ab ', 'ab     '],
+  },
+  {
+    name: 'uuid, case and braces',
+    sqlType: 'uuid',
+    column: () => uuid('k'),
+    spellings: [UUID, UUID.toUpperCase(), `{${UUID}}`, UUID.replaceAll('-', '')],
+  },
+  {
+    name: 'text under a case-insensitive ICU collation',
+    sqlType: 'text collate goc_ci',
+    column: () => text('k'),
+    spellings: ['Bob', 'bob', 'BOB'],
+    icu: true,
+    lockRefused: true,
+  },
+]
+
+/** The nondeterministic collation the ICU entry's column uses (created if missing, in `public`). */
+export const CASE_INSENSITIVE_COLLATION =
+  "do $$ begin create collation if not exists public.goc_ci (provider = icu, locale = 'und-u-ks-level2', " +
+  'deterministic = false); exception when unique_violation or duplicate_object then null; end $$'
+
+/** What {@link pgEqualKeys} needs of a connection: raw SQL, rows, a drizzle database, a fresh table name. */
+export interface PgEqualKeysConnection {
+  exec(text: string): Promise<void>
+  rows(text: string): Promise<Record<string, unknown>[]>
+  // biome-ignore lint/suspicious/noExplicitAny: any drizzle Postgres database
+  readonly db: PgDatabase<any, any, any>
+  /** A new table name; the table is dropped by `close`. */
+  table(): string
+  close(): Promise<void>
+}
+
+/**
+ * `equalKeys` entries for the conformance suite: each column of `columns` in a fresh table `(id serial, k
+ * <type>, title text)`, with a unique index on `k` when `unique` (the constraint strategy needs it; a lock
+ * strategy is tested without, so that only the lock keeps one row per key).
+ */
+export function pgEqualKeys(
+  open: () => Promise<PgEqualKeysConnection>,
+  options: { readonly unique: boolean; readonly columns?: readonly PgKeyColumn[] },
+): EqualKeys[] {
+  return (options.columns ?? PG_KEY_COLUMNS).map((spec) => ({
+    name: spec.name,
+    field: 'k',
+    spellings: spec.spellings,
+    table: async (): Promise<ConformanceTable> => {
+      const connection = await open()
+      const name = connection.table()
+      if (spec.icu) await connection.exec(CASE_INSENSITIVE_COLLATION)
+      await connection.exec(
+        `create table ${name} (id serial primary key, k ${spec.sqlType}${options.unique ? ' unique' : ''}, title text)`,
+      )
+      const table = pgTable(name, { id: serial('id').primaryKey(), k: spec.column(), title: text('title') })
+      const store = drizzleStore(connection.db, table) as unknown as ConformanceStore
+      return {
+        store,
+        count: async () => Number((await connection.rows(`select count(*)::int as n from ${name}`))[0]?.n),
+        insertBehind: async () => {
+          throw new Error('not used by the key-equality cases')
+        },
+        close: () => connection.close(),
+      }
+    },
+  }))
+}

@@ -33,6 +33,7 @@ import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { scratchName } from '../../../test-support/guest.js'
+import { PG_KEY_COLUMNS, pgEqualKeys } from '../../core/test/support/pg-equal-keys.js'
 import { type RedisLockStrategy, redisLockStrategy } from '../src/index.js'
 import { databaseUrl } from './support/postgres.js'
 import { startNodes } from './support/redis-nodes.js'
@@ -232,6 +233,35 @@ async function postgresTable(shape: ConformanceShape): Promise<ConformanceTable>
   }
 }
 
+/**
+ * The Postgres key-equality cases of the core suite (spellings Postgres stores or compares as one key), on
+ * tables without a unique index: only the lock, keyed by `lockIdentity`, keeps one row. The case-insensitive
+ * collation case is left out: `lockIdentity` refuses a nondeterministic collation (lock-identity tests).
+ */
+const postgresEqualKeys = pgEqualKeys(
+  async () => {
+    const tables: string[] = []
+    return {
+      exec: async (text: string) => void (await sql.unsafe(text)),
+      rows: async (text: string) => [...(await sql.unsafe(text))] as Record<string, unknown>[],
+      db: drizzle(sql),
+      table: () => {
+        const name = scratchName('rl_eq')
+        tables.push(name)
+        openTables.add(name)
+        return name
+      },
+      close: async () => {
+        for (const name of tables) {
+          await sql.unsafe(`drop table if exists ${name}`)
+          openTables.delete(name)
+        }
+      },
+    }
+  },
+  { unique: false, columns: PG_KEY_COLUMNS.filter((spec) => !spec.lockRefused) },
+)
+
 // ---- the suites --------------------------------------------------------------------------------------------
 
 const api = { describe, test, expect }
@@ -244,6 +274,7 @@ const independent = (make: () => RedisLockStrategy) =>
 const memoryMembers = { members: ['insertIfAbsentUnderLock', 'uniqueIndexFix'] } as const
 const postgresMembers = {
   members: ['insertIfAbsentAtomically', 'insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+  equalKeys: postgresEqualKeys,
 } as const
 
 runStoreConformance(api, {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import type { CatalogIndex } from '../common/unique-index-match.js'
+import { type CatalogIndex, coveringIndexes } from '../common/unique-index-match.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import type { PgTableFacts } from './pg-unique-index-fix.js'
 
@@ -7,7 +7,7 @@ import type { PgTableFacts } from './pg-unique-index-fix.js'
  * Catalog answer: every unique index that can arbitrate `ON CONFLICT` (valid, immediate) in the shared shape
  * ({@link CatalogIndex}): its key columns apart from its INCLUDE columns, whether it is partial or has
  * expressions, whether it treats NULLs as equal (Postgres 15+; read through to_jsonb so older servers answer
- * false), and whether all its key columns are NOT NULL in the live table. `indnkeyatts` (Postgres 11+) is read
+ * false), where a key column's index collation is not the column's (see {@link PgCatalogIndex}), and whether all its key columns are NOT NULL in the live table. `indnkeyatts` (Postgres 11+) is read
  * the same way: before 11 every column is a key column. Name lists come back as JSON text and booleans as
  * text: the answer does not depend on the driver's type parsing (postgres.js with `fetch_types: false`, or a
  * connection whose type fetch failed, returns a `text[]` as the string `{slug}`).
@@ -39,7 +39,18 @@ const UNIQUE_INDEXES = (relation: string) => sql`
            from unnest(i.indkey) with ordinality as k(attnum, n)
            join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
            where k.n <= i.key_count and not a.attnotnull
-         ))::text as not_null
+         ))::text as not_null,
+         to_json(array(
+           select format('column "%s": the index compares under collation "%s", the column under collation "%s"',
+                         a.attname, coalesce(ic.collname::text, '-'), coalesce(ac.collname::text, '-'))
+           from unnest(i.indkey) with ordinality as k(attnum, n)
+           join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+           left join pg_collation ic on ic.oid = i.indcollation[k.n - 1]
+           left join pg_collation ac on ac.oid = a.attcollation
+           where k.n <= i.key_count and i.indcollation[k.n - 1] <> a.attcollation
+             and not (coalesce((to_jsonb(ic) ->> 'collisdeterministic')::boolean, true)
+                      and coalesce((to_jsonb(ac) ->> 'collisdeterministic')::boolean, true))
+         ))::text as collation_mismatch
   from i`
 
 /**
@@ -85,11 +96,21 @@ function namesOf(value: unknown): string[] {
   return parsed
 }
 
+/**
+ * A unique index as {@link CatalogIndex}, and where its collation differs from its column's on a key column
+ * with one of them nondeterministic, what differs (`collationMismatch`, one line per column; else empty):
+ * the index and a read of the column would then disagree on which keys are equal.
+ */
+export interface PgCatalogIndex extends CatalogIndex {
+  /** `column "slug": the index compares under collation "ci", the column under collation "default"`, per column. */
+  readonly collationMismatch: readonly string[]
+}
+
 /** The unique indexes of `relation` (a quoted, maybe schema-qualified name), read anew on every call. */
-export async function readPgUniqueIndexes(db: AnyPgDatabase, relation: string): Promise<CatalogIndex[]> {
+export async function readPgUniqueIndexes(db: AnyPgDatabase, relation: string): Promise<PgCatalogIndex[]> {
   const rows = rowsOf(await db.execute(UNIQUE_INDEXES(relation)))
   return rows.map(
-    (row): CatalogIndex => ({
+    (row): PgCatalogIndex => ({
       name: String(row.name),
       columns: namesOf(row.columns),
       include: namesOf(row.include),
@@ -97,6 +118,7 @@ export async function readPgUniqueIndexes(db: AnyPgDatabase, relation: string): 
       expression: isTrue(row.expression),
       nullsNotDistinct: isTrue(row.nulls_not_distinct),
       notNull: isTrue(row.not_null),
+      collationMismatch: namesOf(row.collation_mismatch),
     }),
   )
 }
@@ -119,4 +141,19 @@ export async function readPgTableFacts(
     nullable: found ? namesOf(found.nullable) : [],
     partitionKey: found ? namesOf(found.partition_key) : [],
   }
+}
+
+/**
+ * What differs, where an index that covers exactly `columns` compares a key column under another collation
+ * than the column's, one of them nondeterministic (see {@link PgCatalogIndex}); `undefined` where none does.
+ */
+export function collationMismatchOf(
+  indexes: readonly PgCatalogIndex[],
+  columns: readonly string[],
+): string | undefined {
+  const bad = (coveringIndexes(indexes, columns) as PgCatalogIndex[]).filter(
+    (index) => index.collationMismatch.length > 0,
+  )
+  if (bad.length === 0) return undefined
+  return bad.map((index) => `unique index ${index.name}: ${index.collationMismatch.join('; ')}`).join('; ')
 }

@@ -6,14 +6,14 @@ import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/i
 import { keyParams, keyShape } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
-import { readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
+import { collationMismatchOf, readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
 import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError } from './pg-errors.js'
 import { pgKeyWhere } from './pg-key-where.js'
 import { pgLockIdentity } from './pg-lock-identity.js'
 import { type Prepared, prepareMapped, rawPreparer, rowMapper, statementName } from './pg-session.js'
-import { pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
+import { pgCollationMismatchFix, pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
 
 /** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
 function insertDisabled(column: Column): boolean {
@@ -180,12 +180,23 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     return rows[0]
   }
 
+  /** Covering indexes whose collation is not their column's, by key fields (see uniqueness), for the fix. */
+  const mismatched = new Map<string, string>()
+
+  /**
+   * From the live catalog. A covering index whose collation is not its column's (one of them
+   * nondeterministic) makes the key not enforced: `ON CONFLICT` would let that index arbitrate while `find`
+   * compares as the column does, so a conflict could leave no row to read (ROW_VANISHED), or two rows the
+   * read calls one key. The fix then says so instead of printing another index.
+   */
   async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
     const indexes = await readPgUniqueIndexes(db, relation)
-    return uniquenessOf(
-      indexes,
-      keyFields.map((field) => databaseColumnName(db, column(field))),
-    )
+    const names = keyFields.map((field) => databaseColumnName(db, column(field)))
+    const mismatch = collationMismatchOf(indexes, names)
+    const id = [...keyFields].sort().join(',')
+    if (mismatch === undefined) mismatched.delete(id)
+    else mismatched.set(id, mismatch)
+    return mismatch === undefined ? uniquenessOf(indexes, names) : 'not-enforced'
   }
 
   /**
@@ -195,10 +206,11 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
    */
   async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
     const facts = await readPgTableFacts(db, relation, { schema, table: tableName })
-    return pgUniqueIndexFix(
-      facts,
-      keyFields.map((field) => databaseColumnName(db, column(field))),
-    )
+    const names = keyFields.map((field) => databaseColumnName(db, column(field)))
+    const mismatch = mismatched.get([...keyFields].sort().join(','))
+    return mismatch === undefined
+      ? pgUniqueIndexFix(facts, names)
+      : pgCollationMismatchFix(facts, names, mismatch)
   }
 
   return {

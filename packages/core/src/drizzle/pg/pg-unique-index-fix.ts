@@ -66,3 +66,23 @@ export function pgUniqueIndexFix(facts: PgTableFacts, columns: readonly string[]
       : {}),
   }
 }
+
+/**
+ * {@link UniqueIndexFix} for a key whose covering index compares under another collation than its column
+ * (`mismatch`, as `collationMismatchOf` says it): no SQL (another index would not help while that one
+ * arbitrates `ON CONFLICT`), a hint that says why and what to change.
+ */
+export function pgCollationMismatchFix(
+  facts: PgTableFacts,
+  columns: readonly string[],
+  mismatch: string,
+): UniqueIndexFix {
+  return {
+    table: `${facts.schema}.${facts.table}`,
+    columns: [...columns],
+    hint:
+      `${mismatch}, and one of them is nondeterministic: the index and a read would disagree on which keys are ` +
+      "equal. Recreate the index with the column's collation (no COLLATE clause), or give the column the " +
+      "index's (ALTER TABLE … ALTER COLUMN … TYPE … COLLATE …)",
+  }
+}

@@ -3,9 +3,12 @@ import { InvalidKeyError } from '../../errors.js'
 import type { LockIdentity } from '../../types.js'
 import type { PgColumnFacts, PgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
+import { type Prepared, prepareMapped, type RawPreparer } from './pg-session.js'
 
 /** A key field's canonical value, known at once (`exact`), or to ask Postgres for (`ask`, an expression). */
-type Canonical = { readonly exact: unknown } | { readonly ask: SQL; readonly numeric?: boolean }
+type Canonical =
+  | { readonly exact: unknown }
+  | { readonly ask: (value: SQL) => SQL; readonly numeric?: boolean }
 
 /** Strings compared byte for byte (under a deterministic collation). */
 const STRINGS = new Set(['text', 'varchar', 'bpchar', 'name'])
@@ -54,7 +57,7 @@ function canonical(label: string, field: string, facts: PgColumnFacts, value: un
         'constraint strategy (the default), which lets the index decide.',
     )
   }
-  const param = (type: string) => sql`${sql.param(String(value))}::text::${sql.raw(type)}`
+  const as = (type: string) => (value: SQL) => sql`${value}::text::${sql.raw(type)}`
   if (!facts.deterministic) {
     return refuse(
       `compares under the nondeterministic collation "${facts.collation}"`,
@@ -77,23 +80,24 @@ function canonical(label: string, field: string, facts: PgColumnFacts, value: un
   if (facts.base === 'uuid' && typeof value === 'string' && uuidOf(value) !== undefined) {
     return { exact: uuidOf(value) }
   }
-  if (EPOCH.has(facts.base)) return { ask: sql`extract(epoch from ${param(facts.type)})::text` }
+  const cast = as(facts.type)
+  if (EPOCH.has(facts.base)) return { ask: (v) => sql`extract(epoch from ${cast(v)})::text` }
   if (facts.base === 'timetz') {
-    const time = param(facts.type)
-    return { ask: sql`extract(epoch from ${time})::text || ' ' || extract(timezone from ${time})::text` }
+    return {
+      ask: (v) => sql`extract(epoch from ${cast(v)})::text || ' ' || extract(timezone from ${cast(v)})::text`,
+    }
   }
   if (facts.base === 'interval')
-    return { ask: sql`extract(epoch from justify_interval(${param(facts.type)}))::text` }
-  if (facts.base === 'numeric') return { ask: sql`(${param(facts.type)})::text`, numeric: true }
-  if (facts.base === 'citext' && facts.collation === 'default')
-    return { ask: sql`lower(${sql.param(String(value))})` }
+    return { ask: (v) => sql`extract(epoch from justify_interval(${cast(v)}))::text` }
+  if (facts.base === 'numeric') return { ask: (v) => sql`(${cast(v)})::text`, numeric: true }
+  if (facts.base === 'citext' && facts.collation === 'default') return { ask: (v) => sql`lower(${v}::text)` }
   if (
     facts.base === 'varchar' ||
     facts.base === 'bpchar' ||
     facts.base === 'uuid' ||
     INTEGERS.has(facts.base)
   ) {
-    return { ask: sql`(${param(facts.type)})::text` } // a spelling the checks above do not know: Postgres's
+    return { ask: (v) => sql`(${cast(v)})::text` } // a spelling the checks above do not know: Postgres's
   }
   return refuse(
     `is of a type whose equality getOrCreate does not know how to canonicalize`,
@@ -101,20 +105,30 @@ function canonical(label: string, field: string, facts: PgColumnFacts, value: un
   )
 }
 
+/** What {@link pgLockIdentity} runs its statement with: the database, and a cache of prepared statements. */
+export interface PgIdentityContext {
+  readonly db: AnyPgDatabase
+  /** Prepares raw SQL (rows as arrays), where the driver allows; else the statement is sent unprepared. */
+  readonly preparer: RawPreparer | undefined
+  /** Prepared canonicalizing statements, by their text. */
+  readonly statements: Map<string, Prepared>
+}
+
 /**
  * {@link LockIdentity} of `key` (encoded as drizzle encodes a parameter: `values`) on the relation `facts`
  * describe: `pg:<schema>.<table>` with the schema `search_path` resolved, and each field's canonical value
- * (see {@link canonical}), with one statement for all the fields that need Postgres, none where none does.
+ * (see {@link canonical}), with one prepared statement for all the fields that need Postgres, none where
+ * none does.
  */
 export async function pgLockIdentity(
-  db: AnyPgDatabase,
+  context: PgIdentityContext,
   label: string,
   facts: PgRelationFacts,
   columnOf: (field: string) => string,
   values: Record<string, unknown>,
 ): Promise<LockIdentity> {
   const key: Record<string, unknown> = {}
-  const asked: { field: string; ask: SQL; numeric: boolean }[] = []
+  const asked: { field: string; value: string; ask: (value: SQL) => SQL; numeric: boolean }[] = []
   for (const [field, value] of Object.entries(values)) {
     if (value === null || value === undefined) {
       key[field] = null
@@ -125,18 +139,36 @@ export async function pgLockIdentity(
       throw new InvalidKeyError(`Key field "${field}" of ${label} has no column in the live table.`)
     const form = canonical(label, field, column, value)
     if ('exact' in form) key[field] = form.exact
-    else asked.push({ field, ask: form.ask, numeric: form.numeric === true })
+    else asked.push({ field, value: String(value), ask: form.ask, numeric: form.numeric === true })
   }
   if (asked.length > 0) {
-    const list = sql.join(
-      asked.map(({ ask }, i) => sql`${ask} as ${sql.identifier(`c${i}`)}`),
-      sql`, `,
-    )
-    const result = (await db.execute(sql`select ${list}`)) as unknown
-    const rows = Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])
-    const row = (rows[0] ?? {}) as Record<string, unknown>
+    const { preparer, statements } = context
+    const query = (value: (i: number) => SQL) =>
+      sql`select ${sql.join(
+        asked.map(({ ask }, i) => ask(value(i))),
+        sql`, `,
+      )}`
+    let row: unknown[]
+    if (preparer) {
+      const text = preparer.dialect.sqlToQuery(query((i) => sql`${sql.placeholder(`v${i}`)}`)).sql
+      let statement = statements.get(text)
+      if (!statement) {
+        statement = prepareMapped(
+          preparer,
+          query((i) => sql`${sql.placeholder(`v${i}`)}`),
+          (rows) => rows,
+        )
+        statements.set(text, statement)
+      }
+      const params = Object.fromEntries(asked.map(({ value }, i) => [`v${i}`, value]))
+      row = ((await statement.execute(params)) as unknown[][])[0] ?? []
+    } else {
+      const result = (await context.db.execute(query((i) => sql`${asked[i]?.value}`))) as unknown
+      const rows = Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])
+      row = Object.values((rows[0] ?? {}) as Record<string, unknown>)
+    }
     asked.forEach(({ field, numeric }, i) => {
-      const text = row[`c${i}`]
+      const text = row[i]
       key[field] = typeof text === 'string' && numeric ? trimScale(text) : (text ?? null)
     })
   }

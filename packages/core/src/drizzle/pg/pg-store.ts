@@ -59,6 +59,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     for (const field in key) if (rounding.has(field) && key[field] !== null) return liveFacts()
     return undefined
   }
+  const identityContext = { db, preparer, statements: new Map<string, Prepared>() }
   const casts = (field: string) => castFor(relationFacts?.columns.get(databaseColumnName(db, column(field))))
 
   /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
@@ -236,7 +237,13 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
         const value = record[field]
         encoded[field] = value === null ? null : column(field).mapToDriverValue(value)
       }
-      return pgLockIdentity(db, label, facts, (field) => databaseColumnName(db, column(field)), encoded)
+      return pgLockIdentity(
+        identityContext,
+        label,
+        facts,
+        (field) => databaseColumnName(db, column(field)),
+        encoded,
+      )
     },
   }
 }

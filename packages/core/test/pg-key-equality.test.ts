@@ -5,7 +5,18 @@
  */
 import { getOrCreate, InvalidKeyError, MissingUniqueConstraintError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
-import { char, integer, numeric, pgSchema, pgTable, serial, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import {
+  char,
+  integer,
+  numeric,
+  pgSchema,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -50,6 +61,24 @@ describe("a unique index whose collation is not its column's", () => {
       expect(await getOrCreate(store, { slug })).toEqual({ row: first.row, created: false })
     }
   })
+})
+
+test('varchar(n): a key cut only as the insert cuts it, never matching a row it could not be stored as', async () => {
+  const name = h.table()
+  await h.exec(`create table ${name} (id serial primary key, code varchar(3) unique)`)
+  const store = drizzleStore(
+    h.db,
+    pgTable(name, { id: serial('id').primaryKey(), code: varchar('code', { length: 3 }) }),
+  )
+  const first = await getOrCreate(store, { code: 'abc' })
+  expect(await getOrCreate(store, { code: 'abc   ' })).toEqual({ row: first.row, created: false })
+  // An explicit cast would cut 'abcd' to 'abc' and find that row: the insert refuses 'abcd' instead.
+  expect(await store.find({ code: 'abcd' })).toBe(undefined)
+  const error = await getOrCreate(store, { code: 'abcd' }).catch((caught: unknown) => caught)
+  const chain: string[] = []
+  for (let cause = error; cause instanceof Error; cause = cause.cause) chain.push(cause.message)
+  expect(chain.join(' / ')).toMatch(/value too long for type character varying\(3\)/)
+  expect(Number((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n)).toBe(1)
 })
 
 describe('lockIdentity', () => {

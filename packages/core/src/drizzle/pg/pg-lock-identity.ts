@@ -37,7 +37,7 @@ function cut(value: string, typmod: number): string {
 }
 
 /** Numeric text as Postgres prints it (no exponent), without the trailing zeros its scale adds. */
-export function trimScale(text: string): string {
+function trimScale(text: string): string {
   if (!text.includes('.')) return text === '-0' ? '0' : text
   const trimmed = text.replace(/0+$/, '').replace(/\.$/, '')
   return trimmed === '-0' ? '0' : trimmed

@@ -19,7 +19,7 @@ export interface PgKeyColumn {
   readonly column: () => PgColumnBuilderBase
   /** Two or more values of `k` that Postgres compares as equal. */
   readonly spellings: readonly unknown[]
-  /** Needs an ICU collation (not in PGlite's build). */
+  /** Needs a working ICU collation (PGlite's build compares under it byte for byte). */
   readonly icu?: boolean
   /** `lockIdentity` refuses it (no sound canonical form): not run under a lock strategy. */
   readonly lockRefused?: boolean

@@ -215,6 +215,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
   }
 
   return {
+    // From the declaration, for messages; lock keys use lockIdentity().table, the schema search_path resolves.
     name: `pg:${schema ?? 'public'}.${tableName}`,
     fields,
     inTransaction: is(db, PgTransaction),

@@ -1,4 +1,4 @@
-import { type SQL, sql } from 'drizzle-orm'
+import { type Column, type SQL, sql } from 'drizzle-orm'
 import { InvalidKeyError } from '../../errors.js'
 import type { LockIdentity } from '../../types.js'
 import type { PgColumnFacts, PgRelationFacts } from './pg-columns.js'
@@ -112,10 +112,12 @@ export interface PgIdentityContext {
   readonly preparer: RawPreparer | undefined
   /** Prepared canonicalizing statements, by their text. */
   readonly statements: Map<string, Prepared>
+  /** A column's name in the database (drizzle's `casing`). */
+  readonly columnName: (column: Column) => string
 }
 
 /**
- * {@link LockIdentity} of `key` (encoded as drizzle encodes a parameter: `values`) on the relation `facts`
+ * {@link LockIdentity} of `key` (each value encoded as drizzle encodes a parameter of its column) on the relation `facts`
  * describe: `pg:<schema>.<table>` with the schema `search_path` resolved, and each field's canonical value
  * (see {@link canonical}), with one prepared statement for all the fields that need Postgres, none where
  * none does.
@@ -124,7 +126,7 @@ export async function pgLockIdentity(
   context: PgIdentityContext,
   label: string,
   facts: PgRelationFacts,
-  columnOf: (field: string) => string,
+  columnOf: (field: string) => Column,
   values: Record<string, unknown>,
 ): Promise<LockIdentity> {
   const key: Record<string, unknown> = {}
@@ -134,12 +136,14 @@ export async function pgLockIdentity(
       key[field] = null
       continue
     }
-    const column = facts.columns.get(columnOf(field))
+    const declared = columnOf(field)
+    const column = facts.columns.get(context.columnName(declared))
     if (!column)
       throw new InvalidKeyError(`Key field "${field}" of ${label} has no column in the live table.`)
-    const form = canonical(label, field, column, value)
+    const encoded = declared.mapToDriverValue(value)
+    const form = canonical(label, field, column, encoded)
     if ('exact' in form) key[field] = form.exact
-    else asked.push({ field, value: String(value), ask: form.ask, numeric: form.numeric === true })
+    else asked.push({ field, value: String(encoded), ask: form.ask, numeric: form.numeric === true })
   }
   if (asked.length > 0) {
     const { preparer, statements } = context

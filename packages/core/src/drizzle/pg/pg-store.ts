@@ -59,7 +59,12 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     for (const field in key) if (rounding.has(field) && key[field] !== null) return liveFacts()
     return undefined
   }
-  const identityContext = { db, preparer, statements: new Map<string, Prepared>() }
+  const identityContext = {
+    db,
+    preparer,
+    statements: new Map<string, Prepared>(),
+    columnName: (column: Column) => databaseColumnName(db, column),
+  }
   const casts = (field: string) => castFor(relationFacts?.columns.get(databaseColumnName(db, column(field))))
 
   /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
@@ -233,18 +238,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
       const record = key as Record<string, unknown>
       checkKeyTypes(label, columns, record)
       const facts = relationFacts ?? (await liveFacts())
-      const encoded: Record<string, unknown> = {}
-      for (const field of Object.keys(record)) {
-        const value = record[field]
-        encoded[field] = value === null ? null : column(field).mapToDriverValue(value)
-      }
-      return pgLockIdentity(
-        identityContext,
-        label,
-        facts,
-        (field) => databaseColumnName(db, column(field)),
-        encoded,
-      )
+      return pgLockIdentity(identityContext, label, facts, column, record)
     },
   }
 }

@@ -1,6 +1,7 @@
 import {
   type GetOrCreateResult,
   LockInTransactionError,
+  LockUnavailableError,
   type NewRowValues,
   type Store,
   type Strategy,
@@ -23,17 +24,21 @@ export interface RedisLockStrategyOptions {
    * client's status is `'ready'` (never into ioredis's offline queue) and each is bounded by
    * `commandTimeoutMs`, so a dead node fails fast whatever the client's settings. Clients of your own with
    * `enableOfflineQueue: false` and `maxRetriesPerRequest: 1` (or 0) are still recommended: then a command
-   * cut off by a dropped connection is not resent late either.
+   * cut off by a dropped connection is not resent late either. One client given twice is refused: it would
+   * count one node twice towards the majority.
    */
   readonly clients: RedisClientLike | readonly RedisClientLike[]
   /**
    * How long a lock lives without being extended, in milliseconds: how long callers wait for the lock of a
-   * crashed holder. While a create runs the lock is extended every `ttlMs / 3`. Default is `10_000`.
+   * crashed holder. While a create runs the lock is extended every `ttlMs / 3`. At least `30`, at most
+   * Node's longest timer (2^31 − 1). Default is `10_000`.
    */
   readonly ttlMs?: number
   /**
    * How long a caller keeps trying to take the lock before it gives up with `LockUnavailableError`, in
-   * milliseconds. Default is `10_000`.
+   * milliseconds, all told: a caller that first waits for another call of this process on the same key (the
+   * in-process single flight) and then, that call having failed, takes the lock itself, gets this much time
+   * for both together. Default is `10_000`.
    */
   readonly acquireTimeoutMs?: number
   /**
@@ -44,7 +49,8 @@ export interface RedisLockStrategyOptions {
   /**
    * Bound of one lock command (acquire, extend, confirm, fence, release) on one node, in milliseconds, its
    * `EVAL` fallback after a `NOSCRIPT` included: a node that does not answer within it counts as failed for
-   * that command. Default is `1_000`.
+   * that command. Less than `ttlMs`: a command allowed the whole TTL can answer after the lock it took or
+   * renewed has expired. Default is `1_000`, or `ttlMs / 3` when that is less.
    */
   readonly commandTimeoutMs?: number
   /** Prefix of every lock key (see {@link lockKeyFor}). Default is `'getorcreate:lock:'`. */
@@ -74,14 +80,30 @@ export interface RedisLockStrategy extends Strategy {
   withSignal(signal: AbortSignal): RedisLockStrategy
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+function positiveInteger(name: string, value: number | undefined, fallback: number, min = 1): number {
   const chosen = value ?? fallback
-  if (!Number.isInteger(chosen) || chosen < 1) {
+  if (!Number.isInteger(chosen) || chosen < min || chosen > MAX_TIMER_MS) {
     throw new RangeError(
-      `redisLockStrategy: ${name} must be a whole number of milliseconds ≥ 1, got ${String(value)}.`,
+      `redisLockStrategy: ${name} must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS} ` +
+        `(the longest timer Node runs), got ${String(value)}.`,
     )
   }
   return chosen
+}
+
+/** The longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * The shortest `ttlMs`: below it the allowance for clock drift (1 % + 2 ms) and the extension every `ttlMs /
+ * 3` leave a lock that expires before it can be used.
+ */
+const MIN_TTL_MS = 30
+
+/** `signal` if it is an AbortSignal (or absent); else a TypeError that says what was given. */
+function checkedSignal(signal: unknown, where: string): AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return signal
+  throw new TypeError(`redisLockStrategy: ${where} must be an AbortSignal, got ${typeof signal}.`)
 }
 
 /**
@@ -130,18 +152,31 @@ export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockS
   ) {
     throw new RangeError('redisLockStrategy: clients must be an ioredis client or a non-empty array of them.')
   }
-  const ttlMs = positiveInteger('ttlMs', options.ttlMs, 10_000)
+  if (new Set(clients).size !== clients.length) {
+    throw new RangeError(
+      'redisLockStrategy: clients holds one client more than once. Each must talk to its own independent ' +
+        'Redis node: a node counted twice makes a quorum of one node look like a majority.',
+    )
+  }
+  const ttlMs = positiveInteger('ttlMs', options.ttlMs, 10_000, MIN_TTL_MS)
   const acquireTimeoutMs = positiveInteger('acquireTimeoutMs', options.acquireTimeoutMs, 10_000)
   const retryIntervalMs = positiveInteger('retryIntervalMs', options.retryIntervalMs, 50)
-  const commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 1_000)
+  const commandTimeoutMs = positiveInteger(
+    'commandTimeoutMs',
+    options.commandTimeoutMs,
+    Math.min(1_000, Math.floor(ttlMs / 3)),
+  )
+  if (commandTimeoutMs >= ttlMs) {
+    throw new RangeError(
+      `redisLockStrategy: commandTimeoutMs (${commandTimeoutMs}) must be less than ttlMs (${ttlMs}): a lock ` +
+        'command allowed to take the whole TTL can answer after the lock it took or renewed has expired.',
+    )
+  }
+  const signal = checkedSignal(options.signal, 'signal')
   const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
   const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
   const flights = new SingleFlight()
-  return makeStrategy(
-    client,
-    { ttlMs, acquireTimeoutMs, keyPrefix, flights },
-    options.signal ? [options.signal] : [],
-  )
+  return makeStrategy(client, { ttlMs, acquireTimeoutMs, keyPrefix, flights }, signal ? [signal] : [])
 }
 
 /** The options of {@link redisLockStrategy} once checked, and what its `withSignal` copies share. */
@@ -163,7 +198,9 @@ function makeStrategy(
   return {
     name: 'redis-lock',
     withSignal(signal: AbortSignal): RedisLockStrategy {
-      return makeStrategy(client, options, [...signals, signal])
+      const checked = checkedSignal(signal, 'withSignal(signal)')
+      if (checked === undefined) throw new TypeError('redisLockStrategy: withSignal needs an AbortSignal.')
+      return makeStrategy(client, options, [...signals, checked])
     },
     async getOrCreate<Row, Key, Values>(
       store: Store<Row, Key, Values>,
@@ -182,7 +219,17 @@ function makeStrategy(
       if (found !== undefined) return { row: found, created: false }
 
       const lockKey = await lockKeyOf(store, key, keyPrefix)
-      return flights.run(store, lockKey, signals, () => createUnderLock(context, store, key, newRow, lockKey))
+      // One budget for the whole wait: for another call of this process that settles the key, then, if it
+      // fails, for the lock itself.
+      const deadline = performance.now() + acquireTimeoutMs
+      const timedOut = () =>
+        new LockUnavailableError(
+          `Could not take the lock ${lockKey} within ${acquireTimeoutMs} ms: another call in this process held ` +
+            'it for this key all that time. Nothing was written; the call may be retried.',
+        )
+      return flights.run(store, lockKey, signals, deadline, timedOut, (remainingMs) =>
+        createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey),
+      )
     },
   }
 }
@@ -209,7 +256,7 @@ async function lockKeyOf<Row, Key, Values>(
   ) {
     throw new TypeError(
       `redisLockStrategy: ${store.name}'s lockIdentity must return { table, key } (a non-empty string and an ` +
-        'object of the key\'s fields).',
+        "object of the key's fields).",
     )
   }
   return lockKeyFor(identity.table, identity.key as Record<string, unknown>, keyPrefix)

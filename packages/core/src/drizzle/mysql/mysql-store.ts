@@ -4,7 +4,7 @@ import { RowVanishedError } from '../../errors.js'
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
-import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
+import { keyParams, keyShape } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
 import {
@@ -15,6 +15,7 @@ import {
 } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import { duplicateIndexName, ER_DUP_ENTRY, mysqlError, mysqlStatementError } from './mysql-errors.js'
+import { mysqlKeyEquality } from './mysql-key-equality.js'
 import { readBackKey, resultRows } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
 import { mysqlUniqueIndexFix } from './mysql-unique-index-fix.js'
@@ -66,6 +67,8 @@ export function createMySqlStore<T extends MySqlTable>(
   const finds = new Map<string, PreparedFind>()
   // The server's SQL (`insertRow`, `lockingFind`) and the indexes (`insertIfAbsentAtomically`, `uniqueness`).
   const catalog = catalogKeeper(() => readMySqlCatalog(db, place, options.version))
+  // Key comparisons as the server makes them: casts for columns that round, and the lock identity.
+  const keys = mysqlKeyEquality(db, place, columns, label)
 
   function column(field: string): Column {
     return columns[field] as Column
@@ -91,7 +94,7 @@ export function createMySqlStore<T extends MySqlTable>(
     const query = db
       .select()
       .from(table as MySqlTable)
-      .where(keyWhere(column, key, { inline: true }))
+      .where(keys.where(key, await keys.casts(key), true))
       .limit(1)
     try {
       const rows = resultRows(await db.execute(sql`${query.getSQL()} ${sql.raw(server.shareLock)}`))
@@ -111,7 +114,7 @@ export function createMySqlStore<T extends MySqlTable>(
       statement = db
         .select()
         .from(table as MySqlTable)
-        .where(keyWhere(column, record))
+        .where(keys.where(record, await keys.casts(record)))
         .limit(1)
         .prepare() as PreparedFind
       finds.set(shape, statement)
@@ -232,6 +235,7 @@ export function createMySqlStore<T extends MySqlTable>(
     find,
     insert: (values) => insert(values),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
+    lockIdentity: (key) => keys.lockIdentity(key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,

@@ -18,6 +18,7 @@ import {
 import { drizzle } from 'drizzle-orm/mysql2'
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { keyColumnRule } from '../src/drizzle/mysql/mysql-key-columns.js'
 import { type MysqlHarness, mysqlUrl, openMysql } from './support/mysql.js'
 
 let h: MysqlHarness
@@ -166,5 +167,48 @@ describe('mysqlStore lockIdentity', () => {
     } finally {
       await Promise.all(opened.map((pool) => pool.end()))
     }
+  })
+})
+
+describe('keyColumnRule: what a catalog row of a key column makes of its values', () => {
+  const text = (collation: string, extra: Record<string, unknown> = {}) => ({
+    data_type: 'varchar',
+    character_set_name: collation.split('_')[0],
+    collation_name: collation,
+    ...extra,
+  })
+
+  test.each([
+    [text('utf8mb4_general_ci'), { kind: 'fold', padSpace: true }],
+    [text('utf8mb4_general_nopad_ci'), { kind: 'fold', padSpace: false }],
+    [text('utf8mb4_nopad_bin'), { kind: 'exact' }],
+    [text('utf8mb4_bin'), { kind: 'trim' }],
+    // MySQL 8 says NO PAD in COLLATIONS.PAD_ATTRIBUTE (every utf8mb4_0900_* collation).
+    [text('utf8mb4_0900_ai_ci', { PAD_ATTRIBUTE: 'NO PAD' }), { kind: 'fold', padSpace: false }],
+    [text('utf8mb4_0900_bin', { PAD_ATTRIBUTE: 'NO PAD' }), { kind: 'exact' }],
+    [text('latin1_swedish_ci', { PAD_ATTRIBUTE: 'PAD SPACE' }), { kind: 'fold', padSpace: true }],
+    [{ data_type: 'varbinary', character_set_name: null, collation_name: null }, { kind: 'exact' }],
+    [{ data_type: 'int' }, { kind: 'exact' }],
+    [
+      { data_type: 'datetime', datetime_precision: 0 },
+      { kind: 'round', castType: 'datetime(0)', instant: false },
+    ],
+    [
+      { data_type: 'timestamp', datetime_precision: 3 },
+      { kind: 'round', castType: 'datetime(3)', instant: true },
+    ],
+    [
+      { data_type: 'time', datetime_precision: 2 },
+      { kind: 'round', castType: 'time(2)' },
+    ],
+    [{ data_type: 'date' }, { kind: 'round', castType: 'date' }],
+    [
+      { data_type: 'decimal', numeric_precision: 12, numeric_scale: 4 },
+      { kind: 'round', castType: 'decimal(12,4)' },
+    ],
+    // A name that is not a plain identifier is never written into SQL.
+    [text('utf8mb4_general_ci; drop table t'), { kind: 'exact' }],
+  ])('%j', (row, rule) => {
+    expect(keyColumnRule(row)).toMatchObject(rule)
   })
 })

@@ -128,11 +128,7 @@ export function mergeDefaults(
  *
  * @throws ConflictingDefaultsError
  */
-function checkDefaults(
-  key: Record<string, unknown>,
-  defaults: unknown,
-  fields?: readonly string[],
-): void {
+function checkDefaults(key: Record<string, unknown>, defaults: unknown, fields?: readonly string[]): void {
   if (defaults === undefined || defaults === null) return
   if (!isPlainObject(defaults)) {
     throw new ConflictingDefaultsError(

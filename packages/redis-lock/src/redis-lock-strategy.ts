@@ -209,7 +209,7 @@ async function lockKeyOf<Row, Key, Values>(
   ) {
     throw new TypeError(
       `redisLockStrategy: ${store.name}'s lockIdentity must return { table, key } (a non-empty string and an ` +
-        'object of the key\'s fields).',
+        "object of the key's fields).",
     )
   }
   return lockKeyFor(identity.table, identity.key as Record<string, unknown>, keyPrefix)

@@ -28,6 +28,8 @@ let name: string
 const COLUMNS = `id int auto_increment primary key,
   ci varchar(100) character set utf8mb4 collate utf8mb4_general_ci null,
   nopad varchar(100) character set utf8mb4 collate utf8mb4_general_nopad_ci null,
+  uni varchar(100) character set utf8mb4 collate utf8mb4_unicode_ci null,
+  uca varchar(100) character set utf8mb4 collate utf8mb4_uca1400_as_cs null,
   bin varchar(100) character set utf8mb4 collate utf8mb4_bin null,
   latin varchar(100) character set latin1 collate latin1_swedish_ci null,
   raw varbinary(100) null,
@@ -43,6 +45,8 @@ function columnsOf() {
     id: int('id').autoincrement().primaryKey(),
     ci: varchar('ci', { length: 100 }),
     nopad: varchar('nopad', { length: 100 }),
+    uni: varchar('uni', { length: 100 }),
+    uca: varchar('uca', { length: 100 }),
     bin: varchar('bin', { length: 100 }),
     latin: varchar('latin', { length: 100 }),
     raw: varbinary('raw', { length: 100 }),
@@ -95,6 +99,9 @@ describe('mysqlStore lockIdentity', () => {
   test.each([
     ['ci', ['bob', 'BOB', 'bob ', 'Bób', 'bÖb  ']],
     ['nopad', ['bob', 'BOB', 'Bób']],
+    // Under UCA collations other spaces weigh what ' ' weighs, and PAD SPACE pads with that weight.
+    ['uni', ['bob', 'bob\u00a0', 'BOB\u3000 ', 'bob\u2003', 'Bób ']],
+    ['uca', ['bob', 'bob ', 'bob   ']],
     ['bin', ['bob', 'bob ', 'bob   ']],
     ['latin', ['café', 'CAFÉ', 'Cafe ']],
     ['dt', [new Date('2024-05-01T10:00:00Z'), new Date('2024-05-01T10:00:00.999Z')]],
@@ -112,6 +119,8 @@ describe('mysqlStore lockIdentity', () => {
     ['ci', 'bob', 'bobby'],
     ['ci', 'bob', ' bob'],
     ['nopad', 'bob', 'bob '],
+    ['uca', 'bob', 'Bob'],
+    ['uca', 'bob', 'bob\u00a0'],
     ['bin', 'bob', 'Bob'],
     ['raw', 'bob', 'bob '],
     ['dt', new Date('2024-05-01T10:00:00Z'), new Date('2024-05-01T10:00:01Z')],
@@ -179,14 +188,18 @@ describe('keyColumnRule: what a catalog row of a key column makes of its values'
   })
 
   test.each([
-    [text('utf8mb4_general_ci'), { kind: 'fold', padSpace: true }],
-    [text('utf8mb4_general_nopad_ci'), { kind: 'fold', padSpace: false }],
+    [text('utf8mb4_general_ci', { character_maximum_length: 100 }), { kind: 'fold', padTo: 100 }],
+    [text('utf8mb4_general_ci', { character_maximum_length: 4294967295 }), { kind: 'fold', padTo: 65535 }],
+    [text('utf8mb4_general_nopad_ci'), { kind: 'fold', padTo: 0 }],
     [text('utf8mb4_nopad_bin'), { kind: 'exact' }],
     [text('utf8mb4_bin'), { kind: 'trim' }],
     // MySQL 8 says NO PAD in COLLATIONS.PAD_ATTRIBUTE (every utf8mb4_0900_* collation).
-    [text('utf8mb4_0900_ai_ci', { PAD_ATTRIBUTE: 'NO PAD' }), { kind: 'fold', padSpace: false }],
+    [text('utf8mb4_0900_ai_ci', { PAD_ATTRIBUTE: 'NO PAD' }), { kind: 'fold', padTo: 0 }],
     [text('utf8mb4_0900_bin', { PAD_ATTRIBUTE: 'NO PAD' }), { kind: 'exact' }],
-    [text('latin1_swedish_ci', { PAD_ATTRIBUTE: 'PAD SPACE' }), { kind: 'fold', padSpace: true }],
+    [
+      text('latin1_swedish_ci', { PAD_ATTRIBUTE: 'PAD SPACE', character_maximum_length: 20 }),
+      { kind: 'fold', padTo: 20 },
+    ],
     [{ data_type: 'varbinary', character_set_name: null, collation_name: null }, { kind: 'exact' }],
     [{ data_type: 'int' }, { kind: 'exact' }],
     [

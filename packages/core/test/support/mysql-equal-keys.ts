@@ -80,7 +80,7 @@ export function mysqlEqualKeys(options: { readonly unique: boolean; readonly poo
       name: 'utf8mb4_unicode_ci: case, accents and trailing spaces',
       table: make(COLUMNS.unicode_ci),
       field: 'k',
-      spellings: ['Straße', 'STRASSE', 'strasse  ', 'Strasse'],
+      spellings: ['Straße', 'STRASSE', 'strasse  ', 'Strasse', 'strasse\u00a0', 'STRASSE\u3000'],
     },
     {
       name: 'latin1_swedish_ci: a column in another character set',

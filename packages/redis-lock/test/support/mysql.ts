@@ -152,6 +152,12 @@ export function mysqlEqualKeys(pool: number): EqualKeys[] {
       spellings: ['bob', 'BOB', 'bob ', 'Bób'],
     },
     {
+      name: 'utf8mb4_unicode_ci: trailing spaces of other kinds, which weigh what a space weighs',
+      table: on(textIn('utf8mb4_unicode_ci')),
+      field: 'k',
+      spellings: ['bob', 'bob\u00a0', 'BOB\u3000 ', 'Bób\u2003'],
+    },
+    {
       name: 'latin1_swedish_ci: a column in another character set',
       table: on(textIn('latin1_swedish_ci')),
       field: 'k',

@@ -7,8 +7,10 @@ import { resultRows } from './mysql-rows.js'
  * How the server compares a key column's values, and so how a key value becomes what it compares:
  * - `exact`: as given (integers, booleans, binary strings, `_bin` NO PAD collations);
  * - `trim`: a `_bin` PAD SPACE collation: trailing spaces do not count, nothing else is folded (no round trip);
- * - `fold`: any other collation: the server's weight string under the column's collation, trailing spaces
- *   trimmed first when the collation is PAD SPACE;
+ * - `fold`: any other collation: the server's weight string under the column's collation; for a PAD SPACE
+ *   collation padded with spaces to the column's length (`WEIGHT_STRING(… AS CHAR(n))`), as the collation
+ *   compares (trimming `' '` would not do: under UCA collations a no-break or ideographic space weighs what a
+ *   space weighs, so `'bob'` and `'bob\u00a0'` are one key);
  * - `round`: a column that rounds or truncates on write (`datetime`, `timestamp`, `time`, `date`, `decimal`):
  *   the value cast to the column's type, as the server stores it.
  */
@@ -19,7 +21,8 @@ export type KeyColumnRule =
       readonly kind: 'fold'
       readonly charset: string
       readonly collation: string
-      readonly padSpace: boolean
+      /** PAD SPACE: the length, in characters, to pad to (the column's, at most {@link PAD_LIMIT}); else 0. */
+      readonly padTo: number
     }
   | { readonly kind: 'round'; readonly castType: string; readonly instant: boolean }
 
@@ -32,6 +35,12 @@ export interface KeyColumnFacts {
   /** Each column's rule, by its lower-cased name. */
   readonly columns: ReadonlyMap<string, KeyColumnRule>
 }
+
+/**
+ * The longest PAD SPACE key that is folded whole: keys of `mediumtext` and `longtext` columns are padded (and
+ * so compared) up to this many characters only. Weighing 65,535 characters takes the server about 0.15 ms.
+ */
+export const PAD_LIMIT = 65_535
 
 /** A catalog name safe to write into SQL unquoted (charsets, collations). */
 const NAME = /^[A-Za-z0-9_]+$/
@@ -67,7 +76,8 @@ export function keyColumnRule(row: Record<string, unknown>): KeyColumnRule {
   // MariaDB names NO PAD collations `…_nopad_…`; MySQL 8 says so in COLLATIONS.PAD_ATTRIBUTE.
   const padSpace = row.PAD_ATTRIBUTE !== 'NO PAD' && !/_nopad_|_nopad$/i.test(collation)
   if (/_bin$/i.test(collation)) return padSpace ? { kind: 'trim' } : { kind: 'exact' }
-  return { kind: 'fold', charset, collation, padSpace }
+  const length = digits(row.character_maximum_length, PAD_LIMIT)
+  return { kind: 'fold', charset, collation, padTo: padSpace ? Math.min(Math.max(length, 1), PAD_LIMIT) : 0 }
 }
 
 /**
@@ -84,7 +94,8 @@ export async function readKeyColumnFacts(
       select c.TABLE_SCHEMA as table_schema, c.TABLE_NAME as table_name, c.COLUMN_NAME as column_name,
              c.DATA_TYPE as data_type, c.NUMERIC_PRECISION as numeric_precision,
              c.NUMERIC_SCALE as numeric_scale, c.DATETIME_PRECISION as datetime_precision,
-             c.CHARACTER_SET_NAME as character_set_name, c.COLLATION_NAME as collation_name, co.*
+             c.CHARACTER_SET_NAME as character_set_name, c.COLLATION_NAME as collation_name,
+             c.CHARACTER_MAXIMUM_LENGTH as character_maximum_length, co.*
       from information_schema.COLUMNS c
       left join information_schema.COLLATIONS co on co.COLLATION_NAME = c.COLLATION_NAME
       where c.TABLE_SCHEMA = coalesce(${schema ?? null}, database()) and c.TABLE_NAME = ${table}`),

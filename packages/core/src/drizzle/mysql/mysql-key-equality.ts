@@ -46,8 +46,11 @@ function plain(value: unknown): unknown {
 /** The server expression giving what `rule` compares of the bound `value`, as text. */
 function canonicalSql(rule: KeyColumnRule, value: SQL): SQL | undefined {
   if (rule.kind === 'fold') {
-    const text = rule.padSpace ? sql`trim(trailing ' ' from ${value})` : value
-    return sql`hex(weight_string(convert(${text} using ${sql.raw(rule.charset)}) collate ${sql.raw(rule.collation)}))`
+    // PAD SPACE: padded to the column's length, so trailing spaces (and what weighs as one) count for nothing;
+    // hashed, since a padded weight string can run to hundreds of kilobytes.
+    const pad = rule.padTo > 0 ? sql.raw(` as char(${rule.padTo})`) : sql``
+    const collated = sql`convert(${value} using ${sql.raw(rule.charset)}) collate ${sql.raw(rule.collation)}`
+    return sql`sha2(weight_string(${collated}${pad}), 256)`
   }
   if (rule.kind === 'round') {
     const cast = sql`cast(${value} as ${sql.raw(rule.castType)})`

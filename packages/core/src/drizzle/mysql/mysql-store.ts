@@ -48,7 +48,7 @@ export interface MySqlStoreOptions {
  *   `timestamp(p)`, `time(p)`, `date`, `decimal(m,s)`) is compared as `col = CAST(? AS <live type>)`, the type
  *   read once from `information_schema.COLUMNS` (see {@link mysqlKeyEquality}).
  * - `lockIdentity`: the table as `mysql:<database>.<table>` however it is declared, and the key as the server
- *   compares it (collation weight strings, PAD SPACE trimmed; rounded dates and decimals): one statement when
+ *   compares it (collation weight strings, PAD SPACE padded; rounded dates and decimals): one statement when
  *   a key column folds or rounds, none otherwise.
  * - `uniqueness`: from `information_schema.STATISTICS` (`NON_UNIQUE = 0`, exactly the key's columns, no
  *   prefix or functional parts); `'nulls-distinct'` unless every key column is `NOT NULL`.

@@ -1,6 +1,7 @@
 import { runStoreConformance } from '@getorcreate/core/testing'
 import { describe, expect, test } from 'vitest'
 import { mysqlConformanceTable } from './support/mysql.js'
+import { mysqlEqualKeys } from './support/mysql-equal-keys.js'
 
 runStoreConformance(
   { describe, test, expect },
@@ -9,5 +10,6 @@ runStoreConformance(
     table: (shape) => mysqlConformanceTable(shape, 16),
     // No insertIfAbsentUnderLock: its INSERT … SELECT … WHERE NOT EXISTS can deadlock on gap locks here.
     members: ['uniqueIndexFix', 'statements'],
+    equalKeys: mysqlEqualKeys({ unique: true, pool: 16 }),
   },
 )

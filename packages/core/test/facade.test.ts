@@ -74,10 +74,22 @@ describe('getOrCreate over memoryStore', () => {
     let io = 0
     const store: Store<Row, Partial<Row>, Partial<Row>> = {
       name: 'checked',
-      find: (key) => (io++, inner.find(key)),
-      insert: (values) => (io++, inner.insert(values)),
-      insertIfAbsentAtomically: (key, values) => (io++, inner.insertIfAbsentAtomically!(key, values)),
-      uniqueness: (fields) => (io++, inner.uniqueness!(fields)),
+      find(key) {
+        io++
+        return inner.find(key)
+      },
+      insert(values) {
+        io++
+        return inner.insert(values)
+      },
+      insertIfAbsentAtomically(key, values) {
+        io++
+        return inner.insertIfAbsentAtomically!(key, values)
+      },
+      uniqueness(fields) {
+        io++
+        return inner.uniqueness!(fields)
+      },
       checkKey(key) {
         seen.push(key)
         if (key.slug === 'bad') throw new InvalidKeyError('slug "bad" is not a slug')

@@ -1,7 +1,4 @@
 export { lockKeyFor } from './lock-key.js'
+export type { RedisLockStrategyOptions } from './options.js'
 export type { RedisClientLike } from './redis-client.js'
-export {
-  type RedisLockStrategy,
-  type RedisLockStrategyOptions,
-  redisLockStrategy,
-} from './redis-lock-strategy.js'
+export { type RedisLockStrategy, redisLockStrategy } from './redis-lock-strategy.js'

@@ -1,6 +1,7 @@
 import {
   type GetOrCreateResult,
   LockInTransactionError,
+  LockUnavailableError,
   type NewRowValues,
   type Store,
   type Strategy,
@@ -9,53 +10,8 @@ import { createUnderLock, type LockContext } from './create-under-lock.js'
 import type { LockClient } from './lock/lock-client.js'
 import { RedlockClient } from './lock/redlock-client.js'
 import { DEFAULT_KEY_PREFIX, lockKeyFor } from './lock-key.js'
-import type { RedisClientLike } from './redis-client.js'
+import { checkedOptions, checkedSignal, type RedisLockStrategyOptions } from './options.js'
 import { SingleFlight } from './single-flight.js'
-
-/** Options of {@link redisLockStrategy}. */
-export interface RedisLockStrategyOptions {
-  /**
-   * The Redis nodes that hold the locks: one ioredis client (`new Redis(url)`), or an array of clients of
-   * independent nodes. With N nodes a lock needs a majority, `floor(N / 2) + 1`: use 1 node, or 3 or 5
-   * independent masters (Redlock); never replicas of one another. Required.
-   *
-   * The clients are used as given and never closed by the strategy. Lock commands are sent only while a
-   * client's status is `'ready'` (never into ioredis's offline queue) and each is bounded by
-   * `commandTimeoutMs`, so a dead node fails fast whatever the client's settings. Clients of your own with
-   * `enableOfflineQueue: false` and `maxRetriesPerRequest: 1` (or 0) are still recommended: then a command
-   * cut off by a dropped connection is not resent late either.
-   */
-  readonly clients: RedisClientLike | readonly RedisClientLike[]
-  /**
-   * How long a lock lives without being extended, in milliseconds: how long callers wait for the lock of a
-   * crashed holder. While a create runs the lock is extended every `ttlMs / 3`. Default is `10_000`.
-   */
-  readonly ttlMs?: number
-  /**
-   * How long a caller keeps trying to take the lock before it gives up with `LockUnavailableError`, in
-   * milliseconds. Default is `10_000`.
-   */
-  readonly acquireTimeoutMs?: number
-  /**
-   * Base wait between two attempts to take a busy lock, in milliseconds; every wait is jittered to 50–150 %
-   * of it so that waiters do not move in step. Default is `50`.
-   */
-  readonly retryIntervalMs?: number
-  /**
-   * Bound of one lock command (acquire, extend, confirm, fence, release) on one node, in milliseconds, its
-   * `EVAL` fallback after a `NOSCRIPT` included: a node that does not answer within it counts as failed for
-   * that command. Default is `1_000`.
-   */
-  readonly commandTimeoutMs?: number
-  /** Prefix of every lock key (see {@link lockKeyFor}). Default is `'getorcreate:lock:'`. */
-  readonly keyPrefix?: string
-  /**
-   * Aborts every wait for a lock of this strategy: the call rejects at once with `signal.reason`. It bounds
-   * only the wait; a create that holds the lock runs to its end. For one call, see
-   * {@link RedisLockStrategy.withSignal}. Default is none.
-   */
-  readonly signal?: AbortSignal
-}
 
 /** The strategy {@link redisLockStrategy} returns: a `Strategy`, plus a per-call abort signal. */
 export interface RedisLockStrategy extends Strategy {
@@ -72,16 +28,6 @@ export interface RedisLockStrategy extends Strategy {
    * ```
    */
   withSignal(signal: AbortSignal): RedisLockStrategy
-}
-
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const chosen = value ?? fallback
-  if (!Number.isInteger(chosen) || chosen < 1) {
-    throw new RangeError(
-      `redisLockStrategy: ${name} must be a whole number of milliseconds ≥ 1, got ${String(value)}.`,
-    )
-  }
-  return chosen
 }
 
 /**
@@ -123,25 +69,12 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
  * @throws RangeError for invalid options.
  */
 export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockStrategy {
-  const clients = Array.isArray(options.clients) ? [...options.clients] : [options.clients as RedisClientLike]
-  if (
-    clients.length === 0 ||
-    clients.some((client) => typeof client?.eval !== 'function' || typeof client.evalsha !== 'function')
-  ) {
-    throw new RangeError('redisLockStrategy: clients must be an ioredis client or a non-empty array of them.')
-  }
-  const ttlMs = positiveInteger('ttlMs', options.ttlMs, 10_000)
-  const acquireTimeoutMs = positiveInteger('acquireTimeoutMs', options.acquireTimeoutMs, 10_000)
-  const retryIntervalMs = positiveInteger('retryIntervalMs', options.retryIntervalMs, 50)
-  const commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 1_000)
+  const { clients, ttlMs, acquireTimeoutMs, retryIntervalMs, commandTimeoutMs, signal } =
+    checkedOptions(options)
   const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
   const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
   const flights = new SingleFlight()
-  return makeStrategy(
-    client,
-    { ttlMs, acquireTimeoutMs, keyPrefix, flights },
-    options.signal ? [options.signal] : [],
-  )
+  return makeStrategy(client, { ttlMs, acquireTimeoutMs, keyPrefix, flights }, signal ? [signal] : [])
 }
 
 /** The options of {@link redisLockStrategy} once checked, and what its `withSignal` copies share. */
@@ -163,7 +96,9 @@ function makeStrategy(
   return {
     name: 'redis-lock',
     withSignal(signal: AbortSignal): RedisLockStrategy {
-      return makeStrategy(client, options, [...signals, signal])
+      const checked = checkedSignal(signal, 'withSignal(signal)')
+      if (checked === undefined) throw new TypeError('redisLockStrategy: withSignal needs an AbortSignal.')
+      return makeStrategy(client, options, [...signals, checked])
     },
     async getOrCreate<Row, Key, Values>(
       store: Store<Row, Key, Values>,
@@ -182,7 +117,17 @@ function makeStrategy(
       if (found !== undefined) return { row: found, created: false }
 
       const lockKey = await lockKeyOf(store, key, keyPrefix)
-      return flights.run(store, lockKey, signals, () => createUnderLock(context, store, key, newRow, lockKey))
+      // One budget for the whole wait: for another call of this process that settles the key, then, if it
+      // fails, for the lock itself.
+      const deadline = performance.now() + acquireTimeoutMs
+      const timedOut = () =>
+        new LockUnavailableError(
+          `Could not take the lock ${lockKey} within ${acquireTimeoutMs} ms: another call in this process held ` +
+            'it for this key all that time. Nothing was written; the call may be retried.',
+        )
+      return flights.run(store, lockKey, signals, deadline, timedOut, (remainingMs) =>
+        createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey),
+      )
     },
   }
 }

@@ -21,12 +21,17 @@ export class SingleFlight {
    * of `store` and succeeds; else the result of `create()`, which becomes the leader when there is none.
    *
    * @param signals - end the wait for a leader, rejecting with the reason of the first to abort.
+   * @param deadline - when this call's own time to take the lock runs out (`performance.now()` clock): the
+   *   wait for a leader ends there with `timedOut()`, and a call whose leader failed gets only what is left
+   *   (`create(remainingMs)`), so that joining a leader never doubles the caller's `acquireTimeoutMs`.
    */
   async run<Row>(
     store: object,
     lockKey: string,
     signals: readonly AbortSignal[],
-    create: () => Promise<GetOrCreateResult<Row>>,
+    deadline: number,
+    timedOut: () => Error,
+    create: (remainingMs: number) => Promise<GetOrCreateResult<Row>>,
   ): Promise<GetOrCreateResult<Row>> {
     let perStore = this.#inFlight.get(store)
     if (!perStore) {
@@ -36,10 +41,12 @@ export class SingleFlight {
     const leader = perStore.get(lockKey)
     if (leader) {
       // Another call in this process is settling this key: its row is the row. If it fails, try ourselves.
-      const row = (await abortable(leader, signals)) as Row | undefined
+      const row = (await abortable(within(leader, deadline, timedOut), signals)) as Row | undefined
       if (row !== undefined) return { row, created: false }
     }
-    const own = create()
+    const remainingMs = Math.ceil(deadline - performance.now())
+    if (remainingMs <= 0) throw timedOut()
+    const own = create(remainingMs)
     // One leader per key at a time: a follower whose leader failed may find another follower already leads.
     if (!perStore.has(lockKey)) {
       const shared = own.then(
@@ -53,4 +60,21 @@ export class SingleFlight {
     }
     return own
   }
+}
+
+/** `promise`, or a rejection with `timedOut()` once `deadline` (`performance.now()` clock) has passed. */
+function within<T>(promise: Promise<T>, deadline: number, timedOut: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(timedOut()), Math.max(0, deadline - performance.now()))
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
 }

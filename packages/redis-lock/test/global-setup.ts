@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import mysql from 'mysql2/promise'
 import postgres from 'postgres'
 import { guestRun, type RedisProbe, type SqlProbe } from '../../../test-support/guest.js'
 
@@ -7,6 +8,15 @@ function postgresProbe(url: string, applicationName: string): SqlProbe {
   return {
     query: async (text) => [...(await sql.unsafe(text))] as Record<string, unknown>[],
     close: () => sql.end({ timeout: 5 }),
+  }
+}
+
+/** One mysql2 connection. */
+function mysqlProbe(url: string): SqlProbe {
+  const pool = mysql.createPool({ uri: url, connectionLimit: 1 })
+  return {
+    query: async (text) => (await pool.query(text))[0] as Record<string, unknown>[],
+    close: () => pool.end(),
   }
 }
 
@@ -32,11 +42,13 @@ function redisProbe(url: string): RedisProbe {
 /**
  * The Postgres connections the redis-lock tests hold at most at once, this check's own included: the sum of
  * the pools open together (race.test.ts's 4 worker processes × 8 and its fixture's 4), which the teardown's
- * sampling confirms (it fails the run if the tests ever hold more). Measured peak: 34.
+ * sampling confirms (it fails the run if the tests ever hold more). Measured peak: 34. MariaDB, 19:
+ * conformance-mariadb.test.ts's store pool of 16 and its raw pool of 2, and this check's own.
  */
 export default guestRun({
   suite: 'the redis-lock tests',
-  services: ['postgres', 'redis'],
+  services: ['postgres', 'mysql', 'redis'],
   postgres: { connections: 37, probe: postgresProbe },
+  mysql: { connections: 19, probe: mysqlProbe },
   redis: { probe: redisProbe },
 })

@@ -447,7 +447,7 @@ describe('redisLockStrategy on one node', () => {
 
   it('an acquire that used up more than half the TTL: the write is confirmed (and the lock renewed) first', async () => {
     const store = items()
-    const strategy = redisLockStrategy({ clients: lockClient, ttlMs: 2_000, commandTimeoutMs: 3_000 })
+    const strategy = redisLockStrategy({ clients: lockClient, ttlMs: 2_000, commandTimeoutMs: 1_900 })
     const sleeper = await node.client({ bounded: false })
     try {
       const slowAcquire = await commandArgsDuring(async () => {
@@ -807,5 +807,82 @@ describe('redisLockStrategy on one node', () => {
     expect(() => redisLockStrategy({ clients: lockClient, ttlMs: 0 })).toThrow(RangeError)
     expect(() => redisLockStrategy({ clients: lockClient, acquireTimeoutMs: 1.5 })).toThrow(RangeError)
     expect(() => redisLockStrategy({ clients: lockClient, keyPrefix: 'x:' })).not.toThrow()
+  })
+
+  it.each([
+    [{ ttlMs: 1 }, /ttlMs must be a whole number of milliseconds from 30/],
+    [{ ttlMs: 2 }, /ttlMs must be a whole number of milliseconds from 30/],
+    [{ ttlMs: 2 ** 31 }, /the longest timer Node runs/],
+    [{ acquireTimeoutMs: 2 ** 31 }, /acquireTimeoutMs .*the longest timer/],
+    [{ ttlMs: 1_000, commandTimeoutMs: 1_000 }, /commandTimeoutMs \(1000\) must be less than ttlMs \(1000\)/],
+    [{ ttlMs: 1_000, commandTimeoutMs: 5_000 }, /must be less than ttlMs/],
+  ])('refuses options that cannot work: %o', (options, message) => {
+    expect(() => redisLockStrategy({ clients: lockClient, ...options })).toThrow(message)
+    expect(() => redisLockStrategy({ clients: lockClient, ...options })).toThrow(RangeError)
+  })
+
+  it('refuses one client given twice, and a signal that is not an AbortSignal', () => {
+    expect(() => redisLockStrategy({ clients: [lockClient, lockClient, admin] })).toThrow(/more than once/)
+    const notASignal = { aborted: false } as unknown as AbortSignal
+    expect(() => redisLockStrategy({ clients: lockClient, signal: notASignal })).toThrow(TypeError)
+    expect(() => redisLockStrategy({ clients: lockClient }).withSignal(notASignal)).toThrow(TypeError)
+    // A short TTL alone gets a command bound under it by default.
+    expect(() => redisLockStrategy({ clients: lockClient, ttlMs: 600 })).not.toThrow()
+  })
+
+  it('a caller that joins another call of its process, whose create outlasts acquireTimeoutMs, gives up within its own acquireTimeoutMs in all', async () => {
+    const store = items()
+    const strategy = redisLockStrategy({ clients: lockClient, acquireTimeoutMs: 400, ttlMs: 5_000 })
+    let release!: () => void
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    // The leader holds the lock while its defaults function waits; the follower joins it in this process.
+    const leader = getOrCreate(
+      store,
+      { slug: 'slow' },
+      async () => {
+        await held
+        return { payload: 'p' }
+      },
+      strategy,
+    )
+    await delay(50)
+    const started = performance.now()
+    const follower = await getOrCreate(store, { slug: 'slow' }, {}, strategy).catch((error: unknown) => error)
+    const waited = performance.now() - started
+    expect(isGetOrCreateError(follower) && follower.code).toBe('LOCK_UNAVAILABLE')
+    expect((follower as Error).message).toMatch(/another call in this process held it/)
+    expect(waited).toBeGreaterThanOrEqual(350)
+    expect(waited).toBeLessThan(400 + 300) // its own budget (plus scheduling), not leader's + its own
+    release()
+    expect((await leader).created).toBe(true)
+    expect(store.rows()).toHaveLength(1)
+  })
+
+  it('a caller whose leader fails takes the lock itself with what is left of its acquireTimeoutMs', async () => {
+    const store = items()
+    const strategy = redisLockStrategy({ clients: lockClient, acquireTimeoutMs: 600, ttlMs: 5_000 })
+    // Another owner (another process) holds the lock for the whole test.
+    const lockKey = lockKeyFor(store.name, { slug: 'busy' })
+    await admin.set(lockKey, 'someone-else', 'PX', 5_000)
+    try {
+      const started = performance.now()
+      const [first, second] = await Promise.all([
+        getOrCreate(store, { slug: 'busy' }, {}, strategy).catch((error: unknown) => error),
+        delay(10).then(() =>
+          getOrCreate(store, { slug: 'busy' }, {}, strategy).catch((error: unknown) => error),
+        ),
+      ])
+      const waited = performance.now() - started
+      for (const outcome of [first, second]) {
+        expect(isGetOrCreateError(outcome) && outcome.code).toBe('LOCK_UNAVAILABLE')
+      }
+      // Before, the follower waited ~600 ms for the leader's failure, then 600 ms more on its own.
+      expect(waited).toBeLessThan(600 + 400)
+      expect(store.rows()).toEqual([])
+    } finally {
+      await admin.del(lockKey)
+    }
   })
 })

@@ -1,10 +1,9 @@
 import { type Column, is, sql } from 'drizzle-orm'
 import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/mysql-core'
 import { RowVanishedError } from '../../errors.js'
-import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import type { UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
-import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
 import {
@@ -15,6 +14,8 @@ import {
 } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import { duplicateIndexName, ER_DUP_ENTRY, mysqlError, mysqlStatementError } from './mysql-errors.js'
+import { mysqlKeyEquality } from './mysql-key-equality.js'
+import { mysqlReads } from './mysql-reads.js'
 import { readBackKey, resultRows } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
 import { mysqlUniqueIndexFix } from './mysql-unique-index-fix.js'
@@ -23,10 +24,6 @@ import { mysqlUniqueIndexFix } from './mysql-unique-index-fix.js'
 export interface MySqlStoreOptions {
   /** Replace what `select version()` says: tests run MySQL 8's SQL paths on MariaDB with it. */
   readonly version?: string
-}
-
-interface PreparedFind {
-  execute(placeholders?: Record<string, unknown>): Promise<unknown>
 }
 
 /**
@@ -47,6 +44,12 @@ interface PreparedFind {
  *   Error 1205 (lock wait timeout) is rethrown unchanged: it means another transaction held the key's row
  *   uncommitted longer than `innodb_lock_wait_timeout`; only the statement was rolled back, and whether to
  *   wait again is the caller's call.
+ * - Keys compare as the server stores them: a key field whose column rounds on write (`datetime(p)`,
+ *   `timestamp(p)`, `time(p)`, `date`, `decimal(m,s)`) is compared as `col = CAST(? AS <live type>)`, the type
+ *   read once from `information_schema.COLUMNS` (see {@link mysqlKeyEquality}).
+ * - `lockIdentity`: the table as `mysql:<database>.<table>` however it is declared, and the key as the server
+ *   compares it (collation weight strings, PAD SPACE padded; rounded dates and decimals): one statement when
+ *   a key column folds or rounds, none otherwise.
  * - `uniqueness`: from `information_schema.STATISTICS` (`NON_UNIQUE = 0`, exactly the key's columns, no
  *   prefix or functional parts); `'nulls-distinct'` unless every key column is `NOT NULL`.
  */
@@ -63,61 +66,21 @@ export function createMySqlStore<T extends MySqlTable>(
   const fields = Object.freeze(Object.keys(columns))
   const inherited = inheritedFields(columns)
   const inTransaction = is(db, MySqlTransaction)
-  const finds = new Map<string, PreparedFind>()
   // The server's SQL (`insertRow`, `lockingFind`) and the indexes (`insertIfAbsentAtomically`, `uniqueness`).
   const catalog = catalogKeeper(() => readMySqlCatalog(db, place, options.version))
+  // Key comparisons as the server makes them: casts for columns that round, and the lock identity.
+  const keys = mysqlKeyEquality(db, place, columns, label)
+  const reads = mysqlReads(db, table as MySqlTable, columns, label, catalog, keys)
+  const mapRow = reads.mapRow as (raw: Record<string, unknown>) => Row
+  const lockingFind = reads.lockingFind as (key: Record<string, unknown>) => Promise<Row | undefined>
 
   function column(field: string): Column {
     return columns[field] as Column
   }
 
-  function mapRow(raw: Record<string, unknown>): Row {
-    const row: Record<string, unknown> = {}
-    for (const [field, col] of Object.entries(columns)) {
-      const value = raw[databaseColumnName(db, col)]
-      row[field] = value === null || value === undefined ? null : col.mapFromDriverValue(value)
-    }
-    return row as Row
-  }
-
   /** The key's columns as the catalog names them: lower-cased. */
   function keyColumns(keyFields: readonly string[]): string[] {
     return keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase())
-  }
-
-  /** A shared locking read: sees the newest committed row, whatever the transaction's snapshot. */
-  async function lockingFind(key: Record<string, unknown>): Promise<Row | undefined> {
-    const { server } = await catalog.current()
-    const query = db
-      .select()
-      .from(table as MySqlTable)
-      .where(keyWhere(column, key, { inline: true }))
-      .limit(1)
-    try {
-      const rows = resultRows(await db.execute(sql`${query.getSQL()} ${sql.raw(server.shareLock)}`))
-      return rows[0] && mapRow(rows[0])
-    } catch (error) {
-      mysqlStatementError(error, label)
-    }
-  }
-
-  async function find(key: Partial<Row>, opts?: FindOptions): Promise<Row | undefined> {
-    const record = key as Record<string, unknown>
-    checkKeyTypes(label, columns, record)
-    if (opts?.fresh) return lockingFind(record)
-    const { shape } = keyShape(record)
-    let statement = finds.get(shape)
-    if (!statement) {
-      statement = db
-        .select()
-        .from(table as MySqlTable)
-        .where(keyWhere(column, record))
-        .limit(1)
-        .prepare() as PreparedFind
-      finds.set(shape, statement)
-    }
-    const rows = (await statement.execute(keyParams(column, record))) as Row[]
-    return rows[0]
   }
 
   /** One INSERT, and the row as stored: `RETURNING` where the server has it, else a read back. */
@@ -229,9 +192,10 @@ export function createMySqlStore<T extends MySqlTable>(
     name: `mysql:${label}`,
     fields,
     inTransaction,
-    find,
+    find: (key, opts) => reads.find(key as Record<string, unknown>, opts) as Promise<Row | undefined>,
     insert: (values) => insert(values),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
+    lockIdentity: (key) => keys.lockIdentity(key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,

@@ -1,0 +1,140 @@
+import { and, type Column, isNull, type SQL, sql } from 'drizzle-orm'
+import type { LockIdentity } from '../../types.js'
+import { databaseColumnName } from '../common/columns.js'
+import { keyShape } from '../common/key-where.js'
+import type { MySqlTablePlace } from './mysql-catalog.js'
+import type { AnyMySqlDatabase } from './mysql-database.js'
+import {
+  type KeyColumnFacts,
+  type KeyColumnRule,
+  keyColumnFactsKeeper,
+  readKeyColumnFacts,
+} from './mysql-key-columns.js'
+import { resultRows } from './mysql-rows.js'
+
+/** Drizzle SQL types whose columns round or truncate on write: their key values are compared cast. */
+const ROUNDING = /^(datetime|timestamp|time|date|decimal|numeric)\b/i
+
+/** Each key field's cast (`datetime(0)`, `decimal(10,2)`): the column's live type, for fields that round. */
+export type KeyCasts = ReadonlyMap<string, string>
+
+/** How a MySQL store compares keys as the server does: the casts of its `WHERE`s, and its lock identity. */
+export interface MySqlKeyEquality {
+  /**
+   * The casts `key` needs: none without a read when no key column is declared with a type that rounds
+   * (`datetime`, `timestamp`, `time`, `date`, `decimal`); else from the column facts (read once, kept).
+   */
+  casts(key: Record<string, unknown>): Promise<KeyCasts | undefined>
+  /**
+   * `WHERE` for a key, comparing as the column stores: `column IS NULL`, `column = value` or, for a field
+   * with a cast, `column = CAST(value AS type)`. `value` is a placeholder (`sql.placeholder(field)`) or, with
+   * `inline`, the key's own value encoded by its column.
+   */
+  where(key: Record<string, unknown>, casts: KeyCasts | undefined, inline?: boolean): SQL | undefined
+  /** {@link Store.lockIdentity}: at most one round trip (none for exact types and `_bin` collations). */
+  lockIdentity(key: Record<string, unknown>): Promise<LockIdentity>
+}
+
+/** A key value as plain JSON-like data, for an exact column. */
+function plain(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString()
+  if (value instanceof Date) return value.toISOString()
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex')
+  return value
+}
+
+/** The server expression giving what `rule` compares of the bound `value`, as text. */
+function canonicalSql(rule: KeyColumnRule, value: SQL): SQL | undefined {
+  if (rule.kind === 'fold') {
+    // PAD SPACE: padded to the column's length, so trailing spaces (and what weighs as one) count for nothing;
+    // hashed, since a padded weight string can run to hundreds of kilobytes.
+    const pad = rule.padTo > 0 ? sql.raw(` as char(${rule.padTo})`) : sql``
+    const collated = sql`convert(${value} using ${sql.raw(rule.charset)}) collate ${sql.raw(rule.collation)}`
+    return sql`sha2(weight_string(${collated}${pad}), 256)`
+  }
+  if (rule.kind === 'round') {
+    const cast = sql`cast(${value} as ${sql.raw(rule.castType)})`
+    // A timestamp is an instant: the session's time_zone maps the value to it, as on write.
+    return rule.instant ? sql`cast(unix_timestamp(${cast}) as char)` : sql`cast(${cast} as char)`
+  }
+  return undefined
+}
+
+/** {@link MySqlKeyEquality} of a table's `columns` at `place`. */
+export function mysqlKeyEquality(
+  db: AnyMySqlDatabase,
+  place: MySqlTablePlace,
+  columns: Record<string, Column>,
+  label: string,
+): MySqlKeyEquality {
+  const facts = keyColumnFactsKeeper(() => readKeyColumnFacts(db, place))
+  const column = (field: string) => columns[field] as Column
+  const rounds = (field: string) =>
+    ROUNDING.test((column(field) as { getSQLType?: () => string } | undefined)?.getSQLType?.() ?? '')
+  const ruleOf = (known: KeyColumnFacts, field: string): KeyColumnRule =>
+    known.columns.get(databaseColumnName(db, column(field)).toLowerCase()) ?? { kind: 'exact' }
+
+  async function known(): Promise<KeyColumnFacts> {
+    const answer = await facts()
+    if (!answer) {
+      throw new Error(
+        `mysqlStore: table ${label} does not exist${place.schema ? '' : " in the connection's database"}.`,
+      )
+    }
+    return answer
+  }
+
+  return {
+    async casts(key) {
+      const fields = Object.keys(key).filter((field) => key[field] !== null && rounds(field))
+      if (fields.length === 0) return undefined
+      const answer = await known()
+      const casts = new Map<string, string>()
+      for (const field of fields) {
+        const rule = ruleOf(answer, field)
+        if (rule.kind === 'round') casts.set(field, rule.castType)
+      }
+      return casts
+    },
+
+    where(key, casts, inline = false) {
+      const { names } = keyShape(key)
+      return and(
+        ...names.map((name): SQL => {
+          const col = column(name)
+          if (key[name] === null) return isNull(col)
+          const value = inline ? sql.param(key[name], col) : sql.placeholder(name)
+          const cast = casts?.get(name)
+          return cast ? sql`${col} = cast(${value} as ${sql.raw(cast)})` : sql`${col} = ${value}`
+        }),
+      )
+    },
+
+    async lockIdentity(key) {
+      const answer = await known()
+      const identity: Record<string, unknown> = {}
+      const asked: [string, SQL][] = []
+      for (const [field, value] of Object.entries(key)) {
+        const rule = ruleOf(answer, field)
+        if (value === null || value === undefined) identity[field] = null
+        else if (rule.kind === 'trim') identity[field] = String(value).replace(/ +$/, '')
+        else {
+          const expression = canonicalSql(rule, sql`${sql.param(value, column(field))}`)
+          if (expression) asked.push([field, expression])
+          else identity[field] = plain(value)
+        }
+      }
+      if (asked.length > 0) {
+        const selection = sql.join(
+          asked.map(([, expression], i) => sql`${expression} as ${sql.identifier(`k${i}`)}`),
+          sql`, `,
+        )
+        const [row] = resultRows(await db.execute(sql`select ${selection}`))
+        asked.forEach(([field], i) => {
+          identity[field] = row?.[`k${i}`] ?? null
+        })
+      }
+      return { table: `mysql:${answer.database}.${answer.table}`, key: identity }
+    },
+  }
+}

@@ -40,7 +40,7 @@ export interface KeyColumnFacts {
  * The longest PAD SPACE key that is folded whole: keys of `mediumtext` and `longtext` columns are padded (and
  * so compared) up to this many characters only. Weighing 65,535 characters takes the server about 0.15 ms.
  */
-export const PAD_LIMIT = 65_535
+const PAD_LIMIT = 65_535
 
 /** A catalog name safe to write into SQL unquoted (charsets, collations). */
 const NAME = /^[A-Za-z0-9_]+$/

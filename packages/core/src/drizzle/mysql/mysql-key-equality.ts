@@ -16,7 +16,7 @@ import { resultRows } from './mysql-rows.js'
 const ROUNDING = /^(datetime|timestamp|time|date|decimal|numeric)\b/i
 
 /** Each key field's cast (`datetime(0)`, `decimal(10,2)`): the column's live type, for fields that round. */
-export type KeyCasts = ReadonlyMap<string, string>
+type KeyCasts = ReadonlyMap<string, string>
 
 /** How a MySQL store compares keys as the server does: the casts of its `WHERE`s, and its lock identity. */
 export interface MySqlKeyEquality {

@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     // Integration files share one Postgres (and MariaDB) with whoever else uses it, and race with pools of
     // up to 32: one file at a time keeps every race honest and the connections at the figure the global
-    // setup checks before the run (test-support/guest.ts).
+    // setup checks before the run (guest.ts of @getorcreate/test-support).
     fileParallelism: false,
     globalSetup: ['./test/global-setup.ts'],
     testTimeout: 120_000,

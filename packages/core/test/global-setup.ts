@@ -1,6 +1,6 @@
+import { guestRun } from '@getorcreate/test-support'
+import { mysqlProbe, postgresProbe } from '@getorcreate/test-support/probes'
 import Database from 'better-sqlite3'
-import { guestRun } from '../../../test-support/guest.js'
-import { mysqlProbe, postgresProbe } from './support/probes.js'
 
 /**
  * The connections the core tests hold at most at once, this check's own included: the sum of the pools open

@@ -1,5 +1,5 @@
 /**
- * The test suite as a guest on someone's database (test-support/guest.ts): the check of free connections
+ * The test suite as a guest on someone's database (guest.ts of @getorcreate/test-support): the check of free connections
  * before a run, the count of connections during it, the leftover check after it. The whole-run cases start
  * vitest in a child process on a small fixture project (test/support/guest/) whose global setup is the one
  * every package uses, and read what it prints.
@@ -9,24 +9,24 @@ import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import postgres from 'postgres'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
   checkConnections,
   checkNative,
+  databaseUrl,
   GuestCheckError,
   leftovers,
   mysqlBudget,
+  mysqlUrl,
   PeakSampler,
   postgresBudget,
   RUN_TAG_ENV,
   type SqlProbe,
   shortfall,
-} from '../../../test-support/guest.js'
+} from '@getorcreate/test-support'
+import { mysqlProbe, postgresProbe } from '@getorcreate/test-support/probes'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { FIXTURE_ENV, type FixtureSpec } from './support/guest/spec.js'
-import { mysqlUrl } from './support/mysql.js'
-import { databaseUrl } from './support/pg.js'
-import { mysqlProbe, postgresProbe } from './support/probes.js'
 
 const LINE =
   /^Postgres at \S+ has (\d+) free connections \(max_connections (\d+)(?: - (\d+) reserved)? - (\d+) in use\) and (.+) need (\d+): close some of the other clients or raise max_connections, then run the tests again\.$/

@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { scratchName } from '@getorcreate/test-support'
 import { getTableColumns, sql } from 'drizzle-orm'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
@@ -13,7 +14,7 @@ import { integer, sqliteTable, text as sqliteText } from 'drizzle-orm/sqlite-cor
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { insertParameters } from '../src/drizzle/common/insert-parameters.js'
 import { type MysqlHarness, openMysql } from './support/mysql.js'
-import { openPg, PG_DRIVERS, type PgHarness, uniqueName } from './support/pg.js'
+import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 
 const NAMES = ['constructor', 'toString', 'valueOf', 'hasOwnProperty'] as const
@@ -198,7 +199,7 @@ describe('drizzleStore on SQLite', () => {
     let table = ''
     inheritedNameCases(
       async () => {
-        table = uniqueName()
+        table = scratchName()
         const columns = NAMES.map((name) => `${COLUMN[name]} text unique`).join(', ')
         h.client.exec(
           `create table ${table} (id integer primary key, ${columns}, title text unique, stamp text)`,

@@ -15,6 +15,7 @@ import {
   type Strategy,
 } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { mysqlUrl, scratchName } from '@getorcreate/test-support'
 import Database from 'better-sqlite3'
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3'
 import { int, mysqlTable, text as mysqlText, varchar } from 'drizzle-orm/mysql-core'
@@ -25,8 +26,8 @@ import { createConstraintStrategy, MISSING_INDEX_RECHECK_MS } from '../src/const
 import { createMySqlStore } from '../src/drizzle/mysql/mysql-store.js'
 import { pgUniqueIndexFix } from '../src/drizzle/pg/pg-unique-index-fix.js'
 import { sqliteIndexName } from '../src/drizzle/sqlite/sqlite-unique-index-fix.js'
-import { mysqlUrl, openMysql } from './support/mysql.js'
-import { openPg, PG_DRIVERS, uniqueName } from './support/pg.js'
+import { openMysql } from './support/mysql.js'
+import { openPg, PG_DRIVERS } from './support/pg.js'
 
 /**
  * A constraint strategy on a clock of the test's own: `pass()` moves it past the window in which a missing
@@ -75,7 +76,7 @@ function expectPrinted(error: MissingUniqueConstraintError, sql: string): void {
 describe.each(PG_DRIVERS)('Postgres (%s)', (driver) => {
   test('a table in a schema, columns named apart from their properties: the SQL runs as printed', async () => {
     const h = await openPg(driver, 2)
-    const schema = uniqueName('s')
+    const schema = scratchName('s')
     try {
       await h.exec(`create schema ${schema};
         create table ${schema}.nc_tags (id serial primary key, tenant_id integer not null, slug text not null,
@@ -125,7 +126,7 @@ describe.each(PG_DRIVERS)('Postgres (%s)', (driver) => {
 
   test('a table found through the search path, with a name that needs quoting', async () => {
     const h = await openPg(driver, 2)
-    const name = `Tags_${uniqueName('q')}`
+    const name = `Tags_${scratchName('q')}`
     try {
       await h.exec(`create table "${name}" (id serial primary key, "Slug" text not null)`)
       const tags = pgTable(name, { id: serial('id').primaryKey(), slug: text('Slug').notNull() })
@@ -414,7 +415,7 @@ describe('SQLite', () => {
   test('the SQL names the index (SQLite needs one) and runs as printed', async () => {
     const client = new Database(':memory:')
     try {
-      const name = uniqueName('nc_tags')
+      const name = scratchName('nc_tags')
       client.exec(`create table ${name} (id integer primary key, tenant_id integer not null, slug text not null,
         label text not null)`)
       const tags = sqliteTable(name, {
@@ -466,7 +467,7 @@ describe('SQLite', () => {
   ])('an index of that name exists already (not unique), %s: the SQL picks a free name', async (_, named) => {
     const client = new Database(':memory:')
     try {
-      const name = named(uniqueName('taken'))
+      const name = named(scratchName('taken'))
       const indexName = sqliteIndexName(name, ['slug'])
       client.exec(`create table "${name}" (id integer primary key, slug text not null);
         create index "${indexName}" on "${name}" (slug)`)
@@ -488,7 +489,7 @@ describe('SQLite', () => {
   test('tables whose names and columns join alike, a_b (c) and a (b_c): two names, both statements run', async () => {
     const client = new Database(':memory:')
     try {
-      const prefix = uniqueName('c')
+      const prefix = scratchName('c')
       client.exec(`create table ${prefix}_a_b (id integer primary key, c text not null);
         create table ${prefix}_a (id integer primary key, b_c text not null)`)
       const db = drizzleSqlite({ client })
@@ -526,7 +527,7 @@ describe('SQLite', () => {
   test('a nullable key column: the hint says it must be NOT NULL for a NULL key to be one row', async () => {
     const client = new Database(':memory:')
     try {
-      const name = uniqueName('nc_null')
+      const name = scratchName('nc_null')
       client.exec(`create table ${name} (id integer primary key, tenant integer, slug text not null)`)
       const store = drizzleStore(
         drizzleSqlite({ client }),
@@ -564,7 +565,7 @@ describe('SQLite', () => {
   test('the default strategy on the real clock: the call after the SQL works once the window has passed', async () => {
     const client = new Database(':memory:')
     try {
-      const name = uniqueName('nc_clock')
+      const name = scratchName('nc_clock')
       client.exec(`create table ${name} (id integer primary key, slug text not null)`)
       const store = drizzleStore(
         drizzleSqlite({ client }),

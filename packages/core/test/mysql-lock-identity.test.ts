@@ -5,6 +5,7 @@
 
 import type { LockIdentity } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { mysqlUrl } from '@getorcreate/test-support'
 import {
   datetime,
   decimal,
@@ -19,7 +20,7 @@ import { drizzle } from 'drizzle-orm/mysql2'
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { keyColumnRule } from '../src/drizzle/mysql/mysql-key-columns.js'
-import { type MysqlHarness, mysqlUrl, openMysql } from './support/mysql.js'
+import { type MysqlHarness, openMysql } from './support/mysql.js'
 
 let h: MysqlHarness
 let name: string

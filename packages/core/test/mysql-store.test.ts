@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { getOrCreate, isGetOrCreateError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { scratchName } from '@getorcreate/test-support'
 import { eq } from 'drizzle-orm'
 import { bigint, boolean, datetime, int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { mysqlServerInfo } from '../src/drizzle/mysql/mysql-catalog.js'
 import { createMySqlStore } from '../src/drizzle/mysql/mysql-store.js'
 import { createMysqlShape, type MysqlHarness, mysqlShapeTable, openMysql } from './support/mysql.js'
-import { uniqueName } from './support/pg.js'
 
 let h: MysqlHarness
 const POOL = 32 // the REPEATABLE READ race holds 4 × 8 transactions open at once
@@ -207,7 +207,7 @@ describe('MariaDB store', () => {
   })
 
   test('a table that does not exist is reported as such, not as a missing unique index', async () => {
-    const store = drizzleStore(h.db, mysqlShapeTable(uniqueName('missing'), 'unique'))
+    const store = drizzleStore(h.db, mysqlShapeTable(scratchName('missing'), 'unique'))
     const error = await getOrCreate(store, { slug: 'a' }).catch((caught: unknown) => caught)
     expect(isGetOrCreateError(error)).toBe(false)
     expect(String(error)).toMatch(/does not exist/)

@@ -1,11 +1,11 @@
 /** The Postgres catalog read does not depend on the driver's type parsing. */
 import { getOrCreate, MissingUniqueConstraintError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { databaseUrl, scratchName } from '@getorcreate/test-support'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { afterAll, expect, test } from 'vitest'
-import { databaseUrl, uniqueName } from './support/pg.js'
 
 // Without its type fetch, postgres.js returns a text[] as the string '{slug}' (as it does on a connection
 // whose fetch was cancelled, e.g. by a short statement_timeout).
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 test('postgres.js without fetch_types: the unique index is found, and a missing one is described', async () => {
   expect(await client.unsafe(`select array['slug']::text[] as a`)).toEqual([{ a: '{slug}' }])
-  const name = uniqueName()
+  const name = scratchName()
   tables.push(name)
   await client.unsafe(
     `create table ${name} (id serial primary key, slug text not null unique, label text, note text)`,

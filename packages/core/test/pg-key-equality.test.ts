@@ -5,6 +5,7 @@
  */
 import { getOrCreate, InvalidKeyError, MissingUniqueConstraintError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { databaseUrl, scratchName } from '@getorcreate/test-support'
 import {
   char,
   integer,
@@ -20,7 +21,7 @@ import {
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseUrl, openPg, PG_DRIVERS, type PgHarness, uniqueName } from './support/pg.js'
+import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
 import { CASE_INSENSITIVE_COLLATION } from './support/pg-equal-keys.js'
 
 let h: PgHarness
@@ -148,8 +149,8 @@ describe('lockIdentity', () => {
     })
 
   test('pgTable(t) under a search_path naming another schema is the same table as pgSchema(s).table(t)', async () => {
-    const schema = uniqueName('s')
-    const name = uniqueName()
+    const schema = scratchName('s')
+    const name = scratchName()
     const sql = postgres(databaseUrl(), {
       max: 1,
       onnotice: () => undefined,

@@ -2,16 +2,16 @@
 import { PGlite } from '@electric-sql/pglite'
 import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { scratchName } from '@getorcreate/test-support'
 import { pgSchema, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/pglite'
 import { afterAll, expect, test } from 'vitest'
-import { uniqueName } from './support/pg.js'
 
 const client = new PGlite()
 afterAll(() => client.close())
 
 test("columns named by drizzle's casing option are found in the catalog under their real names", async () => {
-  const name = uniqueName()
+  const name = scratchName()
   await client.exec(
     `create table ${name} (id serial primary key, tag_slug text not null unique, display_name text)`,
   )
@@ -28,8 +28,8 @@ test("columns named by drizzle's casing option are found in the catalog under th
 })
 
 test('a table in another schema: found there, and named after it', async () => {
-  const schemaName = uniqueName('s')
-  const name = uniqueName()
+  const schemaName = scratchName('s')
+  const name = scratchName()
   await client.exec(
     `create schema ${schemaName}; create table ${schemaName}.${name} (id serial primary key, slug text unique)`,
   )

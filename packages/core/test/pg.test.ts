@@ -13,6 +13,15 @@ import {
   type Store,
 } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import {
+  contendedKeys,
+  type RaceOutcome,
+  raceViolations,
+  runConcurrently,
+  shuffle,
+  shuffledInBlocks,
+  type TimedRaceOutcome,
+} from '@getorcreate/test-support'
 import { sql } from 'drizzle-orm'
 import {
   bigint,
@@ -28,20 +37,7 @@ import {
 } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sqlState } from '../src/drizzle/pg/pg-errors.js'
-import {
-  openPg,
-  PG_DRIVERS,
-  type PgHarness,
-  runConcurrently,
-  shuffle,
-  shuffledInBlocks,
-} from './support/pg.js'
-import {
-  assertRaceInvariants,
-  contendedKeys,
-  type RaceOutcome,
-  type TimedRaceOutcome,
-} from './support/race.js'
+import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
 import { itemsDdl, itemsTable } from './support/tables.js'
 
 type Item = ReturnType<typeof itemsTable>['$inferSelect']
@@ -79,18 +75,16 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
     const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`)
     // Shuffled within blocks of 16 keys (128 calls): with 32 in flight, a key's 8 callers overlap in time (a
     // whole-list shuffle at 64 at once contended about a fifth of the keys), and later ones find the row.
-    const calls = shuffledInBlocks(keys, 8, 16)
-    const { results, errors } = await runConcurrently(
-      calls.map((slug) => async () => {
-        const start = performance.now()
-        const { row, created } = await getOrCreate(store, { slug }, { title: `t-${slug}` })
-        return { key: slug, id: row.id, created, start, end: performance.now() }
-      }),
-      POOL,
-    )
+    const calls = shuffledInBlocks(keys, 8, 16, 42)
+    const { results, errors } = await runConcurrently(calls, POOL, async (slug) => {
+      const start = performance.now()
+      const { row, created } = await getOrCreate(store, { slug }, { title: `t-${slug}` })
+      return { key: slug, id: row.id, created, start, end: performance.now() }
+    })
     expect(errors).toEqual([])
     expect(results).toHaveLength(calls.length)
-    assertRaceInvariants(results as RaceOutcome[], await countRows(h, name), keys)
+    const outcomes = results as RaceOutcome[]
+    expect(raceViolations({ keys, outcomes, rowsByKey: await countRows(h, name) })).toEqual([])
     // The race really happened: for almost every key, two of its callers were in flight at the same time.
     expect(contendedKeys(results as TimedRaceOutcome[]).size).toBeGreaterThanOrEqual(keys.length * 0.9)
   })
@@ -103,18 +97,17 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
       [1, 2, 3].flatMap((tenant) =>
         ['a', 'b'].flatMap((slug) => Array.from({ length: 10 }, () => ({ tenant, slug }))),
       ),
+      42,
     )
-    const { results, errors } = await runConcurrently(
-      calls.map((key) => async () => {
-        const { row, created } = await getOrCreate(store, key)
-        expect([row.tenant, row.slug]).toEqual([key.tenant, key.slug])
-        return { key: `${key.tenant}/${key.slug}`, id: row.id, created }
-      }),
-      POOL,
-    )
+    const { results, errors } = await runConcurrently(calls, POOL, async (key) => {
+      const { row, created } = await getOrCreate(store, key)
+      expect([row.tenant, row.slug]).toEqual([key.tenant, key.slug])
+      return { key: `${key.tenant}/${key.slug}`, id: row.id, created }
+    })
     expect(errors).toEqual([])
     const counts = await countRows(h, name, `tenant || '/' || slug`)
-    assertRaceInvariants(results as RaceOutcome[], counts, [...counts.keys()])
+    const outcomes = results as RaceOutcome[]
+    expect(raceViolations({ keys: [...counts.keys()], outcomes, rowsByKey: counts })).toEqual([])
     expect(counts.size).toBe(6)
     // Field order in the key does not matter.
     expect((await getOrCreate(store, { slug: 'a', tenant: 2 })).row.id).toBe(
@@ -220,17 +213,16 @@ describe.each(PG_DRIVERS)('constraint strategy on Postgres via %s', (driver) => 
       const keys = ['a', 'b', 'c', 'd']
       const calls = shuffle(
         keys.flatMap((slug) => Array.from({ length: 16 }, () => ({ tenant: null, slug }))),
+        42,
       )
-      const { results, errors } = await runConcurrently(
-        calls.map((key) => async () => {
-          const { row, created } = await getOrCreate(store, key)
-          expect(row.tenant).toBeNull()
-          return { key: key.slug, id: row.id, created }
-        }),
-        POOL,
-      )
+      const { results, errors } = await runConcurrently(calls, POOL, async (key) => {
+        const { row, created } = await getOrCreate(store, key)
+        expect(row.tenant).toBeNull()
+        return { key: key.slug, id: row.id, created }
+      })
       expect(errors).toEqual([])
-      assertRaceInvariants(results as RaceOutcome[], await countRows(h, name), keys)
+      const outcomes = results as RaceOutcome[]
+      expect(raceViolations({ keys, outcomes, rowsByKey: await countRows(h, name) })).toEqual([])
     })
   })
 

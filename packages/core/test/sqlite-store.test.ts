@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { getOrCreate, isGetOrCreateError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { scratchName } from '@getorcreate/test-support'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { causeChain } from '../src/drizzle/common/cause-chain.js'
-import { uniqueName } from './support/pg.js'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 
 /** Every `code` along an error's cause chain. */
@@ -26,7 +26,7 @@ afterAll(() => {
 
 describe('SQLite store', () => {
   test('uniqueness from the catalog: partial and expression indexes do not count; the rowid does', async () => {
-    const name = uniqueName()
+    const name = scratchName()
     h.client.exec(`create table ${name} (id integer primary key, slug text not null, title text, email text, code text unique, tag text not null);
       create unique index ${name}_slug_partial on ${name} (slug) where title is not null;
       create unique index ${name}_email_lower on ${name} (lower(email));
@@ -52,7 +52,7 @@ describe('SQLite store', () => {
   })
 
   test('a table that does not exist is reported as such, not as a missing unique index', async () => {
-    const t = sqliteTable(uniqueName('missing'), {
+    const t = sqliteTable(scratchName('missing'), {
       id: integer('id').primaryKey(),
       slug: text('slug').notNull(),
     })
@@ -62,8 +62,8 @@ describe('SQLite store', () => {
   })
 
   test('a composite PRIMARY KEY without NOT NULL lets NULLs repeat in SQLite: nulls-distinct', async () => {
-    const loose = uniqueName()
-    const strict = uniqueName()
+    const loose = scratchName()
+    const strict = scratchName()
     h.client.exec(`create table ${loose} (a text, b text, primary key (a, b));
       create table ${strict} (a text not null, b text not null, primary key (a, b))`)
     const columns = { a: text('a'), b: text('b') }
@@ -79,7 +79,7 @@ describe('SQLite store', () => {
   })
 
   test('typed keys (timestamp, boolean, renamed columns) find the row they created; $defaultFn runs per insert', async () => {
-    const name = uniqueName()
+    const name = scratchName()
     h.client.exec(`create table ${name} (id integer primary key, created_at integer not null, is_on integer not null,
       slug_name text not null, token text not null, unique (created_at, is_on, slug_name))`)
     const t = sqliteTable(name, {
@@ -104,7 +104,7 @@ describe('SQLite store', () => {
   })
 
   test('an explicit null is SQL NULL, as drizzle values() writes it: not the JSON text null', async () => {
-    const name = uniqueName()
+    const name = scratchName()
     h.client.exec(`create table ${name} (id integer primary key, slug text not null unique, doc text)`)
     const t = sqliteTable(name, {
       id: integer('id').primaryKey(),
@@ -123,7 +123,7 @@ describe('SQLite store', () => {
   })
 
   test("a transaction whose snapshot predates another connection's write gets SerializationConflictError", async () => {
-    const name = uniqueName()
+    const name = scratchName()
     h.client.exec(`create table ${name} (id integer primary key, slug text not null unique, title text)`)
     const t = sqliteTable(name, {
       id: integer('id').primaryKey(),

@@ -4,18 +4,18 @@
  * lock a later attempt of the same call took.
  */
 import { setTimeout as delay } from 'node:timers/promises'
+import { type RedisNode, startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { RedlockClient } from '../src/lock/redlock-client.js'
 import { ACQUIRE_SCRIPT } from '../src/lock/scripts.js'
-import { type RedisNode, startNodes } from './support/redis-nodes.js'
 
 let nodes: RedisNode[]
 let clients: Redis[]
 let admin: Redis
 
 beforeAll(async () => {
-  nodes = await startNodes(3)
+  nodes = await startRedisNodes(3)
   clients = await Promise.all(nodes.map((node) => node.client()))
   admin = await nodes[0]!.client({ bounded: false })
 })

@@ -10,9 +10,9 @@
 import { once } from 'node:events'
 import type { Strategy } from '@getorcreate/core'
 import { runStoreConformance } from '@getorcreate/core/testing'
+import { redisUrl, scratchName } from '@getorcreate/test-support'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, test } from 'vitest'
-import { scratchName } from '../../../test-support/guest.js'
 import { type RedisLockStrategy, redisLockStrategy } from '../src/index.js'
 import { mysqlEqualKeys, mysqlShapeTable } from './support/mysql.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
@@ -20,9 +20,7 @@ import { failOnUnhandledRejections } from './support/unhandled.js'
 /** Callers at once in the suite's races; the store's pool is exactly this large. */
 const CONCURRENCY = 16
 
-const redisUrl = process.env.REDIS_URL
-if (!redisUrl) throw new Error('REDIS_URL is not set: global-setup provides it')
-const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+const redis = new Redis(redisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
 redis.on('error', () => undefined)
 if (redis.status !== 'ready') await once(redis, 'ready')
 afterAll(() => redis.disconnect())

@@ -27,16 +27,15 @@ import {
   type ConformanceTable,
   runStoreConformance,
 } from '@getorcreate/core/testing'
+import { databaseUrl, redisUrl, scratchName } from '@getorcreate/test-support'
+import { startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
-import { scratchName } from '../../../test-support/guest.js'
 import { PG_KEY_COLUMNS, pgEqualKeys } from '../../core/test/support/pg-equal-keys.js'
 import { type RedisLockStrategy, redisLockStrategy } from '../src/index.js'
-import { databaseUrl } from './support/postgres.js'
-import { startNodes } from './support/redis-nodes.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
 /** Callers at once in the suite's races; the Postgres pool below is exactly this large. */
@@ -52,16 +51,14 @@ function matching(rows: readonly Record<string, unknown>[], where: Record<string
 
 // ---- Redis -------------------------------------------------------------------------------------------------
 
-const redisUrl = process.env.REDIS_URL
-if (!redisUrl) throw new Error('REDIS_URL is not set: global-setup provides it')
-const localRedis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+const localRedis = new Redis(redisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
 localRedis.on('error', () => undefined)
 if (localRedis.status !== 'ready') await once(localRedis, 'ready')
 
 /** Lock keys of this file on the shared Redis: under a prefix tagged with the run, so nothing else's are touched. */
 const localPrefix = `getorcreate:lock:${scratchName('rl_conformance')}:`
 
-const threeNodes = await startNodes(3)
+const threeNodes = await startRedisNodes(3)
 const threeClients = await Promise.all(threeNodes.map((node) => node.client()))
 const threePrefix = 'getorcreate:lock:'
 

@@ -1,15 +1,12 @@
 /** A holder that crashes (its process killed) while holding the lock: the lock outlives it by at most the TTL. */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { getOrCreate } from '@getorcreate/core'
+import { databaseUrl, startWorker } from '@getorcreate/test-support'
+import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
-import { databaseUrl, itemsFixture } from './support/postgres.js'
-import { RedisNode } from './support/redis-nodes.js'
+import { itemsFixture } from './support/postgres.js'
 
-const packageDir = fileURLToPath(new URL('..', import.meta.url))
-const holderWorker = fileURLToPath(new URL('./workers/holder-worker.ts', import.meta.url))
+const holderWorker = new URL('./workers/holder-worker.ts', import.meta.url)
 const TTL_MS = 1_500
 
 let node: RedisNode
@@ -30,32 +27,15 @@ it('a holder killed while holding: the next caller gets the lock only after the 
     slug: 'crash',
     ttlMs: TTL_MS,
   }
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@getorcreate/source', '--import', 'tsx', holderWorker, JSON.stringify(config)],
-    {
-      cwd: packageDir,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
+  const holder = startWorker(holderWorker, config)
   try {
-    child.stdout.setEncoding('utf8')
-    let text = ''
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (chunk: string) => {
-        text += chunk
-        if (text.includes('holding\n')) resolve()
-      })
-      child.once('exit', (code) => reject(new Error(`holder exited early with ${String(code)}`)))
-    })
+    await holder.printed('holding')
     // Held for longer than one TTL: the holder's process keeps extending it.
     const lockKey = lockKeyFor(fixture.store.name, { slug: 'crash' })
     await new Promise((resolve) => setTimeout(resolve, TTL_MS + 300))
     expect(await admin.exists(lockKey)).toBe(1)
 
-    const exited = once(child, 'exit')
-    child.kill('SIGKILL')
-    await exited
+    await holder.kill()
     const killedAt = Date.now()
     const remaining = await admin.pttl(lockKey)
     expect(remaining).toBeGreaterThan(0)
@@ -74,7 +54,7 @@ it('a holder killed while holding: the next caller gets the lock only after the 
     expect(again).toEqual({ row: result.row, created: false })
     expect(await fixture.total()).toBe(1)
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await holder.kill()
     await fixture.drop()
   }
 })

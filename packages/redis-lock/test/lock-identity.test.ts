@@ -1,10 +1,10 @@
 /** The lock key comes from the key as the database compares it, where the store says (Store.lockIdentity). */
 import { randomUUID } from 'node:crypto'
 import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
+import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisLockStrategy } from '../src/index.js'
-import { RedisNode } from './support/redis-nodes.js'
 
 type Item = { id: number; slug: string }
 

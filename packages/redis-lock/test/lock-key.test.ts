@@ -1,4 +1,5 @@
 import { encodeKey } from '@getorcreate/core'
+import { keyValue } from '@getorcreate/test-support/arbitraries'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { lockKeyFor } from '../src/index.js'
@@ -6,15 +7,6 @@ import { lockKeyFor } from '../src/index.js'
 const HASH_TAGGED = /^getorcreate:lock:\{[0-9a-f]{64}\}$/
 
 const fieldName = fc.string({ minLength: 1, maxLength: 8 }).filter((name) => name !== '__proto__')
-const keyValue = fc.oneof(
-  fc.string(),
-  fc.integer(),
-  fc.double({ noNaN: true, noDefaultInfinity: true }),
-  fc.bigInt(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.date({ noInvalidDate: true }),
-)
 const key = fc.dictionary(fieldName, keyValue, { minKeys: 1, maxKeys: 6 })
 
 function shuffled(record: Record<string, unknown>, order: readonly number[]): Record<string, unknown> {

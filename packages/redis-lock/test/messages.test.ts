@@ -1,9 +1,9 @@
 /** What LOCK_UNAVAILABLE says about each node: its name once, then what went wrong there. */
 import { getOrCreate, memoryStore } from '@getorcreate/core'
+import { freePort, RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { redisLockStrategy } from '../src/index.js'
-import { freePort, RedisNode } from './support/redis-nodes.js'
 
 /** The error `getOrCreate` rejects with, on a memory store with a one-node lock on `client`. */
 async function lockError(client: Redis): Promise<Error> {

@@ -1,17 +1,18 @@
 /** Several independent Redis nodes (Redlock): quorum, nodes down, nodes hung, nothing reachable. */
 import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
+import { type RaceOutcome, raceViolations } from '@getorcreate/test-support'
+import { freePort, type RedisNode, startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
-import { itemsFixture, type Outcome, raceViolations } from './support/postgres.js'
-import { freePort, type RedisNode, startNodes } from './support/redis-nodes.js'
+import { itemsFixture } from './support/postgres.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
 const started: RedisNode[] = []
 async function nodes(count: number): Promise<RedisNode[]> {
-  const made = await startNodes(count)
+  const made = await startRedisNodes(count)
   started.push(...made)
   return made
 }
@@ -30,16 +31,17 @@ async function race(clients: Redis[], keys: number, callers: number) {
       redisLockStrategy({ clients, acquireTimeoutMs: 30_000 }),
     )
     const slugs = Array.from({ length: keys }, (_, i) => `k${i}`)
-    const outcomes: Outcome[] = await Promise.all(
+    const outcomes: RaceOutcome[] = await Promise.all(
       slugs.flatMap((slug) =>
         strategies.map(async (strategy) => {
           const { row, created } = await getOrCreate(fixture.store, { slug }, { payload: slug }, strategy)
-          return { slug, id: row.id, created }
+          return { key: slug, id: row.id, created }
         }),
       ),
     )
+    const rowsByKey = await fixture.countBySlug()
     return {
-      violations: raceViolations(slugs, callers, outcomes, await fixture.countBySlug()),
+      violations: raceViolations({ keys: slugs, callersPerKey: callers, outcomes, rowsByKey }),
       total: await fixture.total(),
     }
   } finally {

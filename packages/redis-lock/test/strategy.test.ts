@@ -9,12 +9,12 @@ import {
   type Store,
   type Strategy,
 } from '@getorcreate/core'
+import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
 import { itemsFixture } from './support/postgres.js'
-import { RedisNode } from './support/redis-nodes.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
 type Item = { id: number; slug: string; payload?: string }

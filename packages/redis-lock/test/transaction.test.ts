@@ -1,10 +1,10 @@
 /** A lock strategy must not run over a store bound to an open transaction: it would create duplicates. */
 import { getOrCreate, isGetOrCreateError, LockInTransactionError } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { redisLockStrategy } from '../src/index.js'
 import { itemsFixture } from './support/postgres.js'
-import { RedisNode } from './support/redis-nodes.js'
 
 let node: RedisNode
 beforeAll(async () => {

@@ -1,20 +1,12 @@
 import type { AnyMySqlDatabase } from '@getorcreate/core/drizzle'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
+import { mysqlUrl, scratchName, whereClause } from '@getorcreate/test-support'
 import type { Logger } from 'drizzle-orm'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { drizzle } from 'drizzle-orm/mysql2'
 import mysql from 'mysql2/promise'
 import { createMySqlStore } from '../../src/drizzle/mysql/mysql-store.js'
-import { uniqueName } from './pg.js'
-
-/** The MariaDB / MySQL the tests use (MYSQL_URL, set by the global setup). */
-export function mysqlUrl(): string {
-  const url = process.env.MYSQL_URL
-  if (!url)
-    throw new Error('MYSQL_URL is not set: the global setup should have set it (test-support/services.ts).')
-  return url
-}
 
 /** A drizzle MySQL / MariaDB database over a mysql2 pool, with the statements it ran, for tests. */
 export interface MysqlHarness {
@@ -27,7 +19,7 @@ export interface MysqlHarness {
   exec(text: string, params?: unknown[]): Promise<void>
   /** Rows of a raw query on the separate pool. */
   rows(text: string, params?: unknown[]): Promise<Record<string, unknown>[]>
-  /** A new table name ({@link uniqueName}); {@link close} drops the table, whatever the test did. */
+  /** A new table name (`scratchName`, tagged with the run); {@link close} drops the table, whatever the test did. */
   table(prefix?: string): string
   /** Drop the tables named by {@link table}, then close both pools. */
   close(): Promise<void>
@@ -47,7 +39,7 @@ export function openMysql(pool = 16): MysqlHarness {
     exec: async (text, params) => void (await raw.query(text, params)),
     rows: async (text, params) => (await raw.query(text, params))[0] as Record<string, unknown>[],
     table: (prefix) => {
-      const name = uniqueName(prefix)
+      const name = scratchName(prefix)
       tables.push(name)
       return name
     },
@@ -98,20 +90,6 @@ export async function createMysqlShape(h: MysqlHarness, shape: ConformanceShape)
   return name
 }
 
-/** `where` as SQL with `?` parameters (`null` matches NULL). */
-export function whereOf(where: Record<string, unknown> = {}): { clause: string; params: unknown[] } {
-  const parts: string[] = []
-  const params: unknown[] = []
-  for (const [field, value] of Object.entries(where)) {
-    if (value === null) parts.push(`\`${field}\` is null`)
-    else {
-      parts.push(`\`${field}\` = ?`)
-      params.push(value)
-    }
-  }
-  return { clause: parts.length > 0 ? `where ${parts.join(' and ')}` : '', params }
-}
-
 /**
  * A conformance table on MariaDB / MySQL: a new table and pool per call. `version` makes the store speak to
  * the server as to that version (e.g. without RETURNING).
@@ -130,7 +108,7 @@ export async function mysqlConformanceTable(
   return {
     store,
     count: async (where) => {
-      const { clause, params } = whereOf(where)
+      const { clause, params } = whereClause(where, '`')
       const [row] = await h.rows(`select count(*) as n from ${name} ${clause}`, params)
       return Number(row?.n)
     },

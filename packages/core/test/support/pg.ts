@@ -1,12 +1,12 @@
 import { PGlite } from '@electric-sql/pglite'
 import type { AnyPgDatabase } from '@getorcreate/core/drizzle'
+import { databaseUrl, scratchName } from '@getorcreate/test-support'
 import type { Logger } from 'drizzle-orm'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgresJs } from 'drizzle-orm/postgres-js'
 import pg from 'pg'
 import postgres from 'postgres'
-import { scratchName } from '../../../../test-support/guest.js'
 
 /** The Postgres drivers drizzle users run, each tested against the same suite. */
 export const PG_DRIVERS = ['postgres.js', 'node-postgres', 'pglite'] as const
@@ -24,7 +24,7 @@ export interface PgHarness {
   rows(text: string): Promise<Record<string, unknown>[]>
   /** A dedicated second connection (a concurrent session); undefined on PGlite, which has one session. */
   readonly session: (() => Promise<Session>) | undefined
-  /** A new table name ({@link uniqueName}); {@link close} drops the table, whatever the test did. */
+  /** A new table name (`scratchName`, tagged with the run); {@link close} drops the table, whatever the test did. */
   table(prefix?: string): string
   /** Drop the tables named by {@link table}, then close the connections. */
   close(): Promise<void>
@@ -34,15 +34,6 @@ export interface PgHarness {
 export interface Session {
   exec(text: string): Promise<void>
   release(): Promise<void>
-}
-
-export function databaseUrl(): string {
-  const url = process.env.DATABASE_URL
-  if (!url)
-    throw new Error(
-      'DATABASE_URL is not set: the global setup should have set it (test-support/services.ts).',
-    )
-  return url
 }
 
 let sharedPglite: PGlite | undefined
@@ -60,7 +51,7 @@ export async function openPg(driver: PgDriver, pool = 32): Promise<PgHarness> {
   return {
     ...opened,
     table: (prefix) => {
-      const name = uniqueName(prefix)
+      const name = scratchName(prefix)
       tables.push(name)
       return name
     },
@@ -132,73 +123,4 @@ async function openDriver(driver: PgDriver, pool: number): Promise<Omit<PgHarnes
       }
     }
   }
-}
-
-/**
- * A table (or schema) name no other test, run or earlier run uses. It carries this run's tag, so the global
- * teardown can tell the tables this run left (test-support/guest.ts); a test drops what it creates.
- */
-export function uniqueName(prefix = 't'): string {
-  return scratchName(prefix)
-}
-
-/** Run `tasks` with at most `concurrency` in flight; results in task order, errors collected, not thrown. */
-export async function runConcurrently<T>(
-  tasks: readonly (() => Promise<T>)[],
-  concurrency: number,
-): Promise<{ results: (T | undefined)[]; errors: unknown[] }> {
-  const results: (T | undefined)[] = new Array(tasks.length)
-  const errors: unknown[] = []
-  let next = 0
-  const worker = async () => {
-    while (next < tasks.length) {
-      const index = next++
-      try {
-        results[index] = await tasks[index]!()
-      } catch (error) {
-        errors.push(error)
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker))
-  return { results, errors }
-}
-
-/** Fisher–Yates shuffle with a seeded generator, so a failing order can be replayed. */
-export function shuffle<T>(items: T[], seed = 42): T[] {
-  let state = seed >>> 0
-  const random = () => {
-    state = (state * 1664525 + 1013904223) >>> 0
-    return state / 2 ** 32
-  }
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[items[i], items[j]] = [items[j]!, items[i]!]
-  }
-  return items
-}
-
-/**
- * Every key `callersPerKey` times, in an order for races: the keys shuffled, then cut into blocks of
- * `keysPerBlock` keys whose calls are shuffled within the block. Run a few dozen at a time, a key's callers
- * are in flight together (the race) and later ones find the row (the read path), whatever the list's length.
- */
-export function shuffledInBlocks(
-  keys: readonly string[],
-  callersPerKey: number,
-  keysPerBlock: number,
-  seed = 42,
-): string[] {
-  const order = shuffle([...keys], seed)
-  const calls: string[] = []
-  for (let i = 0; i < order.length; i += keysPerBlock) {
-    const block = order.slice(i, i + keysPerBlock)
-    calls.push(
-      ...shuffle(
-        block.flatMap((key) => Array.from({ length: callersPerKey }, () => key)),
-        seed + i + 1,
-      ),
-    )
-  }
-  return calls
 }

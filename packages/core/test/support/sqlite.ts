@@ -4,12 +4,11 @@ import { join } from 'node:path'
 import type { AnySQLiteDatabase } from '@getorcreate/core/drizzle'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
+import { runTag, SQLITE_DIR_PREFIX, scratchName, whereClause } from '@getorcreate/test-support'
 import Database from 'better-sqlite3'
 import type { Logger } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
-import { runTag, SQLITE_DIR_PREFIX } from '../../../../test-support/guest.js'
-import { uniqueName } from './pg.js'
 
 /** Open a better-sqlite3 connection to `file` as several processes would: WAL and a busy timeout. */
 export function openSqliteFile(file: string): Database.Database {
@@ -21,8 +20,8 @@ export function openSqliteFile(file: string): Database.Database {
 }
 
 /**
- * A temporary directory for database files, tagged with this run (test-support/guest.ts); `remove()` deletes
- * it.
+ * A temporary directory for database files, tagged with this run (the leftover check finds it by its prefix
+ * and tag: @getorcreate/test-support); `remove()` deletes it.
  */
 export function tempDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), `${SQLITE_DIR_PREFIX}_run${runTag()}_`))
@@ -87,7 +86,7 @@ const SHAPE_DDL: Record<ConformanceShape, (name: string) => string[]> = {
 
 /** Create a table of `shape` through `client`; returns its name. */
 export function createSqliteShape(client: Database.Database, shape: ConformanceShape): string {
-  const name = uniqueName()
+  const name = scratchName()
   client.exec(`create table ${name} (
     id integer primary key,
     prefix text ${shape === 'composite' ? 'not null' : ''},
@@ -99,20 +98,6 @@ export function createSqliteShape(client: Database.Database, shape: ConformanceS
   return name
 }
 
-/** `where` as SQL with `?` parameters (`null` matches NULL). */
-function whereOf(where: Record<string, unknown> = {}): { clause: string; params: unknown[] } {
-  const parts: string[] = []
-  const params: unknown[] = []
-  for (const [field, value] of Object.entries(where)) {
-    if (value === null) parts.push(`"${field}" is null`)
-    else {
-      parts.push(`"${field}" = ?`)
-      params.push(value)
-    }
-  }
-  return { clause: parts.length > 0 ? `where ${parts.join(' and ')}` : '', params }
-}
-
 /** A conformance table in a fresh SQLite file (WAL), counted and written behind through a second connection. */
 export async function sqliteConformanceTable(shape: ConformanceShape): Promise<ConformanceTable> {
   const temp = tempDir()
@@ -122,7 +107,7 @@ export async function sqliteConformanceTable(shape: ConformanceShape): Promise<C
   return {
     store,
     count: async (where) => {
-      const { clause, params } = whereOf(where)
+      const { clause, params } = whereClause(where, '"')
       const row = h.other.prepare(`select count(*) as n from ${name} ${clause}`).get(...params) as {
         n: number
       }

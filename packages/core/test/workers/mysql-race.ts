@@ -1,12 +1,13 @@
 /**
- * One OS process of the MariaDB multi-process race: every caller of every key at once, half of them inside
- * REPEATABLE READ transactions, half in autocommit. Prints one JSON line: [{ pid, slug, created, id }, …].
- * Callers run `concurrency` at a time (the pool's size), in an order of this process's own.
- * Argument: JSON { url, table, keys, callersPerKey, concurrency }.
- * Protocol: prints "ready" once loaded and connected, starts on a line from stdin.
+ * One OS process of the MariaDB multi-process race: every caller of every key, half of them inside REPEATABLE
+ * READ transactions, half in autocommit, `concurrency` at a time (the pool's size), in an order of this
+ * process's own (its seed). Started by raceWorkers (@getorcreate/test-support): says "ready" once its pool is
+ * open, starts on "go", reports [{ pid, key, created, id }, …].
+ * Job (JSON): { url, table, keys, callersPerKey, concurrency, seed }.
  */
 import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { readyThenGo, reportResult, runConcurrently, shuffle, workerJob } from '@getorcreate/test-support'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { drizzle } from 'drizzle-orm/mysql2'
 import mysql from 'mysql2/promise'
@@ -17,9 +18,10 @@ interface Job {
   keys: string[]
   callersPerKey: number
   concurrency: number
+  seed: number
 }
 
-const job = JSON.parse(process.argv[2] ?? '{}') as Job
+const job = workerJob<Job>()
 const size = job.concurrency
 const pool = mysql.createPool({ uri: job.url, connectionLimit: size, maxIdle: size })
 const db = drizzle(pool, { mode: 'default' })
@@ -36,36 +38,24 @@ const store = drizzleStore(db, table)
 await Promise.all(Array.from({ length: size }, () => pool.getConnection())).then((connections) => {
   for (const connection of connections) connection.release()
 })
-// Say "ready", then wait for the parent's "go": every process starts together.
-process.stdout.write('ready\n')
-await new Promise((resolve) => process.stdin.once('data', resolve))
+await readyThenGo()
 
-const tasks = job.keys.flatMap((slug) =>
-  Array.from({ length: job.callersPerKey }, (_, caller) => async () => {
-    const defaults = { title: `pid ${process.pid} caller ${caller}` }
-    const outcome =
-      caller % 2 === 0
-        ? await db.transaction((tx) => getOrCreate(drizzleStore(tx, table), { slug }, defaults), {
-            isolationLevel: 'repeatable read',
-          })
-        : await getOrCreate(store, { slug }, defaults)
-    return { pid: process.pid, slug, created: outcome.created, id: outcome.row.id }
-  }),
+// Each process takes the calls in its own order, so processes meet on every key at different moments.
+const calls = shuffle(
+  job.keys.flatMap((slug) => Array.from({ length: job.callersPerKey }, (_, caller) => ({ slug, caller }))),
+  job.seed,
 )
-// Each process takes the keys in its own order, so processes meet on every key at different moments.
-for (let i = tasks.length - 1; i > 0; i--) {
-  const j = Math.floor(Math.random() * (i + 1))
-  ;[tasks[i], tasks[j]] = [tasks[j]!, tasks[i]!]
-}
-const results: unknown[] = []
-let next = 0
-await Promise.all(
-  Array.from({ length: job.concurrency }, async () => {
-    while (next < tasks.length) {
-      const task = tasks[next++]
-      if (task) results.push(await task())
-    }
-  }),
-)
-process.stdout.write(`${JSON.stringify(results)}\n`)
+const { results, errors } = await runConcurrently(calls, job.concurrency, async ({ slug, caller }) => {
+  const defaults = { title: `pid ${process.pid} caller ${caller}` }
+  const outcome =
+    caller % 2 === 0
+      ? await db.transaction((tx) => getOrCreate(drizzleStore(tx, table), { slug }, defaults), {
+          isolationLevel: 'repeatable read',
+        })
+      : await getOrCreate(store, { slug }, defaults)
+  return { pid: process.pid, key: slug, created: outcome.created, id: outcome.row.id }
+})
 await pool.end()
+// A failed call fails the worker, and so the test.
+if (errors.length > 0) throw errors[0]
+reportResult(results)

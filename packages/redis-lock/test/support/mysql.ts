@@ -10,6 +10,7 @@ import type {
   ConformanceTable,
   EqualKeys,
 } from '@getorcreate/core/testing'
+import { mysqlUrl, scratchName, whereClause } from '@getorcreate/test-support'
 import {
   datetime,
   decimal,
@@ -21,28 +22,6 @@ import {
 } from 'drizzle-orm/mysql-core'
 import { drizzle } from 'drizzle-orm/mysql2'
 import mysql from 'mysql2/promise'
-import { scratchName } from '../../../../test-support/guest.js'
-
-/** The local MariaDB / MySQL (set by global-setup). */
-export function mysqlUrl(): string {
-  const url = process.env.MYSQL_URL
-  if (!url) throw new Error('MYSQL_URL is not set: global-setup provides it')
-  return url
-}
-
-/** `where` as SQL with `?` parameters (`null` matches NULL). */
-function whereOf(where: Record<string, unknown> = {}): { clause: string; params: unknown[] } {
-  const parts: string[] = []
-  const params: unknown[] = []
-  for (const [field, value] of Object.entries(where)) {
-    if (value === null) parts.push(`\`${field}\` is null`)
-    else {
-      parts.push(`\`${field}\` = ?`)
-      params.push(value)
-    }
-  }
-  return { clause: parts.length > 0 ? `where ${parts.join(' and ')}` : '', params }
-}
 
 /**
  * A new table created by `ddl(name)` and a store over `table(name)`: a pool of `pool` for the store (its
@@ -62,7 +41,7 @@ async function mysqlTableOf(
   return {
     store: drizzleStore(db, table(name) as never) as unknown as ConformanceStore,
     count: async (where) => {
-      const { clause, params } = whereOf(where)
+      const { clause, params } = whereClause(where, '`')
       const [rows] = await raw.query(`select count(*) as n from ${name} ${clause}`, params)
       return Number((rows as { n: unknown }[])[0]?.n)
     },

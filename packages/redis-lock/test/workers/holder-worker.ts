@@ -1,9 +1,10 @@
 /**
- * A lock holder that will be killed: `node --conditions=@getorcreate/source --import tsx holder-worker.ts <config>`.
- * Starts a get-or-create whose defaults never return, prints `holding` once it holds the lock, and waits.
+ * A lock holder that will be killed, started by startWorker (@getorcreate/test-support): starts a
+ * get-or-create whose defaults never return, prints `holding` once it holds the lock, and waits.
  */
 import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { workerJob } from '@getorcreate/test-support'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
@@ -18,7 +19,7 @@ interface Config {
   readonly ttlMs: number
 }
 
-const config = JSON.parse(process.argv[2] ?? '{}') as Config
+const config = workerJob<Config>()
 const sql = postgres(config.databaseUrl, { max: 2, onnotice: () => undefined })
 const client = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
 client.on('error', () => undefined)

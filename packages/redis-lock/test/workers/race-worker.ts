@@ -1,15 +1,15 @@
 /**
- * One OS process of the multi-process race: `node --conditions=@getorcreate/source --import tsx race-worker.ts <config>`.
- * Prints `ready` once its pool is warm, waits for `go` on stdin, races, prints `result <json outcomes>`.
+ * One OS process of the multi-process race, started by raceWorkers (@getorcreate/test-support): says `ready`
+ * once its pool is warm, waits for `go`, races, reports `{ outcomes, readsUnderLock }`.
  */
-import { createInterface } from 'node:readline'
 import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { type RaceOutcome, readyThenGo, reportResult, workerJob } from '@getorcreate/test-support'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { redisLockStrategy } from '../../src/index.js'
-import { itemsTable, type Outcome } from '../support/postgres.js'
+import { itemsTable } from '../support/postgres.js'
 
 interface Config {
   readonly databaseUrl: string
@@ -20,7 +20,7 @@ interface Config {
   readonly pool: number
 }
 
-const config = JSON.parse(process.argv[2] ?? '{}') as Config
+const config = workerJob<Config>()
 const sql = postgres(config.databaseUrl, { max: config.pool, onnotice: () => undefined })
 const clients = config.redisUrls.map((url) => {
   const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
@@ -52,20 +52,17 @@ const strategies = Array.from({ length: 4 }, () =>
   redisLockStrategy({ clients, acquireTimeoutMs: 60_000, commandTimeoutMs: 5_000 }),
 )
 
-const lines = createInterface({ input: process.stdin })
-process.stdout.write('ready\n')
-for await (const line of lines) if (line.trim() === 'go') break
-lines.close()
+await readyThenGo()
 
-const outcomes: Outcome[] = await Promise.all(
+const outcomes: RaceOutcome[] = await Promise.all(
   config.slugs.flatMap((slug) =>
     Array.from({ length: config.callersPerKey }, async (_, i) => {
       const strategy = strategies[i % strategies.length]!
       const { row, created } = await getOrCreate(store, { slug }, { payload: String(process.pid) }, strategy)
-      return { slug, id: row.id, created }
+      return { key: slug, id: row.id, created }
     }),
   ),
 )
-process.stdout.write(`result ${JSON.stringify({ outcomes, readsUnderLock })}\n`)
+reportResult({ outcomes, readsUnderLock })
 for (const client of clients) client.disconnect()
 await sql.end({ timeout: 5 })

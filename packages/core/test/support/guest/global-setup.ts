@@ -1,5 +1,5 @@
-import { guestRun } from '../../../../../test-support/guest.js'
-import { postgresProbe } from '../probes.js'
+import { guestRun } from '@getorcreate/test-support'
+import { postgresProbe } from '@getorcreate/test-support/probes'
 import { fixtureSpec } from './spec.js'
 
 /** The global setup every package uses, with the figure the fixture run is given. */

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
+import { scratchName } from '@getorcreate/test-support'
 import postgres from 'postgres'
 import { expect, test } from 'vitest'
-import { scratchName } from '../../../../../test-support/guest.js'
 import { fixtureSpec } from './spec.js'
 
 test('creates a table, holds connections, and drops the table unless told to leave it', async () => {

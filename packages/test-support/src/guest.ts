@@ -6,14 +6,14 @@
  * - while the tests run, counts the Postgres connections they hold (every driver tags its connections with
  *   this run's `application_name`, from PGAPPNAME), so a figure declared too low fails the run;
  * - after the tests, fails the run naming every table, schema, Redis key or SQLite directory the run created
- *   and left behind.
+ *   (its names carry the run's tag: names.ts) and left behind.
  * A problem found before the tests is printed as the only line of the run (vitest would print "No test files
  * found" first if the setup threw, since no file ran), and the process exits with status 1.
  */
-import { randomBytes } from 'node:crypto'
 import { readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runTag, SQLITE_DIR_PREFIX, taggedRun } from './names.js'
 import {
   provideServices,
   redact,
@@ -26,6 +26,7 @@ import {
 export interface SqlProbe {
   /** Rows of `text` (one statement, no parameters). */
   query(text: string): Promise<readonly Record<string, unknown>[]>
+  /** Close the connection. */
   close(): Promise<void>
 }
 
@@ -35,6 +36,7 @@ export interface RedisProbe {
   persistentKeys(): Promise<string[]>
   /** Delete `keys`. */
   remove(keys: readonly string[]): Promise<void>
+  /** Close the connection. */
   close(): Promise<void>
 }
 
@@ -46,22 +48,34 @@ export interface GuestRunOptions {
   readonly services: readonly ServiceName[]
   /** Postgres: the connections the tests hold at most at once, this check's own included. */
   readonly postgres?: {
+    /** The most connections the tests hold at once. */
     readonly connections: number
+    /** Opens the check's connection (`postgresProbe` of `@getorcreate/test-support/probes`). */
     readonly probe: (url: string, applicationName: string) => SqlProbe
   }
   /** MariaDB / MySQL: the connections the tests hold at most at once, this check's own included. */
-  readonly mysql?: { readonly connections: number; readonly probe: (url: string) => SqlProbe }
+  readonly mysql?: {
+    /** The most connections the tests hold at once. */
+    readonly connections: number
+    /** Opens the check's connection (`mysqlProbe` of `@getorcreate/test-support/probes`). */
+    readonly probe: (url: string) => SqlProbe
+  }
   /** Redis: keys the run leaves without an expiry are reported. */
-  readonly redis?: { readonly probe: (url: string) => RedisProbe }
+  readonly redis?: {
+    /** Opens the check's connection (`redisProbe` of `@getorcreate/test-support/probes`). */
+    readonly probe: (url: string) => RedisProbe
+  }
   /**
    * A native addon the tests need, checked before anything else: `open` throws when it is not built (the
    * install never fails on it; scripts/build-native.mjs builds it or says why not).
    */
-  readonly native?: { readonly name: string; readonly open: () => void }
+  readonly native?: {
+    /** The package, e.g. `better-sqlite3`. */
+    readonly name: string
+    /** Loads it (e.g. opens an in-memory database and closes it); throws when the addon does not load. */
+    readonly open: () => void
+  }
 }
-
-/** The environment variable that carries this run's tag to the test workers and the processes they start. */
-export const RUN_TAG_ENV = 'GETORCREATE_TEST_RUN'
 
 /** The `application_name` of this run's Postgres connections (drivers read PGAPPNAME). */
 export const APPLICATION_NAME_PREFIX = 'getorcreate-test-'
@@ -69,31 +83,9 @@ export const APPLICATION_NAME_PREFIX = 'getorcreate-test-'
 /** Set by the setup for the run's own processes, not an input of the task (so not in turbo.json). */
 const APP_NAME_ENV = 'PGAPPNAME'
 
-const TAGGED = /_run([0-9a-f]{8})_/
-
-/** The prefix of the SQLite tests' temporary directories. */
-export const SQLITE_DIR_PREFIX = 'getorcreate-sqlite'
-
-/** This run's tag: 8 hex digits, set by the global setup and inherited by workers. */
-export function runTag(): string {
-  let tag = process.env[RUN_TAG_ENV]
-  if (!tag || !/^[0-9a-f]{8}$/.test(tag)) {
-    tag = randomBytes(4).toString('hex')
-    process.env[RUN_TAG_ENV] = tag
-  }
-  return tag
-}
-
-/**
- * A name for a table, schema or directory a test creates: `<prefix>_run<tag>_<random>`. The tag tells the
- * leftover check that this run made it, and lets a run ignore another run's tables that exist while both run.
- */
-export function scratchName(prefix = 't'): string {
-  return `${prefix}_run${runTag()}_${randomBytes(6).toString('hex')}`
-}
-
 /** How many connections a server has for a newcomer. */
 export interface ConnectionBudget {
+  /** `Postgres` or `MariaDB / MySQL`, as the message names it. */
   readonly server: string
   /** The server's limit (`max_connections`). */
   readonly max: number
@@ -156,6 +148,7 @@ export function shortfall(
 
 /** A problem found before the tests start: its message is the one line the run prints. */
 export class GuestCheckError extends Error {
+  /** `GuestCheckError`. */
   override readonly name = 'GuestCheckError'
 }
 
@@ -206,20 +199,24 @@ export function sqliteDirs(): string[] {
   return readdirSync(tmpdir()).filter((name) => name.startsWith(SQLITE_DIR_PREFIX))
 }
 
+/** What {@link leftovers} found, sorted. */
+export interface Leftovers {
+  /** New names with this run's tag: the run made them and left them; safe to remove. */
+  readonly ours: string[]
+  /** New names with no run's tag: another client's as far as the run can tell; only named. */
+  readonly untagged: string[]
+}
+
 /**
  * Names in `after` that were not in `before`, less those another run tagged (that run is still going: its
- * own teardown judges them). `ours` carry this run's tag and are safe to remove; `untagged` are only named.
+ * own teardown judges them).
  */
-export function leftovers(
-  before: ReadonlySet<string>,
-  after: readonly string[],
-  tag: string,
-): { ours: string[]; untagged: string[] } {
+export function leftovers(before: ReadonlySet<string>, after: readonly string[], tag: string): Leftovers {
   const ours: string[] = []
   const untagged: string[] = []
   for (const name of after) {
     if (before.has(name)) continue
-    const other = TAGGED.exec(name)?.[1]
+    const other = taggedRun(name)
     if (other === undefined) untagged.push(name)
     else if (other === tag) ours.push(name)
   }
@@ -344,7 +341,7 @@ export function guestRun(options: GuestRunOptions): () => Promise<Teardown> {
           }
           const found: {
             what: readonly [string, string]
-            left: { ours: string[]; untagged: string[] }
+            left: Leftovers
             remove: (name: string) => Promise<void>
           }[] = []
           if (pgProbe) {

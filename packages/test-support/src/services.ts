@@ -87,6 +87,7 @@ function dockerMightAnswer(): boolean {
 
 /** A service the tests need does not answer; the message (one line) says how to provide it. */
 export class ServiceUnavailableError extends Error {
+  /** `ServiceUnavailableError`. */
   override readonly name = 'ServiceUnavailableError'
 }
 
@@ -155,6 +156,38 @@ async function startContainer(spec: ServiceSpec): Promise<{ url: string; stop: T
       await container.stop()
     },
   }
+}
+
+/**
+ * The URL of `name` that the package's global setup ({@link provideServices}, through `guestRun`) put in the
+ * environment, for a test or a worker process. Throws when it is not set, which means the file runs without
+ * the global setup of its package's integration tests.
+ */
+export function serviceUrl(name: ServiceName): string {
+  const { env } = SPECS[name]
+  const url = process.env[env]
+  if (!url) {
+    throw new Error(
+      `${env} is not set: the global setup of the integration tests provides it ` +
+        '(@getorcreate/test-support, services.ts). Run this file in the integration project.',
+    )
+  }
+  return url
+}
+
+/** The Postgres the tests use (DATABASE_URL, set by the global setup): {@link serviceUrl}. */
+export function databaseUrl(): string {
+  return serviceUrl('postgres')
+}
+
+/** The MariaDB / MySQL the tests use (MYSQL_URL, set by the global setup): {@link serviceUrl}. */
+export function mysqlUrl(): string {
+  return serviceUrl('mysql')
+}
+
+/** The Redis the tests use (REDIS_URL, set by the global setup): {@link serviceUrl}. */
+export function redisUrl(): string {
+  return serviceUrl('redis')
 }
 
 /** `urlText` with its password, if any, replaced by `***`: safe to print. */

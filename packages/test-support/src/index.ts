@@ -1,0 +1,22 @@
+/**
+ * `@getorcreate/test-support`: what the tests of every package share (private, consumed as TypeScript
+ * sources). This entry loads no database driver, so unit tests, worker processes, the demo and the bench can
+ * use it freely:
+ * - names.ts: the run's tag and the names that carry it;
+ * - services.ts: where the services are, and their URLs for tests and workers;
+ * - guest.ts: the checks of a package's global setup (free connections, the connection peak, leftovers);
+ * - concurrency.ts: the bounded concurrent runner and the seeded shuffle;
+ * - race.ts: the race invariants, counted exactly;
+ * - sql.ts: the WHERE clause of the tests' counting queries;
+ * - workers.ts: worker processes that start together (ready / go).
+ *
+ * Apart: `@getorcreate/test-support/probes` (the guest checks' connections: postgres.js, mysql2, ioredis) and
+ * `@getorcreate/test-support/redis-nodes` (`redis-server` processes and ioredis clients).
+ */
+export * from './concurrency.js'
+export * from './guest.js'
+export * from './names.js'
+export * from './race.js'
+export * from './services.js'
+export * from './sql.js'
+export * from './workers.js'

@@ -1,16 +1,18 @@
-import { defineConfig } from 'vitest/config'
+import { packageTestConfig } from '../../vitest.base.mjs'
 
-export default defineConfig({
-  resolve: { conditions: ['@getorcreate/source'] },
-  ssr: { resolve: { conditions: ['@getorcreate/source'] } },
-  test: {
-    // Integration files share one Postgres (and MariaDB) with whoever else uses it, and race with pools of
-    // up to 32: one file at a time keeps every race honest and the connections at the figure the global
-    // setup checks before the run (guest.ts of @getorcreate/test-support).
-    fileParallelism: false,
-    globalSetup: ['./test/global-setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
-  },
+/**
+ * `unit`: no service at all (the memory store, key validation, index matching, the compiler's messages, the
+ * type tests); `integration`: the rest, against Postgres, PGlite, MariaDB and SQLite files, one file at a time.
+ */
+export default packageTestConfig({
+  unit: [
+    'test/compile-messages.test.ts',
+    'test/conformance-local-lock.test.ts',
+    'test/conformance-memory.test.ts',
+    'test/facade.test.ts',
+    'test/key.test.ts',
+    'test/unique-index-match.test.ts',
+  ],
+  typecheck: ['test/**/*.test-d.ts'],
+  globalSetup: './test/global-setup.ts',
 })

@@ -10,8 +10,10 @@
  * - sql.ts: the WHERE clause of the tests' counting queries;
  * - workers.ts: worker processes that start together (ready / go).
  *
- * Apart: `@getorcreate/test-support/probes` (the guest checks' connections: postgres.js, mysql2, ioredis) and
- * `@getorcreate/test-support/redis-nodes` (`redis-server` processes and ioredis clients).
+ * Apart: `@getorcreate/test-support/probes` (the guest checks' connections: postgres.js, mysql2, ioredis),
+ * `@getorcreate/test-support/redis-nodes` (`redis-server` processes and ioredis clients) and
+ * `@getorcreate/test-support/arbitraries` (fast-check). The vitest configuration the packages share is
+ * vitest.base.mts at the repository root.
  */
 export * from './concurrency.js'
 export * from './guest.js'

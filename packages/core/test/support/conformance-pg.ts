@@ -10,7 +10,7 @@ import { openPg, type PgDriver } from './pg.js'
 import { PG_KEY_COLUMNS, pgEqualKeys } from './pg-equal-keys.js'
 
 /** The drizzle table of a conformance shape (see ConformanceShape). */
-export function pgShapeTable(name: string, shape: ConformanceShape) {
+function pgShapeTable(name: string, shape: ConformanceShape) {
   return pgTable(name, {
     id: serial('id').primaryKey(),
     prefix: text('prefix'),

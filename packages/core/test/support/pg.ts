@@ -31,7 +31,7 @@ export interface PgHarness {
 }
 
 /** One dedicated connection: statements run in order on it, so it can hold a transaction open. */
-export interface Session {
+interface Session {
   exec(text: string): Promise<void>
   release(): Promise<void>
 }

@@ -60,7 +60,7 @@ export function openSqlite(file: string): SqliteHarness {
 }
 
 /** The drizzle table of a conformance shape (see ConformanceShape). */
-export function sqliteShapeTable(name: string, shape: ConformanceShape) {
+function sqliteShapeTable(name: string, shape: ConformanceShape) {
   return sqliteTable(name, {
     id: integer('id').primaryKey(),
     prefix: text('prefix'),

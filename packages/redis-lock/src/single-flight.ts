@@ -1,5 +1,5 @@
 import type { GetOrCreateResult } from '@getorcreate/core'
-import { abortable } from './lock/bounded.js'
+import { abortable, withTimeout } from './lock/bounded.js'
 
 /**
  * The in-process single flight: callers of one key in this process share one lock acquisition. While one of
@@ -41,7 +41,9 @@ export class SingleFlight {
     const leader = perStore.get(lockKey)
     if (leader) {
       // Another call in this process is settling this key: its row is the row. If it fails, try ourselves.
-      const row = (await abortable(within(leader, deadline, timedOut), signals)) as Row | undefined
+      const row = (await abortable(withTimeout(leader, deadline - performance.now(), timedOut), signals)) as
+        | Row
+        | undefined
       if (row !== undefined) return { row, created: false }
     }
     const remainingMs = Math.ceil(deadline - performance.now())
@@ -60,21 +62,4 @@ export class SingleFlight {
     }
     return own
   }
-}
-
-/** `promise`, or a rejection with `timedOut()` once `deadline` (`performance.now()` clock) has passed. */
-function within<T>(promise: Promise<T>, deadline: number, timedOut: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(timedOut()), Math.max(0, deadline - performance.now()))
-    promise.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (error: unknown) => {
-        clearTimeout(timer)
-        reject(error)
-      },
-    )
-  })
 }

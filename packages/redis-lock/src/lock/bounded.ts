@@ -9,21 +9,22 @@ class CommandTimeoutError extends Error {
 }
 
 /**
- * `promise`, or a {@link CommandTimeoutError} after `timeoutMs`. The original promise is always observed, so
+ * `promise`, or after `timeoutMs` a {@link CommandTimeoutError} for `what` (or the error `what()` makes, when
+ * it is a function). The original promise is always observed, so
  * its late rejection is never an unhandled one. `onTimeout` runs when the timer fires first (e.g. so that a
  * command made of several steps sends no further step late).
  */
 export function withTimeout<T>(
   promise: Promise<T>,
   timeoutMs: number,
-  what: string,
+  what: string | (() => Error),
   onTimeout?: () => void,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(
       () => {
         onTimeout?.()
-        reject(new CommandTimeoutError(what, timeoutMs))
+        reject(typeof what === 'string' ? new CommandTimeoutError(what, timeoutMs) : what())
       },
       Math.max(1, timeoutMs),
     )

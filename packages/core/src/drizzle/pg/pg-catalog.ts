@@ -76,7 +76,7 @@ const TABLE_FACTS = (relation: string) => sql`
   where c.oid = ${relation}::regclass`
 
 /** Rows of a raw `db.execute()` result, whatever the driver's result shape. */
-function rowsOf(result: unknown): Record<string, unknown>[] {
+export function rowsOf(result: unknown): Record<string, unknown>[] {
   if (Array.isArray(result)) return result as Record<string, unknown>[]
   const rows = (result as { rows?: unknown } | undefined)?.rows
   return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []

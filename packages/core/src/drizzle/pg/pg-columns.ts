@@ -1,4 +1,5 @@
 import { type Column, sql } from 'drizzle-orm'
+import { rowsOf } from './pg-catalog.js'
 import type { AnyPgDatabase } from './pg-database.js'
 
 /** A column as the live catalog describes it (a domain read as its base type, with the domain's typmod). */
@@ -54,13 +55,6 @@ const RELATION_FACTS = (relation: string) => sql`
     ), '[]')::text as columns
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.oid = ${relation}::regclass`
-
-/** Rows of a raw `db.execute()` result, whatever the driver's result shape. */
-function rowsOf(result: unknown): Record<string, unknown>[] {
-  if (Array.isArray(result)) return result as Record<string, unknown>[]
-  const rows = (result as { rows?: unknown } | undefined)?.rows
-  return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []
-}
 
 /** The facts of `relation` (a quoted, maybe schema-qualified name), in one round trip. */
 export async function readPgRelationFacts(db: AnyPgDatabase, relation: string): Promise<PgRelationFacts> {

@@ -340,53 +340,32 @@ describe('redisLockStrategy on one node', () => {
     },
   )
 
-  it('a store with only the name before 0.3 (insertUnlessFound) takes the same one-statement path', async () => {
-    const inner = items()
-    const calls: string[] = []
-    const store: Store<Item, Partial<Item>, Partial<Item>> = {
-      name: inner.name,
-      find(key, opts) {
-        calls.push(opts?.fresh ? 'find fresh' : 'find')
-        return inner.find(key, opts)
-      },
-      insert(values) {
-        calls.push('insert')
-        return inner.insert(values)
-      },
-      insertUnlessFound(key, values) {
-        calls.push(`insertUnlessFound ${String(this === store)}`)
-        return inner.insertIfAbsentUnderLock(key, values)
-      },
-    }
-    const strategy = redisLockStrategy({ clients: lockClient })
-    const first = await getOrCreate(store, { slug: 'old' }, { payload: 'p' }, strategy)
-    expect(first).toEqual({ row: { id: 1, slug: 'old', payload: 'p' }, created: true })
-    expect(calls).toEqual(['find', 'insertUnlessFound true'])
-  })
-
-  it('a store with insertIfAbsentUnderLock: a miss is one read and one write statement, no fresh find and no insert', async () => {
-    const inner = items()
-    const calls: string[] = []
-    const store: Store<Item, Partial<Item>, Partial<Item>> = {
-      name: inner.name,
-      find(key, opts) {
-        calls.push(opts?.fresh ? 'find fresh' : 'find')
-        return inner.find(key, opts)
-      },
-      insert(values) {
-        calls.push('insert')
-        return inner.insert(values)
-      },
-      insertIfAbsentUnderLock(key, values) {
-        calls.push('insertIfAbsentUnderLock')
-        return inner.insertIfAbsentUnderLock!(key, values)
-      },
-    }
-    const strategy = redisLockStrategy({ clients: lockClient })
-    const first = await getOrCreate(store, { slug: 'one' }, { payload: 'p' }, strategy)
-    expect(first).toEqual({ row: { id: 1, slug: 'one', payload: 'p' }, created: true })
-    expect(calls).toEqual(['find', 'insertIfAbsentUnderLock'])
-  })
+  it.each(['insertIfAbsentUnderLock', 'insertUnlessFound'] as const)(
+    'a store with %s (insertUnlessFound: its name before 0.3): a miss is one read and one write statement, no fresh find and no insert',
+    async (method) => {
+      const inner = items()
+      const calls: string[] = []
+      const store: Store<Item, Partial<Item>, Partial<Item>> = {
+        name: inner.name,
+        find(key, opts) {
+          calls.push(opts?.fresh ? 'find fresh' : 'find')
+          return inner.find(key, opts)
+        },
+        insert(values) {
+          calls.push('insert')
+          return inner.insert(values)
+        },
+        [method](this: unknown, key: Partial<Item>, values: Partial<Item>) {
+          calls.push(`${method} ${String(this === store)}`) // called as a method of the store
+          return inner.insertIfAbsentUnderLock(key, values)
+        },
+      }
+      const strategy = redisLockStrategy({ clients: lockClient })
+      const first = await getOrCreate(store, { slug: 'one' }, { payload: 'p' }, strategy)
+      expect(first).toEqual({ row: { id: 1, slug: 'one', payload: 'p' }, created: true })
+      expect(calls).toEqual(['find', `${method} true`])
+    },
+  )
 
   it.each([false, true])(
     'a row created by someone else after the lock-free read is found under the lock, not duplicated (insertIfAbsentUnderLock %s)',

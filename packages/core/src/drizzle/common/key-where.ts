@@ -15,21 +15,35 @@ export function keyShape(key: Record<string, unknown>): { names: string[]; shape
   return { names, shape }
 }
 
+/** How a key field's value is written in a `WHERE`, so that it compares the way its column stores. */
+export type KeyCast = (value: SQL) => SQL
+
 /**
- * `WHERE` for a key: `column IS NULL` for a NULL field, else `column = value`, where `value` is a placeholder
- * (`sql.placeholder(prefix + field)`, for a prepared statement) or, with `inline`, the key's own value.
+ * `WHERE` for a key, the one builder every dialect uses: `column IS NULL` for a NULL field, else
+ * `column = value`, where `value` is a placeholder (`sql.placeholder(prefix + field)`, for a prepared statement)
+ * or, with `inline`, the key's own value bound as its column encodes it. Where `cast(field)` gives a cast, the
+ * value is written through it (`$1::numeric(10,2)` on Postgres, `CAST(? AS DATETIME(0))` on MySQL), so that a
+ * key finds the row its column rounded it to.
  */
 export function keyWhere(
   column: (field: string) => Column,
   key: Record<string, unknown>,
-  options: { readonly prefix?: string; readonly inline?: boolean } = {},
+  options: {
+    readonly prefix?: string
+    readonly inline?: boolean
+    readonly cast?: (field: string) => KeyCast | undefined
+  } = {},
 ): SQL | undefined {
   const { names } = keyShape(key)
   const prefix = options.prefix ?? ''
   return and(
     ...names.map((name): SQL => {
-      if (key[name] === null) return isNull(column(name))
-      return eq(column(name), options.inline ? key[name] : sql.placeholder(`${prefix}${name}`))
+      const col = column(name)
+      if (key[name] === null) return isNull(col)
+      const cast = options.cast?.(name)
+      if (!cast) return eq(col, options.inline ? key[name] : sql.placeholder(`${prefix}${name}`))
+      const value = options.inline ? sql.param(key[name], col) : sql.placeholder(`${prefix}${name}`)
+      return sql`${col} = ${cast(sql`${value}`)}`
     }),
   )
 }

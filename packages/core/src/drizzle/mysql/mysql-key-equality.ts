@@ -1,7 +1,7 @@
-import { and, type Column, isNull, type SQL, sql } from 'drizzle-orm'
+import { type Column, type SQL, sql } from 'drizzle-orm'
 import type { LockIdentity } from '../../types.js'
 import { databaseColumnName } from '../common/columns.js'
-import { keyShape } from '../common/key-where.js'
+import { keyWhere } from '../common/key-where.js'
 import type { MySqlTablePlace } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import {
@@ -98,16 +98,13 @@ export function mysqlKeyEquality(
     },
 
     where(key, casts, inline = false) {
-      const { names } = keyShape(key)
-      return and(
-        ...names.map((name): SQL => {
-          const col = column(name)
-          if (key[name] === null) return isNull(col)
-          const value = inline ? sql.param(key[name], col) : sql.placeholder(name)
-          const cast = casts?.get(name)
-          return cast ? sql`${col} = cast(${value} as ${sql.raw(cast)})` : sql`${col} = ${value}`
-        }),
-      )
+      return keyWhere(column, key, {
+        inline,
+        cast: (field) => {
+          const type = casts?.get(field)
+          return type === undefined ? undefined : (value) => sql`cast(${value} as ${sql.raw(type)})`
+        },
+      })
     },
 
     async lockIdentity(key) {

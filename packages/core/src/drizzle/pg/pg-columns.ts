@@ -1,4 +1,5 @@
 import { type Column, sql } from 'drizzle-orm'
+import type { KeyCast } from '../common/key-where.js'
 import { rowsOf } from './pg-catalog.js'
 import type { AnyPgDatabase } from './pg-database.js'
 
@@ -91,9 +92,7 @@ const ROUNDING = new Set(['timestamp', 'timestamptz', 'time', 'timetz', 'interva
  * `varchar(n)`, cut to n only where the write would (the excess is spaces), and NULL (no match; the insert
  * then fails as "value too long") where it would refuse. `undefined`: compare with the parameter as it is.
  */
-export function castFor(
-  facts: PgColumnFacts | undefined,
-): ((parameter: unknown) => ReturnType<typeof sql>) | undefined {
+export function castFor(facts: PgColumnFacts | undefined): KeyCast | undefined {
   if (!facts || facts.typmod < 0) return undefined
   const type = sql.raw(facts.type)
   if (ROUNDING.has(facts.base)) return (parameter) => sql`${parameter}::${type}`

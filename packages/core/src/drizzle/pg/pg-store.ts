@@ -3,14 +3,13 @@ import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'driz
 import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
-import { keyParams, keyShape } from '../common/key-where.js'
+import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
 import { collationMismatchOf, readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
 import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError } from './pg-errors.js'
-import { pgKeyWhere } from './pg-key-where.js'
 import { pgLockIdentity } from './pg-lock-identity.js'
 import { type Prepared, prepareMapped, rawPreparer, rowMapper, statementName } from './pg-session.js'
 import { pgCollationMismatchFix, pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
@@ -76,7 +75,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
       const query = db
         .select(columns as Record<string, PgColumn>)
         .from(table as PgTable)
-        .where(pgKeyWhere(column, key, casts))
+        .where(keyWhere(column, key, { cast: casts }))
         .limit(1)
       statement = preparer
         ? prepareMapped(preparer, query.getSQL(), mapRows)
@@ -161,7 +160,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
       statement = null
       if (preparer && given.length > 0) {
         const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
-        const where = pgKeyWhere(column, record, casts, 'key:')
+        const where = keyWhere(column, record, { cast: casts, prefix: 'key:' })
         const query: SQL = sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
           given.map((field) =>
             parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),

@@ -57,8 +57,12 @@ export interface InsertOptions {
  */
 export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
   /**
-   * A stable identity of the table or collection, the same in every process that talks to it (for example
-   * `'pg:public.items'`): lock strategies derive their lock keys from it.
+   * The store's name in messages and errors (for example `'pg:public.items'`), known without any I/O. For a
+   * store without {@link Store.lockIdentity} it is also the table's identity, from which lock strategies
+   * derive their lock keys: then it must be the same in every process that talks to the table, for every way
+   * of naming it. A store whose declaration does not say which table it is (drizzle's `pgTable('t')` is
+   * resolved by `search_path`, `mysqlTable('t')` by the connection's database) answers the table itself in
+   * `lockIdentity().table` instead, which may cost the round trip that `name` cannot.
    */
   readonly name: string
   /**

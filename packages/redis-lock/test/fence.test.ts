@@ -188,4 +188,35 @@ describe('fencing tokens', () => {
     expect(await client.get(`${key}:fence`)).toBe('9007199254740991')
     await lock.release(held)
   })
+
+  it('the lock lost between the rounds (deleted on two of three nodes after round 1): no token, LockLostError', async () => {
+    const [a, b, c] = await nodes(3)
+    const [ca, cb, cc] = await Promise.all([a!.client(), b!.client(), c!.client()])
+    for (const client of [ca!, cb!, cc!]) await client.script('LOAD', FENCE_SCRIPT.source)
+    const key = 'fence:{between}'
+    const lock = new RedlockClient({ clients: [ca!, cb!, cc!], retryIntervalMs: 5, commandTimeoutMs: 1_000 })
+    const held = await lock.acquire(key, { ttlMs: TTL_MS, acquireTimeoutMs: 5_000, signals: [] })
+    // C is paused, so round 1 waits for C's bound (1 s); meanwhile, once round 1 ran on A and on B, the lock is
+    // deleted there. Round 2 then finds it on no node but C, which is paused: no quorum.
+    const pauser = await c!.client()
+    const monitors = await Promise.all([a!, b!].map(async (node) => (await node.client()).monitor()))
+    const roundOneRan = monitors.map(
+      (monitor) =>
+        new Promise<void>((resolve) => {
+          monitor.on('monitor', (_time: string, args: string[]) => {
+            if (args[0] === 'evalsha' && args[1] === FENCE_SCRIPT.sha1 && args[7] === '1') resolve()
+          })
+        }),
+    )
+    const deleted = Promise.all(roundOneRan).then(() => Promise.all([ca!.del(key), cb!.del(key)]))
+    await pauser.call('CLIENT', 'PAUSE', '20000', 'WRITE')
+    try {
+      await expect(lock.fence(held, TTL_MS)).rejects.toBeInstanceOf(LockLostError)
+    } finally {
+      await pauser.call('CLIENT', 'UNPAUSE')
+      for (const monitor of monitors) monitor.disconnect()
+    }
+    expect(await deleted).toEqual([1, 1])
+    await lock.release(held)
+  })
 })

@@ -232,6 +232,7 @@ describe('redisLockStrategy on one node', () => {
       const store = fencingAware(inner, true, merged)
       const strategy = redisLockStrategy({ clients: lockClient })
       await admin.script('LOAD', FENCE_SCRIPT.source) // as after an earlier fence on this node
+      const before = Date.now()
       const onMiss = await commandArgsDuring(async () => {
         await getOrCreate(store, { slug: 'f' }, {}, strategy)
       })
@@ -241,9 +242,16 @@ describe('redisLockStrategy on one node', () => {
       inner.delete({ slug: 'f' })
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
       // Never insertIfAbsentUnderLock, which takes no token: a fencing store always gets insert(values, { fence }).
-      expect(store.inserts).toEqual([[{ fence: 1 }], [{ fence: 2 }], [{ fence: 3 }]])
+      const fences = store.inserts.map(([opts]) => (opts as { fence: number }).fence)
+      expect(store.inserts).toEqual(fences.map((fence) => [{ fence }]))
+      // Each larger than the one before, and at least the node's clock in microseconds (the node runs on this
+      // machine: its clock is ours) when the first call began.
+      expect(fences[0]).toBeGreaterThanOrEqual(before * 1_000)
+      expect(fences[1]).toBeGreaterThan(fences[0]!)
+      expect(fences[2]).toBeGreaterThan(fences[1]!)
+      for (const fence of fences) expect(Number.isSafeInteger(fence)).toBe(true)
       const counter = `${lockKeyFor(store.name, { slug: 'f' })}:fence`
-      expect(await admin.get(counter)).toBe('3')
+      expect(await admin.get(counter)).toBe(String(fences[2]))
       expect(await admin.pttl(counter)).toBeGreaterThan(86_000_000)
     },
   )

@@ -29,16 +29,70 @@ export interface RedisNodeOptions {
   readonly readyTimeoutMs?: number
 }
 
+/** Spawn `redis-server` on `port` and wait until it answers; throws, having killed it, when it does not. */
+async function spawnNode(port: number, options: RedisNodeOptions): Promise<ChildProcess> {
+  const { debugCommand = true, readyTimeoutMs = 5_000 } = options
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  if (debugCommand) args.push('--enable-debug-command', 'local')
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-2_000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const spawned = await new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined))
+    child.once('error', (error) => resolve(error))
+  })
+  if (spawned) {
+    throw new Error(
+      `Cannot start redis-server (${spawned.message}): install Redis (apt-get install redis-server).`,
+    )
+  }
+  const until = Date.now() + readyTimeoutMs
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(`redis-server on port ${port} exited with code ${child.exitCode}: ${output.trim()}`)
+    }
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null })
+    probe.on('error', () => undefined)
+    try {
+      await probe.connect()
+      await probe.ping()
+      return child
+    } catch (error) {
+      if (Date.now() > until) {
+        await killAndWait(child)
+        throw error
+      }
+      await delay(50)
+    } finally {
+      probe.disconnect()
+    }
+  }
+}
+
+/** SIGKILL `child` and wait until it has exited (at once if it already has). */
+async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGKILL')
+  await exited
+}
+
 /** One `redis-server` started for a test or a benchmark. */
 export class RedisNode {
   /** The port it listens on, on 127.0.0.1. */
   readonly port: number
-  readonly #process: ChildProcess
+  readonly #options: RedisNodeOptions
+  #process: ChildProcess
   readonly #clients: Redis[] = []
 
-  private constructor(port: number, child: ChildProcess) {
+  private constructor(port: number, child: ChildProcess, options: RedisNodeOptions) {
     this.port = port
     this.#process = child
+    this.#options = options
   }
 
   /**
@@ -46,48 +100,18 @@ export class RedisNode {
    * stopped it, when `redis-server` is not installed, exits, or does not answer in time.
    */
   static async start(options: RedisNodeOptions = {}): Promise<RedisNode> {
-    const { debugCommand = true, readyTimeoutMs = 5_000 } = options
     const port = await freePort()
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-    if (debugCommand) args.push('--enable-debug-command', 'local')
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-2_000)
-    }
-    child.stdout?.on('data', keep)
-    child.stderr?.on('data', keep)
-    const spawned = await new Promise<Error | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined))
-      child.once('error', (error) => resolve(error))
-    })
-    if (spawned) {
-      throw new Error(
-        `Cannot start redis-server (${spawned.message}): install Redis (apt-get install redis-server).`,
-      )
-    }
-    const node = new RedisNode(port, child)
-    const until = Date.now() + readyTimeoutMs
-    for (;;) {
-      if (child.exitCode !== null) {
-        throw new Error(`redis-server on port ${port} exited with code ${child.exitCode}: ${output.trim()}`)
-      }
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null })
-      probe.on('error', () => undefined)
-      try {
-        await probe.connect()
-        await probe.ping()
-        return node
-      } catch (error) {
-        if (Date.now() > until) {
-          await node.kill()
-          throw error
-        }
-        await delay(50)
-      } finally {
-        probe.disconnect()
-      }
-    }
+    return new RedisNode(port, await spawnNode(port, options), options)
+  }
+
+  /**
+   * Kill the process (SIGKILL) and start a new one on the same port, empty (nothing is saved): a node that
+   * crashed and came back without its keys or scripts. The clients made by {@link client} reconnect by
+   * themselves (their retry strategy); wait for their `ready` before using them.
+   */
+  async restart(): Promise<void> {
+    await this.kill()
+    this.#process = await spawnNode(this.port, this.#options)
   }
 
   /** `redis://127.0.0.1:<port>`. */
@@ -114,10 +138,7 @@ export class RedisNode {
 
   /** Kill the process (SIGKILL) and wait until it has exited: the node is down, its port refuses connections. */
   async kill(): Promise<void> {
-    if (this.#process.exitCode !== null || this.#process.signalCode !== null) return
-    const exited = once(this.#process, 'exit')
-    this.#process.kill('SIGKILL')
-    await exited
+    await killAndWait(this.#process)
   }
 
   /** Kill the process (SIGKILL) without waiting: for `process.on('exit')`, where nothing can be awaited. */

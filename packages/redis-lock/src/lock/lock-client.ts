@@ -60,8 +60,10 @@ export interface LockClient {
    */
   confirm(lock: HeldLock, ttlMs: number): Promise<void>
   /**
-   * Confirm the lock is still held on a quorum, renew it to `ttlMs`, and take a fencing token: a number that
-   * grows with every new owner of the key.
+   * Confirm the lock is still held on a quorum, renew it to `ttlMs`, and take a fencing token: an integer
+   * (at most 2^53 - 1) larger than every token an earlier owner of the key was handed, held by a quorum
+   * before it is returned, and at least the answering nodes' clock in microseconds, so that it keeps growing
+   * when nodes restart empty.
    *
    * @throws LockLostError when ownership cannot be confirmed on a quorum.
    */

@@ -13,9 +13,9 @@ function driftMs(ttlMs: number): number {
 }
 
 /**
- * How long a key's fencing counter outlives its last use, in milliseconds (24 h). It only has to outlive
- * any holder that could still be paused with an older token; without an expiry every key ever locked would
- * leave a counter behind forever.
+ * How long a key's fencing counter outlives its last use, in milliseconds (24 h): without an expiry every key
+ * ever locked would leave a counter behind forever. An expired counter, like one lost in a restart, starts
+ * again from the nodes' clock, which is past every token it handed out (see "Fencing tokens" in the README).
  */
 const FENCE_TTL_MS = 86_400_000
 
@@ -176,13 +176,15 @@ export class RedlockClient implements LockClient {
   async fence(lock: HeldLock, ttlMs: number): Promise<number> {
     const start = performance.now()
     const keys = [lock.key, lock.key + FENCE_SUFFIX]
-    // Round 1: confirm ownership, renew, and take counter + 1 on every node that holds our token.
-    const first = await this.#fenceRound(lock, keys, ttlMs, 1, 0)
-    let token = Math.max(...first)
+    // Round 1, on every node that holds our token: take max(counter + 1, node clock in µs). A quorum must
+    // answer: it overlaps the quorum that holds every earlier token, so the largest reply exceeds them all.
+    const token = Math.max(...(await this.#fenceRound(lock, keys, ttlMs, 1, 0)))
     if (this.#nodes.length > 1) {
-      // Round 2: raise the quorum's counters to the token. Any later owner's quorum overlaps this one, so its
-      // round 1 sees at least this token and takes a larger one, whichever nodes answer it.
-      token = Math.max(token, ...(await this.#fenceRound(lock, keys, ttlMs, 0, token)))
+      // Round 2: raise a quorum's counters to the token, so that any later owner's round-1 quorum, which
+      // overlaps this one, draws a larger one. The token stays round 1's maximum: a larger round-2 reply (a
+      // node that missed round 1, ahead of the others) may sit on that node alone, and a later owner whose
+      // quorum leaves it out would draw a smaller token.
+      await this.#fenceRound(lock, keys, ttlMs, 0, token)
     }
     lock.validUntil = Math.max(lock.validUntil, start + ttlMs - driftMs(ttlMs))
     return token
@@ -197,7 +199,8 @@ export class RedlockClient implements LockClient {
   ) {
     const args = [lock.token, ttlMs, increment, floor, FENCE_TTL_MS]
     const { replies, errors } = await this.#everywhere(FENCE_SCRIPT, keys, args, this.#commandTimeoutMs)
-    const tokens = replies.filter((reply) => reply >= 1)
+    // Round 2's replies are >= the floor on every node that holds our token (the script raises to it).
+    const tokens = replies.filter((reply) => reply >= Math.max(1, floor))
     if (tokens.length >= this.#quorum) return tokens
     throw this.#lostError(lock, tokens.length, replies.filter((reply) => reply === -1).length, errors)
   }

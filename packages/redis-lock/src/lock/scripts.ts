@@ -67,8 +67,10 @@ return 0
 )
 
 /**
- * Check the lock is still this token's, renew its TTL, and move the key's fencing counter: the counter
- * becomes max(counter + increment, floor). Only the owner moves it, so it grows with every new owner.
+ * Check the lock is still this token's, renew its TTL, and move the key's fencing counter. Round 1
+ * (`increment` 1) takes max(counter + 1, the node's clock in microseconds); round 2 (`increment` 0) raises the
+ * counter to `floor`. Only the owner moves it, so it grows with every new owner; the clock keeps it growing when a
+ * node restarts empty (see "Fencing tokens" in the README for the algorithm and its clock assumption).
  */
 export const FENCE_SCRIPT: LuaScript = luaScript(
   'fence',
@@ -76,16 +78,25 @@ export const FENCE_SCRIPT: LuaScript = luaScript(
 -- fence: confirm ownership, renew the lock, and advance the key's fencing counter.
 -- KEYS[1]: the lock key; KEYS[2]: the fencing counter (same hash tag, so same Cluster slot).
 -- ARGV[1]: the owner's token; ARGV[2]: the lock's time to live, in milliseconds;
--- ARGV[3]: increment (1 to take a new token, 0 to only raise); ARGV[4]: floor (the counter ends >= it);
--- ARGV[5]: the counter's time to live, in milliseconds.
--- Returns the counter's new value (>= 1), or -1 when the lock is not held by this token (nothing changed).
+-- ARGV[3]: increment: 1 to take a new token, max(counter + 1, this node's TIME in microseconds);
+--          0 to only raise the counter to the floor;
+-- ARGV[4]: floor (the counter ends >= it); ARGV[5]: the counter's time to live, in milliseconds.
+-- Returns the counter's new value (>= 1), or -1 when the lock is not held by this token (nothing changed);
+-- an error, touching nothing, when the value would pass 2^53 - 1 (no longer an exact integer here or in JS).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-local value = math.max(current + tonumber(ARGV[3]), tonumber(ARGV[4]))
-redis.call('SET', KEYS[2], value, 'PX', ARGV[5])
+local value = math.max(current, tonumber(ARGV[4]))
+if ARGV[3] == '1' then
+  local now = redis.call('TIME')
+  value = math.max(current + 1, tonumber(now[1]) * 1000000 + tonumber(now[2]), tonumber(ARGV[4]))
+end
+if value > 9007199254740991 then
+  return redis.error_reply('fencing counter ' .. KEYS[2] .. ' would pass 2^53 - 1')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], string.format('%.0f', value), 'PX', ARGV[5])
 return value
 `,
 )

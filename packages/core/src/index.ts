@@ -45,6 +45,7 @@ export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory
 export { resolveValues } from './new-row-values.js'
 export type {
   Defaults,
+  Fence,
   FindOptions,
   GetOrCreateResult,
   InsertOptions,

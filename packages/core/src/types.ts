@@ -44,6 +44,19 @@ export interface InsertOptions {
    * close alone: a holder paused past its lock's expiry. Stores may ignore it.
    */
   readonly fence?: number
+  /**
+   * The lock key the {@link InsertOptions.fence} token belongs to: tokens are compared per lock key (one
+   * key's owners draw from one counter). Lock strategies pass it with every token.
+   */
+  readonly lockKey?: string
+}
+
+/** A fencing token and the lock key it belongs to, as {@link Store.insertIfAbsentFenced} takes them. */
+export interface Fence {
+  /** The token: a non-negative safe integer that grows with every new owner of the lock key. */
+  readonly token: number
+  /** The lock key (the Redis key of the lock), whose tokens it is compared with. */
+  readonly lockKey: string
 }
 
 /**
@@ -108,6 +121,15 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * they do for a store without this method. Named `insertUnlessFound` before 0.3.
    */
   insertIfAbsentUnderLock?(key: Key, values: Values): Promise<Row | undefined>
+  /**
+   * For lock strategies, on a store with `checksFence`: in one transaction, raise the fence of `fence.lockKey`
+   * to `fence.token` unless it already holds that token or a larger one (then throw `LockLostError`: a newer
+   * owner exists; nothing is written), then, while holding that fence (every creator of the lock key waits
+   * for it), read the key fresh and insert unless a row is found. Returns the inserted row, or `undefined`
+   * when a row with this key exists. A holder paused past its lock's expiry, whose token is older than the
+   * next owner's, so cannot write a second row.
+   */
+  insertIfAbsentFenced?(key: Key, values: Values, fence: Fence): Promise<Row | undefined>
   /**
    * @deprecated Renamed {@link Store.insertIfAbsentUnderLock} in 0.3: the old name did not say that it is safe
    * only under a lock. Still honoured when the new name is absent; removed in 0.4.

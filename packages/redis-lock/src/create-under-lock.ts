@@ -1,4 +1,10 @@
-import type { GetOrCreateResult, InsertOptions, NewRowValues, Store } from '@getorcreate/core'
+import {
+  type GetOrCreateResult,
+  type InsertOptions,
+  type NewRowValues,
+  RowVanishedError,
+  type Store,
+} from '@getorcreate/core'
 import type { LockClient } from './lock/lock-client.js'
 import { LockKeeper } from './lock-keeper.js'
 
@@ -45,7 +51,7 @@ export async function createUnderLock<Row, Key, Values>(
       // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
       const fence = await client.fence(lock, ttlMs)
       keeper.assertHeld()
-      return { fence }
+      return { fence, lockKey }
     }
     if (quiet && lock.validUntil - performance.now() >= ttlMs / 2) return undefined
     // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but still
@@ -61,6 +67,11 @@ export async function createUnderLock<Row, Key, Values>(
   }
   try {
     let result: GetOrCreateResult<Row>
+    if (store.checksFence === true && typeof store.insertIfAbsentFenced === 'function') {
+      result = await fencedCreate(store, key, newRow, lock.attempts === 1, beforeWrite)
+      succeeded = true
+      return result
+    }
     // `insertUnlessFound`: the name before 0.3, honoured until 0.4.
     const insertUnderLock = store.insertIfAbsentUnderLock ?? store.insertUnlessFound
     if (typeof insertUnderLock === 'function' && store.checksFence !== true && lock.attempts === 1) {
@@ -101,5 +112,40 @@ export async function createUnderLock<Row, Key, Values>(
     // On success the caller does not wait for the release; on an error it does, so the lock is gone by
     // the time the error reaches the caller.
     if (!succeeded) await released
+  }
+}
+
+/**
+ * The create on a store that fences in the database (`insertIfAbsentFenced`): its read under the fence
+ * decides, so no second statement is needed when it finds the row; a caller that waited for the lock reads
+ * first, so that `defaults` is not called when the holder created the row. Each write takes a new token.
+ */
+async function fencedCreate<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+  newRow: NewRowValues<Values>,
+  firstAttempt: boolean,
+  beforeWrite: (quiet: boolean) => Promise<InsertOptions | undefined>,
+): Promise<GetOrCreateResult<Row>> {
+  const insertFenced = store.insertIfAbsentFenced as NonNullable<typeof store.insertIfAbsentFenced>
+  if (!firstAttempt) {
+    const winner = await store.find(key, { fresh: true })
+    if (winner !== undefined) return { row: winner, created: false }
+  }
+  const values = await newRow()
+  // A row found under the fence was committed by an earlier owner; if it is gone by the time it is read
+  // back, create again (still ours: each write is fenced anew).
+  for (let attempt = 1; ; attempt++) {
+    const { fence, lockKey } = (await beforeWrite(false)) as Required<InsertOptions>
+    const inserted = await insertFenced.call(store, key, values, { token: fence, lockKey })
+    if (inserted !== undefined) return { row: inserted, created: true }
+    const winner = await store.find(key, { fresh: true })
+    if (winner !== undefined || attempt >= 3) {
+      if (winner !== undefined) return { row: winner, created: false }
+      throw new RowVanishedError(
+        `A row for this key of ${store.name} was found under the fence but deleted before it could be read, ` +
+          `${attempt} times. Something deletes rows as fast as they are created; the call may be retried.`,
+      )
+    }
   }
 }

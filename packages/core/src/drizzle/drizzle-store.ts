@@ -21,6 +21,27 @@ export type DrizzleStore<T extends Table> = Store<
 > &
   TableName<T['_']['name']>
 
+/** Options of {@link drizzleStore}. */
+export interface DrizzleStoreOptions<F extends Table> {
+  /**
+   * The fences table (`pgFencesTable()`): the store then checks fencing tokens (`checksFence`), so that under
+   * `redisLockStrategy` a holder paused past its lock's expiry cannot write a second row (README, "Fenced
+   * writes"). Off by default: a store without it writes under the lock alone.
+   */
+  readonly fences?: F
+}
+
+function checkedOptions<F extends Table>(options: unknown): DrizzleStoreOptions<F> {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('drizzleStore: options must be an object, e.g. { fences: pgFencesTable() }.')
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== 'fences') throw new TypeError(`drizzleStore: unknown option ${JSON.stringify(name)}.`)
+  }
+  return options as DrizzleStoreOptions<F>
+}
+
 /**
  * A {@link Store} over a drizzle table: `pg-core` tables on postgres.js, node-postgres or PGlite; `mysql-core`
  * tables on mysql2 (MySQL 8, MariaDB); `sqlite-core` tables on better-sqlite3. `db` may be
@@ -40,11 +61,22 @@ export type DrizzleStore<T extends Table> = Store<
  * const { row, created } = await getOrCreate(tags, { slug: 'news' }, { label: 'News' })
  * ```
  */
-export function drizzleStore<T extends PgTable>(db: AnyPgDatabase, table: T): DrizzleStore<T>
+export function drizzleStore<T extends PgTable>(
+  db: AnyPgDatabase,
+  table: T,
+  options?: DrizzleStoreOptions<PgTable>,
+): DrizzleStore<T>
 export function drizzleStore<T extends MySqlTable>(db: AnyMySqlDatabase, table: T): DrizzleStore<T>
 export function drizzleStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table: T): DrizzleStore<T>
-export function drizzleStore(db: unknown, table: Table): DrizzleStore<Table> {
-  if (is(table, PgTable)) return pgStore(db as AnyPgDatabase, table)
+export function drizzleStore(
+  db: unknown,
+  table: Table,
+  options?: DrizzleStoreOptions<Table>,
+): DrizzleStore<Table> {
+  if (is(table, PgTable)) return pgStore(db as AnyPgDatabase, table, checkedOptions(options))
+  if (options?.fences !== undefined) {
+    throw new TypeError('drizzleStore: options.fences is supported on Postgres tables only, for now.')
+  }
   if (is(table, MySqlTable)) return createMySqlStore(db as AnyMySqlDatabase, table)
   if (is(table, SQLiteTable)) return sqliteStore(db as AnySQLiteDatabase, table)
   throw new TypeError(

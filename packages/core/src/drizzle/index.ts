@@ -5,7 +5,9 @@
  *
  * @module @getorcreate/core/drizzle
  */
-export { type DrizzleStore, drizzleStore } from './drizzle-store.js'
+export { type DrizzleStore, type DrizzleStoreOptions, drizzleStore } from './drizzle-store.js'
 export type { AnyMySqlDatabase } from './mysql/mysql-database.js'
 export type { AnyPgDatabase } from './pg/pg-database.js'
+export { type PgFencesTable, pgFencesSql, pgFencesTable } from './pg/pg-fences.js'
+export { type PruneFencesOptions, pruneFences } from './prune-fences.js'
 export type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'

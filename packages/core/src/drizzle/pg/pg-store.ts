@@ -1,7 +1,8 @@
 import { type Column, is, type SQL, sql } from 'drizzle-orm'
-import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
-import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import { getTableConfig, type PgColumn, PgTable, PgTransaction } from 'drizzle-orm/pg-core'
+import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
+import { checkFencesTable } from '../common/fences.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
@@ -10,6 +11,7 @@ import { collationMismatchOf, readPgTableFacts, readPgUniqueIndexes } from './pg
 import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError } from './pg-errors.js'
+import { pgFencing } from './pg-fences.js'
 import { pgLockIdentity } from './pg-lock-identity.js'
 import { type Prepared, prepareMapped, rawPreparer, rowMapper, statementName } from './pg-session.js'
 import { pgCollationMismatchFix, pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
@@ -19,8 +21,12 @@ function insertDisabled(column: Column): boolean {
   return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
 }
 
-/** `drizzleStore` for `pg-core` tables. */
-export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableStore<T> {
+/** `drizzleStore` for `pg-core` tables; with `fences`, its writes under a lock check fencing tokens. */
+export function pgStore<T extends PgTable>(
+  db: AnyPgDatabase,
+  table: T,
+  options: { readonly fences?: PgTable } = {},
+): TableStore<T> {
   type Row = T['$inferSelect']
   const { name: tableName, schema } = getTableConfig(table)
   const relation = schema ? `${quoteIdent(schema)}.${quoteIdent(tableName)}` : quoteIdent(tableName)
@@ -130,9 +136,58 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     }
   }
 
-  async function insert(values: T['$inferInsert']): Promise<Row> {
+  async function insert(values: T['$inferInsert'], opts?: InsertOptions): Promise<Row> {
+    if (fencing && opts?.fence !== undefined) {
+      const fence = { token: opts.fence, lockKey: opts.lockKey } as Fence
+      return fencing.run(fence, async (tx) => {
+        const rows = await tx
+          .insert(table as PgTable)
+          .values(valuesForDrizzle(values as Record<string, unknown>, inherited))
+          .returning()
+        return rows[0] as Row
+      })
+    }
     const rows = await runInsert(values as Record<string, unknown>)
     return rows[0] as Row
+  }
+
+  if (options.fences !== undefined && !is(options.fences, PgTable)) {
+    throw new TypeError(
+      'drizzleStore: options.fences must be a pg-core table, as pgFencesTable() defines it.',
+    )
+  }
+  if (options.fences !== undefined) checkFencesTable(options.fences, 'pg')
+  const fencing = options.fences && pgFencing(db, options.fences, label)
+
+  /**
+   * The fenced create (see {@link pgFencing}): the fence raised, then, in the same transaction, a read of the
+   * key and the insert if it found nothing. Two statements after the fence, not the one of
+   * `insertIfAbsentUnderLock`: they run on the transaction's connection, where the store's prepared
+   * statements do not.
+   */
+  async function insertIfAbsentFenced(
+    key: Partial<Row>,
+    values: T['$inferInsert'],
+    fence: Fence,
+  ): Promise<Row | undefined> {
+    if (!fencing) throw new TypeError(`drizzleStore ${label} was created without options.fences.`)
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    const reading = factsFor(record)
+    if (reading) await reading
+    return fencing.run(fence, async (tx) => {
+      const found = await tx
+        .select({ one: sql<number>`1` })
+        .from(table as PgTable)
+        .where(keyWhere(column, record, { cast: casts, inline: true }))
+        .limit(1)
+      if (found.length > 0) return undefined
+      const rows = await tx
+        .insert(table as PgTable)
+        .values(valuesForDrizzle(values as Record<string, unknown>, inherited))
+        .returning()
+      return rows[0] as Row
+    })
   }
 
   /** insertIfAbsentUnderLock statements by shape; `null` where none can be prepared (then: a read, then an insert). */
@@ -223,8 +278,10 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     name: `pg:${schema ?? 'public'}.${tableName}`,
     fields,
     inTransaction: is(db, PgTransaction),
+    checksFence: fencing !== undefined,
     find,
-    insert: (values) => insert(values),
+    insert: (values, opts) => insert(values, opts),
+    ...(fencing && { insertIfAbsentFenced }),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),

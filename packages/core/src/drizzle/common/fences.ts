@@ -1,0 +1,32 @@
+import type { Fence } from '../../types.js'
+
+/** The fences table's name when none is given. */
+export const DEFAULT_FENCES_TABLE = 'getorcreate_fences'
+
+/** `fence` when it is a fence a strategy could have drawn (a non-negative safe integer token, a lock key). */
+export function checkFence(fence: Fence | undefined): Fence {
+  const token = fence?.token
+  if (typeof token !== 'number' || !Number.isSafeInteger(token) || token < 0) {
+    throw new TypeError(`A fencing token must be a non-negative safe integer; got ${String(token)}.`)
+  }
+  if (typeof fence?.lockKey !== 'string' || fence.lockKey === '') {
+    throw new TypeError('A fencing token needs the lock key it belongs to (a non-empty string).')
+  }
+  return fence
+}
+
+/**
+ * `table` has the columns of a fences table (`lockKey`, `token`, `updatedAt`), or a `TypeError` that says how
+ * to make one. `dialect` names the definition to use.
+ */
+export function checkFencesTable(table: unknown, dialect: 'pg' | 'mysql' | 'sqlite'): void {
+  const candidate = table as Record<string, unknown> | null | undefined
+  for (const column of ['lockKey', 'token', 'updatedAt']) {
+    if (typeof candidate?.[column] !== 'object' || candidate[column] === null) {
+      throw new TypeError(
+        `drizzleStore: options.fences must be a fences table, as ${dialect}FencesTable() defines it (it has no ` +
+          `column ${column}).`,
+      )
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { is, lt, sql, type Table } from 'drizzle-orm'
+import { PgTable } from 'drizzle-orm/pg-core'
+import { checkFencesTable } from './common/fences.js'
+import type { AnyPgDatabase } from './pg/pg-database.js'
+import type { PgFencesTable } from './pg/pg-fences.js'
+
+/** Options of {@link pruneFences}. */
+export interface PruneFencesOptions {
+  /**
+   * Delete the fence rows no write has raised for this long, in milliseconds, by the database's clock: at
+   * least 10 × the lock's `ttlMs` is a safe choice (README, "Fenced writes").
+   */
+  readonly olderThanMs: number
+}
+
+/**
+ * Delete old rows of a fences table, so that it does not grow with every lock key ever written; run it now
+ * and then (a cron job, a timer). Returns how many rows went. Safe at any time: a writer whose fence row was
+ * deleted raises a new one, and its create still reads the key under that row's lock before inserting, so
+ * it finds the row a newer owner created.
+ *
+ * @param db - the database the stores write to.
+ * @param fences - the fences table given to `drizzleStore(db, table, { fences })`.
+ */
+export async function pruneFences(
+  db: AnyPgDatabase,
+  fences: Table,
+  options: PruneFencesOptions,
+): Promise<number> {
+  const olderThanMs = options?.olderThanMs
+  if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new RangeError(
+      `pruneFences: olderThanMs must be a non-negative number; got ${String(olderThanMs)}.`,
+    )
+  }
+  if (!is(fences, PgTable)) {
+    throw new TypeError('pruneFences: fences must be a pg-core table, as pgFencesTable() defines it.')
+  }
+  checkFencesTable(fences, 'pg')
+  const table = fences as PgFencesTable
+  const cutoff = sql`now() - make_interval(secs => ${olderThanMs / 1000})`
+  const deleted = await db
+    .delete(table)
+    .where(lt(table.updatedAt, cutoff))
+    .returning({ lockKey: table.lockKey })
+  return deleted.length
+}

@@ -1,0 +1,162 @@
+/**
+ * Fenced writes on Postgres (`drizzleStore(db, table, { fences })`), on every driver: the fence row is raised
+ * only by a larger token (else `LockLostError`, nothing written); the read of the key runs under the fence
+ * row's lock, after every earlier holder committed; `pgFencesSql` creates the table `pgFencesTable` maps;
+ * `pruneFences` deletes old rows only; and the options are checked.
+ */
+import { LockLostError } from '@getorcreate/core'
+import { drizzleStore, pgFencesSql, pgFencesTable, pruneFences } from '@getorcreate/core/drizzle'
+import { int as myInt, mysqlTable } from 'drizzle-orm/mysql-core'
+import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
+
+const itemsTable = (name: string) =>
+  pgTable(name, { id: serial('id').primaryKey(), slug: text('slug').notNull(), n: integer('n') })
+
+describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
+  let h: PgHarness
+  let fencesName: string
+  let fences: ReturnType<typeof pgFencesTable>
+  beforeAll(async () => {
+    h = await openPg(driver, 4)
+    fencesName = h.table('fences')
+    await h.exec(pgFencesSql(fencesName))
+    fences = pgFencesTable(fencesName)
+  })
+  afterAll(() => h.close())
+
+  async function fixture() {
+    const name = h.table()
+    await h.exec(`create table ${name} (id serial primary key, slug text not null, n integer)`)
+    const store = drizzleStore(h.db, itemsTable(name), { fences })
+    const count = async (slug: string) =>
+      Number((await h.rows(`select count(*)::int as n from ${name} where slug = '${slug}'`))[0]?.n)
+    const fence = async (lockKey: string) =>
+      (await h.rows(`select token from ${fencesName} where lock_key = '${lockKey}'`))[0]?.token
+    return { name, store, count, fence }
+  }
+
+  test('a larger token raises the fence and writes; a row found under the fence is not written again', async () => {
+    const { store, count, fence } = await fixture()
+    expect(store.checksFence).toBe(true)
+    const lockKey = `lock-${fencesName}-a`
+    const row = await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 1 }, { token: 5, lockKey })
+    expect(row).toMatchObject({ slug: 'a', n: 1 })
+    expect(Number(await fence(lockKey))).toBe(5)
+    expect(await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 2 }, { token: 6, lockKey })).toBe(
+      undefined,
+    )
+    expect(Number(await fence(lockKey))).toBe(6)
+    expect(await count('a')).toBe(1)
+  })
+
+  test.each([
+    ['an older token', 6],
+    ['the same token', 7],
+  ])('%s: LockLostError, nothing written, the fence unchanged', async (_, token) => {
+    const { store, count, fence } = await fixture()
+    const lockKey = `lock-${fencesName}-${token}`
+    await store.insertIfAbsentFenced!({ slug: 'x' }, { slug: 'x' }, { token: 7, lockKey })
+    await expect(
+      store.insertIfAbsentFenced!({ slug: 'y' }, { slug: 'y' }, { token, lockKey }),
+    ).rejects.toBeInstanceOf(LockLostError)
+    await expect(store.insert({ slug: 'y' }, { fence: token, lockKey })).rejects.toBeInstanceOf(LockLostError)
+    expect(await count('y')).toBe(0)
+    expect(Number(await fence(lockKey))).toBe(7)
+  })
+
+  test('insert(values, { fence, lockKey }) with a larger token writes and raises the fence', async () => {
+    const { store, count, fence } = await fixture()
+    const lockKey = `lock-${fencesName}-insert`
+    await store.insert({ slug: 'i' }, { fence: 3, lockKey })
+    expect(await count('i')).toBe(1)
+    expect(Number(await fence(lockKey))).toBe(3)
+  })
+
+  test('tokens that are not non-negative safe integers, or no lock key, are TypeErrors', async () => {
+    const { store, count } = await fixture()
+    for (const fence of [
+      { token: -1, lockKey: 'k' },
+      { token: 1.5, lockKey: 'k' },
+      { token: Number.NaN, lockKey: 'k' },
+      { token: 2 ** 53, lockKey: 'k' },
+      { token: 1, lockKey: '' },
+    ]) {
+      await expect(store.insertIfAbsentFenced!({ slug: 'z' }, { slug: 'z' }, fence)).rejects.toBeInstanceOf(
+        TypeError,
+      )
+    }
+    await expect(store.insert({ slug: 'z' }, { fence: 1 })).rejects.toBeInstanceOf(TypeError)
+    expect(await count('z')).toBe(0)
+  })
+
+  test('pruneFences deletes the rows no write raised for olderThanMs, and only those', async () => {
+    const { store } = await fixture()
+    const fresh = `lock-${fencesName}-fresh`
+    const old = `lock-${fencesName}-old`
+    await store.insertIfAbsentFenced!({ slug: 'p' }, { slug: 'p' }, { token: 1, lockKey: fresh })
+    await h.exec(
+      `insert into ${fencesName} (lock_key, token, updated_at) values ('${old}', 1, now() - interval '1 hour')`,
+    )
+    const keys = async () =>
+      (await h.rows(`select lock_key from ${fencesName} where lock_key in ('${fresh}', '${old}')`)).map(
+        (row) => row.lock_key,
+      )
+    expect(await pruneFences(h.db, fences, { olderThanMs: 60_000 })).toBeGreaterThanOrEqual(1)
+    expect(await keys()).toEqual([fresh])
+    for (const olderThanMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '60000' as unknown as number]) {
+      await expect(pruneFences(h.db, fences, { olderThanMs })).rejects.toBeInstanceOf(RangeError)
+    }
+  })
+
+  if (driver !== 'pglite') {
+    test('the read runs under the fence row: a row committed by the holder it waited for is found', async () => {
+      const { name, store, count } = await fixture()
+      const lockKey = `lock-${fencesName}-wait`
+      await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
+      const holder = await h.session!()
+      try {
+        // Another writer holds the fence row (as a fenced create does until it commits) and creates the row.
+        await holder.exec('begin')
+        await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
+        await holder.exec(`insert into ${name} (slug) values ('w')`)
+        const waiting = store.insertIfAbsentFenced!({ slug: 'w' }, { slug: 'w' }, { token: 3, lockKey })
+        await new Promise((resolve) => setTimeout(resolve, 200)) // it is blocked on the fence row
+        await holder.exec('commit')
+        expect(await waiting).toBe(undefined) // it read after the commit: the row is there
+        expect(await count('w')).toBe(1)
+      } finally {
+        await holder.release()
+      }
+    })
+  }
+})
+
+describe('drizzleStore options', () => {
+  const table = itemsTable('never_created')
+  const db = {} as never
+  test.each([
+    ['not an object', 'fences' as unknown, /options must be an object/],
+    ['an unknown option', { fence: pgFencesTable() }, /unknown option "fence"/],
+    ['fences that are not a table', { fences: {} }, /pg-core table/],
+    ['fences of another dialect', { fences: mysqlTable('f', { id: myInt('id') }) }, /pg-core table/],
+    [
+      'a table without the fence columns',
+      { fences: pgTable('f', { id: serial('id') }) },
+      /no column lockKey/,
+    ],
+  ])('%s: a TypeError before any I/O', (_, options, message) => {
+    expect(() => drizzleStore(db, table, options as never)).toThrow(message)
+    expect(() => drizzleStore(db, table, options as never)).toThrow(TypeError)
+  })
+  test('fences on a MySQL table: a TypeError', () => {
+    expect(() =>
+      drizzleStore(
+        {} as never,
+        mysqlTable('t', { id: myInt('id') }) as never,
+        { fences: pgFencesTable() } as never,
+      ),
+    ).toThrow(/Postgres tables only/)
+  })
+})

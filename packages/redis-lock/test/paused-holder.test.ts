@@ -1,0 +1,83 @@
+/**
+ * The gap a lock with a TTL leaves, and fenced writes closing it, with real processes and real pauses: a
+ * holder (a worker process) passes every check before its write, is stopped (SIGSTOP) on its way to the
+ * database until its lock has expired, another caller takes the lock and creates the row, and the holder is
+ * resumed (SIGCONT). On a fenced store its write carries an older token than the new owner's: `LOCK_LOST`,
+ * nothing written, one row. On the plain store (the control run) its insert lands: a second row.
+ */
+import { getOrCreate } from '@getorcreate/core'
+import { drizzleStore, pgFencesSql, pgFencesTable } from '@getorcreate/core/drizzle'
+import { databaseUrl, resultOf, scratchName, startWorker } from '@getorcreate/test-support'
+import { RedisNode } from '@getorcreate/test-support/redis-nodes'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisLockStrategy } from '../src/index.js'
+import { itemsFixture } from './support/postgres.js'
+
+const pausedWriter = new URL('./workers/paused-writer-worker.ts', import.meta.url)
+const TTL_MS = 1_000
+
+type Outcome = { id: number; created: boolean } | { error: string }
+
+let node: RedisNode
+beforeAll(async () => {
+  node = await RedisNode.start()
+})
+afterAll(async () => {
+  await node.stop()
+})
+
+/**
+ * The scenario on a fresh table: the paused holder's outcome, the other caller's result, the rows for the key.
+ */
+async function pausedPastTtl(fenced: boolean) {
+  const fixture = await itemsFixture(4)
+  const fences = fenced ? scratchName('rl_fences') : undefined
+  const admin = await node.client()
+  try {
+    if (fences) await fixture.sql.unsafe(pgFencesSql(fences))
+    const slug = 'paused'
+    const holder = startWorker(pausedWriter, {
+      databaseUrl: databaseUrl(),
+      table: fixture.name,
+      fences,
+      redisUrl: node.url,
+      slug,
+      ttlMs: TTL_MS,
+    })
+    await holder.printed('writing')
+    holder.child.kill('SIGSTOP')
+    // Stopped between its last check and its write: its lock expires, as nothing extends it any more.
+    const lockKeys = async () =>
+      (await admin.keys('getorcreate:lock:*')).filter((key) => !key.endsWith(':fence'))
+    while ((await lockKeys()).length > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    const store = fences
+      ? drizzleStore(fixture.db, fixture.table, { fences: pgFencesTable(fences) })
+      : fixture.store
+    const strategy = redisLockStrategy({ clients: admin, ttlMs: TTL_MS, acquireTimeoutMs: 10_000 })
+    const other = await getOrCreate(store, { slug }, { payload: 'other' }, strategy)
+    holder.child.kill('SIGCONT')
+    const paused = resultOf<Outcome>(await holder.done, 'the paused holder')
+    const rows = (await fixture.countBySlug()).get(slug) ?? 0
+    return { paused, other, rows }
+  } finally {
+    admin.disconnect()
+    if (fences) await fixture.sql.unsafe(`drop table if exists ${fences}`)
+    await fixture.drop()
+  }
+}
+
+describe(`a holder paused past its lock's TTL (${TTL_MS} ms) between its last check and its write`, () => {
+  it('fenced store: the holder gets LOCK_LOST and writes nothing; one row, created once', async () => {
+    const { paused, other, rows } = await pausedPastTtl(true)
+    expect(other.created).toBe(true)
+    expect(paused).toEqual({ error: 'LOCK_LOST' })
+    expect(rows).toBe(1)
+  })
+
+  it('plain store (the control run): the holder writes a second row', async () => {
+    const { paused, other, rows } = await pausedPastTtl(false)
+    expect(other.created).toBe(true)
+    expect(paused).toMatchObject({ created: true })
+    expect(rows).toBe(2)
+  })
+})

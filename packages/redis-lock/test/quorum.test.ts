@@ -125,7 +125,7 @@ describe('quorum', () => {
       ['acquire', 'fence', 'fence', 'release'],
       ['acquire', 'fence', 'fence', 'release'],
     ])
-    expect(fences).toEqual([[{ fence: 1 }]])
+    expect(fences).toEqual([[{ fence: 1, key: { slug: 'b' } }]])
     await delay(50)
     await clients[1]!.script('FLUSH')
     expect(await perNode(() => getOrCreate(inner, { slug: 'c' }, () => ({}), strategy))).toEqual([

@@ -241,7 +241,7 @@ describe('redisLockStrategy on one node', () => {
       inner.delete({ slug: 'f' })
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
       // Never insertIfAbsentUnderLock, which takes no token: a fencing store always gets insert(values, { fence }).
-      expect(store.inserts).toEqual([[{ fence: 1 }], [{ fence: 2 }], [{ fence: 3 }]])
+      expect(store.inserts).toEqual([1, 2, 3].map((fence) => [{ fence, key: { slug: 'f' } }]))
       const counter = `${lockKeyFor(store.name, { slug: 'f' })}:fence`
       expect(await admin.get(counter)).toBe('3')
       expect(await admin.pttl(counter)).toBeGreaterThan(86_000_000)
@@ -273,7 +273,8 @@ describe('redisLockStrategy on one node', () => {
         // acquire it would only repeat what the acquire just checked.
         expect(lockScripts(onMiss)).toEqual(scripts)
         expect(onMiss).toHaveLength(scripts.length)
-        expect(store.inserts).toEqual(merged ? [['insertIfAbsentUnderLock']] : [[]]) // no opts, no fence
+        // No fence; the key, for a store that checks that the row it stores still has it.
+        expect(store.inserts).toEqual(merged ? [['insertIfAbsentUnderLock']] : [[{ key: { slug: 'n' } }]])
         const lockKey = lockKeyFor(store.name, { slug: 'n' })
         expect(await admin.exists(`${lockKey}:fence`)).toBe(0)
         expect(await gone(admin, lockKey)).toBe(true)

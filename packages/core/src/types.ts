@@ -44,6 +44,12 @@ export interface InsertOptions {
    * close alone: a holder paused past its lock's expiry. Stores may ignore it.
    */
   readonly fence?: number
+  /**
+   * The key the row is created for (lock strategies pass it). A store that can check, in the insert's own
+   * statement, that the row as stored still compares equal to it (a trigger may rewrite key columns) throws
+   * `KeyRewrittenError` when it does not, undoing the insert where it can. Stores may ignore it.
+   */
+  readonly key?: unknown
 }
 
 /**
@@ -138,6 +144,13 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * `name` and the key as JavaScript sees it, which is right only for exact types and binary collations.
    */
   lockIdentity?(key: Key): LockIdentity | Promise<LockIdentity>
+  /**
+   * The names of the triggers that run before each row inserted into the table, which may rewrite key columns
+   * or skip the row (`[]`: none). The constraint strategy asks only when an insert was refused for a key that
+   * no row holds, `maxAttempts` times in a row, to tell such a trigger (`KeyRewrittenError`) from rows deleted
+   * as fast as they are created (`RowVanishedError`). May cost a round trip. Optional.
+   */
+  insertTriggers?(): Promise<readonly string[]>
 }
 
 /** What {@link Store.lockIdentity} answers: the names a lock key is made of. */

@@ -1,8 +1,8 @@
 import { type Column, is, type SQL, sql } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
-import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import type { FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
-import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import { insertParameters } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
@@ -10,6 +10,8 @@ import { collationMismatchOf, readPgTableFacts, readPgUniqueIndexes } from './pg
 import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError } from './pg-errors.js'
+import { pgInserter } from './pg-insert.js'
+import { keyRewrittenOf, pgKeyCheck, readPgInsertTriggers, rowSkipped } from './pg-key-check.js'
 import { pgLockIdentity } from './pg-lock-identity.js'
 import { type Prepared, prepareMapped, rawPreparer, rowMapper, statementName } from './pg-session.js'
 import { pgCollationMismatchFix, pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
@@ -25,9 +27,9 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
   const { name: tableName, schema } = getTableConfig(table)
   const relation = schema ? `${quoteIdent(schema)}.${quoteIdent(tableName)}` : quoteIdent(tableName)
   const label = schema ? `${schema}.${tableName}` : tableName
+  const name = `pg:${schema ?? 'public'}.${tableName}`
   const columns = columnsOf(table)
   const fields = Object.freeze(Object.keys(columns))
-  const inherited = inheritedFields(columns)
   const statements = new Map<string, Prepared>()
   const preparer = rawPreparer(db)
   // Every statement prepared with it returns every column in `fields` order.
@@ -96,43 +98,33 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     return rows[0]
   }
 
-  /**
-   * INSERT … [ON CONFLICT (key) DO NOTHING] RETURNING *, prepared once per shape (the fields given, and the
-   * conflict target). Built anew only when a column's `$defaultFn` returns SQL, which cannot be a parameter.
-   */
-  async function runInsert(values: Record<string, unknown>, conflictKey?: readonly string[]): Promise<Row[]> {
-    const target = conflictKey?.map(column) as PgColumn[] | undefined
-    const build = (row: Record<string, unknown>) => {
-      const query = db.insert(table as PgTable).values(valuesForDrizzle(row, inherited))
-      return (target ? query.onConflictDoNothing({ target }) : query).returning()
-    }
-    const parameters = insertParameters(columns, values)
-    if (!parameters) return (await build(values)) as Row[]
-    const id = `insert:${parameters.shape}|${conflictKey ? [...conflictKey].sort().join(',') : '-'}`
-    let statement = statements.get(id)
-    if (!statement) {
-      const query = build(parameters.placeholders)
-      statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
-      statements.set(id, statement)
-    }
-    return (await statement.execute(parameters.params)) as Row[]
-  }
+  const runInsert = pgInserter({
+    db,
+    table: table as PgTable,
+    columns,
+    statements,
+    casts,
+    factsFor,
+    store: name,
+  })
 
   async function insertIfAbsentAtomically(
     key: Partial<Row>,
     values: T['$inferInsert'],
   ): Promise<Row | undefined> {
     try {
-      const rows = await runInsert(values as Record<string, unknown>, Object.keys(key as object))
-      return rows[0]
+      const record = key as Record<string, unknown>
+      return (await runInsert<Row>(values as Record<string, unknown>, Object.keys(record), record))[0]
     } catch (error) {
       pgInsertError(error, label)
     }
   }
 
-  async function insert(values: T['$inferInsert']): Promise<Row> {
-    const rows = await runInsert(values as Record<string, unknown>)
-    return rows[0] as Row
+  async function insert(values: T['$inferInsert'], opts?: InsertOptions): Promise<Row> {
+    const key = opts?.key as Record<string, unknown> | undefined
+    const [row] = await runInsert<Row>(values as Record<string, unknown>, undefined, key)
+    if (row === undefined && key) throw rowSkipped(label, name)
+    return row as Row
   }
 
   /** insertIfAbsentUnderLock statements by shape; `null` where none can be prepared (then: a read, then an insert). */
@@ -169,7 +161,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
         )} where not exists (select 1 from ${table} where ${where}) returning ${sql.join(
           fields.map(identifier),
           sql`, `,
-        )}`
+        )}, ${pgKeyCheck(db, column, record, casts)}`
         statement = prepareMapped(preparer, query, mapRows, label)
       }
       insertIfAbsentUnderLockStatements.set(id, statement)
@@ -178,11 +170,14 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
       // A `$defaultFn` returned SQL (no prepared statement can hold it), or no column takes a value: the same
       // thing in two statements.
       if ((await find(key)) !== undefined) return undefined
-      return (await runInsert(values as Record<string, unknown>))[0]
+      return (await runInsert<Row>(values as Record<string, unknown>, undefined, record))[0]
     }
     const params = { ...parameters.params, ...keyParams(column, record, 'key:') }
-    const rows = (await statement.execute(params)) as Row[]
-    return rows[0]
+    try {
+      return ((await statement.execute(params)) as Row[])[0]
+    } catch (error) {
+      throw keyRewrittenOf(error, name, record) ?? error
+    }
   }
 
   /** Covering indexes whose collation is not their column's, by key fields (see uniqueness), for the fix. */
@@ -220,11 +215,11 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
 
   return {
     // From the declaration, for messages; lock keys use lockIdentity().table, the schema search_path resolves.
-    name: `pg:${schema ?? 'public'}.${tableName}`,
+    name,
     fields,
     inTransaction: is(db, PgTransaction),
     find,
-    insert: (values) => insert(values),
+    insert: (values, opts) => insert(values, opts),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
@@ -233,6 +228,7 @@ export function pgStore<T extends PgTable>(db: AnyPgDatabase, table: T): TableSt
     insertUnlessFound: (key, values) => insertIfAbsentUnderLock(key, values),
     uniqueness,
     uniqueIndexFix,
+    insertTriggers: () => readPgInsertTriggers(db, relation),
     lockIdentity: async (key) => {
       const record = key as Record<string, unknown>
       checkKeyTypes(label, columns, record)

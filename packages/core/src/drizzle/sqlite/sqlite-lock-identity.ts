@@ -30,7 +30,8 @@ function changedInReal(value: unknown): bigint | undefined {
  * What a column of `affinity` compares a bound `value` as: numeric affinities (INTEGER, REAL, NUMERIC) turn
  * number text into an integer (within 64 bits) or a real; other values stay as they are (a TEXT column's
  * number is compared by value below: a field's values share one JavaScript type). A REAL column stores an
- * integer as a real: the same number, but beyond ±2^53, which {@link refuseChangedKey} refuses.
+ * integer as a real of the same value, except an integer no double holds, which {@link refuseChangedKey}
+ * refuses.
  */
 function stored(value: unknown, affinity: SqliteAffinity): unknown {
   const numeric = affinity === 'INTEGER' || affinity === 'REAL' || affinity === 'NUMERIC'
@@ -95,9 +96,9 @@ function folded(text: string, field: string, label: string, column: SqliteColumn
 
 /**
  * One key value as SQLite compares it in `column`: the driver's value (drizzle's `mapToDriverValue`: a
- * `timestamp` column's Date in whole seconds), converted by the column's affinity; a number as the decimal
- * string of its exact value (`7`, `7.0`, `'7.00'` and `7n` alike, `-0` as `0`), text folded by the
- * collation, bytes in hex. Where two types could meet in one field and give one string (`7` and `'7'` in a
+ * `timestamp` column's Date in whole seconds), converted by the column's affinity; a number as a string, an
+ * integer exactly and a real as JavaScript prints it (`7`, `7.0`, `'7.00'` and `7n` alike, `-0` as `0`),
+ * text folded by the collation, bytes in hex. Where two types could meet in one field and give one string (`7` and `'7'` in a
  * column without affinity, which SQLite tells apart) they share a lock: coarser, never wrong.
  */
 function canonical(value: unknown, field: string, label: string, db: Column, column: SqliteColumnFacts) {
@@ -121,7 +122,7 @@ function canonical(value: unknown, field: string, label: string, db: Column, col
 /**
  * {@link Store.lockIdentity} of a SQLite table, computed in JavaScript from its `facts` (no round trip):
  * `table` is `sqlite:<database file>:<table>` (`sqlite::memory::<table>` for a database without a file),
- * `key` each value as {@link canonical} says. `columns` by field; `nameOf` gives a column's database name.
+ * `key` each value as {@link canonical} says. `columnOf` gives a field's column, `nameOf` its database name.
  */
 export function sqliteLockIdentity(
   facts: SqliteTableFacts,

@@ -3,7 +3,9 @@
  * checked against SQLite's own comparisons, the table's identity, and unique indexes whose collation is not
  * their column's.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, symlinkSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import {
   constraintStrategy,
@@ -20,6 +22,8 @@ import { blob, integer, real, type SQLiteColumnBuilderBase, sqliteTable, text } 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { readSqliteTableFacts } from '../src/drizzle/sqlite/sqlite-table-facts.js'
 import { openSqlite, openSqliteFile, type SqliteHarness, tempDir } from './support/sqlite.js'
+
+const require = createRequire(import.meta.url)
 
 let temp: ReturnType<typeof tempDir>
 let h: SqliteHarness
@@ -291,6 +295,20 @@ describe('lockIdentity: the table itself', () => {
       linked.close()
       attaching.close()
     }
+  })
+
+  test('another process opening the file by a relative path from elsewhere sees the same file name', async () => {
+    const name = scratchName('proc')
+    h.client.exec(`create table ${name} (id integer primary key, k text)`)
+    const identity = await keyStore(name).lockIdentity?.({ k: 'a' })
+    mkdirSync(join(temp.dir, 'elsewhere'))
+    const script = `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+      const db = new Database('../keys.db', { fileMustExist: true });
+      process.stdout.write(db.pragma('database_list')[0].file)`
+    const file = execFileSync(process.execPath, ['-e', script], {
+      cwd: join(temp.dir, 'elsewhere'),
+    }).toString()
+    expect(identity?.table).toBe(`sqlite:${file}:${name}`)
   })
 
   test('a temporary table shadows the file’s and is named as a database without a file', async () => {

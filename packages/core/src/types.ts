@@ -157,7 +157,8 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
 export interface LockIdentity {
   /**
    * The table itself, the same for every declaration of it and in every process: the schema that
-   * `search_path` resolves, the database a MySQL connection uses (`'pg:app.items'`, `'mysql:shop.items'`).
+   * `search_path` resolves, the database a MySQL connection uses, the file of a SQLite database
+   * (`'pg:app.items'`, `'mysql:shop.items'`, `'sqlite:/srv/app.db:items'`).
    */
   readonly table: string
   /**

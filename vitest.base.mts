@@ -25,9 +25,10 @@ export interface PackageTestOptions {
   readonly typecheck?: readonly string[]
   /**
    * The `integration` project's global setup (`guestRun` of @getorcreate/test-support): it provides the
-   * services and runs the guest checks around the run.
+   * services and runs the guest checks around the run. None for a package whose tests are all `unit`
+   * (test-support's own).
    */
-  readonly globalSetup: string
+  readonly globalSetup?: string
 }
 
 /**
@@ -60,7 +61,7 @@ export function packageTestConfig(options: PackageTestOptions): ViteUserConfig {
             name: 'integration',
             include: ['test/**/*.test.ts'],
             exclude: [...configDefaults.exclude, ...options.unit],
-            globalSetup: [options.globalSetup],
+            globalSetup: options.globalSetup === undefined ? [] : [options.globalSetup],
             fileParallelism: false,
           },
         },

@@ -11,6 +11,7 @@ export default packageTestConfig({
     'test/conformance-memory.test.ts',
     'test/facade.test.ts',
     'test/key.test.ts',
+    'test/memory-store.test.ts',
     'test/unique-index-match.test.ts',
   ],
   typecheck: ['test/**/*.test-d.ts'],

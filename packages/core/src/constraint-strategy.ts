@@ -1,4 +1,9 @@
-import { InvalidKeyError, MissingUniqueConstraintError, RowVanishedError } from './errors.js'
+import {
+  InvalidKeyError,
+  KeyRewrittenError,
+  MissingUniqueConstraintError,
+  RowVanishedError,
+} from './errors.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy, UniqueIndexFix, Uniqueness } from './types.js'
 
 /** Options of {@link constraintStrategy}. */
@@ -90,7 +95,9 @@ export interface ConstraintStrategyTestingOptions {
  * 2. `insertIfAbsentAtomically(key, values)` (`INSERT … ON CONFLICT (key) DO NOTHING RETURNING *`): a row back means
  *    this call created it.
  * 3. Otherwise `find(key, { fresh: true })`, a new statement that sees the winner's row.
- * 4. Nothing (the row was deleted in between): back to 2, up to `maxAttempts`, then `RowVanishedError`.
+ * 4. Nothing (the row was deleted in between): back to 2, up to `maxAttempts`, then `RowVanishedError`; or
+ *    `KeyRewrittenError` when the store names triggers that run before each insert
+ *    ({@link Store.insertTriggers}): one of them rewrites the key, so the row that blocks it holds another.
  *
  * Before the first call for a (store, key fields) pair it asks the store, once, whether a unique index covers
  * exactly those fields, and throws `MissingUniqueConstraintError` if not: without one, two callers can create
@@ -227,6 +234,19 @@ export function createConstraintStrategy(
         if (inserted !== undefined) return { row: inserted, created: true }
         const winner = await store.find(key, { fresh: true })
         if (winner !== undefined) return { row: winner, created: false }
+      }
+      // Every insert was refused, yet no row holds the key: a trigger that rewrites key columns makes a row
+      // for another key block ours every time. Asked only here, so that no other path pays for it; a failed
+      // look-up leaves the error as it was.
+      const triggers = (await store.insertTriggers?.().catch(() => undefined)) ?? []
+      if (triggers.length > 0) {
+        throw new KeyRewrittenError(
+          `An insert for this key of ${store.name} was refused ${maxAttempts} times, yet no row has the key: ` +
+            `trigger(s) ${triggers.join(', ')} run before each insert and most likely rewrite a key column, so ` +
+            `the row that blocks this key holds another (it exists; nothing was written by this call). ` +
+            `Normalize the key before calling, as the trigger does, or make the trigger leave key columns alone.`,
+          { store: store.name, triggers },
+        )
       }
       throw new RowVanishedError(
         `A row for this key of ${store.name} blocked the insert but was deleted before it could be read, ` +

@@ -10,6 +10,7 @@ export type GetOrCreateErrorCode =
   | 'MISSING_UNIQUE_CONSTRAINT'
   | 'SERIALIZATION_CONFLICT'
   | 'ROW_VANISHED'
+  | 'KEY_REWRITTEN'
   | 'LOCK_UNAVAILABLE'
   | 'LOCK_LOST'
   | 'LOCK_IN_TRANSACTION'
@@ -205,6 +206,41 @@ export class RowVanishedError extends GetOrCreateError {
   constructor(message: string, options?: GetOrCreateErrorOptions) {
     super('ROW_VANISHED', message, options)
     this.name = 'RowVanishedError'
+  }
+}
+
+/** Options of {@link KeyRewrittenError}. */
+export interface KeyRewrittenErrorOptions extends GetOrCreateErrorOptions {
+  /** The store's name (`'pg:public.tags'`). */
+  readonly store: string
+  /** The triggers that run before each inserted row, by name, where the store looked them up; else empty. */
+  readonly triggers?: readonly string[]
+  /** Whether the row the database stored for another key exists (a store that cannot undo its insert). */
+  readonly written?: boolean
+}
+
+/**
+ * `KEY_REWRITTEN`: the database does not store the key as given: a trigger that runs before each inserted
+ * row (Postgres, MySQL / MariaDB `BEFORE INSERT … FOR EACH ROW`) changed a key column, or skipped the row.
+ * No row compares equal to the key, and none can be created for it, so no caller gets a row: not the one
+ * whose insert was rewritten (it would hold another key), nor the ones whose insert the rewritten row then
+ * blocked. `written` says whether a row was left behind (see the README). Not retryable: normalize the key
+ * before calling, the way the trigger does, or make the trigger leave key columns alone.
+ */
+export class KeyRewrittenError extends GetOrCreateError {
+  /** The store's name, e.g. `'pg:public.tags'`. */
+  readonly store: string
+  /** The triggers that run before each inserted row of the table, where known (may be empty). */
+  readonly triggers: readonly string[]
+  /** True when the row stored under the rewritten key exists: only where the store could not undo it. */
+  readonly written: boolean
+
+  constructor(message: string, options: KeyRewrittenErrorOptions) {
+    super('KEY_REWRITTEN', message, 'cause' in options ? { cause: options.cause } : {})
+    this.name = 'KeyRewrittenError'
+    this.store = options.store
+    this.triggers = Object.freeze([...(options.triggers ?? [])])
+    this.written = options.written === true
   }
 }
 

@@ -13,6 +13,8 @@ export {
   type GetOrCreateErrorOptions,
   InvalidKeyError,
   isGetOrCreateError,
+  KeyRewrittenError,
+  type KeyRewrittenErrorOptions,
   LockInTransactionError,
   LockLostError,
   LockUnavailableError,

@@ -1,3 +1,4 @@
+import { copyKeyValue } from './copy-value.js'
 import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
 
 /** Version of {@link encodeKey}'s format; bump it when the encoding changes, so old and new never mix. */
@@ -91,7 +92,7 @@ export function validateKey(key: unknown, fields?: readonly string[]): string[] 
 
 /**
  * The caller's key, copied, then validated ({@link validateKey}): its own enumerable fields, each read once (a
- * getter is called once), as data properties of a fresh plain object. Everything after the check uses the
+ * getter is called once), as data properties of a fresh plain object, Dates and byte arrays copied. Everything after the check uses the
  * copy, so neither a getter that answers differently the next time nor a `defaults` function (or any other
  * code) that changes the caller's object can make the call look up, lock or create another key than the one
  * checked.
@@ -101,7 +102,8 @@ export function validateKey(key: unknown, fields?: readonly string[]): string[] 
 export function validatedKeyCopy(key: unknown, fields?: readonly string[]): Record<string, unknown> {
   checkKeyObject(key)
   // fromEntries defines each field as a data property, `__proto__` included, where `copy[name] = …` would not.
-  const copy = Object.fromEntries(Object.keys(key).map((name) => [name, key[name]]))
+  // A Date or byte array is copied too: changing the caller's (`setTime`, a byte) cannot change the copy.
+  const copy = Object.fromEntries(Object.keys(key).map((name) => [name, copyKeyValue(key[name])]))
   validateKey(copy, fields)
   return copy
 }

@@ -49,6 +49,12 @@ export interface InsertOptions {
    * key's owners draw from one counter). Lock strategies pass it with every token.
    */
   readonly lockKey?: string
+  /**
+   * The key the row is created for (lock strategies pass it). A store that can check, in the insert's own
+   * statement, that the row as stored still compares equal to it (a trigger may rewrite key columns) throws
+   * `KeyRewrittenError` when it does not, undoing the insert where it can. Stores may ignore it.
+   */
+  readonly key?: unknown
 }
 
 /** A fencing token and the lock key it belongs to, as {@link Store.insertIfAbsentFenced} takes them. */
@@ -160,13 +166,21 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * `name` and the key as JavaScript sees it, which is right only for exact types and binary collations.
    */
   lockIdentity?(key: Key): LockIdentity | Promise<LockIdentity>
+  /**
+   * The names of the triggers that run before each row inserted into the table, which may rewrite key columns
+   * or skip the row (`[]`: none). The constraint strategy asks only when an insert was refused for a key that
+   * no row holds, `maxAttempts` times in a row, to tell such a trigger (`KeyRewrittenError`) from rows deleted
+   * as fast as they are created (`RowVanishedError`). May cost a round trip. Optional.
+   */
+  insertTriggers?(): Promise<readonly string[]>
 }
 
 /** What {@link Store.lockIdentity} answers: the names a lock key is made of. */
 export interface LockIdentity {
   /**
    * The table itself, the same for every declaration of it and in every process: the schema that
-   * `search_path` resolves, the database a MySQL connection uses (`'pg:app.items'`, `'mysql:shop.items'`).
+   * `search_path` resolves, the database a MySQL connection uses, the file of a SQLite database
+   * (`'pg:app.items'`, `'mysql:shop.items'`, `'sqlite:/srv/app.db:items'`).
    */
   readonly table: string
   /**

@@ -1,6 +1,7 @@
 import { runStoreConformance } from '@getorcreate/core/testing'
 import { describe, expect, test } from 'vitest'
 import { sqliteConformanceTable } from './support/sqlite.js'
+import { sqliteEqualKeys } from './support/sqlite-equal-keys.js'
 
 runStoreConformance(
   { describe, test, expect },
@@ -9,5 +10,6 @@ runStoreConformance(
     table: sqliteConformanceTable,
     // No insertIfAbsentUnderLock: a lock strategy reads, then inserts.
     members: ['uniqueIndexFix', 'statements'],
+    equalKeys: sqliteEqualKeys({ unique: true }),
   },
 )

@@ -311,6 +311,23 @@ describe('the key is copied once checked', () => {
     expect(rows.rows()).toEqual([{ id: 1, slug: 'a', title: 'T' }])
   })
 
+  test("a defaults function that changes the key's Date or bytes in place cannot make the call create another key's row", async () => {
+    type Stamped = { id: number; at: Date; tag: Uint8Array; title?: string }
+    const rows = memoryStore<Stamped>({ uniqueBy: [['at', 'tag']], autoIncrement: 'id' })
+    const at = new Date('2024-05-01T10:00:00.000Z')
+    const key = { at, tag: new Uint8Array([1, 2]) }
+    const result = await getOrCreate(rows, key, () => {
+      key.at.setTime(0)
+      key.tag[0] = 9
+      return { title: 'T' }
+    })
+    expect(result.row.at.toISOString()).toBe('2024-05-01T10:00:00.000Z')
+    expect([...result.row.tag]).toEqual([1, 2])
+    const again = { at: new Date('2024-05-01T10:00:00.000Z'), tag: new Uint8Array([1, 2]) }
+    expect(await getOrCreate(rows, again)).toEqual({ row: result.row, created: false })
+    expect(rows.rows()).toHaveLength(1)
+  })
+
   test('a getter on the key is read once: the call looks up and creates the key it checked', async () => {
     const rows = store()
     let reads = 0

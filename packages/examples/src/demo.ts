@@ -16,6 +16,7 @@
  * `demo/table.ts`.
  */
 import { pathToFileURL } from 'node:url'
+import { runConcurrently, shuffledCalls } from '@getorcreate/test-support'
 import { uniqueName } from './database.js'
 import {
   type Approach,
@@ -26,13 +27,16 @@ import {
 } from './demo/approaches.js'
 import { DemoDatabaseError, openDemoDatabase, rowsPerKey } from './demo/database.js'
 import { type DemoRow, formatTable, isWrong } from './demo/table.js'
-import { runLoad, shuffledCalls, summarize } from './load.js'
+import { summarize } from './load.js'
 import { connectRedis, LOCK_CONNECTION } from './redis.js'
 import { createTagsTableSql } from './tags.js'
 
 // The demo's API as before the split: the table's rows and its verdict, the error for a database it cannot use.
 export { DemoDatabaseError } from './demo/database.js'
 export { type DemoRow, formatTable, isWrong } from './demo/table.js'
+
+/** The seed of the calls' order: the same order on every run and machine, so runs can be compared. */
+const DEMO_SEED = 7
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -58,7 +62,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   const concurrency = options.concurrency ?? 50
   const database = await openDemoDatabase(options.databaseUrl, concurrency)
   const keys = Array.from({ length: keyCount }, (_, i) => `tag-${i}`)
-  const calls = shuffledCalls(keys, callersPerKey)
+  const calls = shuffledCalls(keys, callersPerKey, DEMO_SEED)
   const table: DemoRow[] = []
   const created: string[] = []
   print(`getorcreate demo on ${database.label}`)
@@ -70,11 +74,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
     created.push(name)
     await database.exec(createTagsTableSql(name, approach.slugIndex))
     print(`  running: ${approach.name} …`)
-    const result = await runLoad(calls, concurrency, approach.callOn(name))
+    const result = await runConcurrently(calls, concurrency, approach.callOn(name))
     table.push({
       approach: approach.name,
       mustBeExact: approach.mustBeExact,
-      ...summarize(result, keyCount, await rowsPerKey(database, name)),
+      ...summarize(calls, result, keyCount, await rowsPerKey(database, name)),
     })
   }
 

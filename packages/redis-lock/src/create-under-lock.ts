@@ -60,10 +60,13 @@ export async function createUnderLock<Row, Key, Values>(
     keeper.assertHeld()
     return undefined
   }
-  /** `store.insert` after a store call under the lock; no second argument when there is no fence to pass. */
+  /**
+   * `store.insert` after a store call under the lock, with the fence (if any) and the key, so that a store
+   * can check that the row it stores still has the key (a trigger may rewrite it: `KeyRewrittenError`).
+   */
   const insert = async (values: Values): Promise<Row> => {
     const opts = await beforeWrite(false)
-    return opts ? store.insert(values, opts) : store.insert(values)
+    return store.insert(values, { ...opts, key })
   }
   try {
     let result: GetOrCreateResult<Row>

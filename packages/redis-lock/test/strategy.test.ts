@@ -243,7 +243,7 @@ describe('redisLockStrategy on one node', () => {
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
       // Never insertIfAbsentUnderLock, which takes no token: a fencing store always gets insert(values, { fence }).
       const fences = store.inserts.map(([opts]) => (opts as { fence: number }).fence)
-      expect(store.inserts).toEqual(fences.map((fence) => [{ fence }]))
+      expect(store.inserts).toEqual(fences.map((fence) => [{ fence, key: { slug: 'f' } }]))
       // Each larger than the one before, and at least the node's clock in microseconds (the node runs on this
       // machine: its clock is ours) when the first call began.
       expect(fences[0]).toBeGreaterThanOrEqual(before * 1_000)
@@ -281,7 +281,8 @@ describe('redisLockStrategy on one node', () => {
         // acquire it would only repeat what the acquire just checked.
         expect(lockScripts(onMiss)).toEqual(scripts)
         expect(onMiss).toHaveLength(scripts.length)
-        expect(store.inserts).toEqual(merged ? [['insertIfAbsentUnderLock']] : [[]]) // no opts, no fence
+        // No fence; the key, for a store that checks that the row it stores still has it.
+        expect(store.inserts).toEqual(merged ? [['insertIfAbsentUnderLock']] : [[{ key: { slug: 'n' } }]])
         const lockKey = lockKeyFor(store.name, { slug: 'n' })
         expect(await admin.exists(`${lockKey}:fence`)).toBe(0)
         expect(await gone(admin, lockKey)).toBe(true)

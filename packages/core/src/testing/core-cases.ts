@@ -83,6 +83,22 @@ export function registerCoreCases(suite: Suite): void {
     })
   })
 
+  test('changing a returned row, or the defaults object after the call, changes neither the stored row nor what others get', async () => {
+    await withTable('unique', async ({ store }) => {
+      const defaults: Record<string, unknown> = { title: 'A' }
+      const first = await run(store, { slug: 'mine' }, defaults)
+      const id = first.row.id
+      defaults.title = 'changed'
+      first.row.title = 'changed'
+      delete first.row.slug
+      const hit = await run(store, { slug: 'mine' })
+      expect([hit.created, hit.row.slug, hit.row.title, hit.row.id]).toEqual([false, 'mine', 'A', id])
+      hit.row.title = 'changed again'
+      const found = await store.find({ slug: 'mine' }, { fresh: true })
+      expect([found?.slug, found?.title]).toEqual(['mine', 'A'])
+    })
+  })
+
   test('composite keys: each combination is its own row, field order does not matter', async () => {
     await withTable('composite', async ({ store, count }) => {
       const a = await run(store, { prefix: 'x', slug: 'a' }, { title: 'XA' })

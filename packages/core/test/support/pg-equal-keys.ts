@@ -1,5 +1,6 @@
 /**
- * Keys that Postgres treats as equal though JavaScript does not (rounding on write, time zone offsets, case),
+ * Keys that Postgres treats as equal though JavaScript does not (rounding on write, time zone offsets, case,
+ * intervals of months and days),
  * as `equalKeys` entries of the conformance suite. One list, run by every Postgres driver under the
  * constraint strategy (packages/core/test/conformance-*.test.ts) and under redisLockStrategy
  * (packages/redis-lock/test/conformance.test.ts), each opening its tables its own way.
@@ -7,7 +8,19 @@
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import type { ConformanceStore, ConformanceTable, EqualKeys } from '@getorcreate/core/testing'
 import type { PgColumnBuilderBase, PgDatabase } from 'drizzle-orm/pg-core'
-import { char, numeric, pgTable, serial, text, timestamp, uuid, varchar } from 'drizzle-orm/pg-core'
+import {
+  char,
+  customType,
+  interval,
+  numeric,
+  pgTable,
+  serial,
+  text,
+  time,
+  timestamp,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core'
 
 /** One key column: its SQL type, its drizzle declaration, and spellings of one key that Postgres equates. */
 export interface PgKeyColumn {
@@ -23,7 +36,17 @@ export interface PgKeyColumn {
   readonly icu?: boolean
   /** `lockIdentity` refuses it (no sound canonical form): not run under a lock strategy. */
   readonly lockRefused?: boolean
+  /** SQL to run before the table is created (an extension the type needs). */
+  readonly setup?: string
 }
+
+/** The citext extension, created if missing (in `public`; a concurrent creator is not an error). */
+export const CITEXT_EXTENSION =
+  'do $$ begin create extension if not exists citext; ' +
+  'exception when unique_violation or duplicate_object then null; end $$'
+
+/** A drizzle `citext` column (drizzle has no builder of its own for the extension's type). */
+export const citext = customType<{ data: string }>({ dataType: () => 'citext' })
 
 const UUID = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'
 
@@ -82,6 +105,31 @@ export const PG_KEY_COLUMNS: readonly PgKeyColumn[] = [
     spellings: [UUID, UUID.toUpperCase(), `{${UUID}}`, UUID.replaceAll('-', '')],
   },
   {
+    name: 'timetz(2), rounding on write (the same zone: another zone is another key)',
+    sqlType: 'timetz(2)',
+    column: () => time('k', { withTimezone: true, precision: 2 }),
+    spellings: ['12:00:00+02', '12:00:00.004+02', '11:59:59.996+02:00'],
+  },
+  {
+    name: 'interval, compared as months of 30 days and days of 24 hours',
+    sqlType: 'interval',
+    column: () => interval('k'),
+    spellings: ['1 year', '12 mons', '360 days', '8640 hours', '11 mons 30 days'],
+  },
+  {
+    name: 'interval(0), rounding on write',
+    sqlType: 'interval(0)',
+    column: () => interval('k', { precision: 0 }),
+    spellings: ['1 day 1 second', '1 day 00:00:01.4', '24:00:00.6'],
+  },
+  {
+    name: 'citext, case',
+    sqlType: 'citext',
+    column: () => citext('k'),
+    spellings: ['Bob', 'bob', 'BOB'],
+    setup: CITEXT_EXTENSION,
+  },
+  {
     name: 'text under a case-insensitive ICU collation',
     sqlType: 'text collate goc_ci',
     column: () => text('k'),
@@ -124,6 +172,7 @@ export function pgEqualKeys(
       const connection = await open()
       const name = connection.table()
       if (spec.icu) await connection.exec(CASE_INSENSITIVE_COLLATION)
+      if (spec.setup) await connection.exec(spec.setup)
       await connection.exec(
         `create table ${name} (id serial primary key, k ${spec.sqlType}${options.unique ? ' unique' : ''}, title text)`,
       )

@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite'
+import { citext } from '@electric-sql/pglite/contrib/citext'
 import type { AnyPgDatabase } from '@getorcreate/core/drizzle'
 import { databaseUrl, scratchName } from '@getorcreate/test-support'
 import type { Logger } from 'drizzle-orm'
@@ -38,9 +39,12 @@ interface Session {
 
 let sharedPglite: PGlite | undefined
 
-/** One in-process PGlite for the whole test file (each is a whole Postgres; tables are uniquely named). */
+/**
+ * One in-process PGlite for the whole test file (each is a whole Postgres; tables are uniquely named), with
+ * the citext extension available (`CREATE EXTENSION citext` as on a server).
+ */
 function pglite(): PGlite {
-  sharedPglite ??= new PGlite()
+  sharedPglite ??= new PGlite({ extensions: { citext } })
   return sharedPglite
 }
 

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { WORKER_NODE_FLAGS } from '@getorcreate/test-support'
 import { prepareTurn, TooManyConnectionsError, type TurnResult, type TurnSpec } from './turn.js'
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js'
 
@@ -84,7 +85,7 @@ export async function processRunner(count: number): Promise<TurnRunner> {
     for (let i = 0; i < count; i++) {
       const child = new Child(
         fork(script, [], {
-          execArgv: ['--conditions=@getorcreate/source', '--import', 'tsx'],
+          execArgv: [...WORKER_NODE_FLAGS],
           cwd: fileURLToPath(new URL('../..', import.meta.url)),
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         }),

@@ -4,10 +4,10 @@
  * what the machine and the services were, for the report.
  */
 import { cpus, loadavg, totalmem } from 'node:os'
+import { startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import type postgres from 'postgres'
 import { connectRedis } from '../redis.js'
 import { BenchError, type BenchOptions } from './options.js'
-import { startRedisNodes } from './redis-nodes.js'
 import type { System } from './system.js'
 
 /** What the machine and the services were. */
@@ -109,12 +109,17 @@ export async function prepareRedis(selected: readonly System[], redisUrl: string
   if (!selected.some((system) => system.needs === 'redis-trio')) {
     return { label, trioUrls: [], stop: async () => {}, kill: () => {} }
   }
-  const nodes = await startRedisNodes(3)
+  // No DEBUG command: the bench never hangs a node, so the nodes need nothing beyond Redis 6.
+  const nodes = await startRedisNodes(3, { debugCommand: false })
   return {
     label: `${label}; 3 local redis-server nodes for the 3-node cases`,
-    trioUrls: nodes.urls,
-    stop: nodes.stop,
-    kill: nodes.kill,
+    trioUrls: nodes.map((node) => node.url),
+    stop: async () => {
+      await Promise.all(nodes.map((node) => node.stop()))
+    },
+    kill: () => {
+      for (const node of nodes) node.killNow()
+    },
   }
 }
 

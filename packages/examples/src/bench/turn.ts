@@ -4,6 +4,7 @@
  * and in each `--procs` child.
  */
 
+import { runConcurrently } from '@getorcreate/test-support'
 import type { OpenSystem, SystemContext } from './system.js'
 import { sqlState } from './systems/connections.js'
 import { systemById } from './systems/index.js'
@@ -71,34 +72,6 @@ export class TooManyConnectionsError extends Error {
   }
 }
 
-async function runCalls(
-  open: OpenSystem,
-  calls: readonly string[],
-  concurrency: number,
-  maxMs: number,
-  record?: (
-    index: number,
-    started: number,
-    outcome: { id: number | undefined; created: boolean } | Error,
-  ) => void,
-): Promise<void> {
-  let next = 0
-  const deadline = performance.now() + maxMs
-  const worker = async () => {
-    while (next < calls.length && performance.now() < deadline) {
-      const index = next++
-      const started = performance.now()
-      try {
-        const outcome = await open.call(calls[index]!)
-        record?.(index, started, outcome)
-      } catch (error) {
-        record?.(index, started, error instanceof Error ? error : new Error(String(error)))
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, calls.length)) }, worker))
-}
-
 /**
  * Set up the system and run the warm-up calls. A warm-up that fails on every call (a broken set-up) or
  * hits "too many clients" throws, having torn the system down.
@@ -112,10 +85,7 @@ export async function prepareTurn(spec: TurnSpec): Promise<PreparedTurn> {
     if (isTooManyConnections(error)) throw new TooManyConnectionsError(describe(error))
     throw error
   }
-  const warmErrors: unknown[] = []
-  await runCalls(open, spec.warmup, spec.concurrency, Number.POSITIVE_INFINITY, (_, __, outcome) => {
-    if (outcome instanceof Error) warmErrors.push(outcome)
-  })
+  const { errors: warmErrors } = await runConcurrently(spec.warmup, spec.concurrency, (key) => open.call(key))
   const refused = warmErrors.find(isTooManyConnections)
   if (refused || (spec.warmup.length > 0 && warmErrors.length === spec.warmup.length)) {
     await open.teardown().catch(() => {})
@@ -136,15 +106,18 @@ export async function prepareTurn(spec: TurnSpec): Promise<PreparedTurn> {
       const cpu = process.cpuUsage()
       const startedAt = now()
       try {
-        await runCalls(open, spec.calls, spec.concurrency, spec.maxMs, (index, started, outcome) => {
-          latenciesUs.push(Math.round((performance.now() - started) * 1000))
-          if (outcome instanceof Error) {
-            errors++
-            if (isTooManyConnections(outcome)) tooManyConnections = true
-            if (samples.size < 3) samples.add(describe(outcome))
-          } else {
-            outcomes.push([index, outcome.id ?? -1, outcome.created ? 1 : 0])
-          }
+        await runConcurrently(spec.calls, spec.concurrency, (key) => open.call(key), {
+          maxMs: spec.maxMs,
+          onSettled: (settled) => {
+            latenciesUs.push(Math.round((settled.endedAt - settled.startedAt) * 1000))
+            if (settled.ok) {
+              outcomes.push([settled.index, settled.value.id ?? -1, settled.value.created ? 1 : 0])
+            } else {
+              errors++
+              if (isTooManyConnections(settled.error)) tooManyConnections = true
+              if (samples.size < 3) samples.add(describe(settled.error))
+            }
+          },
         })
       } catch (error) {
         await open.teardown().catch(() => {})

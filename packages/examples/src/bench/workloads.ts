@@ -1,5 +1,5 @@
 /** The three workloads: which keys each turn asks for, in which order, and which keys exist beforehand. */
-import { shuffledCalls } from '../load.js'
+import { shuffledCalls } from '@getorcreate/test-support'
 import type { WorkloadId } from './system.js'
 
 /** Sizes of the workloads. */

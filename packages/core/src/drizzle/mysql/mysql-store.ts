@@ -1,7 +1,7 @@
 import { type Column, is, sql } from 'drizzle-orm'
 import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/mysql-core'
 import { RowVanishedError } from '../../errors.js'
-import type { UniqueIndexFix, Uniqueness } from '../../types.js'
+import type { InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
 import type { TableStore } from '../common/table-store.js'
@@ -14,6 +14,12 @@ import {
 } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import { duplicateIndexName, ER_DUP_ENTRY, mysqlError, mysqlStatementError } from './mysql-errors.js'
+import {
+  mysqlKeyCheck,
+  mysqlKeyRewrittenOf,
+  readMySqlInsertTriggers,
+  writtenUnderAnotherKey,
+} from './mysql-key-check.js'
 import { mysqlKeyEquality } from './mysql-key-equality.js'
 import { mysqlReads } from './mysql-reads.js'
 import { readBackKey, resultRows } from './mysql-rows.js'
@@ -62,6 +68,7 @@ export function createMySqlStore<T extends MySqlTable>(
   const { name: tableName, schema } = getTableConfig(table)
   const place = { schema, table: tableName }
   const label = schema ? `${schema}.${tableName}` : tableName
+  const name = `mysql:${label}`
   const columns = columnsOf(table)
   const fields = Object.freeze(Object.keys(columns))
   const inherited = inheritedFields(columns)
@@ -83,20 +90,33 @@ export function createMySqlStore<T extends MySqlTable>(
     return keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase())
   }
 
-  /** One INSERT, and the row as stored: `RETURNING` where the server has it, else a read back. */
+  /**
+   * One INSERT, and the row as stored: `RETURNING` where the server has it, else a read back. With `key`, the
+   * stored row must compare equal to it (a BEFORE INSERT trigger may rewrite it): checked in the statement
+   * (`RETURNING`: the insert fails, nothing written) or in the read back (then the row exists).
+   */
   async function insertRow(values: Record<string, unknown>, key?: Record<string, unknown>): Promise<Row> {
-    const { server } = await catalog.current()
+    const { server, tableSchema } = await catalog.current()
     const insert = db.insert(table as MySqlTable).values(valuesForDrizzle(values, inherited))
     if (server.returning) {
       const selection = sql.join(
         Object.values(columns).map((col) => sql.identifier(databaseColumnName(db, col))),
         sql`, `,
       )
-      const rows = resultRows(await db.execute(sql`${insert.getSQL()} returning ${selection}`))
+      const check = key ? sql`, ${mysqlKeyCheck(keys.where(key, await keys.casts(key), true))}` : sql``
+      let rows: Record<string, unknown>[]
+      try {
+        rows = resultRows(await db.execute(sql`${insert.getSQL()} returning ${selection}${check}`))
+      } catch (error) {
+        throw (key && mysqlKeyRewrittenOf(error, name, key)) || error
+      }
       if (!rows[0]) throw new Error(`mysqlStore ${label}: INSERT … RETURNING returned no row.`)
       return mapRow(rows[0])
     }
-    const readKey = readBackKey(columns, values, await insert, key)
+    const insertedAt = readBackKey(columns, values, await insert, key)
+    // Read back by the auto-increment id and the key at once: a miss then means the key was rewritten (or
+    // the row deleted), at no extra statement.
+    const readKey = insertedAt && key && insertedAt !== key ? { ...insertedAt, ...key } : insertedAt
     if (!readKey) {
       throw new TypeError(
         `mysqlStore ${label}: MySQL has no INSERT … RETURNING, and this table has no auto-increment primary key ` +
@@ -105,6 +125,9 @@ export function createMySqlStore<T extends MySqlTable>(
     }
     const row = await lockingFind(readKey)
     if (!row) {
+      const rewritten =
+        key && (await writtenUnderAnotherKey(db, { schema: tableSchema, table: tableName }, name, key))
+      if (rewritten) throw rewritten
       throw new RowVanishedError(
         `The row just inserted into ${label} was deleted before it could be read back.`,
       )
@@ -138,9 +161,12 @@ export function createMySqlStore<T extends MySqlTable>(
     }
   }
 
-  async function insert(values: T['$inferInsert']): Promise<Row> {
+  async function insert(values: T['$inferInsert'], opts?: InsertOptions): Promise<Row> {
     try {
-      return await guardedInsert(values as Record<string, unknown>)
+      return await guardedInsert(
+        values as Record<string, unknown>,
+        opts?.key as Record<string, unknown> | undefined,
+      )
     } catch (error) {
       mysqlStatementError(error, label)
     }
@@ -189,16 +215,18 @@ export function createMySqlStore<T extends MySqlTable>(
   }
 
   return {
-    name: `mysql:${label}`,
+    name,
     fields,
     inTransaction,
     find: (key, opts) => reads.find(key as Record<string, unknown>, opts) as Promise<Row | undefined>,
-    insert: (values) => insert(values),
+    insert: (values, opts) => insert(values, opts),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     lockIdentity: (key) => keys.lockIdentity(key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
     uniqueIndexFix,
+    insertTriggers: async () =>
+      readMySqlInsertTriggers(db, { schema: (await catalog.current()).tableSchema, table: tableName }),
   }
 }

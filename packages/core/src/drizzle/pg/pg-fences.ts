@@ -1,9 +1,14 @@
-import { lt, sql } from 'drizzle-orm'
-import { bigint, type PgTable, pgSchema, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
+import { type Column, is, lt, sql } from 'drizzle-orm'
+import { bigint, PgTable, pgSchema, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
 import { LockLostError } from '../../errors.js'
 import type { Fence } from '../../types.js'
-import { checkFence, DEFAULT_FENCES_TABLE } from '../common/fences.js'
+import { checkFence, checkFencesTable, DEFAULT_FENCES_TABLE } from '../common/fences.js'
+import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import { keyParams, keyWhere } from '../common/key-where.js'
 import type { AnyPgDatabase } from './pg-database.js'
+import { insertUnlessFoundQuery, type PgInserterContext } from './pg-insert.js'
+import { keyRewrittenOf } from './pg-key-check.js'
+import { prepareMapped, rawPreparer } from './pg-session.js'
 import { quoteIdent } from './pg-unique-index-fix.js'
 
 /** The columns of a Postgres fences table. */
@@ -48,45 +53,119 @@ export function pgFencesSql(name: string = DEFAULT_FENCES_TABLE, schema?: string
   )
 }
 
-/** Fenced writes on one Postgres database through one fences table. */
-export interface PgFencing {
-  /**
-   * In one READ COMMITTED transaction: raise the fence of `fence.lockKey` to `fence.token` (`INSERT … ON
-   * CONFLICT (lock_key) DO UPDATE … WHERE token < excluded.token RETURNING`), or throw `LockLostError` when it
-   * holds that token or a larger one; then `write(tx)`, while the fence row's lock (held to the commit) makes
-   * every other writer of the lock key wait. Each of `write`'s statements takes a new snapshot, after that
-   * wait: it sees every row the previous fence holders committed.
-   */
-  run<T>(fence: Fence, write: (tx: AnyPgDatabase) => Promise<T>): Promise<T>
+/** What {@link pgFencing} needs of its store. */
+export interface PgFencingContext extends PgInserterContext {
+  /** The table's fields, in the order `mapRows` expects its columns. */
+  readonly fields: readonly string[]
+  /** Rows as arrays of every column in `fields` order → rows. */
+  readonly mapRows: (rows: unknown[][]) => unknown[]
+  /** The table as messages name it. */
+  readonly label: string
 }
 
-/** {@link PgFencing} over `fences` (checked to be a fences table) on `db`, for the store labelled `label`. */
-export function pgFencing(db: AnyPgDatabase, fences: PgTable, label: string): PgFencing {
-  const table = fences as PgFencesTable
+/** Fenced writes of one store through one fences table. */
+export interface PgFencing {
+  /**
+   * The fenced create: in one READ COMMITTED transaction, raise the fence of `fence.lockKey` to `fence.token`
+   * (`INSERT … ON CONFLICT (lock_key) DO UPDATE … WHERE token < excluded.token RETURNING`), and insert the row
+   * unless a read of the key finds one and unless the fence holds another token than ours
+   * ({@link insertUnlessFoundQuery}). The two statements are sent together (postgres.js pipelines them: one
+   * round trip between BEGIN and COMMIT); Postgres runs them in order, and the insert's snapshot is taken
+   * after the fence row's lock was granted, so its read sees every row the earlier holders committed. No
+   * fence row back: `LockLostError`, and the transaction rolls back. Returns the new row, or `undefined`.
+   */
+  create<Row>(
+    key: Record<string, unknown>,
+    values: Record<string, unknown>,
+    fence: Fence,
+  ): Promise<Row | undefined>
+  /** An unconditional insert under the fence: the fence raised, then the insert, in one transaction. */
+  insert<Row>(values: Record<string, unknown>, fence: Fence): Promise<Row>
+}
+
+/** {@link PgFencing} over `fences` (a fences table) for the store of `context`. */
+export function pgFencing(context: PgFencingContext, fences: unknown): PgFencing {
+  if (!is(fences, PgTable)) {
+    throw new TypeError(
+      'drizzleStore: options.fences must be a pg-core table, as pgFencesTable() defines it.',
+    )
+  }
+  checkFencesTable(fences, 'pg')
+  const { db, table, columns, label } = context
+  const ledger = fences as PgFencesTable
+  const inherited = inheritedFields(columns)
+  const ours = sql`exists (select 1 from ${ledger} where ${ledger.lockKey} = ${sql.placeholder('fence:lockKey')} and ${ledger.token} = ${sql.placeholder('fence:token')})`
+
+  /** The fence raised and `write` sent at once in one transaction; `write`'s rows, or LockLostError. */
+  function underFence<T>(fence: Fence, write: (tx: AnyPgDatabase) => Promise<T>): Promise<T> {
+    const { token, lockKey } = checkFence(fence)
+    return db.transaction(
+      async (tx) => {
+        const raising = tx
+          .insert(ledger)
+          .values({ lockKey, token })
+          .onConflictDoUpdate({
+            target: ledger.lockKey,
+            set: { token: sql`excluded.token`, updatedAt: sql`now()` },
+            setWhere: lt(ledger.token, sql`excluded.token`),
+          })
+          .returning({ token: ledger.token })
+          .execute()
+        const writing = write(tx as unknown as AnyPgDatabase)
+        const [raised, written] = await Promise.allSettled([raising, writing])
+        if (raised.status === 'rejected') throw raised.reason
+        if (raised.value.length === 0) {
+          throw new LockLostError(
+            `The fence of lock ${lockKey} holds a token at least as large as this writer's (${token}): the ` +
+              `lock expired while this writer was paused and a newer owner took it. Nothing was written to ${label}.`,
+          )
+        }
+        if (written.status === 'rejected') throw written.reason
+        return written.value
+      },
+      { isolationLevel: 'read committed' },
+    )
+  }
+
   return {
-    run(fence, write) {
-      const { token, lockKey } = checkFence(fence)
-      return db.transaction(
-        async (tx) => {
-          const raised = await tx
-            .insert(table)
-            .values({ lockKey, token })
-            .onConflictDoUpdate({
-              target: table.lockKey,
-              set: { token: sql`excluded.token`, updatedAt: sql`now()` },
-              setWhere: lt(table.token, sql`excluded.token`),
-            })
-            .returning({ token: table.token })
-          if (raised.length === 0) {
-            throw new LockLostError(
-              `The fence of lock ${lockKey} holds a token at least as large as this writer's (${token}): the lock ` +
-                `expired while this writer was paused and a newer owner took it. Nothing was written to ${label}.`,
-            )
+    async create<Row>(key: Record<string, unknown>, values: Record<string, unknown>, fence: Fence) {
+      const reading = context.factsFor(key)
+      if (reading) await reading
+      const parameters = insertParameters(columns, values)
+      const query = parameters && insertUnlessFoundQuery(context, key, parameters, ours)
+      try {
+        return await underFence(fence, async (tx) => {
+          const preparer = rawPreparer(tx)
+          if (query && preparer && parameters) {
+            const statement = prepareMapped(preparer, query, context.mapRows, label)
+            const params = {
+              ...parameters.params,
+              ...keyParams((field) => columns[field] as Column, key, 'key:'),
+              'fence:lockKey': fence.lockKey,
+              'fence:token': fence.token,
+            }
+            return ((await statement.execute(params)) as Row[])[0]
           }
-          return write(tx as unknown as AnyPgDatabase)
-        },
-        { isolationLevel: 'read committed' },
-      )
+          // A `$defaultFn` returned SQL, or no column takes a value: the read, then the insert, after the fence.
+          const found = await tx
+            .select({ one: sql<number>`1` })
+            .from(table)
+            .where(keyWhere((field) => columns[field] as Column, key, { cast: context.casts, inline: true }))
+            .limit(1)
+          if (found.length > 0) return undefined
+          const rows = await tx.insert(table).values(valuesForDrizzle(values, inherited)).returning()
+          return rows[0] as Row
+        })
+      } catch (error) {
+        throw keyRewrittenOf(error, context.store, key) ?? error
+      }
+    },
+
+    insert<Row>(values: Record<string, unknown>, fence: Fence) {
+      return underFence(fence, async (tx) => {
+        const rows = await tx.insert(table).values(valuesForDrizzle(values, inherited)).returning()
+        return rows[0] as Row
+      })
     },
   }
 }

@@ -82,14 +82,18 @@ function canonical(label: string, field: string, facts: PgColumnFacts, value: un
   }
   const cast = as(facts.type)
   if (EPOCH.has(facts.base)) return { ask: (v) => sql`extract(epoch from ${cast(v)})::text` }
+  // timetz's `=` compares the time and the zone (the same instant in two zones is two values): both.
   if (facts.base === 'timetz') {
     return {
       ask: (v) => sql`extract(epoch from ${cast(v)})::text || ' ' || extract(timezone from ${cast(v)})::text`,
     }
   }
+  // interval's `=` counts a month as 30 days and a day as 24 hours; extract(epoch) alone counts a year as
+  // 365.25 days ('1 year' = '360 days' would differ, '365 days 6 hours' match): justified first, it does not.
   if (facts.base === 'interval')
     return { ask: (v) => sql`extract(epoch from justify_interval(${cast(v)}))::text` }
   if (facts.base === 'numeric') return { ask: (v) => sql`(${cast(v)})::text`, numeric: true }
+  // citext's `=` compares lower() under the database's default collation, byte for byte: so does this.
   if (facts.base === 'citext' && facts.collation === 'default') return { ask: (v) => sql`lower(${v}::text)` }
   if (
     facts.base === 'varchar' ||

@@ -1,9 +1,8 @@
 import { type Column, is, type SQL, sql } from 'drizzle-orm'
-import { getTableConfig, type PgColumn, PgTable, PgTransaction } from 'drizzle-orm/pg-core'
+import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
-import { checkFencesTable } from '../common/fences.js'
-import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import { insertParameters } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
@@ -12,28 +11,32 @@ import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError } from './pg-errors.js'
 import { pgFencing } from './pg-fences.js'
+import { insertUnlessFoundQuery, pgInserter } from './pg-insert.js'
+import { keyRewrittenOf, pgKeyCheck, readPgInsertTriggers, rowSkipped } from './pg-key-check.js'
 import { pgLockIdentity } from './pg-lock-identity.js'
-import { type Prepared, prepareMapped, rawPreparer, rowMapper, statementName } from './pg-session.js'
+import {
+  type Prepared,
+  prepareMapped,
+  type RawPreparer,
+  rawPreparer,
+  rowMapper,
+  statementName,
+} from './pg-session.js'
 import { pgCollationMismatchFix, pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
 
-/** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
-function insertDisabled(column: Column): boolean {
-  return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
-}
-
-/** `drizzleStore` for `pg-core` tables; with `fences`, its writes under a lock check fencing tokens. */
+/** `drizzleStore` for `pg-core` tables; with `fences`, it checks fencing tokens (see pgFencing). */
 export function pgStore<T extends PgTable>(
   db: AnyPgDatabase,
   table: T,
-  options: { readonly fences?: PgTable } = {},
+  options: { readonly fences?: unknown } = {},
 ): TableStore<T> {
   type Row = T['$inferSelect']
   const { name: tableName, schema } = getTableConfig(table)
   const relation = schema ? `${quoteIdent(schema)}.${quoteIdent(tableName)}` : quoteIdent(tableName)
   const label = schema ? `${schema}.${tableName}` : tableName
+  const name = `pg:${schema ?? 'public'}.${tableName}`
   const columns = columnsOf(table)
   const fields = Object.freeze(Object.keys(columns))
-  const inherited = inheritedFields(columns)
   const statements = new Map<string, Prepared>()
   const preparer = rawPreparer(db)
   // Every statement prepared with it returns every column in `fields` order.
@@ -102,35 +105,28 @@ export function pgStore<T extends PgTable>(
     return rows[0]
   }
 
-  /**
-   * INSERT … [ON CONFLICT (key) DO NOTHING] RETURNING *, prepared once per shape (the fields given, and the
-   * conflict target). Built anew only when a column's `$defaultFn` returns SQL, which cannot be a parameter.
-   */
-  async function runInsert(values: Record<string, unknown>, conflictKey?: readonly string[]): Promise<Row[]> {
-    const target = conflictKey?.map(column) as PgColumn[] | undefined
-    const build = (row: Record<string, unknown>) => {
-      const query = db.insert(table as PgTable).values(valuesForDrizzle(row, inherited))
-      return (target ? query.onConflictDoNothing({ target }) : query).returning()
-    }
-    const parameters = insertParameters(columns, values)
-    if (!parameters) return (await build(values)) as Row[]
-    const id = `insert:${parameters.shape}|${conflictKey ? [...conflictKey].sort().join(',') : '-'}`
-    let statement = statements.get(id)
-    if (!statement) {
-      const query = build(parameters.placeholders)
-      statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
-      statements.set(id, statement)
-    }
-    return (await statement.execute(parameters.params)) as Row[]
+  const insertContext = {
+    db,
+    table: table as PgTable,
+    columns,
+    statements,
+    casts,
+    factsFor,
+    store: name,
+    fields,
+    mapRows: mapRows as (rows: unknown[][]) => unknown[],
+    label,
   }
+  const runInsert = pgInserter(insertContext)
+  const fencing = options.fences === undefined ? undefined : pgFencing(insertContext, options.fences)
 
   async function insertIfAbsentAtomically(
     key: Partial<Row>,
     values: T['$inferInsert'],
   ): Promise<Row | undefined> {
     try {
-      const rows = await runInsert(values as Record<string, unknown>, Object.keys(key as object))
-      return rows[0]
+      const record = key as Record<string, unknown>
+      return (await runInsert<Row>(values as Record<string, unknown>, Object.keys(record), record))[0]
     } catch (error) {
       pgInsertError(error, label)
     }
@@ -139,55 +135,12 @@ export function pgStore<T extends PgTable>(
   async function insert(values: T['$inferInsert'], opts?: InsertOptions): Promise<Row> {
     if (fencing && opts?.fence !== undefined) {
       const fence = { token: opts.fence, lockKey: opts.lockKey } as Fence
-      return fencing.run(fence, async (tx) => {
-        const rows = await tx
-          .insert(table as PgTable)
-          .values(valuesForDrizzle(values as Record<string, unknown>, inherited))
-          .returning()
-        return rows[0] as Row
-      })
+      return fencing.insert<Row>(values as Record<string, unknown>, fence)
     }
-    const rows = await runInsert(values as Record<string, unknown>)
-    return rows[0] as Row
-  }
-
-  if (options.fences !== undefined && !is(options.fences, PgTable)) {
-    throw new TypeError(
-      'drizzleStore: options.fences must be a pg-core table, as pgFencesTable() defines it.',
-    )
-  }
-  if (options.fences !== undefined) checkFencesTable(options.fences, 'pg')
-  const fencing = options.fences && pgFencing(db, options.fences, label)
-
-  /**
-   * The fenced create (see {@link pgFencing}): the fence raised, then, in the same transaction, a read of the
-   * key and the insert if it found nothing. Two statements after the fence, not the one of
-   * `insertIfAbsentUnderLock`: they run on the transaction's connection, where the store's prepared
-   * statements do not.
-   */
-  async function insertIfAbsentFenced(
-    key: Partial<Row>,
-    values: T['$inferInsert'],
-    fence: Fence,
-  ): Promise<Row | undefined> {
-    if (!fencing) throw new TypeError(`drizzleStore ${label} was created without options.fences.`)
-    const record = key as Record<string, unknown>
-    checkKeyTypes(label, columns, record)
-    const reading = factsFor(record)
-    if (reading) await reading
-    return fencing.run(fence, async (tx) => {
-      const found = await tx
-        .select({ one: sql<number>`1` })
-        .from(table as PgTable)
-        .where(keyWhere(column, record, { cast: casts, inline: true }))
-        .limit(1)
-      if (found.length > 0) return undefined
-      const rows = await tx
-        .insert(table as PgTable)
-        .values(valuesForDrizzle(values as Record<string, unknown>, inherited))
-        .returning()
-      return rows[0] as Row
-    })
+    const key = opts?.key as Record<string, unknown> | undefined
+    const [row] = await runInsert<Row>(values as Record<string, unknown>, undefined, key)
+    if (row === undefined && key) throw rowSkipped(label, name)
+    return row as Row
   }
 
   /** insertIfAbsentUnderLock statements by shape; `null` where none can be prepared (then: a read, then an insert). */
@@ -210,34 +163,22 @@ export function pgStore<T extends PgTable>(
     const id = parameters && `${parameters.shape}|${keyShape(record).shape}`
     let statement = id === undefined ? null : insertIfAbsentUnderLockStatements.get(id)
     if (statement === undefined && parameters && id !== undefined) {
-      // Generated columns take no value, as in drizzle's own insert.
-      const given = parameters.names.filter((field) => !insertDisabled(column(field)))
-      statement = null
-      if (preparer && given.length > 0) {
-        const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
-        const where = keyWhere(column, record, { cast: casts, prefix: 'key:' })
-        const query: SQL = sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(
-          given.map((field) =>
-            parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
-          ),
-          sql`, `,
-        )} where not exists (select 1 from ${table} where ${where}) returning ${sql.join(
-          fields.map(identifier),
-          sql`, `,
-        )}`
-        statement = prepareMapped(preparer, query, mapRows, label)
-      }
+      const query = preparer && insertUnlessFoundQuery(insertContext, record, parameters)
+      statement = query ? prepareMapped(preparer as RawPreparer, query, mapRows, label) : null
       insertIfAbsentUnderLockStatements.set(id, statement)
     }
     if (!statement || !parameters) {
       // A `$defaultFn` returned SQL (no prepared statement can hold it), or no column takes a value: the same
       // thing in two statements.
       if ((await find(key)) !== undefined) return undefined
-      return (await runInsert(values as Record<string, unknown>))[0]
+      return (await runInsert<Row>(values as Record<string, unknown>, undefined, record))[0]
     }
     const params = { ...parameters.params, ...keyParams(column, record, 'key:') }
-    const rows = (await statement.execute(params)) as Row[]
-    return rows[0]
+    try {
+      return ((await statement.execute(params)) as Row[])[0]
+    } catch (error) {
+      throw keyRewrittenOf(error, name, record) ?? error
+    }
   }
 
   /** Covering indexes whose collation is not their column's, by key fields (see uniqueness), for the fix. */
@@ -275,21 +216,28 @@ export function pgStore<T extends PgTable>(
 
   return {
     // From the declaration, for messages; lock keys use lockIdentity().table, the schema search_path resolves.
-    name: `pg:${schema ?? 'public'}.${tableName}`,
+    name,
     fields,
-    inTransaction: is(db, PgTransaction),
     checksFence: fencing !== undefined,
+    inTransaction: is(db, PgTransaction),
     find,
     insert: (values, opts) => insert(values, opts),
-    ...(fencing && { insertIfAbsentFenced }),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
+    ...(fencing && {
+      insertIfAbsentFenced: async (key: Partial<Row>, values: T['$inferInsert'], fence: Fence) => {
+        const record = key as Record<string, unknown>
+        checkKeyTypes(label, columns, record)
+        return fencing.create<Row>(record, values as Record<string, unknown>, fence)
+      },
+    }),
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
     // The names before 0.3 (deprecated, removed in 0.4).
     insertIfAbsent: insertIfAbsentAtomically,
     insertUnlessFound: (key, values) => insertIfAbsentUnderLock(key, values),
     uniqueness,
     uniqueIndexFix,
+    insertTriggers: () => readPgInsertTriggers(db, relation),
     lockIdentity: async (key) => {
       const record = key as Record<string, unknown>
       checkKeyTypes(label, columns, record)

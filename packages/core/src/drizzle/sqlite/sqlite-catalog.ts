@@ -1,15 +1,26 @@
 import { sql } from 'drizzle-orm'
-import type { CatalogIndex } from '../common/unique-index-match.js'
+import { type CatalogIndex, coveringIndexes } from '../common/unique-index-match.js'
 import type { AnySQLiteDatabase } from './sqlite-database.js'
+import type { SqliteTableFacts } from './sqlite-table-facts.js'
+import { asciiUpper } from './sqlite-table-sql.js'
 
-/** Every unique, non-partial index of a table, its columns and their NOT NULL flags, in one query. */
+/**
+ * Every unique, non-partial index of a table, its key columns (`index_xinfo`'s `key = 1`: not the rowid it
+ * stores), their collations and NOT NULL flags, in one query.
+ */
 const UNIQUE_INDEXES = (table: string) => sql`
-  select il.name as index_name, ii.name as column_name, coalesce(ti."notnull", 0) as not_null
+  select il.name as index_name, ii.name as column_name, ii.coll as coll, coalesce(ti."notnull", 0) as not_null
   from pragma_index_list(${table}) il
-  join pragma_index_info(il.name) ii
+  join pragma_index_xinfo(il.name) ii
   left join pragma_table_info(${table}) ti on ti.name = ii.name
-  where il."unique" = 1 and il.partial = 0
+  where il."unique" = 1 and il.partial = 0 and ii."key" = 1
   order by il.name, ii.seqno`
+
+/** A unique index as {@link CatalogIndex}, and the collation it compares each key column under. */
+export interface SqliteCatalogIndex extends CatalogIndex {
+  /** By column (lower-cased, as in `columns`): the collation, upper-cased (`'NOCASE'`). */
+  readonly collations: ReadonlyMap<string, string>
+}
 
 /** The INTEGER PRIMARY KEY (rowid alias): unique, yet absent from `index_list`. */
 const ROWID_ALIAS = (table: string) => sql`
@@ -23,7 +34,7 @@ const ROWID_ALIAS = (table: string) => sql`
 export async function readSqliteUniqueIndexes(
   db: AnySQLiteDatabase,
   table: string,
-): Promise<CatalogIndex[] | undefined> {
+): Promise<SqliteCatalogIndex[] | undefined> {
   const [found] = (await db.all(sql`select count(*) as n from pragma_table_info(${table})`)) as {
     n: number
   }[]
@@ -31,22 +42,29 @@ export async function readSqliteUniqueIndexes(
   const rows = (await db.all(UNIQUE_INDEXES(table))) as {
     index_name: string
     column_name: string | null
+    coll: string | null
     not_null: number
   }[]
   // SQLite's unique indexes treat NULLs as distinct and have no option against it.
-  const indexes = new Map<string, CatalogIndex & { columns: string[] }>()
+  const indexes = new Map<string, SqliteCatalogIndex & { columns: string[] }>()
   for (const row of rows) {
     const index = indexes.get(row.index_name) ?? {
       name: row.index_name,
       columns: [],
+      collations: new Map<string, string>(),
       partial: false,
       expression: false,
       nullsNotDistinct: false,
       notNull: true,
     }
+    const name = row.column_name === null ? undefined : row.column_name.toLowerCase()
     indexes.set(row.index_name, {
       ...index,
-      columns: row.column_name === null ? index.columns : [...index.columns, row.column_name.toLowerCase()],
+      columns: name === undefined ? index.columns : [...index.columns, name],
+      collations:
+        name === undefined
+          ? index.collations
+          : new Map([...index.collations, [name, asciiUpper(row.coll ?? 'BINARY')]]),
       expression: index.expression || row.column_name === null,
       notNull: index.notNull && Number(row.not_null) === 1,
     })
@@ -57,6 +75,7 @@ export async function readSqliteUniqueIndexes(
     indexes.set('(rowid)', {
       name: '(rowid)',
       columns: [rowid.name.toLowerCase()],
+      collations: new Map(),
       partial: false,
       expression: false,
       nullsNotDistinct: false,
@@ -64,6 +83,35 @@ export async function readSqliteUniqueIndexes(
     })
   }
   return [...indexes.values()]
+}
+
+/**
+ * Where an index that covers exactly `columns` (lower-cased) compares a key column under another collation
+ * than the column's own (`CREATE UNIQUE INDEX … (slug COLLATE NOCASE)` on a BINARY column, or a BINARY index
+ * on a NOCASE column), what differs, one clause per index; `undefined` where none does. `ON CONFLICT` would
+ * then call keys equal that a read tells apart (a conflict with no row to read: ROW_VANISHED), or the reverse
+ * (two rows a read calls one key).
+ */
+export function sqliteCollationMismatchOf(
+  indexes: readonly SqliteCatalogIndex[],
+  columns: readonly string[],
+  facts: SqliteTableFacts,
+): string | undefined {
+  // The catalog's names are lower-cased as JavaScript does (see readSqliteUniqueIndexes).
+  const live = new Map([...facts.columns.values()].map((column) => [column.name.toLowerCase(), column]))
+  const clauses = (coveringIndexes(indexes, columns) as SqliteCatalogIndex[]).flatMap((index) => {
+    const differing = index.columns.flatMap((name) => {
+      const own = live.get(name)?.collation ?? 'BINARY'
+      const compared = index.collations.get(name) ?? own
+      return compared === own
+        ? []
+        : [
+            `column "${live.get(name)?.name ?? name}": the index compares under ${compared}, the column under ${own}`,
+          ]
+    })
+    return differing.length === 0 ? [] : [`unique index ${index.name}: ${differing.join('; ')}`]
+  })
+  return clauses.length === 0 ? undefined : clauses.join('; ')
 }
 
 /** The table's columns that may hold NULL, lower-cased. An INTEGER PRIMARY KEY is the rowid, never NULL. */

@@ -10,11 +10,22 @@ import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
-import { uniquenessOf } from '../common/unique-index-match.js'
-import { readSqliteNamesLike, readSqliteNullableColumns, readSqliteUniqueIndexes } from './sqlite-catalog.js'
+import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
+import {
+  readSqliteNamesLike,
+  readSqliteNullableColumns,
+  readSqliteUniqueIndexes,
+  sqliteCollationMismatchOf,
+} from './sqlite-catalog.js'
 import type { AnySQLiteDatabase } from './sqlite-database.js'
 import { sqliteWriteError } from './sqlite-errors.js'
-import { sqliteIndexName, sqliteUniqueIndexFix } from './sqlite-unique-index-fix.js'
+import { refuseChangedKey, sqliteLockIdentity } from './sqlite-lock-identity.js'
+import { readSqliteTableFacts, type SqliteTableFacts } from './sqlite-table-facts.js'
+import {
+  sqliteCollationMismatchFix,
+  sqliteIndexName,
+  sqliteUniqueIndexFix,
+} from './sqlite-unique-index-fix.js'
 
 /**
  * A drizzle SQLite prepared statement. better-sqlite3 ('sync') returns values, async drivers promises:
@@ -35,8 +46,13 @@ interface Prepared {
  * - Inside a transaction that read before it writes, SQLite refuses the write with `SQLITE_BUSY_SNAPSHOT` when
  *   another connection wrote since: that is a `SerializationConflictError` (cause kept); run the whole
  *   transaction again. Any other error, `SQLITE_BUSY` after the timeout included, is rethrown unchanged.
- * - `uniqueness`: `PRAGMA index_list` / `index_info` (partial indexes excluded) and the INTEGER PRIMARY KEY;
- *   SQLite unique indexes treat NULLs as distinct, so `'nulls-distinct'` unless every key column is NOT NULL.
+ * - `uniqueness`: `PRAGMA index_list` / `index_xinfo` (partial indexes excluded) and the INTEGER PRIMARY KEY;
+ *   SQLite unique indexes treat NULLs as distinct, so `'nulls-distinct'` unless every key column is NOT NULL;
+ *   `'not-enforced'` where the covering index compares under another collation than its column.
+ * - `lockIdentity`: from the live table's facts (its file, affinities and collations; two statements, read
+ *   once per store), computed in JavaScript: see {@link sqliteLockIdentity}.
+ * - A key with text or a bigint in it reads those facts before its first insert too: an integer beyond ±2^53
+ *   for a REAL column is refused (`InvalidKeyError`, see {@link refuseChangedKey}) before any write.
  */
 export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table: T): TableStore<T> {
   type Row = T['$inferSelect']
@@ -48,6 +64,19 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
 
   function column(field: string): Column {
     return columns[field] as Column
+  }
+
+  /** The live table's facts (file, affinities, collations): read on their first use, then kept. */
+  let facts: Promise<SqliteTableFacts> | undefined
+  function tableFacts(): Promise<SqliteTableFacts> {
+    facts ??= readSqliteTableFacts(db, tableName).then((found) => {
+      if (!found) throw new Error(`sqliteStore: table ${tableName} does not exist.`)
+      return found
+    })
+    facts.catch(() => {
+      facts = undefined // not kept: the next call asks again
+    })
+    return facts
   }
 
   async function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
@@ -72,7 +101,12 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     key: Partial<Row>,
     values: T['$inferInsert'],
   ): Promise<Row | undefined> {
-    const target = Object.keys(key as object).map(column) as SQLiteColumn[]
+    const record = key as Record<string, unknown>
+    // Number text or a bigint may be an integer that a REAL column would store as another number.
+    if (Object.values(record).some((value) => typeof value === 'string' || typeof value === 'bigint')) {
+      refuseChangedKey(await tableFacts(), tableName, record, column, (col) => databaseColumnName(db, col))
+    }
+    const target = Object.keys(record).map(column) as SQLiteColumn[]
     const parameters = insertParameters(columns, values as Record<string, unknown>)
     try {
       if (!parameters) {
@@ -117,18 +151,35 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     }
   }
 
+  /** Covering indexes whose collation is not their column's, by key fields (see uniqueness), for the fix. */
+  const mismatched = new Map<string, string>()
+
+  /**
+   * From the live catalog. A covering index whose collation is not its column's makes the key not enforced:
+   * `ON CONFLICT` would let that index arbitrate while `find` compares as the column does.
+   */
   async function uniqueness(keyFields: readonly string[]): Promise<Uniqueness> {
     const indexes = await readSqliteUniqueIndexes(db, tableName)
     if (!indexes) throw new Error(`sqliteStore: table ${tableName} does not exist.`)
-    return uniquenessOf(
-      indexes,
-      keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase()),
-    )
+    const names = keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase())
+    // The columns' collations (two statements) only where an index covers the key: else nothing to compare.
+    const live =
+      coveringIndexes(indexes, names).length > 0 ? await readSqliteTableFacts(db, tableName) : undefined
+    const mismatch = live && sqliteCollationMismatchOf(indexes, names, live)
+    const id = [...keyFields].sort().join(',')
+    if (mismatch === undefined) mismatched.delete(id)
+    else mismatched.set(id, mismatch)
+    return mismatch === undefined ? uniquenessOf(indexes, names) : 'not-enforced'
   }
 
-  /** See {@link sqliteUniqueIndexFix}: the names in use and the nullable columns, read from the database. */
+  /**
+   * See {@link sqliteUniqueIndexFix}: the names in use and the nullable columns, read from the database; for
+   * a covering index under another collation, {@link sqliteCollationMismatchFix}.
+   */
   async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
     const names = keyFields.map((field) => databaseColumnName(db, column(field)))
+    const mismatch = mismatched.get([...keyFields].sort().join(','))
+    if (mismatch !== undefined) return sqliteCollationMismatchFix(tableName, names, mismatch)
     const taken = await readSqliteNamesLike(db, sqliteIndexName(tableName, names))
     return sqliteUniqueIndexFix(tableName, names, taken, await readSqliteNullableColumns(db, tableName))
   }
@@ -144,5 +195,11 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
     uniqueIndexFix,
+    lockIdentity: async (key) => {
+      const record = key as Record<string, unknown>
+      checkKeyTypes(tableName, columns, record)
+      const known = await tableFacts()
+      return sqliteLockIdentity(known, tableName, record, column, (col) => databaseColumnName(db, col))
+    },
   }
 }

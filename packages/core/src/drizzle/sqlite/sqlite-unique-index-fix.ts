@@ -53,3 +53,23 @@ export function sqliteUniqueIndexFix(
       : {}),
   }
 }
+
+/**
+ * {@link UniqueIndexFix} for a key whose covering index compares under another collation than its column
+ * (`mismatch`, as `sqliteCollationMismatchOf` says it): no SQL (another index would not help while that one
+ * arbitrates `ON CONFLICT`), a hint that says why and what to change.
+ */
+export function sqliteCollationMismatchFix(
+  table: string,
+  names: readonly string[],
+  mismatch: string,
+): UniqueIndexFix {
+  return {
+    table,
+    columns: [...names],
+    hint:
+      `${mismatch}: the index and a read would disagree on which keys are equal. Recreate the index with the ` +
+      "column's collation (no COLLATE clause), or give the column the index's (SQLite cannot change a " +
+      "column's collation: rebuild the table)",
+  }
+}

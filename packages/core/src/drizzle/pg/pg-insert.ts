@@ -1,0 +1,109 @@
+import { type Column, type SQL, sql } from 'drizzle-orm'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { databaseColumnName } from '../common/columns.js'
+import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
+import type { castFor } from './pg-columns.js'
+import type { AnyPgDatabase } from './pg-database.js'
+import { KEY_CHECK_FIELD, keyRewrittenOf, pgKeyCheck } from './pg-key-check.js'
+import { type Prepared, statementName } from './pg-session.js'
+
+/** What {@link pgInserter} needs of its store. */
+export interface PgInserterContext {
+  readonly db: AnyPgDatabase
+  readonly table: PgTable
+  readonly columns: Record<string, Column>
+  /** The store's prepared statements, by id (the inserts' ids start with `insert:`). */
+  readonly statements: Map<string, Prepared>
+  /** How each key field's parameter is cast to compare as its column stores. */
+  readonly casts: (field: string) => ReturnType<typeof castFor>
+  /** Resolves once `key` can be compared as its columns store (the live column types read), if need be. */
+  readonly factsFor: (key: Record<string, unknown>) => Promise<unknown> | undefined
+  /** The store's name, for errors. */
+  readonly store: string
+}
+
+/**
+ * The store's `INSERT … [ON CONFLICT (key) DO NOTHING] RETURNING *`, prepared once per shape (the fields
+ * given, the conflict target, the key checked). Built anew only when a column's `$defaultFn` returns SQL,
+ * which cannot be a parameter. With `key`, the statement fails, writing nothing, unless the row as stored
+ * compares equal to the key ({@link pgKeyCheck}): then it throws `KeyRewrittenError`.
+ */
+export function pgInserter(context: PgInserterContext) {
+  const { db, table, columns, statements, casts, store } = context
+  const inherited = inheritedFields(columns)
+  const column = (field: string) => columns[field] as Column
+  return async function runInsert<Row>(
+    values: Record<string, unknown>,
+    conflictKey?: readonly string[],
+    key?: Record<string, unknown>,
+  ): Promise<Row[]> {
+    const target = conflictKey?.map(column) as PgColumn[] | undefined
+    const build = (row: Record<string, unknown>, check?: SQL) => {
+      const query = db.insert(table).values(valuesForDrizzle(row, inherited))
+      const conflicted = target ? query.onConflictDoNothing({ target }) : query
+      return check
+        ? conflicted.returning({ ...(columns as Record<string, PgColumn>), [KEY_CHECK_FIELD]: check })
+        : conflicted.returning()
+    }
+    const reading = key && context.factsFor(key)
+    if (reading) await reading
+    const parameters = insertParameters(columns, values)
+    let rows: Row[]
+    try {
+      if (!parameters) {
+        rows = (await build(values, key && pgKeyCheck(db, column, key, casts, true))) as Row[]
+      } else {
+        const conflict = conflictKey ? [...conflictKey].sort().join(',') : '-'
+        const id = `insert:${parameters.shape}|${conflict}|${key ? keyShape(key).shape : '-'}`
+        let statement = statements.get(id)
+        if (!statement) {
+          const query = build(parameters.placeholders, key && pgKeyCheck(db, column, key, casts))
+          statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
+          statements.set(id, statement)
+        }
+        const params = key ? { ...parameters.params, ...keyParams(column, key, 'key:') } : parameters.params
+        rows = (await statement.execute(params)) as Row[]
+      }
+    } catch (error) {
+      throw (key && keyRewrittenOf(error, store, key)) || error
+    }
+    if (key) for (const row of rows) delete (row as Record<string, unknown>)[KEY_CHECK_FIELD]
+    return rows
+  }
+}
+
+/** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
+function insertDisabled(column: Column): boolean {
+  return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
+}
+
+/**
+ * `INSERT INTO t (…) SELECT $1, … WHERE NOT EXISTS (SELECT 1 FROM t WHERE key) [AND also] RETURNING <every
+ * column in fields order>, <key check>`: the insert and the read of the key in one statement, for a store
+ * prepared statement (placeholders: the values' fields, and the key's as `key:<field>`). `undefined` when no
+ * column takes a value. Postgres types each parameter from its target column.
+ */
+export function insertUnlessFoundQuery(
+  context: Pick<PgInserterContext, 'db' | 'table' | 'columns' | 'casts'> & {
+    readonly fields: readonly string[]
+  },
+  key: Record<string, unknown>,
+  parameters: NonNullable<ReturnType<typeof insertParameters>>,
+  also?: SQL,
+): SQL | undefined {
+  const { db, table, columns, casts, fields } = context
+  const column = (field: string) => columns[field] as Column
+  // Generated columns take no value, as in drizzle's own insert.
+  const given = parameters.names.filter((field) => !insertDisabled(column(field)))
+  if (given.length === 0) return undefined
+  const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
+  const where = keyWhere(column, key, { cast: casts, prefix: 'key:' })
+  const values = given.map((field) =>
+    parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
+  )
+  return sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(values, sql`, `)} where not exists (select 1 from ${table} where ${where})${also ? sql` and ${also}` : sql``} returning ${sql.join(
+    fields.map(identifier),
+    sql`, `,
+  )}, ${pgKeyCheck(db, column, key, casts)}`
+}

@@ -1,0 +1,6 @@
+import { packageTestConfig } from '../../vitest.base.mjs'
+
+/** `unit`: test-support's own tests, of what needs no service (the bounded runner, the seeded shuffle). */
+export default packageTestConfig({
+  unit: ['test/concurrency.test.ts'],
+})

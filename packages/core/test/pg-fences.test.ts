@@ -51,18 +51,28 @@ describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
     expect(await count('a')).toBe(1)
   })
 
-  test.each([
-    ['an older token', 6],
-    ['the same token', 7],
-  ])('%s: LockLostError, nothing written, the fence unchanged', async (_, token) => {
+  test('an older token: LockLostError, nothing written, the fence unchanged', async () => {
     const { store, count, fence } = await fixture()
-    const lockKey = `lock-${fencesName}-${token}`
+    const lockKey = `lock-${fencesName}-older`
     await store.insertIfAbsentFenced!({ slug: 'x' }, { slug: 'x' }, { token: 7, lockKey })
     await expect(
-      store.insertIfAbsentFenced!({ slug: 'y' }, { slug: 'y' }, { token, lockKey }),
+      store.insertIfAbsentFenced!({ slug: 'y' }, { slug: 'y' }, { token: 6, lockKey }),
     ).rejects.toBeInstanceOf(LockLostError)
-    await expect(store.insert({ slug: 'y' }, { fence: token, lockKey })).rejects.toBeInstanceOf(LockLostError)
+    await expect(store.insert({ slug: 'y' }, { fence: 6, lockKey })).rejects.toBeInstanceOf(LockLostError)
     expect(await count('y')).toBe(0)
+    expect(Number(await fence(lockKey))).toBe(7)
+  })
+
+  test("the same token is that write's own (a token is drawn for one write): accepted", async () => {
+    const { store, count, fence } = await fixture()
+    const lockKey = `lock-${fencesName}-same`
+    await store.insertIfAbsentFenced!({ slug: 's' }, { slug: 's' }, { token: 7, lockKey })
+    expect(
+      await store.insertIfAbsentFenced!({ slug: 's2' }, { slug: 's2' }, { token: 7, lockKey }),
+    ).toMatchObject({
+      slug: 's2',
+    })
+    expect(await count('s2')).toBe(1)
     expect(Number(await fence(lockKey))).toBe(7)
   })
 
@@ -126,6 +136,26 @@ describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
         await holder.exec('commit')
         expect(await waiting).toBe(undefined) // it read after the commit: the row is there
         expect(await count('w')).toBe(1)
+      } finally {
+        await holder.release()
+      }
+    })
+
+    test('a holder that wrote nothing: the create waiting on the fence row inserts once it is granted', async () => {
+      const { name, store, count } = await fixture()
+      const lockKey = `lock-${fencesName}-nothing`
+      await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
+      const holder = await h.session!()
+      try {
+        await holder.exec('begin')
+        await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
+        const waiting = store.insertIfAbsentFenced!({ slug: 'v' }, { slug: 'v' }, { token: 3, lockKey })
+        await new Promise((resolve) => setTimeout(resolve, 200)) // it is blocked on the fence row
+        expect(await count('v')).toBe(0)
+        await holder.exec('commit')
+        expect(await waiting).toMatchObject({ slug: 'v' }) // raised to 3 after the holder's 2, then inserted
+        expect(await count('v')).toBe(1)
+        expect(await h.rows(`select slug from ${name} where slug = 'v'`)).toHaveLength(1)
       } finally {
         await holder.release()
       }

@@ -127,7 +127,9 @@ describe('quorum', () => {
       ['acquire', 'fence', 'fence', 'release'],
     ])
     // One token, at least the nodes' clock in microseconds (they run on this machine), held by every node.
-    expect(fences).toEqual([[{ fence: expect.any(Number), key: { slug: 'b' } }]])
+    expect(fences).toEqual([
+      [{ fence: expect.any(Number), lockKey: lockKeyFor(fencing.name, { slug: 'b' }), key: { slug: 'b' } }],
+    ])
     const [[{ fence }]] = fences as [[{ fence: number }]]
     expect(fence).toBeGreaterThanOrEqual(before * 1_000)
     const counter = `${lockKeyFor(fencing.name, { slug: 'b' })}:fence`

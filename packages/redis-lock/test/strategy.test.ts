@@ -243,7 +243,8 @@ describe('redisLockStrategy on one node', () => {
       await getOrCreate(store, { slug: 'f' }, {}, strategy)
       // Never insertIfAbsentUnderLock, which takes no token: a fencing store always gets insert(values, { fence }).
       const fences = store.inserts.map(([opts]) => (opts as { fence: number }).fence)
-      expect(store.inserts).toEqual(fences.map((fence) => [{ fence, key: { slug: 'f' } }]))
+      const lockKey = lockKeyFor(store.name, { slug: 'f' }) // the token's own lock, passed with it
+      expect(store.inserts).toEqual(fences.map((fence) => [{ fence, lockKey, key: { slug: 'f' } }]))
       // Each larger than the one before, and at least the node's clock in microseconds (the node runs on this
       // machine: its clock is ours) when the first call began.
       expect(fences[0]).toBeGreaterThanOrEqual(before * 1_000)

@@ -8,6 +8,6 @@
 export { type DrizzleStore, type DrizzleStoreOptions, drizzleStore } from './drizzle-store.js'
 export type { AnyMySqlDatabase } from './mysql/mysql-database.js'
 export type { AnyPgDatabase } from './pg/pg-database.js'
-export { type PgFencesTable, pgFencesSql, pgFencesTable } from './pg/pg-fences.js'
+export { type PgFencesTable, pgFencesSql, pgFencesTable } from './pg/pg-fences-table.js'
 export { type PruneFencesOptions, pruneFences } from './prune-fences.js'
 export type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'

@@ -2,7 +2,7 @@ import { is, lt, sql, type Table } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
 import { checkFencesTable } from './common/fences.js'
 import type { AnyPgDatabase } from './pg/pg-database.js'
-import type { PgFencesTable } from './pg/pg-fences.js'
+import type { PgFencesTable } from './pg/pg-fences-table.js'
 
 /** Options of {@link pruneFences}. */
 export interface PruneFencesOptions {

@@ -16,12 +16,12 @@ export function checkFence(fence: Fence | undefined): Fence {
 }
 
 /**
- * `table` has the columns of a fences table (`lockKey`, `token`, `updatedAt`), or a `TypeError` that says how
- * to make one. `dialect` names the definition to use.
+ * `table` has the columns of a fences table (`lockKey`, `token`, `prevToken`, `updatedAt`), or a `TypeError`
+ * that says how to make one. `dialect` names the definition to use.
  */
 export function checkFencesTable(table: unknown, dialect: 'pg' | 'mysql' | 'sqlite'): void {
   const candidate = table as Record<string, unknown> | null | undefined
-  for (const column of ['lockKey', 'token', 'updatedAt']) {
+  for (const column of ['lockKey', 'token', 'prevToken', 'updatedAt']) {
     if (typeof candidate?.[column] !== 'object' || candidate[column] === null) {
       throw new TypeError(
         `drizzleStore: options.fences must be a fences table, as ${dialect}FencesTable() defines it (it has no ` +

@@ -1,57 +1,15 @@
-import { type Column, is, lt, sql } from 'drizzle-orm'
-import { bigint, PgTable, pgSchema, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
+import { type Column, is, lte, sql } from 'drizzle-orm'
+import { PgTable } from 'drizzle-orm/pg-core'
 import { LockLostError } from '../../errors.js'
 import type { Fence } from '../../types.js'
-import { checkFence, checkFencesTable, DEFAULT_FENCES_TABLE } from '../common/fences.js'
+import { checkFence, checkFencesTable } from '../common/fences.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
-import { keyParams, keyWhere } from '../common/key-where.js'
+import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { AnyPgDatabase } from './pg-database.js'
+import type { PgFencesTable } from './pg-fences-table.js'
 import { insertUnlessFoundQuery, type PgInserterContext } from './pg-insert.js'
 import { keyRewrittenOf } from './pg-key-check.js'
-import { prepareMapped, rawPreparer } from './pg-session.js'
-import { quoteIdent } from './pg-unique-index-fix.js'
-
-/** The columns of a Postgres fences table. */
-function fenceColumns() {
-  return {
-    /** The lock key (the Redis key of the lock) whose owners' tokens the row keeps. */
-    lockKey: text('lock_key').primaryKey(),
-    /** The largest token a fenced write of this lock key has committed with. */
-    token: bigint('token', { mode: 'number' }).notNull(),
-    /** When a write last raised it: what {@link pruneFences} goes by. */
-    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-  }
-}
-
-/**
- * The drizzle definition of the fences table on Postgres, for `drizzleStore(db, table, { fences })`: put it
- * in your schema so that drizzle-kit creates it, or run {@link pgFencesSql}'s statement. One table serves
- * every store of the database.
- *
- * @param name - the table's name, `getorcreate_fences` by default.
- * @param schema - its schema; by default the one `search_path` resolves, as for any `pgTable`.
- */
-export function pgFencesTable(name: string = DEFAULT_FENCES_TABLE, schema?: string) {
-  return schema === undefined ? pgTable(name, fenceColumns()) : pgSchema(schema).table(name, fenceColumns())
-}
-
-/** A Postgres fences table, as {@link pgFencesTable} defines it. */
-export type PgFencesTable = ReturnType<typeof pgFencesTable>
-
-/**
- * The statement that creates the fences table on Postgres, for a migration; the same table as
- * {@link pgFencesTable}.
- */
-export function pgFencesSql(name: string = DEFAULT_FENCES_TABLE, schema?: string): string {
-  const table = schema === undefined ? quoteIdent(name) : `${quoteIdent(schema)}.${quoteIdent(name)}`
-  return (
-    `create table if not exists ${table} (\n` +
-    '  lock_key text primary key,\n' +
-    '  token bigint not null,\n' +
-    '  updated_at timestamptz not null default now()\n' +
-    ')'
-  )
-}
+import { type Prepared, prepareMapped, rawPreparer } from './pg-session.js'
 
 /** What {@link pgFencing} needs of its store. */
 export interface PgFencingContext extends PgInserterContext {
@@ -66,13 +24,9 @@ export interface PgFencingContext extends PgInserterContext {
 /** Fenced writes of one store through one fences table. */
 export interface PgFencing {
   /**
-   * The fenced create: in one READ COMMITTED transaction, raise the fence of `fence.lockKey` to `fence.token`
-   * (`INSERT … ON CONFLICT (lock_key) DO UPDATE … WHERE token < excluded.token RETURNING`), and insert the row
-   * unless a read of the key finds one and unless the fence holds another token than ours
-   * ({@link insertUnlessFoundQuery}). The two statements are sent together (postgres.js pipelines them: one
-   * round trip between BEGIN and COMMIT); Postgres runs them in order, and the insert's snapshot is taken
-   * after the fence row's lock was granted, so its read sees every row the earlier holders committed. No
-   * fence row back: `LockLostError`, and the transaction rolls back. Returns the new row, or `undefined`.
+   * The fenced create, one statement: raise the fence, and insert unless the key is found; see
+   * {@link pgFencing}. The new row, or `undefined` when a row has the key; `LockLostError` when the fence
+   * holds a larger token.
    */
   create<Row>(
     key: Record<string, unknown>,
@@ -83,7 +37,42 @@ export interface PgFencing {
   insert<Row>(values: Record<string, unknown>, fence: Fence): Promise<Row>
 }
 
-/** {@link PgFencing} over `fences` (a fences table) for the store of `context`. */
+/** What the fenced create's statement answers, before its row is mapped. */
+interface FencedOutcome {
+  /** The fence was raised to (or already held) this token. */
+  readonly raised: boolean
+  /** No other write moved the fence between this statement's snapshot and its raise: its read is current. */
+  readonly fresh: boolean
+  /** The new row's columns, in `fields` order, when it inserted one. */
+  readonly row: unknown[] | undefined
+}
+
+/** How many times a fenced create runs again when another write moved the fence after its snapshot. */
+const STALE_ATTEMPTS = 3
+
+/**
+ * Fenced writes through `fences` (a fences table) for the store of `context`. A fenced create is one
+ * statement, so one round trip and no transaction to open:
+ *
+ * ```sql
+ * with raised as (insert into fences as fence (lock_key, token) values ($lk, $tk)
+ *        on conflict (lock_key) do update set token = excluded.token, prev_token = fence.token, updated_at = now()
+ *        where fence.token <= excluded.token returning fence.prev_token),
+ *      seen as (select token from fences where lock_key = $lk),              -- as of the statement's snapshot
+ *      fresh as (select 1 from raised where prev_token is not distinct from (select token from seen)),
+ *      created as (insert into t (…) select … where not exists (select 1 from t where key) and exists (select 1 from fresh)
+ *        returning …)
+ * select (select count(*) from raised), (select count(*) from fresh), created.* from (select 1) one left join created on true
+ * ```
+ *
+ * The raise takes the fence row's lock (every writer of the lock key waits for it) and compares with the
+ * newest committed token, whatever the snapshot: no row back means a newer owner: `LockLostError`. The read of
+ * the key uses the statement's snapshot, taken before that wait; `fresh` says whether it can be trusted: every
+ * fenced create of the key moves the fence in the statement that inserts, so if the token the raise replaced is
+ * the one the snapshot sees, no fenced row of the key was committed after the snapshot. Else the statement
+ * inserts nothing (its raise stands), and runs again: a new snapshot, and the same token, which the raise
+ * accepts (`<=`: tokens are unique to one owner's write, so an equal one is this write's own).
+ */
 export function pgFencing(context: PgFencingContext, fences: unknown): PgFencing {
   if (!is(fences, PgTable)) {
     throw new TypeError(
@@ -94,74 +83,126 @@ export function pgFencing(context: PgFencingContext, fences: unknown): PgFencing
   const { db, table, columns, label } = context
   const ledger = fences as PgFencesTable
   const inherited = inheritedFields(columns)
-  const ours = sql`exists (select 1 from ${ledger} where ${ledger.lockKey} = ${sql.placeholder('fence:lockKey')} and ${ledger.token} = ${sql.placeholder('fence:token')})`
+  const column = (field: string) => columns[field] as Column
+  const preparer = rawPreparer(db)
+  const statements = new Map<string, Prepared>()
+  const name = (col: Column) => sql.identifier(col.name)
+  const lockKey = sql.placeholder('fence:lockKey')
+  const token = sql.placeholder('fence:token')
+  const raise = sql`insert into ${ledger} as fence (${name(ledger.lockKey)}, ${name(ledger.token)}) values (${lockKey}, ${token})
+    on conflict (${name(ledger.lockKey)}) do update set ${name(ledger.token)} = excluded.${name(ledger.token)},
+      ${name(ledger.prevToken)} = fence.${name(ledger.token)}, ${name(ledger.updatedAt)} = now()
+    where fence.${name(ledger.token)} <= excluded.${name(ledger.token)}
+    returning fence.${name(ledger.prevToken)} as prev`
+  const seen = sql`select ${name(ledger.token)} as token from ${ledger} where ${name(ledger.lockKey)} = ${lockKey}`
 
-  /** The fence raised and `write` sent at once in one transaction; `write`'s rows, or LockLostError. */
+  const lost = (fence: Fence) =>
+    new LockLostError(
+      `The fence of lock ${fence.lockKey} holds a larger token than this writer's (${fence.token}): the lock ` +
+        `expired while this writer was paused and a newer owner took it. Nothing was written to ${label}.`,
+    )
+
+  /** The one-statement create for this shape, prepared once; undefined where none can be prepared. */
+  function createStatement(
+    key: Record<string, unknown>,
+    parameters: NonNullable<ReturnType<typeof insertParameters>>,
+  ): Prepared | undefined {
+    if (!preparer) return undefined
+    const id = `${parameters.shape}|${keyShape(key).shape}`
+    let statement = statements.get(id)
+    if (!statement) {
+      const created = insertUnlessFoundQuery(context, key, parameters, sql`exists (select 1 from fresh)`)
+      if (!created) return undefined
+      const query = sql`with raised as (${raise}), seen as (${seen}),
+        fresh as (select 1 from raised where prev is not distinct from (select token from seen)),
+        created as (${created})
+        select (select count(*) from raised)::int, (select count(*) from fresh)::int, (select count(*) from created)::int, created.*
+        from (select 1) as one left join created on true`
+      const outcome = (rows: unknown[][]): FencedOutcome[] =>
+        rows.map((row) => ({
+          raised: Number(row[0]) > 0,
+          fresh: Number(row[1]) > 0,
+          row: Number(row[2]) > 0 ? row.slice(3) : undefined,
+        }))
+      statement = prepareMapped(preparer, query, outcome, label)
+      statements.set(id, statement)
+    }
+    return statement
+  }
+
+  /** The fence raised, then `write`, in one READ COMMITTED transaction; for what one statement cannot do. */
   function underFence<T>(fence: Fence, write: (tx: AnyPgDatabase) => Promise<T>): Promise<T> {
-    const { token, lockKey } = checkFence(fence)
     return db.transaction(
       async (tx) => {
-        const raising = tx
+        const raised = await tx
           .insert(ledger)
-          .values({ lockKey, token })
+          .values({ lockKey: fence.lockKey, token: fence.token })
           .onConflictDoUpdate({
             target: ledger.lockKey,
-            set: { token: sql`excluded.token`, updatedAt: sql`now()` },
-            setWhere: lt(ledger.token, sql`excluded.token`),
+            set: {
+              token: sql`excluded.${name(ledger.token)}`,
+              prevToken: sql`${ledger.token}`,
+              updatedAt: sql`now()`,
+            },
+            setWhere: lte(ledger.token, sql`excluded.${name(ledger.token)}`),
           })
           .returning({ token: ledger.token })
-          .execute()
-        const writing = write(tx as unknown as AnyPgDatabase)
-        const [raised, written] = await Promise.allSettled([raising, writing])
-        if (raised.status === 'rejected') throw raised.reason
-        if (raised.value.length === 0) {
-          throw new LockLostError(
-            `The fence of lock ${lockKey} holds a token at least as large as this writer's (${token}): the ` +
-              `lock expired while this writer was paused and a newer owner took it. Nothing was written to ${label}.`,
-          )
-        }
-        if (written.status === 'rejected') throw written.reason
-        return written.value
+        if (raised.length === 0) throw lost(fence)
+        return write(tx as unknown as AnyPgDatabase)
       },
       { isolationLevel: 'read committed' },
     )
   }
 
+  async function createInTransaction<Row>(
+    key: Record<string, unknown>,
+    values: Record<string, unknown>,
+    fence: Fence,
+  ): Promise<Row | undefined> {
+    return underFence(fence, async (tx) => {
+      const found = await tx
+        .select({ one: sql<number>`1` })
+        .from(table)
+        .where(keyWhere(column, key, { cast: context.casts, inline: true }))
+        .limit(1)
+      if (found.length > 0) return undefined
+      const rows = await tx.insert(table).values(valuesForDrizzle(values, inherited)).returning()
+      return rows[0] as Row
+    })
+  }
+
   return {
     async create<Row>(key: Record<string, unknown>, values: Record<string, unknown>, fence: Fence) {
+      checkFence(fence)
       const reading = context.factsFor(key)
       if (reading) await reading
       const parameters = insertParameters(columns, values)
-      const query = parameters && insertUnlessFoundQuery(context, key, parameters, ours)
-      try {
-        return await underFence(fence, async (tx) => {
-          const preparer = rawPreparer(tx)
-          if (query && preparer && parameters) {
-            const statement = prepareMapped(preparer, query, context.mapRows, label)
-            const params = {
-              ...parameters.params,
-              ...keyParams((field) => columns[field] as Column, key, 'key:'),
-              'fence:lockKey': fence.lockKey,
-              'fence:token': fence.token,
-            }
-            return ((await statement.execute(params)) as Row[])[0]
-          }
-          // A `$defaultFn` returned SQL, or no column takes a value: the read, then the insert, after the fence.
-          const found = await tx
-            .select({ one: sql<number>`1` })
-            .from(table)
-            .where(keyWhere((field) => columns[field] as Column, key, { cast: context.casts, inline: true }))
-            .limit(1)
-          if (found.length > 0) return undefined
-          const rows = await tx.insert(table).values(valuesForDrizzle(values, inherited)).returning()
-          return rows[0] as Row
-        })
-      } catch (error) {
-        throw keyRewrittenOf(error, context.store, key) ?? error
+      const statement = parameters && createStatement(key, parameters)
+      if (!statement || !parameters) return createInTransaction<Row>(key, values, fence)
+      const params = {
+        ...parameters.params,
+        ...keyParams(column, key, 'key:'),
+        'fence:lockKey': fence.lockKey,
+        'fence:token': fence.token,
       }
+      for (let attempt = 1; attempt <= STALE_ATTEMPTS; attempt++) {
+        let outcome: FencedOutcome | undefined
+        try {
+          ;[outcome] = (await statement.execute(params)) as FencedOutcome[]
+        } catch (error) {
+          throw keyRewrittenOf(error, context.store, key) ?? error
+        }
+        if (!outcome?.raised) throw lost(fence)
+        if (outcome.fresh) return outcome.row && (context.mapRows([outcome.row])[0] as Row)
+      }
+      throw new LockLostError(
+        `The fence of lock ${fence.lockKey} moved under this writer ${STALE_ATTEMPTS} times in a row: other owners ` +
+          `keep writing. Nothing was written to ${label}; the call may be retried.`,
+      )
     },
 
     insert<Row>(values: Record<string, unknown>, fence: Fence) {
+      checkFence(fence)
       return underFence(fence, async (tx) => {
         const rows = await tx.insert(table).values(valuesForDrizzle(values, inherited)).returning()
         return rows[0] as Row

@@ -187,6 +187,6 @@ describe('drizzleStore options', () => {
         mysqlTable('t', { id: myInt('id') }) as never,
         { fences: pgFencesTable() } as never,
       ),
-    ).toThrow(/Postgres tables only/)
+    ).toThrow(/Postgres and SQLite tables only/)
   })
 })

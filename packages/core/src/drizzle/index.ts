@@ -11,3 +11,8 @@ export type { AnyPgDatabase } from './pg/pg-database.js'
 export { type PgFencesTable, pgFencesSql, pgFencesTable } from './pg/pg-fences-table.js'
 export { type PruneFencesOptions, pruneFences } from './prune-fences.js'
 export type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'
+export {
+  type SQLiteFencesTable,
+  sqliteFencesSql,
+  sqliteFencesTable,
+} from './sqlite/sqlite-fences-table.js'

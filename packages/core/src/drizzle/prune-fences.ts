@@ -1,8 +1,11 @@
 import { is, lt, sql, type Table } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
+import { SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { checkFencesTable } from './common/fences.js'
 import type { AnyPgDatabase } from './pg/pg-database.js'
 import type { PgFencesTable } from './pg/pg-fences-table.js'
+import type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'
+import { pruneSqliteFences } from './sqlite/sqlite-fences.js'
 
 /** Options of {@link pruneFences}. */
 export interface PruneFencesOptions {
@@ -20,10 +23,21 @@ export interface PruneFencesOptions {
  * it finds the row a newer owner created.
  *
  * @param db - the database the stores write to.
- * @param fences - the fences table given to `drizzleStore(db, table, { fences })`.
+ * @param fences - the fences table given to `drizzleStore(db, table, { fences })`: a `pgFencesTable()` on
+ * Postgres, a `sqliteFencesTable()` on SQLite (whose clock is the process's: SQLite's `julianday('now')`).
  */
 export async function pruneFences(
   db: AnyPgDatabase,
+  fences: PgTable,
+  options: PruneFencesOptions,
+): Promise<number>
+export async function pruneFences(
+  db: AnySQLiteDatabase,
+  fences: SQLiteTable,
+  options: PruneFencesOptions,
+): Promise<number>
+export async function pruneFences(
+  db: AnyPgDatabase | AnySQLiteDatabase,
   fences: Table,
   options: PruneFencesOptions,
 ): Promise<number> {
@@ -33,13 +47,16 @@ export async function pruneFences(
       `pruneFences: olderThanMs must be a non-negative number; got ${String(olderThanMs)}.`,
     )
   }
+  if (is(fences, SQLiteTable)) return pruneSqliteFences(db as AnySQLiteDatabase, fences, olderThanMs)
   if (!is(fences, PgTable)) {
-    throw new TypeError('pruneFences: fences must be a pg-core table, as pgFencesTable() defines it.')
+    throw new TypeError(
+      'pruneFences: fences must be a pg-core or sqlite-core table, as pgFencesTable() or sqliteFencesTable() defines it.',
+    )
   }
   checkFencesTable(fences, 'pg')
   const table = fences as PgFencesTable
   const cutoff = sql`now() - make_interval(secs => ${olderThanMs / 1000})`
-  const deleted = await db
+  const deleted = await (db as AnyPgDatabase)
     .delete(table)
     .where(lt(table.updatedAt, cutoff))
     .returning({ lockKey: table.lockKey })

@@ -5,7 +5,7 @@ import {
   type SQLiteTable,
   SQLiteTransaction,
 } from 'drizzle-orm/sqlite-core'
-import type { FindOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
@@ -19,6 +19,7 @@ import {
 } from './sqlite-catalog.js'
 import type { AnySQLiteDatabase } from './sqlite-database.js'
 import { sqliteWriteError } from './sqlite-errors.js'
+import { sqliteFencing } from './sqlite-fences.js'
 import { refuseChangedKey, sqliteLockIdentity } from './sqlite-lock-identity.js'
 import { readSqliteTableFacts, type SqliteTableFacts } from './sqlite-table-facts.js'
 import {
@@ -51,10 +52,15 @@ interface Prepared {
  *   `'not-enforced'` where the covering index compares under another collation than its column.
  * - `lockIdentity`: from the live table's facts (its file, affinities and collations; two statements, read
  *   once per store), computed in JavaScript: see {@link sqliteLockIdentity}.
+ * - With `fences`, it checks fencing tokens: see {@link sqliteFencing}.
  * - A key with text or a bigint in it reads those facts before its first insert too: an integer beyond ±2^53
  *   for a REAL column is refused (`InvalidKeyError`, see {@link refuseChangedKey}) before any write.
  */
-export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table: T): TableStore<T> {
+export function sqliteStore<T extends SQLiteTable>(
+  db: AnySQLiteDatabase,
+  table: T,
+  options: { readonly fences?: unknown } = {},
+): TableStore<T> {
   type Row = T['$inferSelect']
   const { name: tableName } = getTableConfig(table)
   const columns = columnsOf(table)
@@ -97,15 +103,24 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     return rows[0]
   }
 
+  /** Number text or a bigint may be an integer that a REAL column would store as another number: refused. */
+  async function refuseStoredAsOther(record: Record<string, unknown>): Promise<void> {
+    if (Object.values(record).some((value) => typeof value === 'string' || typeof value === 'bigint')) {
+      refuseChangedKey(await tableFacts(), tableName, record, column, (col) => databaseColumnName(db, col))
+    }
+  }
+
+  const fencing =
+    options.fences === undefined
+      ? undefined
+      : sqliteFencing({ db, table, columns, tableName, checkKey: refuseStoredAsOther }, options.fences)
+
   async function insertIfAbsentAtomically(
     key: Partial<Row>,
     values: T['$inferInsert'],
   ): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
-    // Number text or a bigint may be an integer that a REAL column would store as another number.
-    if (Object.values(record).some((value) => typeof value === 'string' || typeof value === 'bigint')) {
-      refuseChangedKey(await tableFacts(), tableName, record, column, (col) => databaseColumnName(db, col))
-    }
+    await refuseStoredAsOther(record)
     const target = Object.keys(record).map(column) as SQLiteColumn[]
     const parameters = insertParameters(columns, values as Record<string, unknown>)
     try {
@@ -138,7 +153,11 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
     }
   }
 
-  async function insert(values: T['$inferInsert']): Promise<Row> {
+  async function insert(values: T['$inferInsert'], opts?: InsertOptions): Promise<Row> {
+    if (fencing && opts?.fence !== undefined) {
+      const fence = { token: opts.fence, lockKey: opts.lockKey } as Fence
+      return fencing.insert<Row>(values as Record<string, unknown>, fence)
+    }
     try {
       const rows = (await db
         .insert(table as SQLiteTable)
@@ -187,11 +206,19 @@ export function sqliteStore<T extends SQLiteTable>(db: AnySQLiteDatabase, table:
   return {
     name: `sqlite:${tableName}`,
     fields,
+    checksFence: fencing !== undefined,
     inTransaction: is(db, SQLiteTransaction),
     find,
-    insert: (values) => insert(values),
+    insert: (values, opts) => insert(values, opts),
     checkKey: (key) => checkKeyTypes(tableName, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
+    ...(fencing && {
+      insertIfAbsentFenced: async (key: Partial<Row>, values: T['$inferInsert'], fence: Fence) => {
+        const record = key as Record<string, unknown>
+        checkKeyTypes(tableName, columns, record)
+        return fencing.create<Row>(record, values as Record<string, unknown>, fence)
+      },
+    }),
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
     uniqueIndexFix,

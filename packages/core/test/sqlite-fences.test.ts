@@ -1,0 +1,230 @@
+/**
+ * Fenced writes on SQLite (`drizzleStore(db, sqliteTable, { fences })`, better-sqlite3, real files in WAL): the
+ * fence row is raised only by a larger token (else `LockLostError`, nothing written); the create runs under
+ * the database's write lock (`BEGIN IMMEDIATE`), so while another process holds it, the create waits (busy
+ * timeout) and then reads what that process committed; `sqliteFencesSql` creates the table
+ * `sqliteFencesTable` maps; `pruneFences` deletes old rows only; and what cannot work is refused.
+ */
+import { join } from 'node:path'
+import { LockLostError } from '@getorcreate/core'
+import {
+  drizzleStore,
+  pgFencesTable,
+  pruneFences,
+  sqliteFencesSql,
+  sqliteFencesTable,
+} from '@getorcreate/core/drizzle'
+import { scratchName, startWorker } from '@getorcreate/test-support'
+import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
+
+const HOLDER = new URL('./workers/sqlite-fence-holder.ts', import.meta.url)
+
+const itemsTable = (name: string) =>
+  sqliteTable(name, { id: integer('id').primaryKey(), slug: text('slug').notNull(), n: integer('n') })
+
+let temp: ReturnType<typeof tempDir>
+let h: SqliteHarness
+let fencesName: string
+let fences: ReturnType<typeof sqliteFencesTable>
+beforeAll(() => {
+  temp = tempDir()
+  h = openSqlite(join(temp.dir, 'fences.db'))
+  fencesName = scratchName('fences')
+  h.client.exec(sqliteFencesSql(fencesName))
+  fences = sqliteFencesTable(fencesName)
+})
+afterAll(() => {
+  h.close()
+  temp.remove()
+})
+
+function fixture() {
+  const name = scratchName()
+  h.client.exec(`create table ${name} (id integer primary key, slug text not null, n integer)`)
+  const store = drizzleStore(h.db, itemsTable(name), { fences })
+  const count = (slug: string) =>
+    (h.other.prepare(`select count(*) as n from ${name} where slug = ?`).get(slug) as { n: number }).n
+  const fence = (lockKey: string) =>
+    (
+      h.other.prepare(`select token from ${fencesName} where lock_key = ?`).get(lockKey) as
+        | { token: number }
+        | undefined
+    )?.token
+  return { name, store, count, fence }
+}
+
+describe('fenced writes, SQLite (better-sqlite3, WAL file)', () => {
+  test('a larger token raises the fence and writes; a row found under the fence is not written again', async () => {
+    const { store, count, fence } = fixture()
+    expect(store.checksFence).toBe(true)
+    const lockKey = `lock-${fencesName}-a`
+    const row = await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 1 }, { token: 5, lockKey })
+    expect(row).toMatchObject({ slug: 'a', n: 1 })
+    expect(fence(lockKey)).toBe(5)
+    expect(await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 2 }, { token: 6, lockKey })).toBe(
+      undefined,
+    )
+    expect(fence(lockKey)).toBe(6)
+    expect(count('a')).toBe(1)
+  })
+
+  test('an older token: LockLostError, nothing written, the fence unchanged', async () => {
+    const { store, count, fence } = fixture()
+    const lockKey = `lock-${fencesName}-older`
+    await store.insertIfAbsentFenced!({ slug: 'x' }, { slug: 'x' }, { token: 7, lockKey })
+    await expect(
+      store.insertIfAbsentFenced!({ slug: 'y' }, { slug: 'y' }, { token: 6, lockKey }),
+    ).rejects.toBeInstanceOf(LockLostError)
+    await expect(store.insert({ slug: 'y' }, { fence: 6, lockKey })).rejects.toBeInstanceOf(LockLostError)
+    expect(count('y')).toBe(0)
+    expect(fence(lockKey)).toBe(7)
+  })
+
+  test("the same token is that write's own (a token is drawn for one write): accepted", async () => {
+    const { store, count, fence } = fixture()
+    const lockKey = `lock-${fencesName}-same`
+    await store.insertIfAbsentFenced!({ slug: 's' }, { slug: 's' }, { token: 7, lockKey })
+    expect(
+      await store.insertIfAbsentFenced!({ slug: 's2' }, { slug: 's2' }, { token: 7, lockKey }),
+    ).toMatchObject({ slug: 's2' })
+    expect(count('s2')).toBe(1)
+    expect(fence(lockKey)).toBe(7)
+  })
+
+  test('insert(values, { fence, lockKey }) with a larger token writes and raises the fence', async () => {
+    const { store, count, fence } = fixture()
+    const lockKey = `lock-${fencesName}-insert`
+    await store.insert({ slug: 'i' }, { fence: 3, lockKey })
+    expect(count('i')).toBe(1)
+    expect(fence(lockKey)).toBe(3)
+  })
+
+  test('tokens that are not non-negative safe integers, or no lock key, are TypeErrors', async () => {
+    const { store, count } = fixture()
+    for (const fence of [
+      { token: -1, lockKey: 'k' },
+      { token: 1.5, lockKey: 'k' },
+      { token: Number.NaN, lockKey: 'k' },
+      { token: 2 ** 53, lockKey: 'k' },
+      { token: '3' as unknown as number, lockKey: 'k' },
+      { token: 1, lockKey: '' },
+    ]) {
+      await expect(store.insertIfAbsentFenced!({ slug: 'z' }, { slug: 'z' }, fence)).rejects.toBeInstanceOf(
+        TypeError,
+      )
+    }
+    await expect(store.insert({ slug: 'z' }, { fence: 1 })).rejects.toBeInstanceOf(TypeError)
+    expect(count('z')).toBe(0)
+  })
+
+  test('pruneFences deletes the rows no write raised for olderThanMs, and only those', async () => {
+    const { store } = fixture()
+    const fresh = `lock-${fencesName}-fresh`
+    const old = `lock-${fencesName}-old`
+    await store.insertIfAbsentFenced!({ slug: 'p' }, { slug: 'p' }, { token: 1, lockKey: fresh })
+    h.other
+      .prepare(`insert into ${fencesName} (lock_key, token, updated_at) values (?, 1, ?)`)
+      .run(old, Date.now() - 3_600_000)
+    const keys = () =>
+      (
+        h.other.prepare(`select lock_key from ${fencesName} where lock_key in (?, ?)`).all(fresh, old) as {
+          lock_key: string
+        }[]
+      ).map((row) => row.lock_key)
+    expect(await pruneFences(h.db, fences, { olderThanMs: 60_000 })).toBeGreaterThanOrEqual(1)
+    expect(keys()).toEqual([fresh])
+    for (const olderThanMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '60000' as unknown as number]) {
+      await expect(pruneFences(h.db, fences, { olderThanMs })).rejects.toBeInstanceOf(RangeError)
+    }
+  })
+
+  /** Another process takes the write lock, raises the fence to `token` and maybe inserts `slug`; then commits. */
+  async function holding(name: string, lockKey: string, token: number, slug: string | null) {
+    const holder = startWorker(HOLDER, {
+      file: h.file,
+      fences: fencesName,
+      table: name,
+      lockKey,
+      token,
+      slug,
+      holdMs: 1_000,
+    })
+    await holder.printed('holding')
+    return holder
+  }
+
+  test('another process holds the write lock, raised the fence and created the row: the create waits, then finds it', async () => {
+    const { name, store, count, fence } = fixture()
+    const lockKey = `lock-${fencesName}-wait`
+    await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
+    const holder = await holding(name, lockKey, 2, 'w')
+    // Blocked (busy_timeout) until the holder commits; then it reads the holder's row.
+    expect(await store.insertIfAbsentFenced!({ slug: 'w' }, { slug: 'w' }, { token: 3, lockKey })).toBe(
+      undefined,
+    )
+    await holder.done
+    expect(count('w')).toBe(1)
+    expect(fence(lockKey)).toBe(3)
+  })
+
+  test('another process holds the write lock and raised the fence past this token: LockLostError once it commits', async () => {
+    const { name, store, count, fence } = fixture()
+    const lockKey = `lock-${fencesName}-newer`
+    const holder = await holding(name, lockKey, 5, null)
+    await expect(
+      store.insertIfAbsentFenced!({ slug: 'n' }, { slug: 'n' }, { token: 3, lockKey }),
+    ).rejects.toBeInstanceOf(LockLostError)
+    await holder.done
+    expect(count('n')).toBe(0)
+    expect(fence(lockKey)).toBe(5)
+  })
+
+  test('a holder that wrote no row: the create waiting for the lock inserts once it is granted', async () => {
+    const { name, store, count, fence } = fixture()
+    const lockKey = `lock-${fencesName}-nothing`
+    const holder = await holding(name, lockKey, 2, null)
+    expect(
+      await store.insertIfAbsentFenced!({ slug: 'v' }, { slug: 'v' }, { token: 3, lockKey }),
+    ).toMatchObject({
+      slug: 'v',
+    })
+    await holder.done
+    expect(count('v')).toBe(1)
+    expect(fence(lockKey)).toBe(3)
+  })
+})
+
+describe('drizzleStore on SQLite: fences refused before any I/O', () => {
+  const table = itemsTable('never_created')
+  test.each([
+    ['fences of another dialect', { fences: pgFencesTable() }, /sqlite-core table/],
+    [
+      'a table without the fence columns',
+      { fences: sqliteTable('f', { id: integer('id') }) },
+      /no column lockKey/,
+    ],
+  ])('%s: a TypeError', (_, options, message) => {
+    expect(() => drizzleStore(h.db, table, options as never)).toThrow(message)
+    expect(() => drizzleStore(h.db, table, options as never)).toThrow(TypeError)
+  })
+
+  test('a store bound to a transaction: a TypeError (a fenced create opens its own BEGIN IMMEDIATE)', () => {
+    let thrown: unknown
+    h.db.transaction((tx) => {
+      try {
+        drizzleStore(tx, table, { fences })
+      } catch (error) {
+        thrown = error
+      }
+    })
+    expect(thrown).toBeInstanceOf(TypeError)
+    expect(String(thrown)).toMatch(/not a transaction/)
+  })
+
+  test('an asynchronous driver: a TypeError', () => {
+    const asyncDb = Object.assign(Object.create(Object.getPrototypeOf(h.db)), h.db, { resultKind: 'async' })
+    expect(() => drizzleStore(asyncDb, table, { fences })).toThrow(/synchronous driver/)
+  })
+})

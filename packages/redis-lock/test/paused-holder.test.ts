@@ -6,12 +6,13 @@
  * nothing written, one row. On the plain store (the control run) its insert lands: a second row.
  */
 import { getOrCreate } from '@getorcreate/core'
-import { drizzleStore, pgFencesSql, pgFencesTable } from '@getorcreate/core/drizzle'
+import { drizzleStore, pgFencesSql, pgFencesTable, sqliteFencesTable } from '@getorcreate/core/drizzle'
 import { databaseUrl, resultOf, scratchName, startWorker } from '@getorcreate/test-support'
 import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisLockStrategy } from '../src/index.js'
 import { itemsFixture } from './support/postgres.js'
+import { sqliteItemsFile } from './support/sqlite.js'
 
 const pausedWriter = new URL('./workers/paused-writer-worker.ts', import.meta.url)
 const TTL_MS = 1_000
@@ -76,6 +77,57 @@ describe(`a holder paused past its lock's TTL (${TTL_MS} ms) between its last ch
 
   it('plain store (the control run): the holder writes a second row', async () => {
     const { paused, other, rows } = await pausedPastTtl(false)
+    expect(other.created).toBe(true)
+    expect(paused).toMatchObject({ created: true })
+    expect(rows).toBe(2)
+  })
+})
+
+/** The same scenario on a SQLite file (WAL) that the holder process and this one open. */
+async function pausedPastTtlOnSqlite(fenced: boolean) {
+  const fences = fenced ? scratchName('rl_fences') : undefined
+  const fixture = sqliteItemsFile(fences)
+  const admin = await node.client()
+  try {
+    const slug = 'paused'
+    const holder = startWorker(pausedWriter, {
+      databaseUrl: databaseUrl(),
+      sqliteFile: fixture.file,
+      table: fixture.name,
+      fences,
+      redisUrl: node.url,
+      slug,
+      ttlMs: TTL_MS,
+    })
+    await holder.printed('writing')
+    holder.child.kill('SIGSTOP')
+    const lockKeys = async () =>
+      (await admin.keys('getorcreate:lock:*')).filter((key) => !key.endsWith(':fence'))
+    while ((await lockKeys()).length > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    const store = fences
+      ? drizzleStore(fixture.db, fixture.table, { fences: sqliteFencesTable(fences) })
+      : drizzleStore(fixture.db, fixture.table)
+    const strategy = redisLockStrategy({ clients: admin, ttlMs: TTL_MS, acquireTimeoutMs: 10_000 })
+    const other = await getOrCreate(store, { slug }, { payload: 'other' }, strategy)
+    holder.child.kill('SIGCONT')
+    const paused = resultOf<Outcome>(await holder.done, 'the paused holder')
+    return { paused, other, rows: fixture.countBySlug(slug) }
+  } finally {
+    admin.disconnect()
+    fixture.close()
+  }
+}
+
+describe(`SQLite file: a holder paused past its lock's TTL (${TTL_MS} ms) between its last check and its write`, () => {
+  it('fenced store: the holder gets LOCK_LOST and writes nothing; one row, created once', async () => {
+    const { paused, other, rows } = await pausedPastTtlOnSqlite(true)
+    expect(other.created).toBe(true)
+    expect(paused).toEqual({ error: 'LOCK_LOST' })
+    expect(rows).toBe(1)
+  })
+
+  it('plain store (the control run): the holder writes a second row', async () => {
+    const { paused, other, rows } = await pausedPastTtlOnSqlite(false)
     expect(other.created).toBe(true)
     expect(paused).toMatchObject({ created: true })
     expect(rows).toBe(2)

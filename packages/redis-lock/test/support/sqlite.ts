@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { drizzleStore } from '@getorcreate/core/drizzle'
+import { drizzleStore, sqliteFencesSql } from '@getorcreate/core/drizzle'
 import type {
   ConformanceShape,
   ConformanceStore,
@@ -140,4 +140,44 @@ export function sqliteEqualKeys(): EqualKeys[] {
       ],
     },
   ]
+}
+
+/** The SQLite twin of the Postgres `itemsTable`: `slug` is the key, and nothing makes it unique. */
+export function sqliteItemsTable(name: string) {
+  return sqliteTable(name, {
+    id: integer('id').primaryKey(),
+    slug: text('slug').notNull(),
+    payload: text('payload'),
+    fence: integer('fence'),
+  })
+}
+
+/**
+ * A new WAL file in a temporary directory (tagged with the run) holding an items table ({@link sqliteItemsTable})
+ * and, with `fences`, a fences table of that name (`sqliteFencesSql`); a connection under drizzle, rows counted
+ * by slug, and `close`, which removes the directory.
+ */
+export function sqliteItemsFile(fences?: string) {
+  const dir = mkdtempSync(join(tmpdir(), `${SQLITE_DIR_PREFIX}_run${runTag()}_`))
+  const file = join(dir, 'items.db')
+  const client = new Database(file)
+  client.pragma('journal_mode = wal')
+  client.pragma('busy_timeout = 10000')
+  const name = scratchName('rl_items')
+  client.exec(
+    `create table ${name} (id integer primary key, slug text not null, payload text, fence integer)`,
+  )
+  if (fences !== undefined) client.exec(sqliteFencesSql(fences))
+  return {
+    file,
+    name,
+    db: drizzle({ client }),
+    table: sqliteItemsTable(name),
+    countBySlug: (slug: string) =>
+      (client.prepare(`select count(*) as n from ${name} where slug = ?`).get(slug) as { n: number }).n,
+    close: () => {
+      client.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
 }

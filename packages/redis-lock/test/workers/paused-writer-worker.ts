@@ -5,17 +5,21 @@
  * the process there (SIGSTOP) for longer than the lock's TTL, lets another process take the lock and create
  * the row, and resumes it (SIGCONT). It reports its outcome: the row it got, or its error's code.
  *
+ * With `sqliteFile`, the table (and `fences`) are in that SQLite file instead of Postgres.
  * With `fences`, the store is fenced (`drizzleStore(db, table, { fences })`); without, it is the plain store
  * with `insertIfAbsentUnderLock` hidden, so that its write is the unconditional `insert` after a fresh read.
  */
 import { getOrCreate, isGetOrCreateError, type Store } from '@getorcreate/core'
-import { drizzleStore, pgFencesTable } from '@getorcreate/core/drizzle'
+import { drizzleStore, pgFencesTable, sqliteFencesTable } from '@getorcreate/core/drizzle'
 import { reportResult, workerJob } from '@getorcreate/test-support'
+import Database from 'better-sqlite3'
+import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { redisLockStrategy } from '../../src/index.js'
 import { itemsTable } from '../support/postgres.js'
+import { sqliteItemsTable } from '../support/sqlite.js'
 
 interface Config {
   readonly databaseUrl: string
@@ -25,6 +29,8 @@ interface Config {
   readonly redisUrl: string
   readonly slug: string
   readonly ttlMs: number
+  /** A SQLite file (WAL) whose `table` (and `fences`) the store writes to, instead of Postgres. */
+  readonly sqliteFile?: string
 }
 
 const config = workerJob<Config>()
@@ -35,10 +41,24 @@ await new Promise((resolve) => client.once('ready', resolve))
 const db = drizzle(sql)
 const table = itemsTable(config.table)
 type Item = typeof table.$inferSelect
+/** The store over the SQLite file's items table, fenced with `fences`, as the Postgres one is below. */
+function sqliteItemsStore(file: string) {
+  const sqlite = new Database(file)
+  sqlite.pragma('journal_mode = wal')
+  sqlite.pragma('busy_timeout = 10000')
+  const items = sqliteItemsTable(config.table)
+  const sqliteDb = drizzleSqlite({ client: sqlite })
+  return config.fences === undefined
+    ? drizzleStore(sqliteDb, items)
+    : drizzleStore(sqliteDb, items, { fences: sqliteFencesTable(config.fences) })
+}
+
 const inner =
-  config.fences === undefined
-    ? drizzleStore(db, table)
-    : drizzleStore(db, table, { fences: pgFencesTable(config.fences) })
+  config.sqliteFile !== undefined
+    ? sqliteItemsStore(config.sqliteFile)
+    : config.fences === undefined
+      ? drizzleStore(db, table)
+      : drizzleStore(db, table, { fences: pgFencesTable(config.fences) })
 
 /** Say where we are, then give the parent time to stop this process before the write goes out. */
 async function pause(): Promise<void> {

@@ -14,12 +14,14 @@ import {
   sqliteFencesSql,
   sqliteFencesTable,
 } from '@getorcreate/core/drizzle'
-import { scratchName, startWorker } from '@getorcreate/test-support'
+import { raceWorkers, scratchName, startWorker } from '@getorcreate/test-support'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 
 const HOLDER = new URL('./workers/sqlite-fence-holder.ts', import.meta.url)
+const RACER = new URL('./workers/sqlite-fenced-race.ts', import.meta.url)
+const PROCESSES = 4
 
 const itemsTable = (name: string) =>
   sqliteTable(name, { id: integer('id').primaryKey(), slug: text('slug').notNull(), n: integer('n') })
@@ -194,6 +196,34 @@ describe('fenced writes, SQLite (better-sqlite3, WAL file)', () => {
     expect(count('v')).toBe(1)
     expect(fence(lockKey)).toBe(3)
   })
+})
+
+test(`${PROCESSES} OS processes race fenced creates on the same keys of one file, no lock: one row per key, created once`, async () => {
+  // No unique index: only the write lock each fenced create holds keeps one row per key.
+  const name = scratchName()
+  h.client.exec(`create table ${name} (id integer primary key, slug text not null)`)
+  const keys = Array.from({ length: 300 }, (_, i) => `key-${i}`)
+  const reports = await raceWorkers<{ key: string; created: boolean }[]>(
+    RACER,
+    Array.from({ length: PROCESSES }, (_, i) => ({
+      file: h.file,
+      table: name,
+      fences: fencesName,
+      keys,
+      seed: i + 1,
+    })),
+  )
+  const created = new Map<string, number>()
+  for (const { key, created: made } of reports.flat())
+    created.set(key, (created.get(key) ?? 0) + (made ? 1 : 0))
+  const rows = h.other.prepare(`select slug, count(*) as n from ${name} group by slug`).all() as {
+    slug: string
+    n: number
+  }[]
+  expect(reports.flat()).toHaveLength(PROCESSES * keys.length)
+  expect(rows).toHaveLength(keys.length)
+  expect(rows.filter((row) => row.n !== 1)).toEqual([])
+  expect(keys.filter((key) => created.get(key) !== 1)).toEqual([])
 })
 
 describe('drizzleStore on SQLite: fences refused before any I/O', () => {

@@ -447,3 +447,29 @@ describe('what a strategy receives', () => {
     expectTypeOf(old).toExtend<Strategy>()
   })
 })
+
+describe('fences: each dialect takes its own fences table', async () => {
+  const { pgFencesTable, pruneFences, sqliteFencesTable } = await import('@getorcreate/core/drizzle')
+  const { drizzle: sqliteDrizzle } = await import('drizzle-orm/better-sqlite3')
+  const { sqliteTable, text: sqliteText } = await import('drizzle-orm/sqlite-core')
+  const sqliteDb = sqliteDrizzle.mock()
+  const sqliteItems = sqliteTable('items', { slug: sqliteText('slug').notNull() })
+
+  test('drizzleStore: a SQLite table with a SQLite fences table; a Postgres fences table does not compile', () => {
+    void drizzleStore(sqliteDb, sqliteItems, { fences: sqliteFencesTable() })
+    void drizzleStore(db, items, { fences: pgFencesTable() })
+    // @ts-expect-error: a pg-core fences table for a SQLite store
+    void drizzleStore(sqliteDb, sqliteItems, { fences: pgFencesTable() })
+  })
+
+  test('pruneFences: the fences table of the database it is given', () => {
+    expectTypeOf(
+      pruneFences(sqliteDb, sqliteFencesTable(), { olderThanMs: 1 }),
+    ).resolves.toEqualTypeOf<number>()
+    expectTypeOf(pruneFences(db, pgFencesTable(), { olderThanMs: 1 })).resolves.toEqualTypeOf<number>()
+    // @ts-expect-error: a SQLite fences table on a Postgres database
+    void pruneFences(db, sqliteFencesTable(), { olderThanMs: 1 })
+    // @ts-expect-error: a Postgres fences table on a SQLite database
+    void pruneFences(sqliteDb, pgFencesTable(), { olderThanMs: 1 })
+  })
+})

@@ -8,6 +8,7 @@ import { createMySqlStore } from './mysql/mysql-store.js'
 import type { AnyPgDatabase } from './pg/pg-database.js'
 import { pgStore } from './pg/pg-store.js'
 import type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'
+import type { SQLiteFencesTable } from './sqlite/sqlite-fences-table.js'
 import { sqliteStore } from './sqlite/sqlite-store.js'
 
 /**
@@ -70,7 +71,7 @@ export function drizzleStore<T extends MySqlTable>(db: AnyMySqlDatabase, table: 
 export function drizzleStore<T extends SQLiteTable>(
   db: AnySQLiteDatabase,
   table: T,
-  options?: DrizzleStoreOptions<SQLiteTable>,
+  options?: DrizzleStoreOptions<SQLiteFencesTable>,
 ): DrizzleStore<T>
 export function drizzleStore(
   db: unknown,

@@ -6,6 +6,7 @@ import type { AnyPgDatabase } from './pg/pg-database.js'
 import type { PgFencesTable } from './pg/pg-fences-table.js'
 import type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'
 import { pruneSqliteFences } from './sqlite/sqlite-fences.js'
+import type { SQLiteFencesTable } from './sqlite/sqlite-fences-table.js'
 
 /** Options of {@link pruneFences}. */
 export interface PruneFencesOptions {
@@ -33,7 +34,7 @@ export async function pruneFences(
 ): Promise<number>
 export async function pruneFences(
   db: AnySQLiteDatabase,
-  fences: SQLiteTable,
+  fences: SQLiteFencesTable,
   options: PruneFencesOptions,
 ): Promise<number>
 export async function pruneFences(

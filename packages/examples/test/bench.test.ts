@@ -1,9 +1,13 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import postgres from 'postgres'
 import { describe, expect, test } from 'vitest'
 import { writeResults } from '../src/bench/report.js'
 import { type BenchOptions, isWrong, runBench } from '../src/bench/run-bench.js'
+import { systemById } from '../src/bench/systems/index.js'
+import { createTables, dropTables, fencesTableFor } from '../src/bench/tables.js'
+import { workloads } from '../src/bench/workloads.js'
 
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test'
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -22,7 +26,9 @@ const tiny = (procs: number): BenchOptions => ({
   systems: [
     'ours-constraint',
     'ours-redis-lock',
+    'ours-redis-lock-fenced',
     'ours-redis-lock-3',
+    'ours-redis-lock-3-fenced',
     'naive',
     'floor-select',
     'floor-insert',
@@ -41,7 +47,7 @@ describe('pnpm bench', () => {
     test(`a tiny run in ${procs} process(es): ours exact in every workload, files written`, async () => {
       const result = await runBench(tiny(procs))
       const ours = result.cells.filter((cell) => cell.kind === 'ours')
-      expect(ours).toHaveLength(9)
+      expect(ours).toHaveLength(15)
       for (const cell of ours) {
         const { calls, keysCreated } = expected[cell.workload]
         expect(cell, `${cell.workload} · ${cell.name}`).toMatchObject({
@@ -58,6 +64,12 @@ describe('pnpm bench', () => {
       }
       const floor = result.cells.find((cell) => cell.workload === 'hits' && cell.systemId === 'floor-select')
       expect(floor?.ratioToFloor).toBe(1)
+      const fencing = result.expectations.filter((target) => target.label.includes('fenced'))
+      expect(fencing).toHaveLength(4)
+      for (const target of fencing) {
+        expect(target.comparison).toBe('≤')
+        expect(target.measured, target.label).toBeGreaterThan(0)
+      }
 
       const dir = await mkdtemp(join(tmpdir(), 'bench-'))
       try {
@@ -72,4 +84,57 @@ describe('pnpm bench', () => {
       }
     })
   }
+})
+
+describe('the fenced systems', () => {
+  test('get a seeded fences table beside their table, write their fence in it, and the run drops it', async () => {
+    const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+    const created: string[] = []
+    const fenced = systemById('ours-redis-lock-fenced')
+    const plain = systemById('ours-redis-lock')
+    const fencesCount = async (table: string) =>
+      Number((await admin.unsafe(`select count(*)::int as n from ${table}`))[0]!.n)
+    const exists = async (table: string) => (await admin`select to_regclass(${table}) as t`)[0]!.t !== null
+    try {
+      const runId = `t${crypto.randomUUID().replaceAll('-', '').slice(0, 8)}`
+      const workload = workloads({ keys: 1, callersPerKey: 1, hotKeys: 1, calls: 1 })['miss-storm']
+      const tableOf = await createTables(admin, runId, workload, [plain, fenced], created)
+      const fences = fencesTableFor(tableOf.get(fenced.id)!)
+      expect(created).toContain(fences)
+      expect(await exists(fencesTableFor(tableOf.get(plain.id)!))).toBe(false)
+      const before = await fencesCount(fences)
+      expect(before).toBe(20_000)
+
+      const open = await fenced.setup({
+        databaseUrl,
+        table: tableOf.get(fenced.id)!,
+        pool: 2,
+        redisUrl,
+        redisTrioUrls: [],
+      })
+      try {
+        // The background rows' tokens are 1…20,000; a real token (microseconds since 1970) is the largest.
+        const newest = async () =>
+          (
+            await admin.unsafe(
+              `select lock_key, token, prev_token, updated_at from ${fences} order by token desc limit 1`,
+            )
+          )[0]
+        expect(await open.call('fresh')).toMatchObject({ created: true })
+        expect(await fencesCount(fences)).toBe(before + 1)
+        const raised = await newest()
+        expect(Number(raised!.token)).toBeGreaterThan(20_000)
+        // A hit does no fence work: the fence row is as the create left it.
+        expect(await open.call('fresh')).toMatchObject({ created: false })
+        expect(await fencesCount(fences)).toBe(before + 1)
+        expect(await newest()).toEqual(raised)
+      } finally {
+        await open.teardown()
+      }
+    } finally {
+      await dropTables(admin, created)
+      for (const table of created) expect(await exists(table), table).toBe(false)
+      await admin.end({ timeout: 5 })
+    }
+  })
 })

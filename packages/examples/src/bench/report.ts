@@ -73,7 +73,9 @@ export function terminalTable(result: BenchResult): string[] {
     const measured =
       expectation.measured === undefined ? 'not measured' : `${expectation.measured.toFixed(2)}×`
     const mark = expectation.met === undefined ? ' ' : expectation.met ? '✓' : '✗'
-    lines.push(`  ${mark} ${expectation.label}: ${measured} (target ≥ ${expectation.target})`)
+    lines.push(
+      `  ${mark} ${expectation.label}: ${measured} (target ${expectation.comparison} ${expectation.target})`,
+    )
   }
   const errors = result.cells.filter((cell) => cell.errorSamples.length > 0)
   if (errors.length > 0) {
@@ -115,7 +117,9 @@ function markdown(result: BenchResult, command: string): string {
     const measured =
       expectation.measured === undefined ? 'not measured' : `${expectation.measured.toFixed(2)}×`
     const mark = expectation.met === undefined ? '' : expectation.met ? 'met' : '**missed**'
-    out.push(`| ${expectation.label} | ${measured} | ≥ ${expectation.target}× | ${mark} |`)
+    out.push(
+      `| ${expectation.label} | ${measured} | ${expectation.comparison} ${expectation.target}× | ${mark} |`,
+    )
   }
   const errors = result.cells.filter((cell) => cell.errorSamples.length > 0)
   if (errors.length > 0) {

@@ -56,6 +56,11 @@ export interface System {
   readonly workloads?: readonly WorkloadId[]
   /** Services it needs besides Postgres. */
   readonly needs?: 'redis' | 'redis-trio'
+  /**
+   * True when its store checks fencing tokens: the bench then creates (and drops) a fences table beside its
+   * table, named by `fencesTableFor` (`tables.ts`).
+   */
+  readonly fenced?: boolean
   /** Open connections (the pool of `ctx.pool`) and whatever the system builds once per turn. */
   setup(ctx: SystemContext): Promise<OpenSystem>
 }

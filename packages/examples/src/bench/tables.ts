@@ -2,6 +2,7 @@
  * The bench's tables: one per system and workload, named after the run, holding what a production table
  * holds before the first turn (rows of other keys, the workload's existing keys, fresh statistics).
  */
+import { pgFencesSql } from '@getorcreate/core/drizzle'
 import type postgres from 'postgres'
 import { createTagsTableSql } from '../tags.js'
 import type { System, WorkloadId } from './system.js'
@@ -9,6 +10,11 @@ import type { Workload } from './workloads.js'
 
 /** Rows of other keys in every bench table before the first turn (see {@link createTables}). */
 const BACKGROUND_ROWS = 20_000
+
+/** The fences table of a fenced system whose table is `table` (see {@link System.fenced}). */
+export function fencesTableFor(table: string): string {
+  return `${table}_fences`
+}
 
 const SHORT: Record<WorkloadId, string> = { 'miss-storm': 'm', hits: 'h', mixed: 'x' }
 
@@ -44,8 +50,22 @@ export async function createTables(
       )
     }
     await admin.unsafe(`analyze ${table}`)
+    if (system.fenced) await createFences(admin, fencesTableFor(table), created)
   }
   return tableOf
+}
+
+/**
+ * A fences table, added to `created` first, holding a fence row per background row as a table in production
+ * holds rows of lock keys written before (the same shape of key: the default prefix and a hash), then statistics.
+ */
+async function createFences(admin: postgres.Sql, name: string, created: string[]): Promise<void> {
+  created.push(name)
+  await admin.unsafe(pgFencesSql(name))
+  await admin.unsafe(
+    `insert into ${name} (lock_key, token) select 'getorcreate:lock:{' || md5('other-' || g) || '}', g from generate_series(1, ${BACKGROUND_ROWS}) g`,
+  )
+  await admin.unsafe(`analyze ${name}`)
 }
 
 /** Drop `tables`, each on its own, ignoring failures (a table never created, a lost connection). */

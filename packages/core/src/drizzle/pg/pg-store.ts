@@ -1,4 +1,4 @@
-import { type Column, is, type SQL, sql } from 'drizzle-orm'
+import { type Column, is } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
@@ -12,7 +12,7 @@ import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError } from './pg-errors.js'
 import { pgFencing } from './pg-fences.js'
 import { insertUnlessFoundQuery, pgInserter } from './pg-insert.js'
-import { keyRewrittenOf, pgKeyCheck, readPgInsertTriggers, rowSkipped } from './pg-key-check.js'
+import { keyRewrittenOf, readPgInsertTriggers, rowSkipped } from './pg-key-check.js'
 import { pgLockIdentity } from './pg-lock-identity.js'
 import {
   type Prepared,

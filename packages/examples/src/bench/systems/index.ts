@@ -1,7 +1,13 @@
 /** Every system of the bench, in the order the tables show them. */
 import type { System } from '../system.js'
 import { floorInsert, floorSelect } from './floors.js'
-import { oursConstraint, oursRedisLock, oursRedisLockTrio } from './ours.js'
+import {
+  oursConstraint,
+  oursRedisLock,
+  oursRedisLockFenced,
+  oursRedisLockTrio,
+  oursRedisLockTrioFenced,
+} from './ours.js'
 import {
   knexInsertIgnore,
   mikroOrmUpsert,
@@ -14,7 +20,9 @@ import { advisoryLock, django, naive, naiveTransaction, redisMutex, redisRedlock
 export const allSystems: readonly System[] = [
   oursConstraint,
   oursRedisLock,
+  oursRedisLockFenced,
   oursRedisLockTrio,
+  oursRedisLockTrioFenced,
   naive,
   naiveTransaction,
   django,

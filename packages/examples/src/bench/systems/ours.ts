@@ -1,20 +1,26 @@
-/** Ours: `getOrCreate` with the constraint strategy, and with the Redis-lock strategy on one and three nodes. */
+/**
+ * Ours: `getOrCreate` with the constraint strategy, and with the Redis-lock strategy on one and three nodes,
+ * on a plain store and on a fenced one.
+ */
 import { constraintStrategy, getOrCreate, type Strategy } from '@getorcreate/core'
-import { drizzleStore } from '@getorcreate/core/drizzle'
+import { drizzleStore, pgFencesTable } from '@getorcreate/core/drizzle'
 import { redisLockStrategy } from '@getorcreate/redis-lock'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { connectRedis, connectRedisNodes, quitRedis } from '../../redis.js'
 import { tagsTable } from '../../tags.js'
 import type { OpenSystem, System, SystemContext } from '../system.js'
+import { fencesTableFor } from '../tables.js'
 import { postgresPool } from './connections.js'
 
 async function withStrategy(
   ctx: SystemContext,
   strategy: Strategy,
   close: () => Promise<void>,
+  { fenced = false }: { fenced?: boolean } = {},
 ): Promise<OpenSystem> {
   const sql = postgresPool(ctx.databaseUrl, ctx.pool)
-  const store = drizzleStore(drizzle(sql), tagsTable(ctx.table))
+  const fences = fenced ? pgFencesTable(fencesTableFor(ctx.table)) : undefined
+  const store = drizzleStore(drizzle(sql), tagsTable(ctx.table), fences ? { fences } : {})
   return {
     async call(slug) {
       const { row, created } = await getOrCreate(store, { slug }, { label: slug }, strategy)
@@ -62,5 +68,37 @@ export const oursRedisLockTrio: System = {
   async setup(ctx) {
     const clients = await connectRedisNodes(ctx.redisTrioUrls)
     return withStrategy(ctx, redisLockStrategy({ clients }), () => quitRedis(clients))
+  },
+}
+
+/** {@link oursRedisLock} on a fenced store: `drizzleStore(db, table, { fences })`, its fences table beside. */
+export const oursRedisLockFenced: System = {
+  id: 'ours-redis-lock-fenced',
+  name: 'ours: redisLockStrategy, 1 node, fenced store',
+  kind: 'ours',
+  table: 'plain',
+  reportsCreated: true,
+  needs: 'redis',
+  fenced: true,
+  async setup(ctx) {
+    const redis = await connectRedis(ctx.redisUrl)
+    return withStrategy(ctx, redisLockStrategy({ clients: redis }), () => quitRedis([redis]), {
+      fenced: true,
+    })
+  },
+}
+
+/** {@link oursRedisLockTrio} on a fenced store: tokens from a quorum of the three nodes. */
+export const oursRedisLockTrioFenced: System = {
+  id: 'ours-redis-lock-3-fenced',
+  name: 'ours: redisLockStrategy, 3 nodes, fenced store',
+  kind: 'ours',
+  table: 'plain',
+  reportsCreated: true,
+  needs: 'redis-trio',
+  fenced: true,
+  async setup(ctx) {
+    const clients = await connectRedisNodes(ctx.redisTrioUrls)
+    return withStrategy(ctx, redisLockStrategy({ clients }), () => quitRedis(clients), { fenced: true })
   },
 }

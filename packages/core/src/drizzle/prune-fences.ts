@@ -1,6 +1,9 @@
 import { is, lt, sql, type Table } from 'drizzle-orm'
+import { MySqlTable } from 'drizzle-orm/mysql-core'
 import { PgTable } from 'drizzle-orm/pg-core'
 import { checkFencesTable } from './common/fences.js'
+import type { AnyMySqlDatabase } from './mysql/mysql-database.js'
+import type { MySqlFencesTable } from './mysql/mysql-fences-table.js'
 import type { AnyPgDatabase } from './pg/pg-database.js'
 import type { PgFencesTable } from './pg/pg-fences-table.js'
 
@@ -13,17 +16,30 @@ export interface PruneFencesOptions {
   readonly olderThanMs: number
 }
 
+/** Rows a mysql2 DELETE affected (`[ResultSetHeader, …]`). */
+function affectedRows(result: unknown): number {
+  const header = Array.isArray(result) ? result[0] : result
+  return Number((header as { affectedRows?: unknown } | undefined)?.affectedRows ?? 0)
+}
+
 /**
  * Delete old rows of a fences table, so that it does not grow with every lock key ever written; run it now
  * and then (a cron job, a timer). Returns how many rows went. Safe at any time: a writer whose fence row was
  * deleted raises a new one, and its create still reads the key under that row's lock before inserting, so
  * it finds the row a newer owner created.
  *
- * @param db - the database the stores write to.
+ * @param db - the database the stores write to: Postgres with a `pgFencesTable()`, MySQL / MariaDB with a
+ *   `mysqlFencesTable()`.
  * @param fences - the fences table given to `drizzleStore(db, table, { fences })`.
  */
+export function pruneFences(db: AnyPgDatabase, fences: PgTable, options: PruneFencesOptions): Promise<number>
+export function pruneFences(
+  db: AnyMySqlDatabase,
+  fences: MySqlTable,
+  options: PruneFencesOptions,
+): Promise<number>
 export async function pruneFences(
-  db: AnyPgDatabase,
+  db: AnyPgDatabase | AnyMySqlDatabase,
   fences: Table,
   options: PruneFencesOptions,
 ): Promise<number> {
@@ -33,13 +49,22 @@ export async function pruneFences(
       `pruneFences: olderThanMs must be a non-negative number; got ${String(olderThanMs)}.`,
     )
   }
+  if (is(fences, MySqlTable)) {
+    checkFencesTable(fences, 'mysql')
+    const table = fences as MySqlFencesTable
+    // updated_at is written as utc_timestamp(6): compared with it, whatever the session's time zone.
+    const cutoff = sql`utc_timestamp(6) - interval ${Math.round(olderThanMs * 1000)} microsecond`
+    return affectedRows(await (db as AnyMySqlDatabase).delete(table).where(lt(table.updatedAt, cutoff)))
+  }
   if (!is(fences, PgTable)) {
-    throw new TypeError('pruneFences: fences must be a pg-core table, as pgFencesTable() defines it.')
+    throw new TypeError(
+      'pruneFences: fences must be a fences table, as pgFencesTable() or mysqlFencesTable() defines it.',
+    )
   }
   checkFencesTable(fences, 'pg')
   const table = fences as PgFencesTable
   const cutoff = sql`now() - make_interval(secs => ${olderThanMs / 1000})`
-  const deleted = await db
+  const deleted = await (db as AnyPgDatabase)
     .delete(table)
     .where(lt(table.updatedAt, cutoff))
     .returning({ lockKey: table.lockKey })

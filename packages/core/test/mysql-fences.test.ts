@@ -287,6 +287,51 @@ describe.each(SERVERS)('fenced writes, %s', (_, version) => {
   })
 })
 
+describe('fenced writes that deadlock, on MariaDB', () => {
+  test('two transactions raising two fences in opposite orders: one gets SerializationConflictError (1213), rolled back', async () => {
+    const h = openMysql(4)
+    try {
+      const fencesName = h.table('fences')
+      await h.exec(mysqlFencesSql(fencesName))
+      const name = h.table()
+      await h.exec(
+        `create table ${name} (id int auto_increment primary key, slug varchar(64) not null, n int, key (slug))`,
+      )
+      const table = itemsTable(name)
+      const fences = mysqlFencesTable(fencesName)
+      const [k1, k2] = [`lock-${name}-1`, `lock-${name}-2`]
+      let arrived = 0
+      let release: () => void = () => undefined
+      const bothHoldOne = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const writer = (first: string, second: string, slug: string) =>
+        h.db.transaction(async (tx) => {
+          const store = drizzleStore(tx, table, { fences })
+          await store.insertIfAbsentFenced!(
+            { slug: `${slug}1` },
+            { slug: `${slug}1` },
+            { token: 1, lockKey: first },
+          )
+          if (++arrived === 2) release()
+          await bothHoldOne
+          await store.insertIfAbsentFenced!(
+            { slug: `${slug}2` },
+            { slug: `${slug}2` },
+            { token: 2, lockKey: second },
+          )
+        })
+      const outcomes = await Promise.allSettled([writer(k1, k2, 'a'), writer(k2, k1, 'b')])
+      const failed = outcomes.filter((outcome) => outcome.status === 'rejected')
+      expect(failed).toHaveLength(1)
+      expect((failed[0] as PromiseRejectedResult).reason).toBeInstanceOf(SerializationConflictError)
+      expect(Number((await h.rows(`select count(*) as n from ${name}`))[0]?.n)).toBe(2) // the winner's rows only
+    } finally {
+      await h.close()
+    }
+  })
+})
+
 describe('fenced writes and a trigger that rewrites the key, on MariaDB', () => {
   let h: MysqlHarness
   let fencesName: string

@@ -1,11 +1,12 @@
 import { is, type SQL, sql } from 'drizzle-orm'
 import { MySqlTable } from 'drizzle-orm/mysql-core'
 import { LockLostError, SerializationConflictError } from '../../errors.js'
-import type { Fence } from '../../types.js'
+import type { Fence, InsertOptions } from '../../types.js'
 import { checkFence, checkFencesTable } from '../common/fences.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import { mysqlStatementError } from './mysql-errors.js'
 import { MYSQL_LOCK_KEY_LENGTH, type MySqlFencesTable } from './mysql-fences-table.js'
+import type { MySqlKeyEquality } from './mysql-key-equality.js'
 import { resultRows } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
 
@@ -18,20 +19,26 @@ export interface MySqlFencingContext {
   readonly inTransaction: boolean
   /** The table as messages name it. */
   readonly label: string
-  /** `exists (select 1 from t where <key, compared as the server stores it>)`. */
-  readonly keyExists: (key: Row) => Promise<SQL>
-  /** The store's `insertIfAbsentAtomically` on `conn`, whose failure rolls the insert back. */
-  readonly insertIfAbsent: (conn: AnyMySqlDatabase, key: Row, values: Row) => Promise<Row | undefined>
+  /** The store's table. */
+  readonly table: MySqlTable
+  /** How the store compares keys as the server stores them. */
+  readonly keys: MySqlKeyEquality
   /** The store's `insert` on `conn` (the stored key checked against `key`), whose failure rolls it back. */
   readonly insert: (conn: AnyMySqlDatabase, values: Row, key: Row | undefined) => Promise<Row>
 }
 
+/** The store's `insertIfAbsentAtomically` on `conn`, whose failure rolls the insert back. */
+type InsertIfAbsent = (conn: AnyMySqlDatabase, key: Row, values: Row) => Promise<Row | undefined>
+
 /** Fenced writes of one store through one fences table. */
 export interface MySqlFencing {
   /** The fenced create: raise the fence, read the key, insert unless found; see {@link mysqlFencing}. */
-  create(key: Row, values: Row, fence: Fence): Promise<Row | undefined>
-  /** An unconditional insert under the fence: the fence raised, then the insert, in one transaction. */
-  insert(values: Row, fence: Fence, key: Row | undefined): Promise<Row>
+  create(key: object, values: object, fence: Fence): Promise<unknown>
+  /**
+   * An unconditional insert under `opts.fence` (with `opts.lockKey`; the stored key checked against
+   * `opts.key`): the fence raised, then the insert, in one transaction.
+   */
+  insert(values: object, opts: InsertOptions): Promise<unknown>
 }
 
 /** What the raise left in the fence row, read after it. */
@@ -89,7 +96,12 @@ const number = (value: unknown) => (value === null || value === undefined ? null
  * the snapshot, whose row this transaction cannot see, and the create fails with
  * `SerializationConflictError` (run the transaction again), nothing written.
  */
-export function mysqlFencing(context: MySqlFencingContext, fences: unknown): MySqlFencing {
+export function mysqlFencing(
+  context: MySqlFencingContext,
+  fences: unknown,
+  insertIfAbsent: InsertIfAbsent,
+): MySqlFencing | undefined {
+  if (fences === undefined) return undefined
   if (!is(fences, MySqlTable)) {
     throw new TypeError(
       'drizzleStore: options.fences must be a mysql-core table, as mysqlFencesTable() defines it.',
@@ -172,9 +184,11 @@ export function mysqlFencing(context: MySqlFencingContext, fences: unknown): MyS
   }
 
   return {
-    async create(key, values, fence) {
+    async create(keyObject, values, fence) {
       checkMySqlFence(fence)
-      const exists = await context.keyExists(key)
+      const key = keyObject as Row
+      const where = context.keys.where(key, await context.keys.casts(key), true)
+      const exists = sql`exists (select 1 from ${context.table} where ${where ?? sql`true`})`
       return transaction(async (conn) => {
         const before = context.inTransaction ? await seen(conn, fence) : undefined
         const state = await raised(conn, fence, exists)
@@ -187,16 +201,17 @@ export function mysqlFencing(context: MySqlFencingContext, fences: unknown): MyS
           )
         }
         if (state.found) return undefined
-        return context.insertIfAbsent(conn, key, values)
+        return insertIfAbsent(conn, key, values as Row)
       })
     },
 
-    async insert(values, fence, key) {
-      checkMySqlFence(fence)
+    async insert(values, opts) {
+      const fence = checkMySqlFence({ token: opts.fence, lockKey: opts.lockKey } as Fence)
+      const key = opts.key as Row | undefined
       return transaction(async (conn) => {
         const state = await raised(conn, fence, undefined)
         if (state.token > fence.token) throw lost(fence)
-        return context.insert(conn, values, key)
+        return context.insert(conn, values as Row, key)
       })
     },
   }

@@ -180,29 +180,21 @@ export function createMySqlStore<T extends MySqlTable>(
     }
   }
 
-  const fencing =
-    options.fences === undefined
-      ? undefined
-      : mysqlFencing(
-          {
-            db,
-            inTransaction,
-            label,
-            keyExists: async (key) =>
-              sql`exists (select 1 from ${table} where ${keys.where(key, await keys.casts(key), true) ?? sql`true`})`,
-            insertIfAbsent: (conn, key, values) =>
-              insertIfAbsentAtomically(key as Partial<Row>, values as T['$inferInsert'], conn),
-            insert: (conn, values, key) => insertRow(values, key, conn, true),
-          },
-          options.fences,
-        )
+  const fencing = mysqlFencing(
+    {
+      db,
+      inTransaction,
+      label,
+      table,
+      keys,
+      insert: (conn, values, key) => insertRow(values, key, conn, true),
+    },
+    options.fences,
+    (conn, key, values) => insertIfAbsentAtomically(key as Partial<Row>, values as T['$inferInsert'], conn),
+  )
 
   async function insert(values: T['$inferInsert'], opts?: InsertOptions): Promise<Row> {
-    if (fencing && opts?.fence !== undefined) {
-      const fence = { token: opts.fence, lockKey: opts.lockKey } as Fence
-      const key = opts.key as Record<string, unknown> | undefined
-      return (await fencing.insert(values as Record<string, unknown>, fence, key)) as Row
-    }
+    if (fencing && opts?.fence !== undefined) return (await fencing.insert(values, opts)) as Row
     try {
       return await guardedInsert(
         values as Record<string, unknown>,
@@ -261,10 +253,9 @@ export function createMySqlStore<T extends MySqlTable>(
     inTransaction,
     checksFence: fencing !== undefined,
     ...(fencing && {
-      insertIfAbsentFenced: async (key: Partial<Row>, values: T['$inferInsert'], fence: Fence) => {
-        const record = key as Record<string, unknown>
-        checkKeyTypes(label, columns, record)
-        return (await fencing.create(record, values as Record<string, unknown>, fence)) as Row | undefined
+      insertIfAbsentFenced: (key: Partial<Row>, values: T['$inferInsert'], fence: Fence) => {
+        checkKeyTypes(label, columns, key as Record<string, unknown>)
+        return fencing.create(key, values, fence) as Promise<Row | undefined>
       },
     }),
     find: (key, opts) => reads.find(key as Record<string, unknown>, opts) as Promise<Row | undefined>,

@@ -1,17 +1,12 @@
 import { type Column, is, sql } from 'drizzle-orm'
 import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/mysql-core'
 import { RowVanishedError } from '../../errors.js'
-import type { Fence, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import type { Fence, InsertOptions, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
-import {
-  catalogKeeper,
-  type MySqlCatalog,
-  readMySqlCatalog,
-  readMySqlNullableColumns,
-} from './mysql-catalog.js'
+import { catalogKeeper, type MySqlCatalog, readMySqlCatalog } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import { duplicateIndexName, ER_DUP_ENTRY, mysqlError, mysqlStatementError } from './mysql-errors.js'
 import { mysqlFencing } from './mysql-fences.js'
@@ -25,7 +20,7 @@ import { mysqlKeyEquality } from './mysql-key-equality.js'
 import { mysqlReads } from './mysql-reads.js'
 import { readBackKey, resultRows } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
-import { mysqlUniqueIndexFix } from './mysql-unique-index-fix.js'
+import { readMySqlUniqueIndexFix } from './mysql-unique-index-fix.js'
 
 /** Options of {@link createMySqlStore}; not part of the public API. */
 export interface MySqlStoreOptions {
@@ -226,27 +221,6 @@ export function createMySqlStore<T extends MySqlTable>(
     return uniquenessOf(known.indexes, wanted)
   }
 
-  /**
-   * See {@link mysqlUniqueIndexFix}. Server and schema from the kept catalog; the columns' nullability in one
-   * round trip, made only for a `MissingUniqueConstraintError`.
-   */
-  async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
-    const { server, tableSchema } = await catalog.current()
-    const blobs = keyFields.filter((field) =>
-      /text|blob/i.test((column(field) as { getSQLType?: () => string }).getSQLType?.() ?? ''),
-    )
-    return mysqlUniqueIndexFix(
-      {
-        server,
-        tableSchema,
-        table: tableName,
-        nullable: await readMySqlNullableColumns(db, place),
-        blobs: blobs.map((field) => databaseColumnName(db, column(field))),
-      },
-      keyFields.map((field) => databaseColumnName(db, column(field))),
-    )
-  }
-
   return {
     name,
     fields,
@@ -265,7 +239,7 @@ export function createMySqlStore<T extends MySqlTable>(
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
-    uniqueIndexFix,
+    uniqueIndexFix: (keyFields) => readMySqlUniqueIndexFix(db, catalog, place, columns, keyFields),
     insertTriggers: async () =>
       readMySqlInsertTriggers(db, { schema: (await catalog.current()).tableSchema, table: tableName }),
   }

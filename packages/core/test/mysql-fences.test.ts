@@ -387,6 +387,60 @@ describe('mysql2 and ON DUPLICATE KEY UPDATE', () => {
   })
 })
 
+describe('InnoDB snapshots after a locking raise (what the fenced create relies on, and what it avoids)', () => {
+  /**
+   * Session B raises a fence row session A holds (A has also inserted a row), then reads the row's table
+   * with a consistent read once A has committed: does B see A's row? `start` is how B opens its transaction.
+   */
+  async function seesHolderRow(start: string): Promise<boolean> {
+    const h = openMysql(1)
+    const [a, b] = await Promise.all([
+      mysql.createConnection({ uri: mysqlUrl() }),
+      mysql.createConnection({ uri: mysqlUrl() }),
+    ])
+    try {
+      const fencesName = h.table('fences')
+      const name = h.table()
+      await h.exec(mysqlFencesSql(fencesName))
+      await h.exec(`create table ${name} (id int auto_increment primary key, slug varchar(64) not null)`)
+      await h.exec(
+        `insert into ${fencesName} (lock_key, token, updated_at) values ('k', 1, utc_timestamp(6))`,
+      )
+      for (const statement of start.split(';')) await b.query(statement)
+      await a.query('begin')
+      await a.query(`update ${fencesName} set token = 2 where lock_key = 'k'`)
+      await a.query(`insert into ${name} (slug) values ('w')`)
+      const raise = b.query(
+        `insert into ${fencesName} (lock_key, token, updated_at) values ('k', 3, utc_timestamp(6))
+         on duplicate key update token = if(token <= 3, 3, token)`,
+      )
+      await pause() // B waits for the fence row
+      await a.query('commit')
+      await raise
+      const [rows] = await b.query(`select count(*) as n from ${name} where slug = 'w'`)
+      await b.query('commit')
+      return Number((rows as { n: unknown }[])[0]?.n) === 1
+    } finally {
+      await Promise.all([a.end(), b.end()])
+      await h.close()
+    }
+  }
+
+  test('READ COMMITTED (the fenced create): the read after the raise sees the holder’s row', async () => {
+    expect(await seesHolderRow('set transaction isolation level read committed;begin')).toBe(true)
+  })
+  test('REPEATABLE READ, snapshot at the first read: taken after the wait, so it sees it too', async () => {
+    expect(await seesHolderRow('set transaction isolation level repeatable read;begin')).toBe(true)
+  })
+  test('REPEATABLE READ with a snapshot at BEGIN (as in a caller’s transaction that read first): it does not', async () => {
+    expect(
+      await seesHolderRow(
+        'set transaction isolation level repeatable read;start transaction with consistent snapshot',
+      ),
+    ).toBe(false)
+  })
+})
+
 describe('drizzleStore options on MySQL tables', () => {
   const table = itemsTable('never_created')
   test.each([

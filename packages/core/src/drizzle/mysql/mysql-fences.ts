@@ -87,7 +87,9 @@ const number = (value: unknown) => (value === null || value === undefined ? null
  * table's only unique key, so `ON DUPLICATE KEY UPDATE` cannot fire on another one): every fenced writer of
  * the lock key waits for the holder to commit. READ COMMITTED gives the next statement a snapshot taken when
  * it starts, after that wait, so it sees every row the earlier holders committed, with a plain (non-locking)
- * read of the user table: no gap locks there. The fence's token is read back rather than inferred from
+ * read of the user table: no gap locks there. (REPEATABLE READ would take its snapshot at that first
+ * consistent read too, after the wait, as a test shows; READ COMMITTED is set so that a server whose default
+ * is SERIALIZABLE, which makes plain reads locking ones, does not change that.) The fence's token is read back rather than inferred from
  * `affectedRows` (mysql2 sets CLIENT_FOUND_ROWS, so 1 means either "inserted" or "found, unchanged").
  *
  * Inside the caller's transaction (a savepoint; its isolation and snapshot are the caller's) the fence is

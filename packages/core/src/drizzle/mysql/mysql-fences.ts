@@ -89,8 +89,9 @@ const number = (value: unknown) => (value === null || value === undefined ? null
  * it starts, after that wait, so it sees every row the earlier holders committed, with a plain (non-locking)
  * read of the user table: no gap locks there. (REPEATABLE READ would take its snapshot at that first
  * consistent read too, after the wait, as a test shows; READ COMMITTED is set so that a server whose default
- * is SERIALIZABLE, which makes plain reads locking ones, does not change that.) The fence's token is read back rather than inferred from
- * `affectedRows` (mysql2 sets CLIENT_FOUND_ROWS, so 1 means either "inserted" or "found, unchanged").
+ * is SERIALIZABLE, which makes plain reads locking ones, does not change that.) The fence's token is read
+ * back rather than inferred from `affectedRows` (mysql2 sets CLIENT_FOUND_ROWS, so 1 means either
+ * "inserted" or "found, unchanged").
  *
  * Inside the caller's transaction (a savepoint; its isolation and snapshot are the caller's) the fence is
  * also read before the raise, and read back with `FOR UPDATE` (the newest committed token, whatever the

@@ -180,13 +180,13 @@ describe('drizzleStore options', () => {
     expect(() => drizzleStore(db, table, options as never)).toThrow(message)
     expect(() => drizzleStore(db, table, options as never)).toThrow(TypeError)
   })
-  test('fences on a MySQL table: a TypeError', () => {
+  test('pg fences on a MySQL table: a TypeError', () => {
     expect(() =>
       drizzleStore(
         {} as never,
         mysqlTable('t', { id: myInt('id') }) as never,
         { fences: pgFencesTable() } as never,
       ),
-    ).toThrow(/Postgres and SQLite tables only/)
+    ).toThrow(/mysql-core table/)
   })
 })

@@ -19,8 +19,10 @@ import {
   type UnknownColumn,
   type UnknownField,
 } from '@getorcreate/core'
-import { drizzleStore } from '@getorcreate/core/drizzle'
+import { drizzleStore, mysqlFencesTable, pgFencesTable, pruneFences } from '@getorcreate/core/drizzle'
 import { sql } from 'drizzle-orm'
+import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
+import { drizzle as mysqlDrizzle } from 'drizzle-orm/mysql2'
 import { integer, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/pglite'
 import { describe, expectTypeOf, test } from 'vitest'
@@ -471,5 +473,26 @@ describe('fences: each dialect takes its own fences table', async () => {
     void pruneFences(db, sqliteFencesTable(), { olderThanMs: 1 })
     // @ts-expect-error: a Postgres fences table on a SQLite database
     void pruneFences(sqliteDb, pgFencesTable(), { olderThanMs: 1 })
+  })
+})
+
+describe("fences: a fences table of the store's dialect", () => {
+  const myItems = mysqlTable('my_items', {
+    id: int('id').primaryKey(),
+    slug: varchar('slug', { length: 64 }),
+  })
+  const myDb = mysqlDrizzle.mock()
+  test('drizzleStore and pruneFences take a MySQL fences table with a MySQL database', () => {
+    expectTypeOf(drizzleStore(myDb, myItems, { fences: mysqlFencesTable() }).checksFence).toEqualTypeOf<
+      boolean | undefined
+    >()
+    expectTypeOf(pruneFences(myDb, mysqlFencesTable(), { olderThanMs: 1 })).toEqualTypeOf<Promise<number>>()
+    expectTypeOf(pruneFences(db, pgFencesTable(), { olderThanMs: 1 })).toEqualTypeOf<Promise<number>>()
+  })
+  test('a MySQL database with a pg fences table does not compile', () => {
+    // @ts-expect-error: pruneFences on a MySQL database takes a mysql-core table
+    void (() => pruneFences(myDb, pgFencesTable(), { olderThanMs: 1 }))
+    // @ts-expect-error: a MySQL table's store takes a mysql-core fences table
+    void (() => drizzleStore(myDb, myItems, { fences: pgFencesTable() }))
   })
 })

@@ -6,9 +6,19 @@
  * nothing written, one row. On the plain store (the control run) its insert lands: a second row.
  */
 import { getOrCreate } from '@getorcreate/core'
-import { drizzleStore, pgFencesSql, pgFencesTable, sqliteFencesTable } from '@getorcreate/core/drizzle'
-import { databaseUrl, resultOf, scratchName, startWorker } from '@getorcreate/test-support'
+import {
+  drizzleStore,
+  mysqlFencesSql,
+  mysqlFencesTable,
+  pgFencesSql,
+  pgFencesTable,
+  sqliteFencesTable,
+} from '@getorcreate/core/drizzle'
+import { databaseUrl, mysqlUrl, resultOf, scratchName, startWorker } from '@getorcreate/test-support'
 import { RedisNode } from '@getorcreate/test-support/redis-nodes'
+import { int as myInt, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
+import { drizzle } from 'drizzle-orm/mysql2'
+import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisLockStrategy } from '../src/index.js'
 import { itemsFixture } from './support/postgres.js'
@@ -128,6 +138,71 @@ describe(`SQLite file: a holder paused past its lock's TTL (${TTL_MS} ms) betwee
 
   it('plain store (the control run): the holder writes a second row', async () => {
     const { paused, other, rows } = await pausedPastTtlOnSqlite(false)
+    expect(other.created).toBe(true)
+    expect(paused).toMatchObject({ created: true })
+    expect(rows).toBe(2)
+  })
+})
+
+const pausedMariaDbWriter = new URL('./workers/paused-writer-mariadb-worker.ts', import.meta.url)
+
+/** {@link pausedPastTtl} on MariaDB: a table without a unique index on `slug`, fenced by `mysqlFencesTable`. */
+async function pausedPastTtlMariaDb(fenced: boolean) {
+  const name = scratchName('rl_my_paused')
+  const fences = fenced ? scratchName('rl_my_fences') : undefined
+  const raw = mysql.createPool({ uri: mysqlUrl(), connectionLimit: 4 })
+  const admin = await node.client()
+  try {
+    await raw.query(
+      `create table ${name} (id int auto_increment primary key, slug varchar(100) not null, payload varchar(100), key (slug))`,
+    )
+    if (fences) await raw.query(mysqlFencesSql(fences))
+    const slug = 'paused'
+    const holder = startWorker(pausedMariaDbWriter, {
+      mysqlUrl: mysqlUrl(),
+      table: name,
+      fences,
+      redisUrl: node.url,
+      slug,
+      ttlMs: TTL_MS,
+    })
+    await holder.printed('writing')
+    holder.child.kill('SIGSTOP')
+    const lockKeys = async () =>
+      (await admin.keys('getorcreate:lock:*')).filter((key) => !key.endsWith(':fence'))
+    while ((await lockKeys()).length > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    const table = mysqlTable(name, {
+      id: myInt('id').autoincrement().primaryKey(),
+      slug: varchar('slug', { length: 100 }).notNull(),
+      payload: varchar('payload', { length: 100 }),
+    })
+    const db = drizzle(raw, { mode: 'default' })
+    const store = fences
+      ? drizzleStore(db, table, { fences: mysqlFencesTable(fences) })
+      : drizzleStore(db, table)
+    const strategy = redisLockStrategy({ clients: admin, ttlMs: TTL_MS, acquireTimeoutMs: 10_000 })
+    const other = await getOrCreate(store, { slug }, { payload: 'other' }, strategy)
+    holder.child.kill('SIGCONT')
+    const paused = resultOf<Outcome>(await holder.done, 'the paused holder')
+    const [counted] = await raw.query(`select count(*) as n from ${name} where slug = ?`, [slug])
+    return { paused, other, rows: Number((counted as { n: unknown }[])[0]?.n) }
+  } finally {
+    admin.disconnect()
+    await raw.query(`drop table if exists ${[name, ...(fences ? [fences] : [])].join(', ')}`)
+    await raw.end()
+  }
+}
+
+describe(`MariaDB: a holder paused past its lock's TTL (${TTL_MS} ms) between its last check and its write`, () => {
+  it('fenced store: the holder gets LOCK_LOST and writes nothing; one row, created once', async () => {
+    const { paused, other, rows } = await pausedPastTtlMariaDb(true)
+    expect(other.created).toBe(true)
+    expect(paused).toEqual({ error: 'LOCK_LOST' })
+    expect(rows).toBe(1)
+  })
+
+  it('plain store (the control run): the holder writes a second row', async () => {
+    const { paused, other, rows } = await pausedPastTtlMariaDb(false)
     expect(other.created).toBe(true)
     expect(paused).toMatchObject({ created: true })
     expect(rows).toBe(2)

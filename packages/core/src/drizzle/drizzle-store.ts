@@ -25,7 +25,8 @@ export type DrizzleStore<T extends Table> = Store<
 /** Options of {@link drizzleStore}. */
 export interface DrizzleStoreOptions<F extends Table> {
   /**
-   * The fences table (`pgFencesTable()` on Postgres, `sqliteFencesTable()` on SQLite): the store then checks fencing tokens (`checksFence`), so that under
+   * The fences table of the table's dialect (`pgFencesTable()`, `mysqlFencesTable()`, `sqliteFencesTable()`):
+   * the store then checks fencing tokens (`checksFence`), so that under
    * `redisLockStrategy` a holder paused past its lock's expiry cannot write a second row (README, "Fenced
    * writes"). Off by default: a store without it writes under the lock alone.
    */
@@ -67,7 +68,11 @@ export function drizzleStore<T extends PgTable>(
   table: T,
   options?: DrizzleStoreOptions<PgTable>,
 ): DrizzleStore<T>
-export function drizzleStore<T extends MySqlTable>(db: AnyMySqlDatabase, table: T): DrizzleStore<T>
+export function drizzleStore<T extends MySqlTable>(
+  db: AnyMySqlDatabase,
+  table: T,
+  options?: DrizzleStoreOptions<MySqlTable>,
+): DrizzleStore<T>
 export function drizzleStore<T extends SQLiteTable>(
   db: AnySQLiteDatabase,
   table: T,
@@ -80,12 +85,9 @@ export function drizzleStore(
 ): DrizzleStore<Table> {
   if (is(table, PgTable)) return pgStore(db as AnyPgDatabase, table, checkedOptions(options))
   if (is(table, SQLiteTable)) return sqliteStore(db as AnySQLiteDatabase, table, checkedOptions(options))
-  if (options?.fences !== undefined) {
-    throw new TypeError(
-      'drizzleStore: options.fences is supported on Postgres and SQLite tables only, for now.',
-    )
+  if (is(table, MySqlTable)) {
+    return createMySqlStore(db as AnyMySqlDatabase, table, { fences: checkedOptions(options).fences })
   }
-  if (is(table, MySqlTable)) return createMySqlStore(db as AnyMySqlDatabase, table)
   throw new TypeError(
     'drizzleStore: table must be a drizzle table: pgTable() (drizzle-orm/pg-core), mysqlTable() (drizzle-orm/mysql-core) or sqliteTable() (drizzle-orm/sqlite-core).',
   )

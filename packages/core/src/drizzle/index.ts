@@ -7,6 +7,7 @@
  */
 export { type DrizzleStore, type DrizzleStoreOptions, drizzleStore } from './drizzle-store.js'
 export type { AnyMySqlDatabase } from './mysql/mysql-database.js'
+export { type MySqlFencesTable, mysqlFencesSql, mysqlFencesTable } from './mysql/mysql-fences-table.js'
 export type { AnyPgDatabase } from './pg/pg-database.js'
 export { type PgFencesTable, pgFencesSql, pgFencesTable } from './pg/pg-fences-table.js'
 export { type PruneFencesOptions, pruneFences } from './prune-fences.js'

@@ -1,7 +1,10 @@
 import { is, lt, sql, type Table } from 'drizzle-orm'
+import { MySqlTable } from 'drizzle-orm/mysql-core'
 import { PgTable } from 'drizzle-orm/pg-core'
 import { SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { checkFencesTable } from './common/fences.js'
+import type { AnyMySqlDatabase } from './mysql/mysql-database.js'
+import type { MySqlFencesTable } from './mysql/mysql-fences-table.js'
 import type { AnyPgDatabase } from './pg/pg-database.js'
 import type { PgFencesTable } from './pg/pg-fences-table.js'
 import type { AnySQLiteDatabase } from './sqlite/sqlite-database.js'
@@ -17,6 +20,12 @@ export interface PruneFencesOptions {
   readonly olderThanMs: number
 }
 
+/** Rows a mysql2 DELETE affected (`[ResultSetHeader, …]`). */
+function affectedRows(result: unknown): number {
+  const header = Array.isArray(result) ? result[0] : result
+  return Number((header as { affectedRows?: unknown } | undefined)?.affectedRows ?? 0)
+}
+
 /**
  * Delete old rows of a fences table, so that it does not grow with every lock key ever written; run it now
  * and then (a cron job, a timer). Returns how many rows went. Safe at any time: a writer whose fence row was
@@ -25,20 +34,22 @@ export interface PruneFencesOptions {
  *
  * @param db - the database the stores write to.
  * @param fences - the fences table given to `drizzleStore(db, table, { fences })`: a `pgFencesTable()` on
- * Postgres, a `sqliteFencesTable()` on SQLite (whose clock is the process's: SQLite's `julianday('now')`).
+ *   Postgres, a `mysqlFencesTable()` on MySQL / MariaDB, a `sqliteFencesTable()` on SQLite (whose clock is the
+ *   process's: SQLite's `julianday('now')`).
  */
-export async function pruneFences(
-  db: AnyPgDatabase,
-  fences: PgTable,
+export function pruneFences(db: AnyPgDatabase, fences: PgTable, options: PruneFencesOptions): Promise<number>
+export function pruneFences(
+  db: AnyMySqlDatabase,
+  fences: MySqlTable,
   options: PruneFencesOptions,
 ): Promise<number>
-export async function pruneFences(
+export function pruneFences(
   db: AnySQLiteDatabase,
   fences: SQLiteFencesTable,
   options: PruneFencesOptions,
 ): Promise<number>
 export async function pruneFences(
-  db: AnyPgDatabase | AnySQLiteDatabase,
+  db: AnyPgDatabase | AnyMySqlDatabase | AnySQLiteDatabase,
   fences: Table,
   options: PruneFencesOptions,
 ): Promise<number> {
@@ -49,9 +60,16 @@ export async function pruneFences(
     )
   }
   if (is(fences, SQLiteTable)) return pruneSqliteFences(db as AnySQLiteDatabase, fences, olderThanMs)
+  if (is(fences, MySqlTable)) {
+    checkFencesTable(fences, 'mysql')
+    const table = fences as MySqlFencesTable
+    // updated_at is written as utc_timestamp(6): compared with it, whatever the session's time zone.
+    const cutoff = sql`utc_timestamp(6) - interval ${Math.round(olderThanMs * 1000)} microsecond`
+    return affectedRows(await (db as AnyMySqlDatabase).delete(table).where(lt(table.updatedAt, cutoff)))
+  }
   if (!is(fences, PgTable)) {
     throw new TypeError(
-      'pruneFences: fences must be a pg-core or sqlite-core table, as pgFencesTable() or sqliteFencesTable() defines it.',
+      'pruneFences: fences must be a fences table, as pgFencesTable(), mysqlFencesTable() or sqliteFencesTable() defines it.',
     )
   }
   checkFencesTable(fences, 'pg')

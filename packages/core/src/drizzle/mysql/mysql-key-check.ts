@@ -49,18 +49,22 @@ export function mysqlKeyRewrittenOf(
 /**
  * Where the row cannot be checked in the insert's own statement (MySQL: no `RETURNING`) and its read back by
  * key missed: a `KeyRewrittenError` naming the table's BEFORE INSERT triggers when it has any (the row
- * exists, under another key), else `undefined` (it was deleted).
+ * exists, under another key, unless `written` is false: the caller rolls it back), else `undefined` (it was
+ * deleted).
  */
 export async function writtenUnderAnotherKey(
   db: AnyMySqlDatabase,
   place: { readonly schema: string; readonly table: string },
   store: string,
   key: Record<string, unknown>,
+  written = true,
 ): Promise<KeyRewrittenError | undefined> {
   const triggers = await readMySqlInsertTriggers(db, place)
   if (triggers.length === 0) return undefined
-  const outcome = `It was written, and it exists under another key (MySQL has no INSERT … RETURNING to undo it).`
-  return new KeyRewrittenError(rewritten(key, store, outcome), { store, triggers, written: true })
+  const outcome = written
+    ? `It was written, and it exists under another key (MySQL has no INSERT … RETURNING to undo it).`
+    : 'Its transaction was rolled back, so nothing was written.'
+  return new KeyRewrittenError(rewritten(key, store, outcome), { store, triggers, written })
 }
 
 /** The table's `BEFORE INSERT … FOR EACH ROW` triggers, by name: one round trip. */

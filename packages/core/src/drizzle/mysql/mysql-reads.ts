@@ -21,8 +21,11 @@ export interface MySqlReads {
   mapRow(raw: Row): Row
   /** `Store.find`: a prepared `SELECT … LIMIT 1` per key shape; `fresh` makes it {@link lockingFind}. */
   find(key: Row, opts?: FindOptions): Promise<Row | undefined>
-  /** A shared locking read: sees the newest committed row, whatever the transaction's snapshot. */
-  lockingFind(key: Row): Promise<Row | undefined>
+  /**
+   * A shared locking read: sees the newest committed row, whatever the transaction's snapshot; on `conn`
+   * (a transaction of the store's database) when given.
+   */
+  lockingFind(key: Row, conn?: AnyMySqlDatabase): Promise<Row | undefined>
 }
 
 /** {@link MySqlReads} of `table`: the server's locking clause from `catalog`, the key casts from `keys`. */
@@ -46,15 +49,15 @@ export function mysqlReads(
     return row
   }
 
-  async function lockingFind(key: Row): Promise<Row | undefined> {
+  async function lockingFind(key: Row, conn: AnyMySqlDatabase = db): Promise<Row | undefined> {
     const { server } = await catalog.current()
-    const query = db
+    const query = conn
       .select()
       .from(table)
       .where(keys.where(key, await keys.casts(key), true))
       .limit(1)
     try {
-      const rows = resultRows(await db.execute(sql`${query.getSQL()} ${sql.raw(server.shareLock)}`))
+      const rows = resultRows(await conn.execute(sql`${query.getSQL()} ${sql.raw(server.shareLock)}`))
       return rows[0] && mapRow(rows[0])
     } catch (error) {
       mysqlStatementError(error, label)

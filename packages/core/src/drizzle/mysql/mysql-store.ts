@@ -1,19 +1,15 @@
 import { type Column, is, sql } from 'drizzle-orm'
 import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/mysql-core'
 import { RowVanishedError } from '../../errors.js'
-import type { InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import type { Fence, InsertOptions, Uniqueness } from '../../types.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
-import {
-  catalogKeeper,
-  type MySqlCatalog,
-  readMySqlCatalog,
-  readMySqlNullableColumns,
-} from './mysql-catalog.js'
+import { catalogKeeper, type MySqlCatalog, readMySqlCatalog } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
 import { duplicateIndexName, ER_DUP_ENTRY, mysqlError, mysqlStatementError } from './mysql-errors.js'
+import { mysqlFencing } from './mysql-fences.js'
 import {
   mysqlKeyCheck,
   mysqlKeyRewrittenOf,
@@ -24,17 +20,19 @@ import { mysqlKeyEquality } from './mysql-key-equality.js'
 import { mysqlReads } from './mysql-reads.js'
 import { readBackKey, resultRows } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
-import { mysqlUniqueIndexFix } from './mysql-unique-index-fix.js'
+import { readMySqlUniqueIndexFix } from './mysql-unique-index-fix.js'
 
 /** Options of {@link createMySqlStore}; not part of the public API. */
 export interface MySqlStoreOptions {
   /** Replace what `select version()` says: tests run MySQL 8's SQL paths on MariaDB with it. */
   readonly version?: string
+  /** The fences table (`mysqlFencesTable()`): the store then checks fencing tokens (see {@link mysqlFencing}). */
+  readonly fences?: unknown
 }
 
 /**
- * `drizzleStore` for `mysql-core` tables (mysql2; MariaDB and MySQL). `drizzleStore` passes no options;
- * tests pass {@link MySqlStoreOptions}.
+ * `drizzleStore` for `mysql-core` tables (mysql2; MariaDB and MySQL). `drizzleStore` passes its `fences`;
+ * tests pass {@link MySqlStoreOptions}. With `fences`, it checks fencing tokens (see {@link mysqlFencing}).
  *
  * - `find(key)`: a prepared `SELECT … LIMIT 1`; `find(key, { fresh: true })` adds a shared locking read
  *   (`LOCK IN SHARE MODE` on MariaDB, `FOR SHARE` on MySQL 8), which sees rows committed after a REPEATABLE
@@ -79,7 +77,10 @@ export function createMySqlStore<T extends MySqlTable>(
   const keys = mysqlKeyEquality(db, place, columns, label)
   const reads = mysqlReads(db, table as MySqlTable, columns, label, catalog, keys)
   const mapRow = reads.mapRow as (raw: Record<string, unknown>) => Row
-  const lockingFind = reads.lockingFind as (key: Record<string, unknown>) => Promise<Row | undefined>
+  const lockingFind = reads.lockingFind as (
+    key: Record<string, unknown>,
+    conn?: AnyMySqlDatabase,
+  ) => Promise<Row | undefined>
 
   function column(field: string): Column {
     return columns[field] as Column
@@ -95,9 +96,14 @@ export function createMySqlStore<T extends MySqlTable>(
    * stored row must compare equal to it (a BEFORE INSERT trigger may rewrite it): checked in the statement
    * (`RETURNING`: the insert fails, nothing written) or in the read back (then the row exists).
    */
-  async function insertRow(values: Record<string, unknown>, key?: Record<string, unknown>): Promise<Row> {
+  async function insertRow(
+    values: Record<string, unknown>,
+    key?: Record<string, unknown>,
+    conn: AnyMySqlDatabase = db,
+    rolledBack = false,
+  ): Promise<Row> {
     const { server, tableSchema } = await catalog.current()
-    const insert = db.insert(table as MySqlTable).values(valuesForDrizzle(values, inherited))
+    const insert = conn.insert(table as MySqlTable).values(valuesForDrizzle(values, inherited))
     if (server.returning) {
       const selection = sql.join(
         Object.values(columns).map((col) => sql.identifier(databaseColumnName(db, col))),
@@ -106,7 +112,7 @@ export function createMySqlStore<T extends MySqlTable>(
       const check = key ? sql`, ${mysqlKeyCheck(keys.where(key, await keys.casts(key), true))}` : sql``
       let rows: Record<string, unknown>[]
       try {
-        rows = resultRows(await db.execute(sql`${insert.getSQL()} returning ${selection}${check}`))
+        rows = resultRows(await conn.execute(sql`${insert.getSQL()} returning ${selection}${check}`))
       } catch (error) {
         throw (key && mysqlKeyRewrittenOf(error, name, key)) || error
       }
@@ -123,10 +129,11 @@ export function createMySqlStore<T extends MySqlTable>(
           `and the values give no primary key, so the inserted row cannot be read back.`,
       )
     }
-    const row = await lockingFind(readKey)
+    const row = await lockingFind(readKey, conn)
     if (!row) {
-      const rewritten =
-        key && (await writtenUnderAnotherKey(db, { schema: tableSchema, table: tableName }, name, key))
+      const place = { schema: tableSchema, table: tableName }
+      // In a fenced write, the error rolls the row back: not written.
+      const rewritten = key && (await writtenUnderAnotherKey(conn, place, name, key, !rolledBack))
       if (rewritten) throw rewritten
       throw new RowVanishedError(
         `The row just inserted into ${label} was deleted before it could be read back.`,
@@ -141,13 +148,20 @@ export function createMySqlStore<T extends MySqlTable>(
     return inSavepoint(db, () => insertRow(values, key))
   }
 
+  /**
+   * `insertIfAbsentAtomically`; on `conn` (the fenced transaction) when given, where a failed statement
+   * undoes only itself (InnoDB), so no savepoint is needed.
+   */
   async function insertIfAbsentAtomically(
     key: Partial<Row>,
     values: T['$inferInsert'],
+    conn?: AnyMySqlDatabase,
   ): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
     try {
-      return await guardedInsert(values as Record<string, unknown>, record)
+      return await (conn
+        ? insertRow(values as Record<string, unknown>, record, conn, true)
+        : guardedInsert(values as Record<string, unknown>, record))
     } catch (error) {
       const cause = mysqlError(error)
       if (cause?.errno !== ER_DUP_ENTRY) mysqlStatementError(error, label)
@@ -156,12 +170,26 @@ export function createMySqlStore<T extends MySqlTable>(
       if (index !== undefined && own.some((candidate) => candidate.name === index)) return undefined
       // Another unique index refused the row. If a row with this key exists anyway, the key decides (as
       // Postgres's ON CONFLICT (key) would); else the conflict is the caller's to see, unchanged.
-      if ((await lockingFind(record)) !== undefined) return undefined
+      if ((await lockingFind(record, conn)) !== undefined) return undefined
       throw error
     }
   }
 
+  const fencing = mysqlFencing(
+    {
+      db,
+      inTransaction,
+      label,
+      table,
+      keys,
+      insert: (conn, values, key) => insertRow(values, key, conn, true),
+    },
+    options.fences,
+    (conn, key, values) => insertIfAbsentAtomically(key as Partial<Row>, values as T['$inferInsert'], conn),
+  )
+
   async function insert(values: T['$inferInsert'], opts?: InsertOptions): Promise<Row> {
+    if (fencing && opts?.fence !== undefined) return (await fencing.insert(values, opts)) as Row
     try {
       return await guardedInsert(
         values as Record<string, unknown>,
@@ -193,31 +221,17 @@ export function createMySqlStore<T extends MySqlTable>(
     return uniquenessOf(known.indexes, wanted)
   }
 
-  /**
-   * See {@link mysqlUniqueIndexFix}. Server and schema from the kept catalog; the columns' nullability in one
-   * round trip, made only for a `MissingUniqueConstraintError`.
-   */
-  async function uniqueIndexFix(keyFields: readonly string[]): Promise<UniqueIndexFix> {
-    const { server, tableSchema } = await catalog.current()
-    const blobs = keyFields.filter((field) =>
-      /text|blob/i.test((column(field) as { getSQLType?: () => string }).getSQLType?.() ?? ''),
-    )
-    return mysqlUniqueIndexFix(
-      {
-        server,
-        tableSchema,
-        table: tableName,
-        nullable: await readMySqlNullableColumns(db, place),
-        blobs: blobs.map((field) => databaseColumnName(db, column(field))),
-      },
-      keyFields.map((field) => databaseColumnName(db, column(field))),
-    )
-  }
-
   return {
     name,
     fields,
     inTransaction,
+    checksFence: fencing !== undefined,
+    ...(fencing && {
+      insertIfAbsentFenced: (key: Partial<Row>, values: T['$inferInsert'], fence: Fence) => {
+        checkKeyTypes(label, columns, key as Record<string, unknown>)
+        return fencing.create(key, values, fence) as Promise<Row | undefined>
+      },
+    }),
     find: (key, opts) => reads.find(key as Record<string, unknown>, opts) as Promise<Row | undefined>,
     insert: (values, opts) => insert(values, opts),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
@@ -225,7 +239,7 @@ export function createMySqlStore<T extends MySqlTable>(
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
-    uniqueIndexFix,
+    uniqueIndexFix: (keyFields) => readMySqlUniqueIndexFix(db, catalog, place, columns, keyFields),
     insertTriggers: async () =>
       readMySqlInsertTriggers(db, { schema: (await catalog.current()).tableSchema, table: tableName }),
   }

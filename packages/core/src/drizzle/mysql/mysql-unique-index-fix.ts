@@ -1,8 +1,11 @@
+import type { Column } from 'drizzle-orm'
 import type { UniqueIndexFix } from '../../types.js'
-import type { MySqlServerInfo } from './mysql-catalog.js'
+import { databaseColumnName } from '../common/columns.js'
+import { type CatalogKeeper, type MySqlServerInfo, readMySqlNullableColumns } from './mysql-catalog.js'
+import type { AnyMySqlDatabase } from './mysql-database.js'
 
 /** What {@link mysqlUniqueIndexFix} needs to know of the server and the table. */
-export interface MySqlFixFacts {
+interface MySqlFixFacts {
   /** Which server: MariaDB indexes TEXT / BLOB columns whole, MySQL only by a prefix. */
   readonly server: MySqlServerInfo
   /** The database the table lives in (`''` if unknown). */
@@ -22,7 +25,7 @@ export interface MySqlFixFacts {
  * as distinct and have no option against it: for a nullable key column the hint says to make it NOT NULL,
  * or a key with a NULL in it is refused (`INVALID_KEY`) even once the index exists.
  */
-export function mysqlUniqueIndexFix(facts: MySqlFixFacts, names: readonly string[]): UniqueIndexFix {
+function mysqlUniqueIndexFix(facts: MySqlFixFacts, names: readonly string[]): UniqueIndexFix {
   const { server, tableSchema, table } = facts
   const nullable = names.filter((name) => facts.nullable.has(name.toLowerCase()))
   const quote = (name: string) => `\`${name.replaceAll('`', '``')}\``
@@ -48,4 +51,32 @@ export function mysqlUniqueIndexFix(facts: MySqlFixFacts, names: readonly string
     sql: `ALTER TABLE ${target} ADD UNIQUE (${names.map(quote).join(', ')})`,
     ...(hints.length > 0 ? { hint: hints.join('; ') } : {}),
   }
+}
+
+/**
+ * A MySQL store's `uniqueIndexFix`: see {@link mysqlUniqueIndexFix}. Server and schema from the kept catalog;
+ * the columns' nullability in one round trip, made only for a `MissingUniqueConstraintError`.
+ */
+export async function readMySqlUniqueIndexFix(
+  db: AnyMySqlDatabase,
+  catalog: CatalogKeeper,
+  place: { readonly schema: string | undefined; readonly table: string },
+  columns: Record<string, Column>,
+  keyFields: readonly string[],
+): Promise<UniqueIndexFix> {
+  const { server, tableSchema } = await catalog.current()
+  const column = (field: string) => columns[field] as Column
+  const blobs = keyFields.filter((field) =>
+    /text|blob/i.test((column(field) as { getSQLType?: () => string }).getSQLType?.() ?? ''),
+  )
+  return mysqlUniqueIndexFix(
+    {
+      server,
+      tableSchema,
+      table: place.table,
+      nullable: await readMySqlNullableColumns(db, place),
+      blobs: blobs.map((field) => databaseColumnName(db, column(field))),
+    },
+    keyFields.map((field) => databaseColumnName(db, column(field))),
+  )
 }

@@ -1,0 +1,221 @@
+import { is, type SQL, sql } from 'drizzle-orm'
+import { MySqlTable } from 'drizzle-orm/mysql-core'
+import { LockLostError, SerializationConflictError } from '../../errors.js'
+import type { Fence, InsertOptions } from '../../types.js'
+import { checkFence, checkFencesTable } from '../common/fences.js'
+import type { AnyMySqlDatabase } from './mysql-database.js'
+import { mysqlStatementError } from './mysql-errors.js'
+import { MYSQL_LOCK_KEY_LENGTH, type MySqlFencesTable } from './mysql-fences-table.js'
+import type { MySqlKeyEquality } from './mysql-key-equality.js'
+import { resultRows } from './mysql-rows.js'
+import { inSavepoint } from './mysql-savepoint.js'
+
+type Row = Record<string, unknown>
+
+/** What {@link mysqlFencing} needs of its store. */
+export interface MySqlFencingContext {
+  readonly db: AnyMySqlDatabase
+  /** `db` is the caller's transaction: the fenced writes run in a savepoint of it. */
+  readonly inTransaction: boolean
+  /** The table as messages name it. */
+  readonly label: string
+  /** The store's table. */
+  readonly table: MySqlTable
+  /** How the store compares keys as the server stores them. */
+  readonly keys: MySqlKeyEquality
+  /** The store's `insert` on `conn` (the stored key checked against `key`), whose failure rolls it back. */
+  readonly insert: (conn: AnyMySqlDatabase, values: Row, key: Row | undefined) => Promise<Row>
+}
+
+/** The store's `insertIfAbsentAtomically` on `conn`, whose failure rolls the insert back. */
+type InsertIfAbsent = (conn: AnyMySqlDatabase, key: Row, values: Row) => Promise<Row | undefined>
+
+/** Fenced writes of one store through one fences table. */
+export interface MySqlFencing {
+  /** The fenced create: raise the fence, read the key, insert unless found; see {@link mysqlFencing}. */
+  create(key: object, values: object, fence: Fence): Promise<unknown>
+  /**
+   * An unconditional insert under `opts.fence` (with `opts.lockKey`; the stored key checked against
+   * `opts.key`): the fence raised, then the insert, in one transaction.
+   */
+  insert(values: object, opts: InsertOptions): Promise<unknown>
+}
+
+/** What the raise left in the fence row, read after it. */
+interface Raised {
+  /** The fence's token: this writer's, or a larger one (a newer owner). */
+  readonly token: number
+  /** The token the raise replaced (NULL for a new row; equal to `token` after a same-token raise). */
+  readonly prev: number | null
+  /** A row has the key (when the read asked). */
+  readonly found: boolean
+}
+
+/** `checkFence`, and a lock key the fences table's `varchar(255) … ascii_bin` keeps exactly. */
+function checkMySqlFence(fence: Fence): Fence {
+  checkFence(fence)
+  // Printable ASCII only, and no trailing space (ascii_bin is PAD SPACE: 'k' and 'k ' are one key there).
+  if (
+    fence.lockKey.length > MYSQL_LOCK_KEY_LENGTH ||
+    !/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(fence.lockKey)
+  ) {
+    throw new TypeError(
+      `A MySQL fences table keeps lock keys of up to ${MYSQL_LOCK_KEY_LENGTH} printable ASCII characters, not ` +
+        `starting or ending with a space; got ${JSON.stringify(fence.lockKey.slice(0, 300))}.`,
+    )
+  }
+  return fence
+}
+
+const number = (value: unknown) => (value === null || value === undefined ? null : Number(value))
+
+/**
+ * Fenced writes through `fences` (a fences table) for the store of `context`. MySQL has no data-modifying
+ * CTE (nor, on MySQL 8, `RETURNING`), so a fenced create is a transaction on one connection:
+ *
+ * ```sql
+ * set transaction isolation level read committed; begin;
+ * insert into fences (lock_key, token, updated_at) values (?, ?, utc_timestamp(6)) on duplicate key update
+ *   prev_token = if(token <= ?, token, prev_token), updated_at = if(token <= ?, utc_timestamp(6), updated_at),
+ *   token = if(token <= ?, ?, token);
+ * select (select token from fences where lock_key = ?), …, exists (select 1 from t where key);
+ * insert into t …;  -- unless a larger token is in the fence (LockLostError, rolled back) or the key was found
+ * commit
+ * ```
+ *
+ * The raise takes the fence row's exclusive lock, whether it changes the row or not (`lock_key` is the
+ * table's only unique key, so `ON DUPLICATE KEY UPDATE` cannot fire on another one): every fenced writer of
+ * the lock key waits for the holder to commit. READ COMMITTED gives the next statement a snapshot taken when
+ * it starts, after that wait, so it sees every row the earlier holders committed, with a plain (non-locking)
+ * read of the user table: no gap locks there. (REPEATABLE READ would take its snapshot at that first
+ * consistent read too, after the wait, as a test shows; READ COMMITTED is set so that a server whose default
+ * is SERIALIZABLE, which makes plain reads locking ones, does not change that.) The fence's token is read
+ * back rather than inferred from `affectedRows` (mysql2 sets CLIENT_FOUND_ROWS, so 1 means either
+ * "inserted" or "found, unchanged").
+ *
+ * Inside the caller's transaction (a savepoint; its isolation and snapshot are the caller's) the fence is
+ * also read before the raise, and read back with `FOR UPDATE` (the newest committed token, whatever the
+ * snapshot): unless the token the raise replaced is the one the snapshot saw, a fenced write committed after
+ * the snapshot, whose row this transaction cannot see, and the create fails with
+ * `SerializationConflictError` (run the transaction again), nothing written.
+ */
+export function mysqlFencing(
+  context: MySqlFencingContext,
+  fences: unknown,
+  insertIfAbsent: InsertIfAbsent,
+): MySqlFencing | undefined {
+  if (fences === undefined) return undefined
+  if (!is(fences, MySqlTable)) {
+    throw new TypeError(
+      'drizzleStore: options.fences must be a mysql-core table, as mysqlFencesTable() defines it.',
+    )
+  }
+  checkFencesTable(fences, 'mysql')
+  const { db, label } = context
+  const ledger = fences as MySqlFencesTable
+  const col = (name: 'lock_key' | 'token' | 'prev_token' | 'updated_at') => {
+    const field = { lock_key: 'lockKey', token: 'token', prev_token: 'prevToken', updated_at: 'updatedAt' }[
+      name
+    ]
+    return sql.identifier((ledger[field as 'token'] as { name: string }).name)
+  }
+  const [lockKey, token, prevToken, updatedAt] = [
+    col('lock_key'),
+    col('token'),
+    col('prev_token'),
+    col('updated_at'),
+  ]
+
+  const lost = (fence: Fence) =>
+    new LockLostError(
+      `The fence of lock ${fence.lockKey} holds a larger token than this writer's (${fence.token}): the lock ` +
+        `expired while this writer was paused and a newer owner took it. Nothing was written to ${label}.`,
+    )
+
+  function raise(conn: AnyMySqlDatabase, fence: Fence) {
+    const t = fence.token
+    // Every condition reads the old token (the assignments run left to right, `token` last), so the
+    // statement means the same under MariaDB's SIMULTANEOUS_ASSIGNMENT mode.
+    return conn.execute(sql`insert into ${ledger} (${lockKey}, ${token}, ${updatedAt})
+      values (${fence.lockKey}, ${t}, utc_timestamp(6)) on duplicate key update
+      ${prevToken} = if(${token} <= ${t}, ${token}, ${prevToken}),
+      ${updatedAt} = if(${token} <= ${t}, utc_timestamp(6), ${updatedAt}),
+      ${token} = if(${token} <= ${t}, ${t}, ${token})`)
+  }
+
+  async function read(conn: AnyMySqlDatabase, query: SQL): Promise<Row> {
+    return resultRows(await conn.execute(query))[0] ?? {}
+  }
+
+  /** The fence's token as this transaction's snapshot sees it (a consistent read). */
+  async function seen(conn: AnyMySqlDatabase, fence: Fence): Promise<number | null> {
+    const row = await read(
+      conn,
+      sql`select ${token} as token from ${ledger} where ${lockKey} = ${fence.lockKey}`,
+    )
+    return number(row.token)
+  }
+
+  /** Raise the fence, and read it back (with whether the key's row exists, when `exists` is given). */
+  async function raised(conn: AnyMySqlDatabase, fence: Fence, exists: SQL | undefined): Promise<Raised> {
+    await raise(conn, fence)
+    const fenceRow = sql`from ${ledger} where ${lockKey} = ${fence.lockKey}`
+    if (!context.inTransaction) {
+      // READ COMMITTED: a snapshot taken now, after the raise's wait for the fence row.
+      const row = await read(
+        conn,
+        sql`select (select ${token} ${fenceRow}) as token, (select ${prevToken} ${fenceRow}) as prev,
+          ${exists ?? sql`0`} as found`,
+      )
+      return { token: Number(row.token), prev: number(row.prev), found: Number(row.found) > 0 }
+    }
+    const row = await read(conn, sql`select ${token} as token, ${prevToken} as prev ${fenceRow} for update`)
+    const found = exists ? Number((await read(conn, sql`select ${exists} as found`)).found) > 0 : false
+    return { token: Number(row.token), prev: number(row.prev), found }
+  }
+
+  /** `write` on one connection, in a READ COMMITTED transaction, or in a savepoint of the caller's. */
+  async function transaction<T>(write: (conn: AnyMySqlDatabase) => Promise<T>): Promise<T> {
+    try {
+      if (context.inTransaction) return await inSavepoint(db, () => write(db))
+      return await db.transaction((tx) => write(tx as unknown as AnyMySqlDatabase), {
+        isolationLevel: 'read committed',
+      })
+    } catch (error) {
+      mysqlStatementError(error, label)
+    }
+  }
+
+  return {
+    async create(keyObject, values, fence) {
+      checkMySqlFence(fence)
+      const key = keyObject as Row
+      const where = context.keys.where(key, await context.keys.casts(key), true)
+      const exists = sql`exists (select 1 from ${context.table} where ${where ?? sql`true`})`
+      return transaction(async (conn) => {
+        const before = context.inTransaction ? await seen(conn, fence) : undefined
+        const state = await raised(conn, fence, exists)
+        if (state.token > fence.token) throw lost(fence)
+        if (before !== undefined && before !== state.prev) {
+          throw new SerializationConflictError(
+            `The fence of lock ${fence.lockKey} moved after this transaction's snapshot was taken: a row of ` +
+              `${label} may have been created that the snapshot cannot see. Nothing was written; run the ` +
+              `whole transaction again.`,
+          )
+        }
+        if (state.found) return undefined
+        return insertIfAbsent(conn, key, values as Row)
+      })
+    },
+
+    async insert(values, opts) {
+      const fence = checkMySqlFence({ token: opts.fence, lockKey: opts.lockKey } as Fence)
+      const key = opts.key as Row | undefined
+      return transaction(async (conn) => {
+        const state = await raised(conn, fence, undefined)
+        if (state.token > fence.token) throw lost(fence)
+        return context.insert(conn, values as Row, key)
+      })
+    },
+  }
+}

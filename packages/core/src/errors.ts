@@ -1,71 +1,20 @@
 /**
- * Every error this library throws on its own account, by stable `code`.
- *
- * Errors that come from the database itself (a unique violation on another column, a lost connection) are
- * not wrapped: they reach the caller unchanged, with every field the driver set.
+ * The errors this library throws on its own account, one class per stable `code` (the base class and the
+ * type of codes in `errors/base.ts`, the lock strategies' errors in `errors/lock-errors.ts`).
  */
-export type GetOrCreateErrorCode =
-  | 'INVALID_KEY'
-  | 'CONFLICTING_DEFAULTS'
-  | 'MISSING_UNIQUE_CONSTRAINT'
-  | 'SERIALIZATION_CONFLICT'
-  | 'ROW_VANISHED'
-  | 'KEY_REWRITTEN'
-  | 'LOCK_UNAVAILABLE'
-  | 'LOCK_LOST'
-  | 'LOCK_IN_TRANSACTION'
+import { GetOrCreateError, type GetOrCreateErrorOptions } from './errors/base.js'
 
-/** A brand that survives two copies of this package (ESM and CJS, or two versions) in one process. */
-const BRAND: unique symbol = Symbol.for('getorcreate.error')
-
-/** Options every {@link GetOrCreateError} takes. */
-export interface GetOrCreateErrorOptions {
-  /** The underlying error (a driver error, a Redis error), kept as `error.cause`. */
-  cause?: unknown
-}
-
-/**
- * Base class of every error this library throws. Check `error.code`, a stable string, rather than the
- * message, which may be reworded; use {@link isGetOrCreateError} rather than `instanceof` where two copies
- * of the package may be loaded.
- *
- * @example
- * ```ts
- * try {
- *   await getOrCreate(store, { slug }, defaults)
- * } catch (error) {
- *   if (isGetOrCreateError(error) && error.retryable) return retryTransaction()
- *   throw error
- * }
- * ```
- */
-export class GetOrCreateError extends Error {
-  /** A stable identifier of what went wrong; see the README's errors section for each code. */
-  readonly code: GetOrCreateErrorCode
-  /** True when running the same call again (for a transaction: the whole transaction) can succeed. */
-  readonly retryable: boolean
-  /**
-   * Marks errors of this library across copies of the package: what {@link isGetOrCreateError} checks.
-   * @internal
-   */
-  declare readonly [BRAND]: true
-
-  constructor(code: GetOrCreateErrorCode, message: string, options: GetOrCreateErrorOptions = {}) {
-    super(message, 'cause' in options ? { cause: options.cause } : undefined)
-    this.name = 'GetOrCreateError'
-    this.code = code
-    this.retryable = false
-    Object.defineProperty(this, BRAND, { value: true, enumerable: false })
-  }
-}
-
-/**
- * True when `error` is a {@link GetOrCreateError}, from this copy of the package or from any other one
- * (ESM and CJS builds, two installed versions). Narrow further with `error.code`.
- */
-export function isGetOrCreateError(error: unknown): error is GetOrCreateError {
-  return typeof error === 'object' && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true
-}
+export {
+  GetOrCreateError,
+  type GetOrCreateErrorCode,
+  type GetOrCreateErrorOptions,
+  isGetOrCreateError,
+} from './errors/base.js'
+export { LockInTransactionError, LockLostError, LockUnavailableError } from './errors/lock-errors.js'
+export {
+  MissingUniqueConstraintError,
+  type MissingUniqueConstraintErrorOptions,
+} from './errors/missing-unique-constraint-error.js'
 
 /**
  * `INVALID_KEY`: the key cannot identify one row. It is empty, not a plain object, has an `undefined` value,
@@ -81,102 +30,14 @@ export class InvalidKeyError extends GetOrCreateError {
 
 /**
  * `CONFLICTING_DEFAULTS`: `defaults` are not a plain object, name a column the table lacks, or give a key
- * column a value other than the key's. Thrown before the insert. Fix the call: a created row always has the
- * key's values.
+ * column a value other than the key's; or, for `memoryStore`, hold a value it cannot copy (a function, a
+ * symbol, a class instance other than Date, Map, Set and binary data). Thrown before the insert. Fix the call:
+ * a created row always has the key's values.
  */
 export class ConflictingDefaultsError extends GetOrCreateError {
   constructor(message: string, options?: GetOrCreateErrorOptions) {
     super('CONFLICTING_DEFAULTS', message, options)
     this.name = 'ConflictingDefaultsError'
-  }
-}
-
-/** Options of {@link MissingUniqueConstraintError}: what the store could say about the missing index. */
-export interface MissingUniqueConstraintErrorOptions extends GetOrCreateErrorOptions {
-  /** The key's fields as the caller named them (property names, sorted). Default is `columns`. */
-  readonly fields?: readonly string[]
-  /** The store's name (`'pg:public.tags'`). Default is `table`. */
-  readonly store?: string
-  /** A statement in the store's dialect that adds the missing unique index and runs as printed. */
-  readonly sql?: string
-  /**
-   * What to do where there is no SQL (e.g. `memoryStore`'s `uniqueBy`; a partitioned table: the lock
-   * strategy), or a caveat to the SQL (a nullable column). Printed in the message; a hint that names
-   * `redisLockStrategy` is printed as the whole fix.
-   */
-  readonly hint?: string
-}
-
-/**
- * `MISSING_UNIQUE_CONSTRAINT`: the constraint strategy found no unique index or constraint that covers
- * exactly the key's columns (partial indexes, deferrable constraints and indexes on more or fewer columns do
- * not count). Without one the database cannot stop two callers from creating two rows. Nothing was written.
- * Fix: run `error.sql` (the statement that adds the index, in the store's dialect, with the database's own
- * names), or use `redisLockStrategy` from `@getorcreate/redis-lock`.
- */
-export class MissingUniqueConstraintError extends GetOrCreateError {
-  /**
-   * The table as the database names it, schema-qualified where it has one (`'public.tags'`, `'shop.tags'`);
-   * the store's name when the store cannot say (a custom store without `uniqueIndexFix`).
-   */
-  readonly table: string
-  /**
-   * The key's columns as the database names them (`['tenant_id']`), in the order of {@link fields}; the
-   * key's fields themselves when the store cannot say.
-   */
-  readonly columns: readonly string[]
-  /** The key's fields as the caller named them (`['tenantId']`: drizzle property names), sorted. */
-  readonly fields: readonly string[]
-  /** The store's name, e.g. `'pg:public.tags'`. */
-  readonly store: string
-  /**
-   * A statement in the store's dialect, with quoted names, that adds a unique index on exactly
-   * {@link columns} and runs as printed; `undefined` when the store cannot say (not SQL, or a custom store)
-   * or no such index can be added (a Postgres partitioned table whose partition key the key lacks).
-   */
-  readonly sql: string | undefined
-  /**
-   * What to do besides or instead of {@link sql}, also printed in the message, or `undefined`: e.g.
-   * `memoryStore`'s `uniqueBy`; that a nullable key column must be made NOT NULL for a key with a NULL in it
-   * to be one row (MySQL / MariaDB, SQLite, Postgres before 15); or, for a partitioned table, to use
-   * `redisLockStrategy`.
-   */
-  readonly hint: string | undefined
-
-  constructor(table: string, columns: readonly string[], options: MissingUniqueConstraintErrorOptions = {}) {
-    const list = columns.join(', ')
-    const fields = options.fields ?? columns
-    const named =
-      fields.length === columns.length && fields.every((field, i) => field === columns[i])
-        ? `(${list})`
-        : `(${list}: the key's ${fields.join(', ')})`
-    const instead =
-      'where the database cannot enforce it (a partitioned table, existing duplicates), use ' +
-      'redisLockStrategy from @getorcreate/redis-lock.'
-    let fix: string
-    if (options.sql !== undefined) {
-      fix = `Fix: add one, e.g.\n  ${options.sql};\n${options.hint ? `${options.hint}\n` : ''}or, ${instead}`
-    } else if (options.hint !== undefined) {
-      // A hint that already says to use the lock strategy (no index can enforce this key) is the whole fix.
-      fix = options.hint.includes('redisLockStrategy')
-        ? `Fix: ${options.hint}.`
-        : `Fix: ${options.hint}; or, ${instead}`
-    } else {
-      fix = `Fix: add a unique index or constraint on exactly these columns; or, ${instead}`
-    }
-    super(
-      'MISSING_UNIQUE_CONSTRAINT',
-      `No unique index or constraint on ${table} covers exactly ${named}, so the database cannot stop two ` +
-        `callers from creating two rows for one key. Nothing was written. ${fix}`,
-      'cause' in options ? { cause: options.cause } : {},
-    )
-    this.name = 'MissingUniqueConstraintError'
-    this.table = table
-    this.columns = Object.freeze([...columns])
-    this.fields = Object.freeze([...fields])
-    this.store = options.store ?? table
-    this.sql = options.sql
-    this.hint = options.hint
   }
 }
 
@@ -241,46 +102,5 @@ export class KeyRewrittenError extends GetOrCreateError {
     this.store = options.store
     this.triggers = Object.freeze([...(options.triggers ?? [])])
     this.written = options.written === true
-  }
-}
-
-/**
- * `LOCK_UNAVAILABLE`: a lock strategy could not take the lock within its bound: another caller held it for the
- * whole wait, the lock server is down or unreachable, or no quorum of lock servers answered. The message says
- * which. Nothing was written; the call may be retried.
- */
-export class LockUnavailableError extends GetOrCreateError {
-  override readonly retryable = true
-
-  constructor(message: string, options?: GetOrCreateErrorOptions) {
-    super('LOCK_UNAVAILABLE', message, options)
-    this.name = 'LockUnavailableError'
-  }
-}
-
-/**
- * `LOCK_LOST`: a lock strategy lost its lock (it expired or was taken) before the write. Nothing was written;
- * the call may be retried. Frequent occurrences mean the lock's TTL is too short for the store.
- */
-export class LockLostError extends GetOrCreateError {
-  override readonly retryable = true
-
-  constructor(message: string, options?: GetOrCreateErrorOptions) {
-    super('LOCK_LOST', message, options)
-    this.name = 'LockLostError'
-  }
-}
-
-/**
- * `LOCK_IN_TRANSACTION`: a lock strategy was given a store bound to an open transaction
- * (`drizzleStore(tx, table)`). The lock is released when the call returns, but the row is committed only when
- * the transaction commits: in between, the next lock holder cannot see it and creates a second one. Nothing
- * was written. Call it with a store over the database itself (its insert commits at once), or use a unique
- * index and the constraint strategy, which is safe inside transactions.
- */
-export class LockInTransactionError extends GetOrCreateError {
-  constructor(message: string, options?: GetOrCreateErrorOptions) {
-    super('LOCK_IN_TRANSACTION', message, options)
-    this.name = 'LockInTransactionError'
   }
 }

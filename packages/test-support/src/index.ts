@@ -4,7 +4,8 @@
  * use it freely:
  * - names.ts: the run's tag and the names that carry it;
  * - services.ts: where the services are, and their URLs for tests and workers;
- * - guest.ts: the checks of a package's global setup (free connections, the connection peak, leftovers);
+ * - guest.ts: the checks of a package's global setup (free connections, the connection peak, leftovers),
+ *   with guest-connections.ts (connection budgets, the peak sampler) and guest-leftovers.ts (what a run left);
  * - concurrency.ts: the bounded concurrent runner and the seeded shuffle;
  * - race.ts: the race invariants, counted exactly;
  * - sql.ts: the WHERE clause of the tests' counting queries;
@@ -17,6 +18,8 @@
  */
 export * from './concurrency.js'
 export * from './guest.js'
+export * from './guest-connections.js'
+export * from './guest-leftovers.js'
 export * from './names.js'
 export * from './race.js'
 export * from './services.js'

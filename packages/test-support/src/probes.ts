@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis'
 import mysql from 'mysql2/promise'
 import postgres from 'postgres'
-import type { RedisProbe, SqlProbe } from './guest.js'
+import type { RedisProbe, SqlProbe } from './guest-connections.js'
 
 /** One postgres.js connection named `applicationName` (the peak sampler counts connections by that name). */
 export function postgresProbe(url: string, applicationName: string): SqlProbe {

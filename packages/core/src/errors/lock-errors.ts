@@ -1,0 +1,42 @@
+import { GetOrCreateError, type GetOrCreateErrorOptions } from './base.js'
+
+/**
+ * `LOCK_UNAVAILABLE`: a lock strategy could not take the lock within its bound: another caller held it for the
+ * whole wait, the lock server is down or unreachable, or no quorum of lock servers answered. The message says
+ * which. Nothing was written; the call may be retried.
+ */
+export class LockUnavailableError extends GetOrCreateError {
+  override readonly retryable = true
+
+  constructor(message: string, options?: GetOrCreateErrorOptions) {
+    super('LOCK_UNAVAILABLE', message, options)
+    this.name = 'LockUnavailableError'
+  }
+}
+
+/**
+ * `LOCK_LOST`: a lock strategy lost its lock (it expired or was taken) before the write. Nothing was written;
+ * the call may be retried. Frequent occurrences mean the lock's TTL is too short for the store.
+ */
+export class LockLostError extends GetOrCreateError {
+  override readonly retryable = true
+
+  constructor(message: string, options?: GetOrCreateErrorOptions) {
+    super('LOCK_LOST', message, options)
+    this.name = 'LockLostError'
+  }
+}
+
+/**
+ * `LOCK_IN_TRANSACTION`: a lock strategy was given a store bound to an open transaction
+ * (`drizzleStore(tx, table)`). The lock is released when the call returns, but the row is committed only when
+ * the transaction commits: in between, the next lock holder cannot see it and creates a second one. Nothing
+ * was written. Call it with a store over the database itself (its insert commits at once), or use a unique
+ * index and the constraint strategy, which is safe inside transactions.
+ */
+export class LockInTransactionError extends GetOrCreateError {
+  constructor(message: string, options?: GetOrCreateErrorOptions) {
+    super('LOCK_IN_TRANSACTION', message, options)
+    this.name = 'LockInTransactionError'
+  }
+}

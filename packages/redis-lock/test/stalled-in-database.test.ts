@@ -5,7 +5,8 @@
  * for an advisory lock the test holds (only rows from the holder's sessions wait: they carry the setting
  * `getorcreate.stall`). The statement has its snapshot and waits; the holder process is stopped (SIGSTOP), so
  * nothing extends its lock, which expires; another caller, with a strategy of its own, takes the lock and
- * writes; then the test lets the stalled statement go, and resumes the holder (SIGCONT).
+ * writes; then the test lets the stalled statement go (it finishes in the database, whether or not its client
+ * runs), and resumes the holder (SIGCONT).
  *
  * Fenced, the write stalls either before it raises the fence (a trigger on the fences table) or after (a
  * trigger on the items table, while it holds the fence row's lock); either way one row, one `created: true`,
@@ -130,13 +131,15 @@ async function stalledPastTtl(fenced: boolean, stallIn: 'fences' | 'items') {
     const holderStalledMeanwhile = await stillStalled()
 
     await gate`select pg_advisory_unlock(${gateKey})`
-    const other = await otherCall
     worker.child.kill('SIGCONT')
+    const other = await otherCall
     const stalled = resultOf<Outcome>(await worker.done, 'the stalled holder')
     const rows = (await fixture.countBySlug()).get(slug) ?? 0
     return { stalled, other, otherWaited, holderStalledMeanwhile, rows }
   } finally {
     await holder?.kill()
+    // Let go of the gate even when a check failed on the way, so that no statement is left waiting for it.
+    await gate`select pg_advisory_unlock_all()`.catch(() => undefined)
     gate.release()
     admin.disconnect()
     await fixture.sql.unsafe(`drop function if exists ${stall}() cascade`)

@@ -6,6 +6,7 @@ import { checkFence, checkFencesTable } from '../common/fences.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { AnyPgDatabase } from './pg-database.js'
+import { sqlState } from './pg-errors.js'
 import type { PgFencesTable } from './pg-fences-table.js'
 import { insertUnlessFoundQuery, type PgInserterContext } from './pg-insert.js'
 import { keyRewrittenOf } from './pg-key-check.js'
@@ -190,6 +191,10 @@ export function pgFencing(context: PgFencingContext, fences: unknown): PgFencing
         try {
           ;[outcome] = (await statement.execute(params)) as FencedOutcome[]
         } catch (error) {
+          // A database whose default isolation is REPEATABLE READ or SERIALIZABLE refuses the raise when
+          // another writer moved the fence after this statement's snapshot (40001): the same case as a stale
+          // read, and the same cure: a new statement, with a new snapshot.
+          if (sqlState(error) === '40001') continue
           throw keyRewrittenOf(error, context.store, key) ?? error
         }
         if (!outcome?.raised) throw lost(fence)

@@ -3,10 +3,10 @@
  * through MySQL 8's read back, what is MySQL's own (what every fenced store must do is the conformance
  * suite's "fenced" group, run by conformance-mariadb*.test.ts): lock keys the ASCII column keeps exactly;
  * the read of the key runs after the raise's wait for the fence row, so it sees every row an earlier holder
- * committed; a caller's transaction, deadlocks and key-rewriting triggers; `mysqlFencesSql` creates the table
+ * committed (the two-session cases of ./support/fence-waits.ts); a caller's transaction, deadlocks and key-rewriting triggers; `mysqlFencesSql` creates the table
  * `mysqlFencesTable` maps; `pruneFences` deletes old rows only; and the options are checked.
  */
-import { KeyRewrittenError, LockLostError, SerializationConflictError } from '@getorcreate/core'
+import { KeyRewrittenError, SerializationConflictError } from '@getorcreate/core'
 import {
   type AnyMySqlDatabase,
   type DrizzleStore,
@@ -21,6 +21,7 @@ import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createMySqlStore } from '../src/drizzle/mysql/mysql-store.js'
+import { registerFenceWaitCases } from './support/fence-waits.js'
 import { type MysqlHarness, openMysql } from './support/mysql.js'
 
 const itemsTable = (name: string) =>
@@ -119,63 +120,7 @@ describe.each(SERVERS)('fenced writes, %s', (_, version) => {
     }
   })
 
-  test('the read runs after the raise waited for the fence row: a row committed by the holder is found', async () => {
-    const { name, store, count } = await fixture()
-    const lockKey = `lock-${fencesName}-wait`
-    await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
-    const holder = await session()
-    try {
-      // Another writer holds the fence row (as a fenced create does until it commits) and creates the row.
-      await holder.exec('begin')
-      await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
-      await holder.exec(`insert into ${name} (slug) values ('w')`)
-      const waiting = store.insertIfAbsentFenced!({ slug: 'w' }, { slug: 'w' }, { token: 3, lockKey })
-      await pause() // it is blocked on the fence row
-      await holder.exec('commit')
-      expect(await waiting).toBe(undefined) // it read after the commit: the row is there
-      expect(await count('w')).toBe(1)
-    } finally {
-      await holder.release()
-    }
-  })
-
-  test('a holder that wrote nothing: the create waiting on the fence row inserts once it is granted', async () => {
-    const { store, count } = await fixture()
-    const lockKey = `lock-${fencesName}-nothing`
-    await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
-    const holder = await session()
-    try {
-      await holder.exec('begin')
-      await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
-      const waiting = store.insertIfAbsentFenced!({ slug: 'v' }, { slug: 'v' }, { token: 3, lockKey })
-      await pause() // it is blocked on the fence row
-      expect(await count('v')).toBe(0)
-      await holder.exec('commit')
-      expect(await waiting).toMatchObject({ slug: 'v' }) // raised to 3 after the holder's 2, then inserted
-      expect(await count('v')).toBe(1)
-    } finally {
-      await holder.release()
-    }
-  })
-
-  test('a holder with a larger token: the waiting create gets LockLostError once granted, nothing written', async () => {
-    const { store, count, fence } = await fixture()
-    const lockKey = `lock-${fencesName}-larger`
-    await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
-    const holder = await session()
-    try {
-      await holder.exec('begin')
-      await holder.exec(`update ${fencesName} set token = 9 where lock_key = '${lockKey}'`)
-      const waiting = store.insertIfAbsentFenced!({ slug: 'u' }, { slug: 'u' }, { token: 3, lockKey })
-      await pause()
-      await holder.exec('commit')
-      await expect(waiting).rejects.toBeInstanceOf(LockLostError)
-      expect(await count('u')).toBe(0)
-      expect(Number(await fence(lockKey))).toBe(9)
-    } finally {
-      await holder.release()
-    }
-  })
+  registerFenceWaitCases(() => ({ fencesName, fixture, session }))
 
   test("inside the caller's transaction: written in it; a fence moved after its snapshot is a SerializationConflictError", async () => {
     const { name, table, count } = await fixture()

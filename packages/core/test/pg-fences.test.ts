@@ -1,6 +1,7 @@
 /**
  * Fenced writes on Postgres (`drizzleStore(db, table, { fences })`), on every driver, what is Postgres's own:
- * the read of the key runs under the fence row's lock, after every earlier holder committed; `pgFencesSql`
+ * the read of the key runs under the fence row's lock, after every earlier holder committed (the two-session
+ * cases of ./support/fence-waits.ts); `pgFencesSql`
  * creates the table `pgFencesTable` maps; `pruneFences` deletes old rows only; and the options are checked.
  * What every fenced store must do (tokens, `LockLostError`, bad input, racing owners) is the conformance
  * suite's "fenced" group, run by the conformance-*.test.ts files.
@@ -9,6 +10,7 @@ import { drizzleStore, pgFencesSql, pgFencesTable, pruneFences } from '@getorcre
 import { int as myInt, mysqlTable } from 'drizzle-orm/mysql-core'
 import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { registerFenceWaitCases } from './support/fence-waits.js'
 import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
 
 const itemsTable = (name: string) =>
@@ -32,7 +34,9 @@ describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
     const store = drizzleStore(h.db, itemsTable(name), { fences })
     const count = async (slug: string) =>
       Number((await h.rows(`select count(*)::int as n from ${name} where slug = '${slug}'`))[0]?.n)
-    return { name, store, count }
+    const fence = async (lockKey: string) =>
+      (await h.rows(`select token from ${fencesName} where lock_key = '${lockKey}'`))[0]?.token
+    return { name, store, count, fence }
   }
 
   test('pruneFences deletes the rows no write raised for olderThanMs, and only those', async () => {
@@ -54,46 +58,9 @@ describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
     }
   })
 
+  // PGlite has one session: no second one to hold the fence row.
   if (driver !== 'pglite') {
-    test('the read runs under the fence row: a row committed by the holder it waited for is found', async () => {
-      const { name, store, count } = await fixture()
-      const lockKey = `lock-${fencesName}-wait`
-      await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
-      const holder = await h.session!()
-      try {
-        // Another writer holds the fence row (as a fenced create does until it commits) and creates the row.
-        await holder.exec('begin')
-        await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
-        await holder.exec(`insert into ${name} (slug) values ('w')`)
-        const waiting = store.insertIfAbsentFenced!({ slug: 'w' }, { slug: 'w' }, { token: 3, lockKey })
-        await new Promise((resolve) => setTimeout(resolve, 200)) // it is blocked on the fence row
-        await holder.exec('commit')
-        expect(await waiting).toBe(undefined) // it read after the commit: the row is there
-        expect(await count('w')).toBe(1)
-      } finally {
-        await holder.release()
-      }
-    })
-
-    test('a holder that wrote nothing: the create waiting on the fence row inserts once it is granted', async () => {
-      const { name, store, count } = await fixture()
-      const lockKey = `lock-${fencesName}-nothing`
-      await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
-      const holder = await h.session!()
-      try {
-        await holder.exec('begin')
-        await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
-        const waiting = store.insertIfAbsentFenced!({ slug: 'v' }, { slug: 'v' }, { token: 3, lockKey })
-        await new Promise((resolve) => setTimeout(resolve, 200)) // it is blocked on the fence row
-        expect(await count('v')).toBe(0)
-        await holder.exec('commit')
-        expect(await waiting).toMatchObject({ slug: 'v' }) // raised to 3 after the holder's 2, then inserted
-        expect(await count('v')).toBe(1)
-        expect(await h.rows(`select slug from ${name} where slug = 'v'`)).toHaveLength(1)
-      } finally {
-        await holder.release()
-      }
-    })
+    registerFenceWaitCases(() => ({ fencesName, fixture, session: h.session! }))
   }
 })
 

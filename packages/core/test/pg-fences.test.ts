@@ -10,6 +10,7 @@ import { drizzleStore, pgFencesSql, pgFencesTable, pruneFences } from '@getorcre
 import { int as myInt, mysqlTable } from 'drizzle-orm/mysql-core'
 import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { checkPruneFences } from './support/fence-prune.js'
 import { registerFenceWaitCases } from './support/fence-waits.js'
 import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
 
@@ -40,22 +41,21 @@ describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
   }
 
   test('pruneFences deletes the rows no write raised for olderThanMs, and only those', async () => {
-    const { store } = await fixture()
-    const fresh = `lock-${fencesName}-fresh`
-    const old = `lock-${fencesName}-old`
-    await store.insertIfAbsentFenced!({ slug: 'p' }, { slug: 'p' }, { token: 1, lockKey: fresh })
-    await h.exec(
-      `insert into ${fencesName} (lock_key, token, updated_at) values ('${old}', 1, now() - interval '1 hour')`,
-    )
-    const keys = async () =>
-      (await h.rows(`select lock_key from ${fencesName} where lock_key in ('${fresh}', '${old}')`)).map(
-        (row) => row.lock_key,
-      )
-    expect(await pruneFences(h.db, fences, { olderThanMs: 60_000 })).toBeGreaterThanOrEqual(1)
-    expect(await keys()).toEqual([fresh])
-    for (const olderThanMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '60000' as unknown as number]) {
-      await expect(pruneFences(h.db, fences, { olderThanMs })).rejects.toBeInstanceOf(RangeError)
-    }
+    await checkPruneFences({
+      fencesName,
+      store: (await fixture()).store,
+      insertOld: (old) =>
+        h.exec(
+          `insert into ${fencesName} (lock_key, token, updated_at) values ('${old}', 1, now() - interval '1 hour')`,
+        ),
+      present: async (keys) =>
+        (
+          await h.rows(
+            `select lock_key from ${fencesName} where lock_key in (${keys.map((key) => `'${key}'`).join(', ')})`,
+          )
+        ).map((row) => row.lock_key),
+      prune: (olderThanMs) => pruneFences(h.db, fences, { olderThanMs }),
+    })
   })
 
   // PGlite has one session: no second one to hold the fence row.

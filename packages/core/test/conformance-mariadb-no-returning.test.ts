@@ -7,7 +7,7 @@ runStoreConformance(
   { describe, test, expect },
   {
     name: 'MariaDB as MariaDB 10.4 (no RETURNING)',
-    table: (shape) => mysqlConformanceTable(shape, 16, '10.4.32-MariaDB'),
-    members: ['uniqueIndexFix', 'statements'],
+    table: (shape, options) => mysqlConformanceTable(shape, 16, '10.4.32-MariaDB', options),
+    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
   },
 )

@@ -7,9 +7,9 @@ runStoreConformance(
   { describe, test, expect },
   {
     name: 'MariaDB (mysql2)',
-    table: (shape) => mysqlConformanceTable(shape, 16),
+    table: (shape, options) => mysqlConformanceTable(shape, 16, undefined, options),
     // No insertIfAbsentUnderLock: its INSERT … SELECT … WHERE NOT EXISTS can deadlock on gap locks here.
-    members: ['uniqueIndexFix', 'statements'],
+    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
     equalKeys: mysqlEqualKeys({ unique: true, pool: 16 }),
   },
 )

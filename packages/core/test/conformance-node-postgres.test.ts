@@ -6,8 +6,8 @@ runStoreConformance(
   { describe, test, expect },
   {
     name: 'Postgres (node-postgres)',
-    table: (shape) => pgConformanceTable('node-postgres', shape, 16),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+    table: (shape, options) => pgConformanceTable('node-postgres', shape, 16, options),
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
     equalKeys: pgEqualKeyCases('node-postgres'),
   },
 )

@@ -8,8 +8,8 @@ runStoreConformance(
   { describe, test, expect },
   {
     name: 'PGlite',
-    table: (shape) => pgConformanceTable('pglite', shape),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+    table: (shape, options) => pgConformanceTable('pglite', shape, undefined, options),
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
     equalKeys: pgEqualKeyCases('pglite'),
   },
 )

@@ -6,8 +6,8 @@ runStoreConformance(
   { describe, test, expect },
   {
     name: 'Postgres (postgres.js)',
-    table: (shape) => pgConformanceTable('postgres.js', shape, 16),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+    table: (shape, options) => pgConformanceTable('postgres.js', shape, 16, options),
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
     equalKeys: pgEqualKeyCases('postgres.js'),
   },
 )

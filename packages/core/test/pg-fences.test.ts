@@ -1,14 +1,17 @@
 /**
- * Fenced writes on Postgres (`drizzleStore(db, table, { fences })`), on every driver: the fence row is raised
- * only by a larger token (else `LockLostError`, nothing written); the read of the key runs under the fence
- * row's lock, after every earlier holder committed; `pgFencesSql` creates the table `pgFencesTable` maps;
- * `pruneFences` deletes old rows only; and the options are checked.
+ * Fenced writes on Postgres (`drizzleStore(db, table, { fences })`), on every driver, what is Postgres's own:
+ * the read of the key runs under the fence row's lock, after every earlier holder committed (the two-session
+ * cases of ./support/fence-waits.ts); `pgFencesSql`
+ * creates the table `pgFencesTable` maps; `pruneFences` deletes old rows only; and the options are checked.
+ * What every fenced store must do (tokens, `LockLostError`, bad input, racing owners) is the conformance
+ * suite's "fenced" group, run by the conformance-*.test.ts files.
  */
-import { LockLostError } from '@getorcreate/core'
 import { drizzleStore, pgFencesSql, pgFencesTable, pruneFences } from '@getorcreate/core/drizzle'
 import { int as myInt, mysqlTable } from 'drizzle-orm/mysql-core'
 import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { checkPruneFences } from './support/fence-prune.js'
+import { registerFenceWaitCases } from './support/fence-waits.js'
 import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
 
 const itemsTable = (name: string) =>
@@ -37,129 +40,27 @@ describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
     return { name, store, count, fence }
   }
 
-  test('a larger token raises the fence and writes; a row found under the fence is not written again', async () => {
-    const { store, count, fence } = await fixture()
-    expect(store.checksFence).toBe(true)
-    const lockKey = `lock-${fencesName}-a`
-    const row = await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 1 }, { token: 5, lockKey })
-    expect(row).toMatchObject({ slug: 'a', n: 1 })
-    expect(Number(await fence(lockKey))).toBe(5)
-    expect(await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 2 }, { token: 6, lockKey })).toBe(
-      undefined,
-    )
-    expect(Number(await fence(lockKey))).toBe(6)
-    expect(await count('a')).toBe(1)
-  })
-
-  test('an older token: LockLostError, nothing written, the fence unchanged', async () => {
-    const { store, count, fence } = await fixture()
-    const lockKey = `lock-${fencesName}-older`
-    await store.insertIfAbsentFenced!({ slug: 'x' }, { slug: 'x' }, { token: 7, lockKey })
-    await expect(
-      store.insertIfAbsentFenced!({ slug: 'y' }, { slug: 'y' }, { token: 6, lockKey }),
-    ).rejects.toBeInstanceOf(LockLostError)
-    await expect(store.insert({ slug: 'y' }, { fence: 6, lockKey })).rejects.toBeInstanceOf(LockLostError)
-    expect(await count('y')).toBe(0)
-    expect(Number(await fence(lockKey))).toBe(7)
-  })
-
-  test("the same token is that write's own (a token is drawn for one write): accepted", async () => {
-    const { store, count, fence } = await fixture()
-    const lockKey = `lock-${fencesName}-same`
-    await store.insertIfAbsentFenced!({ slug: 's' }, { slug: 's' }, { token: 7, lockKey })
-    expect(
-      await store.insertIfAbsentFenced!({ slug: 's2' }, { slug: 's2' }, { token: 7, lockKey }),
-    ).toMatchObject({
-      slug: 's2',
-    })
-    expect(await count('s2')).toBe(1)
-    expect(Number(await fence(lockKey))).toBe(7)
-  })
-
-  test('insert(values, { fence, lockKey }) with a larger token writes and raises the fence', async () => {
-    const { store, count, fence } = await fixture()
-    const lockKey = `lock-${fencesName}-insert`
-    await store.insert({ slug: 'i' }, { fence: 3, lockKey })
-    expect(await count('i')).toBe(1)
-    expect(Number(await fence(lockKey))).toBe(3)
-  })
-
-  test('tokens that are not non-negative safe integers, or no lock key, are TypeErrors', async () => {
-    const { store, count } = await fixture()
-    for (const fence of [
-      { token: -1, lockKey: 'k' },
-      { token: 1.5, lockKey: 'k' },
-      { token: Number.NaN, lockKey: 'k' },
-      { token: 2 ** 53, lockKey: 'k' },
-      { token: 1, lockKey: '' },
-    ]) {
-      await expect(store.insertIfAbsentFenced!({ slug: 'z' }, { slug: 'z' }, fence)).rejects.toBeInstanceOf(
-        TypeError,
-      )
-    }
-    await expect(store.insert({ slug: 'z' }, { fence: 1 })).rejects.toBeInstanceOf(TypeError)
-    expect(await count('z')).toBe(0)
-  })
-
   test('pruneFences deletes the rows no write raised for olderThanMs, and only those', async () => {
-    const { store } = await fixture()
-    const fresh = `lock-${fencesName}-fresh`
-    const old = `lock-${fencesName}-old`
-    await store.insertIfAbsentFenced!({ slug: 'p' }, { slug: 'p' }, { token: 1, lockKey: fresh })
-    await h.exec(
-      `insert into ${fencesName} (lock_key, token, updated_at) values ('${old}', 1, now() - interval '1 hour')`,
-    )
-    const keys = async () =>
-      (await h.rows(`select lock_key from ${fencesName} where lock_key in ('${fresh}', '${old}')`)).map(
-        (row) => row.lock_key,
-      )
-    expect(await pruneFences(h.db, fences, { olderThanMs: 60_000 })).toBeGreaterThanOrEqual(1)
-    expect(await keys()).toEqual([fresh])
-    for (const olderThanMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '60000' as unknown as number]) {
-      await expect(pruneFences(h.db, fences, { olderThanMs })).rejects.toBeInstanceOf(RangeError)
-    }
+    await checkPruneFences({
+      fencesName,
+      store: (await fixture()).store,
+      insertOld: (old) =>
+        h.exec(
+          `insert into ${fencesName} (lock_key, token, updated_at) values ('${old}', 1, now() - interval '1 hour')`,
+        ),
+      present: async (keys) =>
+        (
+          await h.rows(
+            `select lock_key from ${fencesName} where lock_key in (${keys.map((key) => `'${key}'`).join(', ')})`,
+          )
+        ).map((row) => row.lock_key),
+      prune: (olderThanMs) => pruneFences(h.db, fences, { olderThanMs }),
+    })
   })
 
+  // PGlite has one session: no second one to hold the fence row.
   if (driver !== 'pglite') {
-    test('the read runs under the fence row: a row committed by the holder it waited for is found', async () => {
-      const { name, store, count } = await fixture()
-      const lockKey = `lock-${fencesName}-wait`
-      await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
-      const holder = await h.session!()
-      try {
-        // Another writer holds the fence row (as a fenced create does until it commits) and creates the row.
-        await holder.exec('begin')
-        await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
-        await holder.exec(`insert into ${name} (slug) values ('w')`)
-        const waiting = store.insertIfAbsentFenced!({ slug: 'w' }, { slug: 'w' }, { token: 3, lockKey })
-        await new Promise((resolve) => setTimeout(resolve, 200)) // it is blocked on the fence row
-        await holder.exec('commit')
-        expect(await waiting).toBe(undefined) // it read after the commit: the row is there
-        expect(await count('w')).toBe(1)
-      } finally {
-        await holder.release()
-      }
-    })
-
-    test('a holder that wrote nothing: the create waiting on the fence row inserts once it is granted', async () => {
-      const { name, store, count } = await fixture()
-      const lockKey = `lock-${fencesName}-nothing`
-      await store.insertIfAbsentFenced!({ slug: 'seed' }, { slug: 'seed' }, { token: 1, lockKey })
-      const holder = await h.session!()
-      try {
-        await holder.exec('begin')
-        await holder.exec(`update ${fencesName} set token = 2 where lock_key = '${lockKey}'`)
-        const waiting = store.insertIfAbsentFenced!({ slug: 'v' }, { slug: 'v' }, { token: 3, lockKey })
-        await new Promise((resolve) => setTimeout(resolve, 200)) // it is blocked on the fence row
-        expect(await count('v')).toBe(0)
-        await holder.exec('commit')
-        expect(await waiting).toMatchObject({ slug: 'v' }) // raised to 3 after the holder's 2, then inserted
-        expect(await count('v')).toBe(1)
-        expect(await h.rows(`select slug from ${name} where slug = 'v'`)).toHaveLength(1)
-      } finally {
-        await holder.release()
-      }
-    })
+    registerFenceWaitCases(() => ({ fencesName, fixture, session: h.session! }))
   }
 })
 

@@ -1,7 +1,7 @@
 /**
- * Fenced writes on SQLite (`drizzleStore(db, sqliteTable, { fences })`, better-sqlite3, real files in WAL): the
- * fence row is raised only by a larger token (else `LockLostError`, nothing written); the create runs under
- * the database's write lock (`BEGIN IMMEDIATE`), so while another process holds it, the create waits (busy
+ * Fenced writes on SQLite (`drizzleStore(db, sqliteTable, { fences })`, better-sqlite3, real files in WAL), what
+ * is SQLite's own (what every fenced store must do is the conformance suite's "fenced" group, run by
+ * conformance-sqlite.test.ts): the create runs under the database's write lock (`BEGIN IMMEDIATE`), so while another process holds it, the create waits (busy
  * timeout) and then reads what that process committed; `sqliteFencesSql` creates the table
  * `sqliteFencesTable` maps; `pruneFences` deletes old rows only; and what cannot work is refused.
  */
@@ -15,8 +15,10 @@ import {
   sqliteFencesTable,
 } from '@getorcreate/core/drizzle'
 import { raceWorkers, scratchName, startWorker } from '@getorcreate/test-support'
+
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { checkPruneFences } from './support/fence-prune.js'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 
 const HOLDER = new URL('./workers/sqlite-fence-holder.ts', import.meta.url)
@@ -58,88 +60,25 @@ function fixture() {
 }
 
 describe('fenced writes, SQLite (better-sqlite3, WAL file)', () => {
-  test('a larger token raises the fence and writes; a row found under the fence is not written again', async () => {
-    const { store, count, fence } = fixture()
-    expect(store.checksFence).toBe(true)
-    const lockKey = `lock-${fencesName}-a`
-    const row = await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 1 }, { token: 5, lockKey })
-    expect(row).toMatchObject({ slug: 'a', n: 1 })
-    expect(fence(lockKey)).toBe(5)
-    expect(await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a', n: 2 }, { token: 6, lockKey })).toBe(
-      undefined,
-    )
-    expect(fence(lockKey)).toBe(6)
-    expect(count('a')).toBe(1)
-  })
-
-  test('an older token: LockLostError, nothing written, the fence unchanged', async () => {
-    const { store, count, fence } = fixture()
-    const lockKey = `lock-${fencesName}-older`
-    await store.insertIfAbsentFenced!({ slug: 'x' }, { slug: 'x' }, { token: 7, lockKey })
-    await expect(
-      store.insertIfAbsentFenced!({ slug: 'y' }, { slug: 'y' }, { token: 6, lockKey }),
-    ).rejects.toBeInstanceOf(LockLostError)
-    await expect(store.insert({ slug: 'y' }, { fence: 6, lockKey })).rejects.toBeInstanceOf(LockLostError)
-    expect(count('y')).toBe(0)
-    expect(fence(lockKey)).toBe(7)
-  })
-
-  test("the same token is that write's own (a token is drawn for one write): accepted", async () => {
-    const { store, count, fence } = fixture()
-    const lockKey = `lock-${fencesName}-same`
-    await store.insertIfAbsentFenced!({ slug: 's' }, { slug: 's' }, { token: 7, lockKey })
-    expect(
-      await store.insertIfAbsentFenced!({ slug: 's2' }, { slug: 's2' }, { token: 7, lockKey }),
-    ).toMatchObject({ slug: 's2' })
-    expect(count('s2')).toBe(1)
-    expect(fence(lockKey)).toBe(7)
-  })
-
-  test('insert(values, { fence, lockKey }) with a larger token writes and raises the fence', async () => {
-    const { store, count, fence } = fixture()
-    const lockKey = `lock-${fencesName}-insert`
-    await store.insert({ slug: 'i' }, { fence: 3, lockKey })
-    expect(count('i')).toBe(1)
-    expect(fence(lockKey)).toBe(3)
-  })
-
-  test('tokens that are not non-negative safe integers, or no lock key, are TypeErrors', async () => {
-    const { store, count } = fixture()
-    for (const fence of [
-      { token: -1, lockKey: 'k' },
-      { token: 1.5, lockKey: 'k' },
-      { token: Number.NaN, lockKey: 'k' },
-      { token: 2 ** 53, lockKey: 'k' },
-      { token: '3' as unknown as number, lockKey: 'k' },
-      { token: 1, lockKey: '' },
-    ]) {
-      await expect(store.insertIfAbsentFenced!({ slug: 'z' }, { slug: 'z' }, fence)).rejects.toBeInstanceOf(
-        TypeError,
-      )
-    }
-    await expect(store.insert({ slug: 'z' }, { fence: 1 })).rejects.toBeInstanceOf(TypeError)
-    expect(count('z')).toBe(0)
-  })
-
   test('pruneFences deletes the rows no write raised for olderThanMs, and only those', async () => {
-    const { store } = fixture()
-    const fresh = `lock-${fencesName}-fresh`
-    const old = `lock-${fencesName}-old`
-    await store.insertIfAbsentFenced!({ slug: 'p' }, { slug: 'p' }, { token: 1, lockKey: fresh })
-    h.other
-      .prepare(`insert into ${fencesName} (lock_key, token, updated_at) values (?, 1, ?)`)
-      .run(old, Date.now() - 3_600_000)
-    const keys = () =>
-      (
-        h.other.prepare(`select lock_key from ${fencesName} where lock_key in (?, ?)`).all(fresh, old) as {
-          lock_key: string
-        }[]
-      ).map((row) => row.lock_key)
-    expect(await pruneFences(h.db, fences, { olderThanMs: 60_000 })).toBeGreaterThanOrEqual(1)
-    expect(keys()).toEqual([fresh])
-    for (const olderThanMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '60000' as unknown as number]) {
-      await expect(pruneFences(h.db, fences, { olderThanMs })).rejects.toBeInstanceOf(RangeError)
-    }
+    await checkPruneFences({
+      fencesName,
+      store: fixture().store,
+      insertOld: (old) => {
+        h.other
+          .prepare(`insert into ${fencesName} (lock_key, token, updated_at) values (?, 1, ?)`)
+          .run(old, Date.now() - 3_600_000)
+      },
+      present: (keys) =>
+        (
+          h.other
+            .prepare(
+              `select lock_key from ${fencesName} where lock_key in (${keys.map(() => '?').join(', ')})`,
+            )
+            .all(...keys) as { lock_key: string }[]
+        ).map((row) => row.lock_key),
+      prune: (olderThanMs) => pruneFences(h.db, fences, { olderThanMs }),
+    })
   })
 
   /** Another process takes the write lock, raises the fence to `token` and maybe inserts `slug`; then commits. */

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
-import { memoryStore, type Strategy } from '@getorcreate/core'
+import { memoryStore } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import {
   type ConformanceShape,
@@ -36,6 +36,7 @@ import postgres from 'postgres'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { PG_KEY_COLUMNS, pgEqualKeys } from '../../core/test/support/pg-equal-keys.js'
 import { type RedisLockStrategy, redisLockStrategy } from '../src/index.js'
+import { contenders } from './support/lock-conformance.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
 /** Callers at once in the suite's races; the Postgres pool below is exactly this large. */
@@ -96,22 +97,6 @@ afterEach(async () => {
     await delay(10)
   }
 })
-
-/**
- * `strategies[i]` for the i-th call, round robin: each call goes through a real `redisLockStrategy`, and calls
- * through different ones contend for the Redis lock itself, as callers in separate processes do (calls
- * through one strategy in one process share one acquisition per key instead).
- */
-function contenders(strategies: readonly RedisLockStrategy[]): Strategy {
-  let next = 0
-  return {
-    name: 'redis-lock',
-    getOrCreate(store, key, values) {
-      const strategy = strategies[next++ % strategies.length]!
-      return strategy.getOrCreate(store, key, values)
-    },
-  }
-}
 
 const onLocalRedis = () => redisLockStrategy({ clients: localRedis, keyPrefix: localPrefix })
 const onThreeNodes = () => redisLockStrategy({ clients: threeClients })

@@ -6,6 +6,7 @@ import type {
   ConformanceShape,
   ConformanceStore,
   ConformanceTable,
+  ConformanceTableOptions,
   ConformanceTestApi,
   StoreConformanceOptions,
 } from './types.js'
@@ -19,6 +20,7 @@ const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
   'insertIfAbsentUnderLock',
   'uniqueIndexFix',
   'statements',
+  'insertIfAbsentFenced',
 ]
 
 /** Every shape, for cases that look at the store of each. */
@@ -30,6 +32,7 @@ interface Calls {
   insert: number
   insertIfAbsentAtomically: number
   insertIfAbsentUnderLock: number
+  insertIfAbsentFenced: number
   uniqueness: number
   lockIdentity: number
 }
@@ -51,6 +54,7 @@ function counted(store: ConformanceStore): Counter {
     insert: 0,
     insertIfAbsentAtomically: 0,
     insertIfAbsentUnderLock: 0,
+    insertIfAbsentFenced: 0,
     uniqueness: 0,
     lockIdentity: 0,
   }
@@ -68,7 +72,19 @@ function counted(store: ConformanceStore): Counter {
       return store.insert(values, opts)
     },
   }
-  const { insertIfAbsentAtomically, insertIfAbsentUnderLock, uniqueness, uniqueIndexFix } = store
+  const {
+    insertIfAbsentAtomically,
+    insertIfAbsentUnderLock,
+    insertIfAbsentFenced,
+    uniqueness,
+    uniqueIndexFix,
+  } = store
+  if (insertIfAbsentFenced) {
+    wrapper.insertIfAbsentFenced = (key, values, fence) => {
+      calls.insertIfAbsentFenced++
+      return insertIfAbsentFenced.call(store, key, values, fence)
+    }
+  }
   if (insertIfAbsentUnderLock) {
     wrapper.insertIfAbsentUnderLock = (key, values) => {
       calls.insertIfAbsentUnderLock++
@@ -104,6 +120,7 @@ function counted(store: ConformanceStore): Counter {
       calls.insert +
       calls.insertIfAbsentAtomically +
       calls.insertIfAbsentUnderLock +
+      calls.insertIfAbsentFenced +
       calls.uniqueness +
       calls.lockIdentity,
   }
@@ -147,10 +164,14 @@ export interface Suite {
   readonly checked: readonly ConformanceMember[]
   /** Whether `member`'s case is registered: declared, or required by the mode. */
   has(member: ConformanceMember): boolean
-  /** Open a table of `shape`, run `body` with its store wrapped by a {@link Counter}, always close it. */
+  /**
+   * Open a table of `shape` (with `options`, e.g. fenced), run `body` with its store wrapped by a
+   * {@link Counter}, always close it.
+   */
   withTable(
     shape: ConformanceShape,
     body: (table: ConformanceTable, counter: Counter) => Promise<void>,
+    options?: ConformanceTableOptions,
   ): Promise<void>
   /** `getOrCreate` with the strategy under test. */
   run(
@@ -183,8 +204,8 @@ export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOption
     members,
     checked,
     has: (member) => listed.has(member) || required.includes(member),
-    async withTable(shape, body) {
-      const table = await options.table(shape)
+    async withTable(shape, body, tableOptions) {
+      const table = await (tableOptions ? options.table(shape, tableOptions) : options.table(shape))
       try {
         const counter = counted(table.store)
         await body({ ...table, store: counter.store }, counter)
@@ -206,13 +227,24 @@ export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOption
   }
 }
 
-/** Which of the `checked` members `table` and its store have, in {@link OPTIONAL_MEMBERS}' order. */
+/**
+ * Which of the `checked` members `table` and its store have, in {@link OPTIONAL_MEMBERS}' order; a store has
+ * `insertIfAbsentFenced` only with `checksFence: true` too, and the table {@link ConformanceTable.fence}.
+ */
 export function membersOf(
   table: ConformanceTable,
   checked: readonly ConformanceMember[],
 ): ConformanceMember[] {
   const { store } = table
-  return checked.filter(
-    (member) => typeof (member === 'statements' ? table.statements : store[member]) === 'function',
-  )
+  return checked.filter((member) => {
+    if (member === 'statements') return typeof table.statements === 'function'
+    if (member === 'insertIfAbsentFenced') {
+      return (
+        typeof store.insertIfAbsentFenced === 'function' &&
+        store.checksFence === true &&
+        typeof table.fence === 'function'
+      )
+    }
+    return typeof store[member] === 'function'
+  })
 }

@@ -10,6 +10,7 @@ export type {
   ConformanceShape,
   ConformanceStore,
   ConformanceTable,
+  ConformanceTableOptions,
   ConformanceTestApi,
   EqualKeys,
   StoreConformanceOptions,

@@ -11,15 +11,28 @@ export function registerMemberCases(suite: Suite): void {
   const { test, expect, withTable, run, declared, members, checked } = suite
 
   test(`optional members: exactly those declared (${members.join(', ') || 'none'})`, async () => {
+    const plain = checked.filter((member) => member !== 'insertIfAbsentFenced')
     for (const shape of SHAPES) {
       await withTable(shape, async (table) => {
-        const present = membersOf(table, checked)
+        const present = membersOf(table, plain)
         const why =
           `the '${shape}' table and its store have ${present.length > 0 ? present.join(', ') : 'none'} of ` +
-          `${checked.join(', ')}: list exactly these in members, so that the suite runs their cases`
-        expect(present, why).toEqual(members)
+          `${plain.join(', ')}: list exactly these in members, so that the suite runs their cases`
+        expect(present, why).toEqual(members.filter((member) => member !== 'insertIfAbsentFenced'))
       })
     }
+    // Fenced writes are asked for: a table made with { fenced: true }.
+    await withTable(
+      'no-unique',
+      async (table) => {
+        const fenced = membersOf(table, ['insertIfAbsentFenced']).length > 0
+        const why = fenced
+          ? 'the table made with { fenced: true } has insertIfAbsentFenced, checksFence and fence(): list insertIfAbsentFenced in members'
+          : 'members lists insertIfAbsentFenced, but the table made with { fenced: true } lacks insertIfAbsentFenced, checksFence: true or fence()'
+        expect(fenced, why).toBe(members.includes('insertIfAbsentFenced'))
+      },
+      { fenced: true },
+    )
   })
 
   if (suite.has('insertIfAbsentAtomically')) {

@@ -1,5 +1,6 @@
 import type { Store } from '../types.js'
 import { registerCoreCases } from './core-cases.js'
+import { registerFencedCases } from './fenced-cases.js'
 import { suiteOf } from './harness.js'
 import { registerKeyEqualityCases } from './key-equality-cases.js'
 import { registerMemberCases } from './member-cases.js'
@@ -15,8 +16,9 @@ import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
  * for the keys listed in {@link StoreConformanceOptions.equalKeys}, one row per key as the database compares
  * it, however the key is spelled.
  *
- * Optional members (`insertIfAbsentUnderLock`, `uniqueIndexFix`, the table's `statements`, and
- * `insertIfAbsentAtomically` for a lock strategy) have cases of their own, registered only for the members
+ * Optional members (`insertIfAbsentUnderLock`, `uniqueIndexFix`, the table's `statements`,
+ * `insertIfAbsentFenced` on a table made with `{ fenced: true }`, and `insertIfAbsentAtomically` for a lock
+ * strategy) have cases of their own, registered only for the members
  * listed in {@link StoreConformanceOptions.members}: the tests are declared synchronously, before any table
  * exists, so the suite cannot look at the store then. One case, always registered, fails unless every table's
  * store has exactly the members listed, and says which to list; every registered case asserts.
@@ -41,6 +43,7 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
     registerCoreCases(suite)
     registerRaceCases(suite)
     registerMemberCases(suite)
+    registerFencedCases(suite)
     registerKeyEqualityCases(suite, options.equalKeys ?? [])
   })
 }

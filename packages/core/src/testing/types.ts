@@ -35,8 +35,26 @@ export interface ConformanceTable {
    * checks that a hit costs one statement and bad input none.
    */
   statements?(): number
+  /**
+   * The token in the fence row of `lockKey`, read behind the store's back (`undefined`: no row). Required of
+   * a table made with `{ fenced: true }` (see {@link ConformanceTableOptions.fenced}); the fenced cases check
+   * with it that a write raised the fence, or left it alone.
+   */
+  fence?(lockKey: string): Promise<number | undefined>
   /** Release what the table holds (connections). Called at the end of each test. */
   close?(): Promise<void>
+}
+
+/** What the suite asks of {@link StoreConformanceOptions.table} besides the shape. */
+export interface ConformanceTableOptions {
+  /**
+   * A store with fenced writes (`checksFence: true` and `insertIfAbsentFenced`, over a fences table of its
+   * own or one shared with other tables: the suite gives every test lock keys of its own) and a table with
+   * {@link ConformanceTable.fence}. Asked only for `'no-unique'` tables (only the fence keeps a second row
+   * out), by the `'insertIfAbsentFenced'` cases, and once by the case that checks `members`. A factory
+   * without fenced writes ignores it.
+   */
+  readonly fenced?: boolean
 }
 
 /** The subset of vitest's (or Jest's) `expect` the suite uses, typed structurally. */
@@ -66,8 +84,11 @@ export interface ConformanceTestApi {
 export interface StoreConformanceOptions {
   /** Name of the `describe` block, e.g. `'mariadb'`. */
   readonly name: string
-  /** Make a fresh, empty table of `shape` (unique name per call) and a store over it. */
-  table(shape: ConformanceShape): Promise<ConformanceTable>
+  /**
+   * Make a fresh, empty table of `shape` (unique name per call) and a store over it; with `{ fenced: true }`,
+   * a store with fenced writes (see {@link ConformanceTableOptions.fenced}).
+   */
+  table(shape: ConformanceShape, options?: ConformanceTableOptions): Promise<ConformanceTable>
   /**
    * How many callers run at once in the race tests. Make the store's connection pool at least this large,
    * else the callers queue for connections and the race proves nothing. Default is `16`.
@@ -102,7 +123,13 @@ export interface StoreConformanceOptions {
    * - `'statements'`: {@link ConformanceTable.statements};
    * - `'insertIfAbsentAtomically'`: {@link Store.insertIfAbsentAtomically}, optional with `enforcedBy:
    *   'strategy'` only. With `'index'` the constraint strategy requires it: its case always runs, and listing
-   *   it changes nothing.
+   *   it changes nothing;
+   * - `'insertIfAbsentFenced'`: {@link Store.insertIfAbsentFenced} with `checksFence`, on a table made with
+   *   `{ fenced: true }` (see {@link ConformanceTableOptions.fenced}): a larger token raises the fence and
+   *   writes, a row found under the fence is not written again, an older token is a `LockLostError` with
+   *   nothing written (from `insert(values, { fence, lockKey })` too), the same token is accepted, bad tokens
+   *   and lock keys are `TypeError`s, lock keys differing in case have their own fences, and racing owners of
+   *   one key make exactly one row.
    *
    * The suite declares its tests before any table exists, so it cannot look for itself. Instead one case,
    * always registered, opens a table of each shape and fails unless the table and its store have exactly
@@ -114,6 +141,7 @@ export interface StoreConformanceOptions {
     | 'insertIfAbsentUnderLock'
     | 'uniqueIndexFix'
     | 'statements'
+    | 'insertIfAbsentFenced'
   )[]
 }
 

@@ -1,8 +1,9 @@
-import { drizzleStore } from '@getorcreate/core/drizzle'
+import { drizzleStore, pgFencesSql, pgFencesTable } from '@getorcreate/core/drizzle'
 import type {
   ConformanceShape,
   ConformanceStore,
   ConformanceTable,
+  ConformanceTableOptions,
   EqualKeys,
 } from '@getorcreate/core/testing'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
@@ -31,11 +32,15 @@ function literal(value: unknown): string {
   return value === null ? 'null' : `'${String(value).replaceAll("'", "''")}'`
 }
 
-/** A conformance table on Postgres through `driver`: a new table (and pool of `pool`) per call. */
+/**
+ * A conformance table on Postgres through `driver`: a new table (and pool of `pool`) per call; `fenced`, with
+ * a fences table of its own (`pgFencesSql`).
+ */
 export async function pgConformanceTable(
   driver: PgDriver,
   shape: ConformanceShape,
   pool = 16,
+  options: ConformanceTableOptions = {},
 ): Promise<ConformanceTable> {
   const h = await openPg(driver, pool)
   const name = h.table()
@@ -53,9 +58,21 @@ export async function pgConformanceTable(
       `create unique index on ${name} (slug) where email is not null; create index on ${name} (slug)`,
     )
   }
-  const store = drizzleStore(h.db, pgShapeTable(name, shape)) as unknown as ConformanceStore
+  const fencesName = options.fenced ? h.table('fences') : undefined
+  if (fencesName) await h.exec(pgFencesSql(fencesName))
+  const store = drizzleStore(
+    h.db,
+    pgShapeTable(name, shape),
+    fencesName ? { fences: pgFencesTable(fencesName) } : {},
+  ) as unknown as ConformanceStore
   return {
     store,
+    ...(fencesName && {
+      fence: async (lockKey: string) => {
+        const [row] = await h.rows(`select token from ${fencesName} where lock_key = ${literal(lockKey)}`)
+        return row === undefined ? undefined : Number(row.token)
+      },
+    }),
     count: async (where = {}) => {
       const clause = Object.entries(where)
         .map(([field, value]) => (value === null ? `"${field}" is null` : `"${field}" = ${literal(value)}`))

@@ -1,6 +1,11 @@
 import type { AnyMySqlDatabase } from '@getorcreate/core/drizzle'
-import { drizzleStore } from '@getorcreate/core/drizzle'
-import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
+import { drizzleStore, mysqlFencesSql, mysqlFencesTable } from '@getorcreate/core/drizzle'
+import type {
+  ConformanceShape,
+  ConformanceStore,
+  ConformanceTable,
+  ConformanceTableOptions,
+} from '@getorcreate/core/testing'
 import { mysqlUrl, scratchName, whereClause } from '@getorcreate/test-support'
 import type { Logger } from 'drizzle-orm'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
@@ -92,21 +97,32 @@ export async function createMysqlShape(h: MysqlHarness, shape: ConformanceShape)
 
 /**
  * A conformance table on MariaDB / MySQL: a new table and pool per call. `version` makes the store speak to
- * the server as to that version (e.g. without RETURNING).
+ * the server as to that version (e.g. without RETURNING); `fenced`, with a fences table of its own
+ * (`mysqlFencesSql`).
  */
 export async function mysqlConformanceTable(
   shape: ConformanceShape,
   pool = 16,
   version?: string,
+  options: ConformanceTableOptions = {},
 ): Promise<ConformanceTable> {
   const h = openMysql(pool)
   const name = await createMysqlShape(h, shape)
   const table = mysqlShapeTable(name, shape)
+  const fencesName = options.fenced ? h.table('fences') : undefined
+  if (fencesName) await h.exec(mysqlFencesSql(fencesName))
+  const fenced = fencesName ? { fences: mysqlFencesTable(fencesName) } : {}
   const store = (version === undefined
-    ? drizzleStore(h.db, table)
-    : createMySqlStore(h.db, table, { version })) as unknown as ConformanceStore
+    ? drizzleStore(h.db, table, fenced)
+    : createMySqlStore(h.db, table, { version, ...fenced })) as unknown as ConformanceStore
   return {
     store,
+    ...(fencesName && {
+      fence: async (lockKey: string) => {
+        const [row] = await h.rows(`select token from ${fencesName} where lock_key = ?`, [lockKey])
+        return row === undefined ? undefined : Number(row.token)
+      },
+    }),
     count: async (where) => {
       const { clause, params } = whereClause(where, '`')
       const [row] = await h.rows(`select count(*) as n from ${name} ${clause}`, params)

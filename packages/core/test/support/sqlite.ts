@@ -2,8 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AnySQLiteDatabase } from '@getorcreate/core/drizzle'
-import { drizzleStore } from '@getorcreate/core/drizzle'
-import type { ConformanceShape, ConformanceStore, ConformanceTable } from '@getorcreate/core/testing'
+import { drizzleStore, sqliteFencesSql, sqliteFencesTable } from '@getorcreate/core/drizzle'
+import type {
+  ConformanceShape,
+  ConformanceStore,
+  ConformanceTable,
+  ConformanceTableOptions,
+} from '@getorcreate/core/testing'
 import { runTag, SQLITE_DIR_PREFIX, scratchName, whereClause } from '@getorcreate/test-support'
 import Database from 'better-sqlite3'
 import type { Logger } from 'drizzle-orm'
@@ -98,14 +103,34 @@ export function createSqliteShape(client: Database.Database, shape: ConformanceS
   return name
 }
 
-/** A conformance table in a fresh SQLite file (WAL), counted and written behind through a second connection. */
-export async function sqliteConformanceTable(shape: ConformanceShape): Promise<ConformanceTable> {
+/**
+ * A conformance table in a fresh SQLite file (WAL), counted and written behind through a second connection;
+ * `fenced`, with a fences table (`sqliteFencesSql`) in the same file.
+ */
+export async function sqliteConformanceTable(
+  shape: ConformanceShape,
+  options: ConformanceTableOptions = {},
+): Promise<ConformanceTable> {
   const temp = tempDir()
   const h = openSqlite(join(temp.dir, 'test.db'))
   const name = createSqliteShape(h.client, shape)
-  const store = drizzleStore(h.db, sqliteShapeTable(name, shape)) as unknown as ConformanceStore
+  const fencesName = options.fenced ? scratchName('fences') : undefined
+  if (fencesName) h.client.exec(sqliteFencesSql(fencesName))
+  const store = drizzleStore(
+    h.db,
+    sqliteShapeTable(name, shape),
+    fencesName ? { fences: sqliteFencesTable(fencesName) } : {},
+  ) as unknown as ConformanceStore
   return {
     store,
+    ...(fencesName && {
+      fence: async (lockKey: string) => {
+        const row = h.other.prepare(`select token from ${fencesName} where lock_key = ?`).get(lockKey) as
+          | { token: number }
+          | undefined
+        return row?.token
+      },
+    }),
     count: async (where) => {
       const { clause, params } = whereClause(where, '"')
       const row = h.other.prepare(`select count(*) as n from ${name} ${clause}`).get(...params) as {

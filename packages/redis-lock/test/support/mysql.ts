@@ -175,3 +175,12 @@ export function mysqlEqualKeys(pool: number): EqualKeys[] {
     },
   ]
 }
+
+/** The MariaDB twin of the Postgres `itemsTable`: `slug` is the key, and nothing makes it unique. */
+export function mysqlItemsTable(name: string) {
+  return mysqlTable(name, {
+    id: int('id').autoincrement().primaryKey(),
+    slug: varchar('slug', { length: 100 }).notNull(),
+    payload: varchar('payload', { length: 100 }),
+  })
+}

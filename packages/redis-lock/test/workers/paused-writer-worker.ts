@@ -5,60 +5,85 @@
  * the process there (SIGSTOP) for longer than the lock's TTL, lets another process take the lock and create
  * the row, and resumes it (SIGCONT). It reports its outcome: the row it got, or its error's code.
  *
- * With `sqliteFile`, the table (and `fences`) are in that SQLite file instead of Postgres.
- * With `fences`, the store is fenced (`drizzleStore(db, table, { fences })`); without, it is the plain store
- * with `insertIfAbsentUnderLock` hidden, so that its write is the unconditional `insert` after a fresh read.
+ * `dialect` says where the items table (and `fences`) are: Postgres at `url`, a SQLite file (WAL) at `url`,
+ * or MariaDB at `url`. With `fences`, the store is fenced (`drizzleStore(db, table, { fences })`); without,
+ * the plain store, with `insertIfAbsentUnderLock` hidden, so that its write is the unconditional `insert`
+ * after a fresh read.
  */
 import { getOrCreate, isGetOrCreateError, type Store } from '@getorcreate/core'
-import { drizzleStore, pgFencesTable, sqliteFencesTable } from '@getorcreate/core/drizzle'
+import { drizzleStore, mysqlFencesTable, pgFencesTable, sqliteFencesTable } from '@getorcreate/core/drizzle'
 import { reportResult, workerJob } from '@getorcreate/test-support'
 import Database from 'better-sqlite3'
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3'
-import { drizzle } from 'drizzle-orm/postgres-js'
+import { drizzle as drizzleMysql } from 'drizzle-orm/mysql2'
+import { drizzle as drizzlePg } from 'drizzle-orm/postgres-js'
 import { Redis } from 'ioredis'
+import mysql from 'mysql2/promise'
 import postgres from 'postgres'
 import { redisLockStrategy } from '../../src/index.js'
+import { mysqlItemsTable } from '../support/mysql.js'
 import { itemsTable } from '../support/postgres.js'
 import { sqliteItemsTable } from '../support/sqlite.js'
 
-interface Config {
-  readonly databaseUrl: string
+/** Where the paused writer writes. */
+export type PausedWriterDialect = 'postgres' | 'sqlite' | 'mariadb'
+
+/** The job the parent passes. */
+export interface PausedWriterJob {
+  readonly dialect: PausedWriterDialect
+  /** The database URL (Postgres, MariaDB), or the SQLite file. */
+  readonly url: string
   readonly table: string
   /** The fences table's name; none: an unfenced store. */
   readonly fences?: string
   readonly redisUrl: string
   readonly slug: string
   readonly ttlMs: number
-  /** A SQLite file (WAL) whose `table` (and `fences`) the store writes to, instead of Postgres. */
-  readonly sqliteFile?: string
 }
 
-const config = workerJob<Config>()
-const sql = postgres(config.databaseUrl, { max: 2, onnotice: () => undefined })
-const client = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
+type Row = Record<string, unknown>
+type AnyStore = Store<Row, Row, Row>
+
+/** The drizzle store of `job`, and how to close its connections. */
+function storeOf(job: PausedWriterJob): { inner: AnyStore; close(): Promise<void> } {
+  // drizzleStore's overloads, one a dialect: the job picks one at run time.
+  const store = (db: unknown, table: unknown, fences: unknown) =>
+    (fences === undefined
+      ? drizzleStore(db as never, table as never)
+      : drizzleStore(db as never, table as never, { fences: fences as never })) as unknown as AnyStore
+  const fencesOf = <T>(make: (name: string) => T) => (job.fences === undefined ? undefined : make(job.fences))
+  if (job.dialect === 'postgres') {
+    const sql = postgres(job.url, { max: 2, onnotice: () => undefined })
+    return {
+      inner: store(drizzlePg(sql), itemsTable(job.table), fencesOf(pgFencesTable)),
+      close: () => sql.end({ timeout: 5 }),
+    }
+  }
+  if (job.dialect === 'mariadb') {
+    const pool = mysql.createPool({ uri: job.url, connectionLimit: 2 })
+    return {
+      inner: store(
+        drizzleMysql(pool, { mode: 'default' }),
+        mysqlItemsTable(job.table),
+        fencesOf(mysqlFencesTable),
+      ),
+      close: () => pool.end(),
+    }
+  }
+  const client = new Database(job.url)
+  client.pragma('journal_mode = wal')
+  client.pragma('busy_timeout = 10000')
+  return {
+    inner: store(drizzleSqlite({ client }), sqliteItemsTable(job.table), fencesOf(sqliteFencesTable)),
+    close: async () => void client.close(),
+  }
+}
+
+const job = workerJob<PausedWriterJob>()
+const client = new Redis(job.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
 client.on('error', () => undefined)
 await new Promise((resolve) => client.once('ready', resolve))
-const db = drizzle(sql)
-const table = itemsTable(config.table)
-type Item = typeof table.$inferSelect
-/** The store over the SQLite file's items table, fenced with `fences`, as the Postgres one is below. */
-function sqliteItemsStore(file: string) {
-  const sqlite = new Database(file)
-  sqlite.pragma('journal_mode = wal')
-  sqlite.pragma('busy_timeout = 10000')
-  const items = sqliteItemsTable(config.table)
-  const sqliteDb = drizzleSqlite({ client: sqlite })
-  return config.fences === undefined
-    ? drizzleStore(sqliteDb, items)
-    : drizzleStore(sqliteDb, items, { fences: sqliteFencesTable(config.fences) })
-}
-
-const inner =
-  config.sqliteFile !== undefined
-    ? sqliteItemsStore(config.sqliteFile)
-    : config.fences === undefined
-      ? drizzleStore(db, table)
-      : drizzleStore(db, table, { fences: pgFencesTable(config.fences) })
+const { inner, close } = storeOf(job)
 
 /** Say where we are, then give the parent time to stop this process before the write goes out. */
 async function pause(): Promise<void> {
@@ -66,16 +91,16 @@ async function pause(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 500))
 }
 
-const store: Store<Item, Partial<Item>, typeof table.$inferInsert> = {
+const store: AnyStore = {
   name: inner.name,
-  checksFence: inner.checksFence,
+  ...(inner.checksFence !== undefined && { checksFence: inner.checksFence }),
   find: (key, opts) => inner.find(key, opts),
   insert: async (values, opts) => {
     await pause()
     return inner.insert(values, opts)
   },
   ...(inner.insertIfAbsentFenced && {
-    insertIfAbsentFenced: async (key: Partial<Item>, values: typeof table.$inferInsert, fence) => {
+    insertIfAbsentFenced: async (key: Row, values: Row, fence) => {
       await pause()
       return inner.insertIfAbsentFenced!(key, values, fence)
     },
@@ -84,12 +109,12 @@ const store: Store<Item, Partial<Item>, typeof table.$inferInsert> = {
 }
 
 try {
-  const strategy = redisLockStrategy({ clients: client, ttlMs: config.ttlMs })
-  const { row, created } = await getOrCreate(store, { slug: config.slug }, { payload: 'paused' }, strategy)
+  const strategy = redisLockStrategy({ clients: client, ttlMs: job.ttlMs })
+  const { row, created } = await getOrCreate(store, { slug: job.slug }, { payload: 'paused' }, strategy)
   reportResult({ id: row.id, created })
 } catch (error) {
   reportResult({ error: isGetOrCreateError(error) ? error.code : String(error) })
 } finally {
   client.disconnect()
-  await sql.end({ timeout: 5 })
+  await close()
 }

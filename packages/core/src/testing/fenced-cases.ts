@@ -157,10 +157,8 @@ export function registerFencedCases(suite: Suite): void {
   test(`fenced: ${concurrency} owners of one key with growing tokens race: exactly one row; the others find it or lose the lock`, async () => {
     await withFenced(async ({ create, table }) => {
       const lockKey = lockKeyFor('race')
-      // A first write on another key: the race is about the fence, not a cold store. (The MySQL store's first
-      // write reads the catalog on another pool connection while it holds the fence row; with every pool
-      // connection taken by a caller waiting for that row, it waits out innodb_lock_wait_timeout.)
-      await create({ slug: 'warm' }, { slug: 'warm' }, { token: 1, lockKey: lockKeyFor('warm') })
+      // On a cold store: a store that reads its catalog while holding the fence row, on a pool whose every
+      // connection is taken by a caller waiting for that row, waits out the database's lock timeout.
       const outcomes = await Promise.allSettled(
         Array.from({ length: concurrency }, (_, i) =>
           create({ slug: 'r' }, { slug: 'r', title: String(i) }, { token: 100 + i, lockKey }),

@@ -23,6 +23,12 @@ export interface MySqlFencingContext {
   readonly table: MySqlTable
   /** How the store compares keys as the server stores them. */
   readonly keys: MySqlKeyEquality
+  /**
+   * Reads what the store's insert needs of the catalog (server, schema), on the pool, before the fence row is
+   * taken: read while holding it, it could wait for a connection that every other writer of the lock key holds
+   * while it waits for the fence row.
+   */
+  readonly ready: () => Promise<unknown>
   /** The store's `insert` on `conn` (the stored key checked against `key`), whose failure rolls it back. */
   readonly insert: (conn: AnyMySqlDatabase, values: Row, key: Row | undefined) => Promise<Row>
 }
@@ -192,6 +198,7 @@ export function mysqlFencing(
       const key = keyObject as Row
       const where = context.keys.where(key, await context.keys.casts(key), true)
       const exists = sql`exists (select 1 from ${context.table} where ${where ?? sql`true`})`
+      await context.ready()
       return transaction(async (conn) => {
         const before = context.inTransaction ? await seen(conn, fence) : undefined
         const state = await raised(conn, fence, exists)
@@ -211,6 +218,8 @@ export function mysqlFencing(
     async insert(values, opts) {
       const fence = checkMySqlFence({ token: opts.fence, lockKey: opts.lockKey } as Fence)
       const key = opts.key as Row | undefined
+      if (key) await context.keys.casts(key)
+      await context.ready()
       return transaction(async (conn) => {
         const state = await raised(conn, fence, undefined)
         if (state.token > fence.token) throw lost(fence)

@@ -182,6 +182,7 @@ export function createMySqlStore<T extends MySqlTable>(
       label,
       table,
       keys,
+      ready: () => catalog.current(),
       insert: (conn, values, key) => insertRow(values, key, conn, true),
     },
     options.fences,

@@ -30,3 +30,21 @@ export function checkFencesTable(table: unknown, dialect: 'pg' | 'mysql' | 'sqli
     }
   }
 }
+
+/**
+ * A store's fenced writes through one fences table, as each dialect builds them (`pgFencing`, `sqliteFencing`).
+ */
+export interface StoreFencing {
+  /**
+   * The fenced create: raise the fence of `fence.lockKey` to `fence.token`, read the key after that, and
+   * insert unless it is found. The new row, or `undefined` when a row has the key; `LockLostError` when the
+   * fence holds a larger token (nothing written).
+   */
+  create<Row>(
+    key: Record<string, unknown>,
+    values: Record<string, unknown>,
+    fence: Fence,
+  ): Promise<Row | undefined>
+  /** An unconditional insert under the fence: the fence raised, then the insert, atomically. */
+  insert<Row>(values: Record<string, unknown>, fence: Fence): Promise<Row>
+}

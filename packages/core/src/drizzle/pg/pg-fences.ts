@@ -2,7 +2,7 @@ import { type Column, is, lte, sql } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
 import { LockLostError } from '../../errors.js'
 import type { Fence } from '../../types.js'
-import { checkFence, checkFencesTable } from '../common/fences.js'
+import { checkFence, checkFencesTable, type StoreFencing } from '../common/fences.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { AnyPgDatabase } from './pg-database.js'
@@ -20,22 +20,6 @@ export interface PgFencingContext extends PgInserterContext {
   readonly mapRows: (rows: unknown[][]) => unknown[]
   /** The table as messages name it. */
   readonly label: string
-}
-
-/** Fenced writes of one store through one fences table. */
-export interface PgFencing {
-  /**
-   * The fenced create, one statement: raise the fence, and insert unless the key is found; see
-   * {@link pgFencing}. The new row, or `undefined` when a row has the key; `LockLostError` when the fence
-   * holds a larger token.
-   */
-  create<Row>(
-    key: Record<string, unknown>,
-    values: Record<string, unknown>,
-    fence: Fence,
-  ): Promise<Row | undefined>
-  /** An unconditional insert under the fence: the fence raised, then the insert, in one transaction. */
-  insert<Row>(values: Record<string, unknown>, fence: Fence): Promise<Row>
 }
 
 /** What the fenced create's statement answers, before its row is mapped. */
@@ -74,7 +58,7 @@ const STALE_ATTEMPTS = 3
  * inserts nothing (its raise stands), and runs again: a new snapshot, and the same token, which the raise
  * accepts (`<=`: tokens are unique to one owner's write, so an equal one is this write's own).
  */
-export function pgFencing(context: PgFencingContext, fences: unknown): PgFencing {
+export function pgFencing(context: PgFencingContext, fences: unknown): StoreFencing {
   if (!is(fences, PgTable)) {
     throw new TypeError(
       'drizzleStore: options.fences must be a pg-core table, as pgFencesTable() defines it.',

@@ -2,7 +2,7 @@ import { type Column, is, lt, lte, sql } from 'drizzle-orm'
 import { SQLiteTable, SQLiteTransaction } from 'drizzle-orm/sqlite-core'
 import { LockLostError } from '../../errors.js'
 import type { Fence } from '../../types.js'
-import { checkFence, checkFencesTable } from '../common/fences.js'
+import { checkFence, checkFencesTable, type StoreFencing } from '../common/fences.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { AnySQLiteDatabase } from './sqlite-database.js'
@@ -18,22 +18,6 @@ export interface SqliteFencingContext {
   readonly tableName: string
   /** The store's checks of a key before a write (InvalidKeyError), as its unfenced create makes them. */
   readonly checkKey: (key: Record<string, unknown>) => Promise<void>
-}
-
-/** Fenced writes of one store through one fences table. */
-export interface SqliteFencing {
-  /**
-   * The fenced create: in one `BEGIN IMMEDIATE` transaction, raise the fence, read the key, and insert unless
-   * it is found. The new row, or `undefined` when a row has the key; `LockLostError` when the fence holds a
-   * larger token (nothing written).
-   */
-  create<Row>(
-    key: Record<string, unknown>,
-    values: Record<string, unknown>,
-    fence: Fence,
-  ): Promise<Row | undefined>
-  /** An unconditional insert under the fence: the fence raised, then the insert, in one such transaction. */
-  insert<Row>(values: Record<string, unknown>, fence: Fence): Promise<Row>
 }
 
 /** A drizzle SQLite prepared statement on a synchronous driver: `all` returns the rows. */
@@ -67,7 +51,7 @@ type SyncTransaction = (run: () => unknown, config: { behavior: 'immediate' }) =
  * (its create could not open its own `BEGIN IMMEDIATE`, and would commit only with the caller's transaction),
  * and asynchronous drivers.
  */
-export function sqliteFencing(context: SqliteFencingContext, fences: unknown): SqliteFencing {
+export function sqliteFencing(context: SqliteFencingContext, fences: unknown): StoreFencing {
   const { db, table, columns, tableName, checkKey } = context
   if (!is(fences, SQLiteTable)) {
     throw new TypeError(

@@ -4,22 +4,15 @@
  */
 import { once } from 'node:events'
 import { LockLostError } from '@getorcreate/core'
-import { type RedisNode, startRedisNodes } from '@getorcreate/test-support/redis-nodes'
+import type { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import type { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { RedlockClient } from '../src/lock/redlock-client.js'
 import { FENCE_SCRIPT } from '../src/lock/scripts.js'
+import { nodesForThisFile } from './support/redis.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
-const started: RedisNode[] = []
-async function nodes(count: number): Promise<RedisNode[]> {
-  const made = await startRedisNodes(count)
-  started.push(...made)
-  return made
-}
-afterAll(async () => {
-  await Promise.all(started.map((node) => node.stop()))
-})
+const nodes = nodesForThisFile()
 
 failOnUnhandledRejections(100)
 

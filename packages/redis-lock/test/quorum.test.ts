@@ -2,23 +2,16 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
 import { type RaceOutcome, raceViolations } from '@getorcreate/test-support'
-import { freePort, type RedisNode, startRedisNodes } from '@getorcreate/test-support/redis-nodes'
+import { freePort, type RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
 import { itemsFixture } from './support/postgres.js'
+import { nodesForThisFile } from './support/redis.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
-const started: RedisNode[] = []
-async function nodes(count: number): Promise<RedisNode[]> {
-  const made = await startRedisNodes(count)
-  started.push(...made)
-  return made
-}
-afterAll(async () => {
-  await Promise.all(started.map((node) => node.stop()))
-})
+const nodes = nodesForThisFile()
 
 failOnUnhandledRejections(200)
 

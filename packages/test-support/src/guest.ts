@@ -10,7 +10,7 @@
  * A problem found before the tests is printed as the only line of the run (vitest would print "No test files
  * found" first if the setup threw, since no file ran), and the process exits with status 1.
  */
-import { readdirSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -29,14 +29,8 @@ import {
   postgresTables,
   sqliteDirs,
 } from './guest-leftovers.js'
-import { runTag, SQLITE_DIR_PREFIX, taggedRun } from './names.js'
-import {
-  provideServices,
-  redact,
-  type ServiceName,
-  ServiceUnavailableError,
-  type Teardown,
-} from './services.js'
+import { runTag } from './names.js'
+import { provideServices, type ServiceName, ServiceUnavailableError, type Teardown } from './services.js'
 
 /** What {@link guestRun} checks, for one package's tests. */
 export interface GuestRunOptions {

@@ -27,10 +27,11 @@ import {
   workerJob,
 } from '@getorcreate/test-support'
 import { drizzle } from 'drizzle-orm/postgres-js'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { redisLockStrategy } from '../../src/index.js'
 import { itemsTable } from '../support/postgres.js'
+import { readyClients } from '../support/redis.js'
 import { seededRandom } from '../support/seeded.js'
 
 /** The process's settings, its one argument. */
@@ -88,22 +89,6 @@ const config = workerJob<Config>()
 const sql = postgres(config.databaseUrl, { max: config.pool, onnotice: () => undefined })
 await Promise.all(Array.from({ length: config.pool }, () => sql`select 1`))
 const db = drizzle(sql)
-
-/** Ready clients of `urls`: no offline queue, one retry, reconnecting after a node restarts. */
-async function connect(urls: readonly string[]): Promise<Redis[]> {
-  const clients = urls.map((url) => {
-    const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    client.on('error', () => undefined)
-    return client
-  })
-  await Promise.all(
-    clients.map(
-      (client) =>
-        new Promise((resolve) => (client.status === 'ready' ? resolve(0) : client.once('ready', resolve))),
-    ),
-  )
-  return clients
-}
 
 /** One run of `job` over `clients`, once the parent says `go`. */
 async function run(job: LoadJob, clients: Redis[]): Promise<LoadReport> {
@@ -195,7 +180,7 @@ let pending: { job: LoadJob; clients: Redis[] } | undefined
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.startsWith('job ')) {
     const job = JSON.parse(line.slice('job '.length)) as LoadJob
-    pending = { job, clients: await connect(job.redisUrls) }
+    pending = { job, clients: await readyClients(job.redisUrls) }
     process.stdout.write('set\n')
   } else if (line === 'go' && pending) {
     const { job, clients } = pending

@@ -6,10 +6,10 @@ import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { type RaceOutcome, readyThenGo, reportResult, workerJob } from '@getorcreate/test-support'
 import { drizzle } from 'drizzle-orm/postgres-js'
-import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { redisLockStrategy } from '../../src/index.js'
 import { itemsTable } from '../support/postgres.js'
+import { readyClients } from '../support/redis.js'
 
 interface Config {
   readonly databaseUrl: string
@@ -22,17 +22,7 @@ interface Config {
 
 const config = workerJob<Config>()
 const sql = postgres(config.databaseUrl, { max: config.pool, onnotice: () => undefined })
-const clients = config.redisUrls.map((url) => {
-  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-  client.on('error', () => undefined)
-  return client
-})
-await Promise.all(
-  clients.map(
-    (client) =>
-      new Promise((resolve) => (client.status === 'ready' ? resolve(0) : client.once('ready', resolve))),
-  ),
-)
+const clients = await readyClients(config.redisUrls)
 await Promise.all(Array.from({ length: config.pool }, () => sql`select 1`))
 const inner = drizzleStore(drizzle(sql), itemsTable(config.table))
 // Count the reads made under the lock, to show the callers really queued on it.

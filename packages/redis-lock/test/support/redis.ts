@@ -1,0 +1,36 @@
+/** Redis clients and nodes as the tests use them. */
+import { type RedisNode, startRedisNodes } from '@getorcreate/test-support/redis-nodes'
+import { Redis } from 'ioredis'
+import { afterAll } from 'vitest'
+
+/**
+ * Clients of `urls`, resolved once each is ready: no offline queue and one retry per command (a command to a
+ * node that is down fails at once), connection errors left to the commands that meet them.
+ */
+export async function readyClients(urls: readonly string[]): Promise<Redis[]> {
+  const clients = urls.map((url) => {
+    const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    client.on('error', () => undefined)
+    return client
+  })
+  await Promise.all(
+    clients.map(
+      (client) =>
+        new Promise((resolve) => (client.status === 'ready' ? resolve(0) : client.once('ready', resolve))),
+    ),
+  )
+  return clients
+}
+
+/** `nodes(count)`: `count` new `redis-server` nodes, every one of them stopped after the test file. */
+export function nodesForThisFile(): (count: number) => Promise<RedisNode[]> {
+  const started: RedisNode[] = []
+  afterAll(async () => {
+    await Promise.all(started.map((node) => node.stop()))
+  })
+  return async (count) => {
+    const made = await startRedisNodes(count)
+    started.push(...made)
+    return made
+  }
+}

@@ -155,4 +155,17 @@ describe('setUpNetwork', () => {
     await own.teardown()
     if (own.available) await expect(own.cut(0, 10)).rejects.toMatchObject({ code: 'NETNS_NO_SUCH_LINK' })
   })
+
+  test('a service that goes away ends the connections through the forwarder; one made while it is down is reset', async () => {
+    const worker = network.workers[0]
+    if (!worker) throw new Error('no worker')
+    const probe = startProbe(worker, 'hold', { PROBE_HOST: worker.host, PROBE_PORT: String(redis.port) })
+    await probe.line((line) => line === 'connected')
+    await sleep(200)
+    await redis.kill()
+    const result = JSON.parse(await probe.line((line) => line.startsWith('{')))
+    // Straight to 127.0.0.1 the second would be refused; through the forwarder it opens and is reset at once,
+    // never left open.
+    expect(result).toEqual({ first: 'end', second: network.available ? 'ECONNRESET' : 'ECONNREFUSED' })
+  })
 })

@@ -7,6 +7,8 @@
  *   PROBE_OUTSIDE (what it must not reach), with the error each gave; its interfaces, pid, HOME, PATH and cwd.
  * - `loop`: `select 1`, one at a time on one connection to PROBE_PG_URL, for PROBE_MS; prints `ready` after
  *   the first, then every query's start and end time and the errors.
+ * - `hold`: a TCP connection to PROBE_HOST:PROBE_PORT, `connected` printed once open, held until the other
+ *   side ends it; then one more connection; how each ended.
  */
 import { connect } from 'node:net'
 import { networkInterfaces } from 'node:os'
@@ -72,6 +74,33 @@ async function reach(): Promise<object> {
   }
 }
 
+/** How a connection to host:port ends: its error code, `end` (closed by the other side), or `open` after 5 s. */
+function untilClosed(host: string, port: number, onConnect?: () => void): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve('open')
+    }, 5_000)
+    socket.once('connect', () => onConnect?.())
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      resolve(error.code ?? error.message)
+    })
+    socket.once('end', () => {
+      clearTimeout(timer)
+      resolve('end')
+    })
+  })
+}
+
+async function hold(): Promise<object> {
+  const host = env('PROBE_HOST')
+  const port = Number(env('PROBE_PORT'))
+  const first = await untilClosed(host, port, () => process.stdout.write('connected\n'))
+  return { first, second: await untilClosed(host, port) }
+}
+
 async function loop(): Promise<object> {
   const sql = postgres(env('PROBE_PG_URL'), { max: 1, connect_timeout: 30 })
   const until = Date.now() + Number(env('PROBE_MS'))
@@ -92,6 +121,7 @@ async function loop(): Promise<object> {
 }
 
 const mode = process.argv[2]
-const result = mode === 'reach' ? await reach() : mode === 'loop' ? await loop() : undefined
+const modes: Record<string, () => Promise<object>> = { reach, loop, hold }
+const result = await modes[mode ?? '']?.()
 if (!result) throw new Error(`unknown mode ${mode}`)
 process.stdout.write(`${JSON.stringify(result)}\n`)

@@ -1,12 +1,13 @@
 import { bigint, customType, datetime, mysqlSchema, mysqlTable } from 'drizzle-orm/mysql-core'
-import { DEFAULT_FENCES_TABLE } from '../common/fences.js'
+import type { Fence } from '../../types.js'
+import { checkFence, DEFAULT_FENCES_TABLE } from '../common/fences.js'
 
 /**
  * The longest lock key a MySQL fences table keeps: `lock_key` is `varchar(255)`. A lock key is
  * `<keyPrefix>{<64 hex digits>}`, so a `keyPrefix` of up to 189 characters fits (the default,
  * `getorcreate:lock:`, is 17).
  */
-export const MYSQL_LOCK_KEY_LENGTH = 255
+const MYSQL_LOCK_KEY_LENGTH = 255
 
 /** The lock key's SQL type: ASCII, compared byte for byte (`ascii_bin`), as Redis compares its keys. */
 const LOCK_KEY_TYPE = `varchar(${MYSQL_LOCK_KEY_LENGTH}) character set ascii collate ascii_bin`
@@ -66,4 +67,20 @@ export function mysqlFencesSql(name: string = DEFAULT_FENCES_TABLE, schema?: str
     '  updated_at datetime(6) not null\n' +
     ') engine = InnoDB'
   )
+}
+
+/** `checkFence`, and a lock key the fences table's `varchar(255) … ascii_bin` keeps exactly. */
+export function checkMySqlFence(fence: Fence): Fence {
+  checkFence(fence)
+  // Printable ASCII only, and no trailing space (ascii_bin is PAD SPACE: 'k' and 'k ' are one key there).
+  if (
+    fence.lockKey.length > MYSQL_LOCK_KEY_LENGTH ||
+    !/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(fence.lockKey)
+  ) {
+    throw new TypeError(
+      `A MySQL fences table keeps lock keys of up to ${MYSQL_LOCK_KEY_LENGTH} printable ASCII characters, not ` +
+        `starting or ending with a space; got ${JSON.stringify(fence.lockKey.slice(0, 300))}.`,
+    )
+  }
+  return fence
 }

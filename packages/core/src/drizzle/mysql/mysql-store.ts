@@ -91,6 +91,17 @@ export function createMySqlStore<T extends MySqlTable>(
     return keyFields.map((field) => databaseColumnName(db, column(field)).toLowerCase())
   }
 
+  /** MariaDB's INSERT … RETURNING every column, and, with `key`, {@link mysqlKeyCheck} of the stored row. */
+  async function returningInsert(values: Record<string, unknown>, key?: Record<string, unknown>) {
+    const insert = db.insert(table as MySqlTable).values(valuesForDrizzle(values, inherited))
+    const selection = sql.join(
+      Object.values(columns).map((col) => sql.identifier(databaseColumnName(db, col))),
+      sql`, `,
+    )
+    const check = key ? sql`, ${mysqlKeyCheck(keys.where(key, await keys.casts(key), true))}` : sql``
+    return sql`${insert.getSQL()} returning ${selection}${check}`
+  }
+
   /**
    * One INSERT, and the row as stored: `RETURNING` where the server has it, else a read back. With `key`, the
    * stored row must compare equal to it (a BEFORE INSERT trigger may rewrite it): checked in the statement
@@ -105,14 +116,9 @@ export function createMySqlStore<T extends MySqlTable>(
     const { server, tableSchema } = await catalog.current()
     const insert = conn.insert(table as MySqlTable).values(valuesForDrizzle(values, inherited))
     if (server.returning) {
-      const selection = sql.join(
-        Object.values(columns).map((col) => sql.identifier(databaseColumnName(db, col))),
-        sql`, `,
-      )
-      const check = key ? sql`, ${mysqlKeyCheck(keys.where(key, await keys.casts(key), true))}` : sql``
       let rows: Record<string, unknown>[]
       try {
-        rows = resultRows(await conn.execute(sql`${insert.getSQL()} returning ${selection}${check}`))
+        rows = resultRows(await conn.execute(await returningInsert(values, key)))
       } catch (error) {
         throw (key && mysqlKeyRewrittenOf(error, name, key)) || error
       }
@@ -163,16 +169,21 @@ export function createMySqlStore<T extends MySqlTable>(
         ? insertRow(values as Record<string, unknown>, record, conn, true)
         : guardedInsert(values as Record<string, unknown>, record))
     } catch (error) {
-      const cause = mysqlError(error)
-      if (cause?.errno !== ER_DUP_ENTRY) mysqlStatementError(error, label)
-      const index = duplicateIndexName(cause.message, tableName)
-      const own = coveringIndexes((await catalog.current()).indexes, keyColumns(Object.keys(record)))
-      if (index !== undefined && own.some((candidate) => candidate.name === index)) return undefined
-      // Another unique index refused the row. If a row with this key exists anyway, the key decides (as
-      // Postgres's ON CONFLICT (key) would); else the conflict is the caller's to see, unchanged.
-      if ((await lockingFind(record, conn)) !== undefined) return undefined
-      throw error
+      if (await duplicateFound(error, record, conn)) return undefined
+      mysqlStatementError(error, label)
     }
+  }
+
+  /** Whether an insert's `error` means that the row of `key` exists: a duplicate on its own index, or found. */
+  async function duplicateFound(error: unknown, key: Record<string, unknown>, conn?: AnyMySqlDatabase) {
+    const cause = mysqlError(error)
+    if (cause?.errno !== ER_DUP_ENTRY) return false
+    const index = duplicateIndexName(cause.message, tableName)
+    const own = coveringIndexes((await catalog.current()).indexes, keyColumns(Object.keys(key)))
+    if (index !== undefined && own.some((candidate) => candidate.name === index)) return true
+    // Another unique index refused the row. If a row with this key exists anyway, the key decides (as
+    // Postgres's ON CONFLICT (key) would); else the conflict is the caller's to see, unchanged.
+    return (await lockingFind(key, conn)) !== undefined
   }
 
   const fencing = mysqlFencing(
@@ -184,6 +195,9 @@ export function createMySqlStore<T extends MySqlTable>(
       keys,
       ready: () => catalog.current(),
       insert: (conn, values, key) => insertRow(values, key, conn, true),
+      returningInsert,
+      mapRow,
+      duplicateFound,
     },
     options.fences,
     (conn, key, values) => insertIfAbsentAtomically(key as Partial<Row>, values as T['$inferInsert'], conn),

@@ -35,25 +35,36 @@ export async function createUnderLock<Row, Key, Values>(
   lockKey: string,
 ): Promise<GetOrCreateResult<Row>> {
   const { client, ttlMs, acquireTimeoutMs, signals } = context
-  const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals })
+  const fenced = store.checksFence === true
+  const fencedInDatabase = fenced && typeof store.insertIfAbsentFenced === 'function'
+  // Its first write may use a token drawn by the acquire itself (one Redis round fewer); a store that only
+  // has `insert` reads first, so its write is never quiet, and the acquire draws none.
+  const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals, fence: fencedInDatabase })
   const keeper = new LockKeeper(client, lock, ttlMs)
   let succeeded = false
+  /** Whether a write took a token already: the acquire's may serve the first one only. */
+  let fenceTaken = false
   /**
    * Right before a write: the lock must still be ours. Locally (`keeper.assertHeld`: no extension found it
    * lost, its validity has not run out) always; on a quorum too (the confirmation, which also renews the TTL,
    * or the fencing token for a store that checks one), unless `quiet`: nothing has run since the acquire,
-   * which checked the same quorum an instant ago, and at least half the TTL is left for the write. Returns the
-   * write's options.
+   * which checked the same quorum an instant ago, and at least half the TTL is left for the write. For a store
+   * that checks fences, a quiet first write uses the acquire's token (on N nodes after the round that makes a
+   * quorum hold it); every other write takes a new one. Returns the write's options.
    */
   const beforeWrite = async (quiet: boolean): Promise<InsertOptions | undefined> => {
     keeper.assertHeld()
-    if (store.checksFence === true) {
-      // The store refuses a write with an older token: take one (confirms ownership on a quorum too).
-      const fence = await client.fence(lock, ttlMs)
+    const fresh = quiet && lock.validUntil - performance.now() >= ttlMs / 2
+    if (fenced) {
+      // The store refuses a write with an older token: take one (confirms ownership on a quorum too, but for
+      // the acquire's own on one node, which the acquire confirmed an instant ago).
+      const useAcquired = fresh && !fenceTaken && lock.fence !== undefined
+      fenceTaken = true
+      const fence = useAcquired ? await client.holdFence(lock, ttlMs) : await client.fence(lock, ttlMs)
       keeper.assertHeld()
       return { fence, lockKey }
     }
-    if (quiet && lock.validUntil - performance.now() >= ttlMs / 2) return undefined
+    if (fresh) return undefined
     // A token nobody checks protects nothing: skip the counter (and its second round on N nodes), but still
     // confirm on a quorum, in one round, that the lock was neither deleted nor taken meanwhile.
     await client.confirm(lock, ttlMs)
@@ -70,7 +81,7 @@ export async function createUnderLock<Row, Key, Values>(
   }
   try {
     let result: GetOrCreateResult<Row>
-    if (store.checksFence === true && typeof store.insertIfAbsentFenced === 'function') {
+    if (fencedInDatabase) {
       result = await fencedCreate(store, key, newRow, lock.attempts === 1, beforeWrite)
       succeeded = true
       return result
@@ -136,10 +147,12 @@ async function fencedCreate<Row, Key, Values>(
     if (winner !== undefined) return { row: winner, created: false }
   }
   const values = await newRow()
+  // Quiet: nothing ran since the acquire (no read, no `defaults` function; see beforeWrite).
+  const quiet = firstAttempt && newRow.lazy === false
   // A row found under the fence was committed by an earlier owner; if it is gone by the time it is read
   // back, create again (still ours: each write is fenced anew).
   for (let attempt = 1; ; attempt++) {
-    const { fence, lockKey } = (await beforeWrite(false)) as Required<InsertOptions>
+    const { fence, lockKey } = (await beforeWrite(quiet && attempt === 1)) as Required<InsertOptions>
     const inserted = await insertFenced.call(store, key, values, { token: fence, lockKey })
     if (inserted !== undefined) return { row: inserted, created: true }
     const winner = await store.find(key, { fresh: true })

@@ -21,6 +21,11 @@ export interface HeldLock {
    * first asked, so it most likely created the row meanwhile.
    */
   readonly attempts: number
+  /**
+   * With `fence: true` to the acquire: the fencing token it drew, the largest of the granting nodes' draws.
+   * Not yet held by a quorum on N > 1 nodes: {@link LockClient.holdFence} makes it so before a write uses it.
+   */
+  readonly fence?: number
 }
 
 /** What {@link LockClient.extend} found. */
@@ -40,6 +45,11 @@ export interface AcquireOptions {
   readonly acquireTimeoutMs: number
   /** Abort the wait: the promise rejects with the signal's reason, and whatever was taken is given back. */
   readonly signals: readonly AbortSignal[]
+  /**
+   * Also draw a fencing token on every node that grants the lock, in the same script (`HeldLock.fence`): for a
+   * store that checks fences, so that its first write needs no round of its own on one node.
+   */
+  readonly fence?: boolean
 }
 
 /** Acquire, extend, confirm, fence and release locks on one or several Redis nodes. */
@@ -68,6 +78,15 @@ export interface LockClient {
    * @throws LockLostError when ownership cannot be confirmed on a quorum.
    */
   fence(lock: HeldLock, ttlMs: number): Promise<number>
+  /**
+   * The token the acquire drew (`lock.fence`), held by a quorum before it is returned, and as large as
+   * {@link LockClient.fence}'s would be: on one node it already is, and nothing is sent; on N nodes one round
+   * raises a quorum's counters to it, which also confirms ownership and renews the lock to `ttlMs`. For the
+   * first write after the acquire only: every later write takes a new token with `fence`.
+   *
+   * @throws LockLostError when ownership cannot be confirmed on a quorum; TypeError without `lock.fence`.
+   */
+  holdFence(lock: HeldLock, ttlMs: number): Promise<number>
   /** Give the lock back on every node (compare-and-delete). Never throws; bounded in time. */
   release(lock: HeldLock): Promise<void>
 }

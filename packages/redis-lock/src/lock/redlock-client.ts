@@ -1,26 +1,19 @@
 import { LockLostError, LockUnavailableError } from '@getorcreate/core'
 import type { RedisClientLike } from '../redis-client.js'
 import { abortable, abortReason, sleep } from './bounded.js'
+import { driftMs, FENCE_TTL_MS, fenceKeys } from './fence-counter.js'
 import type { AcquireOptions, ExtendOutcome, HeldLock, LockClient } from './lock-client.js'
 import { LockNode, labelOf } from './lock-node.js'
 import { newToken } from './owner-token.js'
-import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, type LuaScript, RELEASE_SCRIPT } from './scripts.js'
+import {
+  ACQUIRE_FENCED_SCRIPT,
+  ACQUIRE_SCRIPT,
+  EXTEND_SCRIPT,
+  FENCE_SCRIPT,
+  type LuaScript,
+  RELEASE_SCRIPT,
+} from './scripts.js'
 import { causeOf, describeErrors, type Tally, tally } from './tally.js'
-
-/** Redlock's allowance for clock drift between nodes: 1 % of the TTL plus 2 ms. */
-function driftMs(ttlMs: number): number {
-  return Math.floor(ttlMs * 0.01) + 2
-}
-
-/**
- * How long a key's fencing counter outlives its last use, in milliseconds (24 h): without an expiry every key
- * ever locked would leave a counter behind forever. An expired counter, like one lost in a restart, starts
- * again from the nodes' clock, which is past every token it handed out (see "Fencing tokens" in the README).
- */
-const FENCE_TTL_MS = 86_400_000
-
-/** The suffix of a lock key's fencing counter; it keeps the lock key's hash tag, so both share a slot. */
-const FENCE_SUFFIX = ':fence'
 
 /** Options of {@link RedlockClient}. */
 export interface RedlockClientOptions {
@@ -86,6 +79,9 @@ export class RedlockClient implements LockClient {
   async #acquireLoop(key: string, options: AcquireOptions): Promise<HeldLock> {
     const { ttlMs, acquireTimeoutMs, signals } = options
     const total = this.#nodes.length
+    const fenced = options.fence === true
+    const script = fenced ? ACQUIRE_FENCED_SCRIPT : ACQUIRE_SCRIPT
+    const keys = fenced ? fenceKeys(key) : [key]
     const deadline = performance.now() + acquireTimeoutMs
     let attempts = 0
     for (;;) {
@@ -99,12 +95,19 @@ export class RedlockClient implements LockClient {
       // attempt may overrun acquireTimeoutMs by at most 100 ms.
       const floorMs = Math.min(this.#commandTimeoutMs, 100)
       const timeoutMs = Math.min(this.#commandTimeoutMs, Math.max(floorMs, deadline - start))
-      const { replies, errors } = await this.#everywhere(ACQUIRE_SCRIPT, [key], [token, ttlMs], timeoutMs)
-      const granted = replies.filter((reply) => reply === 1).length
+      const args = fenced ? [token, ttlMs, FENCE_TTL_MS] : [token, ttlMs]
+      const { replies, errors } = await this.#everywhere(script, keys, args, timeoutMs)
+      // A granting node answers 1, or with `fence` the token it drew (>= 1); a node held by another owner 0.
+      const draws = replies.filter((reply) => reply >= 1)
+      const granted = draws.length
       const held = replies.filter((reply) => reply === 0).length
       const validUntil = start + ttlMs - driftMs(ttlMs)
-      if (granted >= this.#quorum && validUntil > performance.now())
-        return { key, token, validUntil, attempts }
+      if (granted >= this.#quorum && validUntil > performance.now()) {
+        // The granting quorum overlaps the quorum that held each earlier owner's token (see `holdFence`).
+        return fenced
+          ? { key, token, validUntil, attempts, fence: Math.max(...draws) }
+          : { key, token, validUntil, attempts }
+      }
 
       // Give back what this attempt took, on every node: a node that timed out may still run the SET later,
       // and its connection runs our release after it. Not awaited: if it lands after the next attempt's
@@ -175,7 +178,7 @@ export class RedlockClient implements LockClient {
 
   async fence(lock: HeldLock, ttlMs: number): Promise<number> {
     const start = performance.now()
-    const keys = [lock.key, lock.key + FENCE_SUFFIX]
+    const keys = fenceKeys(lock.key)
     // Round 1, on every node that holds our token: take max(counter + 1, node clock in µs). A quorum must
     // answer: it overlaps the quorum that holds every earlier token, so the largest reply exceeds them all.
     const token = Math.max(...(await this.#fenceRound(lock, keys, ttlMs, 1, 0)))
@@ -187,6 +190,26 @@ export class RedlockClient implements LockClient {
       await this.#fenceRound(lock, keys, ttlMs, 0, token)
     }
     lock.validUntil = Math.max(lock.validUntil, start + ttlMs - driftMs(ttlMs))
+    return token
+  }
+
+  async holdFence(lock: HeldLock, ttlMs: number): Promise<number> {
+    const token = lock.fence
+    if (token === undefined)
+      throw new TypeError(`holdFence: the lock ${lock.key} was not acquired with a fence.`)
+    // Why the acquire's token exceeds every earlier owner's: an earlier owner's token was held (>=) by a
+    // quorum Q before its write (raised by `fence` or by the round below, or drawn on the one node), each
+    // node of Q holding that owner's lock when raised. Our granting quorum shares a node with Q, and our
+    // SET NX succeeded there only once that owner's lock was gone there, so after the raise: that node drew
+    // max(counter + 1, its clock) > the earlier token (the clock alone if it restarted empty since, as in
+    // `fence`: see "Fencing tokens" in the README for the clock's assumption).
+    if (this.#nodes.length > 1) {
+      // The draw may sit on one granting node alone: raise a quorum's counters to it, so that any later
+      // owner's granting quorum, which overlaps this one, draws a larger one. Confirms and renews the lock too.
+      const start = performance.now()
+      await this.#fenceRound(lock, fenceKeys(lock.key), ttlMs, 0, token)
+      lock.validUntil = Math.max(lock.validUntil, start + ttlMs - driftMs(ttlMs))
+    }
     return token
   }
 

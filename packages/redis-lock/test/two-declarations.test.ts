@@ -7,6 +7,7 @@
  * large as the callers in flight), one strategy per caller (independent lock contenders, as from separate
  * processes), and the control run without `lockIdentity` that shows the race is real.
  */
+import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate, type Store } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import {
@@ -40,9 +41,20 @@ const redis = new Redis(redisUrl(), { enableOfflineQueue: false, maxRetriesPerRe
 redis.on('error', () => undefined)
 afterAll(() => redis.disconnect())
 
-/** The same store without `lockIdentity`: its lock keys then come from its declared `name`. */
+/**
+ * The same store without `lockIdentity`: its lock keys then come from its declared `name`. Its insert waits
+ * 200 ms first, so that the two lock groups' holders both read before either writes even on a loaded machine
+ * (the control run must show the race it is there to show, not depend on luck).
+ */
 function withoutIdentity(store: AnyStore): AnyStore {
-  return { name: store.name, find: store.find.bind(store), insert: store.insert.bind(store) }
+  return {
+    name: store.name,
+    find: store.find.bind(store),
+    insert: async (values, opts) => {
+      await delay(200)
+      return store.insert(values, opts)
+    },
+  }
 }
 
 /**

@@ -31,7 +31,7 @@ export function isCluster(client: RedisClientLike): boolean {
  * `host:port` (or the socket path) a `Redis` client connects to, from its options; `undefined` for a
  * `Cluster`, a Sentinel client, or a client whose options do not say.
  */
-export function addressOf(client: RedisClientLike): string | undefined {
+function addressOf(client: RedisClientLike): string | undefined {
   if (isCluster(client)) return undefined
   const options = optionsOf(client)
   if (options === undefined || Array.isArray((options as { sentinels?: unknown }).sentinels)) return undefined
@@ -118,7 +118,7 @@ export function checkClients(clients: readonly RedisClientLike[]): void {
  * The Redis Cluster hash tag of `key`, as Redis finds it: what lies between the first `{` and the first `}`
  * after it, if that is not empty; else `undefined` (the whole key is hashed).
  */
-export function hashTagOf(key: string): string | undefined {
+function hashTagOf(key: string): string | undefined {
   const open = key.indexOf('{')
   if (open === -1) return undefined
   const close = key.indexOf('}', open + 1)

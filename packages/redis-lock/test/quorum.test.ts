@@ -239,7 +239,9 @@ describe('quorum', () => {
 
   it('every node hung (connections open, no answers): LockUnavailableError within the bound', async () => {
     const three = await nodes(3)
-    const clients = await Promise.all(three.map((node) => node.client({ bounded: false, autoResendUnfulfilledCommands: false })))
+    const clients = await Promise.all(
+      three.map((node) => node.client({ bounded: false, autoResendUnfulfilledCommands: false })),
+    )
     const sleepers = await Promise.all(three.map((node) => node.client({ bounded: false })))
     const fixture = await itemsFixture(4)
     try {

@@ -10,7 +10,12 @@ export {
   type GetOrCreateErrorOptions,
   isGetOrCreateError,
 } from './errors/base.js'
-export { LockInTransactionError, LockLostError, LockUnavailableError } from './errors/lock-errors.js'
+export {
+  LockInTransactionError,
+  LockLostError,
+  LockMisconfiguredError,
+  LockUnavailableError,
+} from './errors/lock-errors.js'
 export {
   MissingUniqueConstraintError,
   type MissingUniqueConstraintErrorOptions,

@@ -17,6 +17,7 @@ export {
   type KeyRewrittenErrorOptions,
   LockInTransactionError,
   LockLostError,
+  LockMisconfiguredError,
   LockUnavailableError,
   MissingUniqueConstraintError,
   type MissingUniqueConstraintErrorOptions,

@@ -51,7 +51,7 @@ export async function main(databaseUrl: string, redisUrl: string): Promise<Parti
   try {
     // A dedicated lock connection: no offline queue, one retry, so a Redis outage fails fast. It is ready,
     // or `No Redis answers at …` within 3 s.
-    redis = await connectRedis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    redis = await connectRedis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
     await sql.unsafe(`
       create table ${table} (
         id bigserial,

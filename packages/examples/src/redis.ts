@@ -2,10 +2,12 @@
 import { Redis, type RedisOptions } from 'ioredis'
 
 /**
- * A dedicated lock connection: no offline queue and one retry per command, so that a Redis outage fails a
- * call at once instead of queueing it (ioredis's defaults wait for tens of seconds when Redis is down).
+ * A dedicated lock connection: no offline queue, so that a Redis outage fails a call at once instead of queueing
+ * it (ioredis's defaults wait for tens of seconds when Redis is down), and `maxRetriesPerRequest: 0`, so that a
+ * command cut off by a dropped connection fails instead of being resent once reconnected (the lock strategy
+ * refuses a client that can resend).
  */
-export const LOCK_CONNECTION: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1 }
+export const LOCK_CONNECTION: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 0 }
 
 /** No Redis answered at a URL within the time allowed. */
 export class RedisUnavailableError extends Error {

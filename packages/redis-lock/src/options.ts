@@ -1,3 +1,5 @@
+import { checkClients, checkedKeyPrefix } from './client-checks.js'
+import { DEFAULT_KEY_PREFIX } from './lock-key.js'
 import type { RedisClientLike } from './redis-client.js'
 
 /** Options of {@link redisLockStrategy}. */
@@ -9,10 +11,12 @@ export interface RedisLockStrategyOptions {
    *
    * The clients are used as given and never closed by the strategy. Lock commands are sent only while a
    * client's status is `'ready'` (never into ioredis's offline queue) and each is bounded by
-   * `commandTimeoutMs`, so a dead node fails fast whatever the client's settings. Clients of your own with
-   * `enableOfflineQueue: false` and `maxRetriesPerRequest: 1` (or 0) are still recommended: then a command
-   * cut off by a dropped connection is not resent late either. One client given twice is refused: it would
-   * count one node twice towards the majority.
+   * `commandTimeoutMs`, so a dead node fails fast whatever the client's settings. Refused with
+   * `LockMisconfiguredError`: a `Redis` client that can resend a command cut off by a dropped connection once
+   * it reconnects (create it with `maxRetriesPerRequest: 0`, or `autoResendUnfulfilledCommands: false`;
+   * `enableOfflineQueue: false` is recommended too), a client with a `keyPrefix` of its own, one client given
+   * twice, two clients of one `host:port`, and (checked once, at the first lock) two clients whose nodes
+   * answer one `run_id`.
    */
   readonly clients: RedisClientLike | readonly RedisClientLike[]
   /**
@@ -40,7 +44,11 @@ export interface RedisLockStrategyOptions {
    * renewed has expired. Default is `1_000`, or `ttlMs / 3` when that is less.
    */
   readonly commandTimeoutMs?: number
-  /** Prefix of every lock key (see {@link lockKeyFor}). Default is `'getorcreate:lock:'`. */
+  /**
+   * Prefix of every lock key (see {@link lockKeyFor}). An empty `{}` in it is refused
+   * (`LockMisconfiguredError`): Redis Cluster would put a lock and its fencing counter in different slots.
+   * Default is `'getorcreate:lock:'`.
+   */
   readonly keyPrefix?: string
   /**
    * Aborts every wait for a lock of this strategy: the call rejects at once with `signal.reason`. It bounds
@@ -83,6 +91,7 @@ export interface CheckedOptions {
   readonly acquireTimeoutMs: number
   readonly retryIntervalMs: number
   readonly commandTimeoutMs: number
+  readonly keyPrefix: string
   readonly signal: AbortSignal | undefined
 }
 
@@ -90,7 +99,8 @@ export interface CheckedOptions {
  * The options, checked: each timing a whole number within Node's timers, the ones that cannot work together
  * refused.
  *
- * @throws RangeError for invalid options; TypeError for a `signal` that is not an AbortSignal.
+ * @throws RangeError for invalid options; TypeError for a `signal` that is not an AbortSignal;
+ * LockMisconfiguredError for clients or a `keyPrefix` with which the lock cannot be safe.
  */
 export function checkedOptions(options: RedisLockStrategyOptions): CheckedOptions {
   const clients = Array.isArray(options.clients) ? [...options.clients] : [options.clients as RedisClientLike]
@@ -100,12 +110,7 @@ export function checkedOptions(options: RedisLockStrategyOptions): CheckedOption
   ) {
     throw new RangeError('redisLockStrategy: clients must be an ioredis client or a non-empty array of them.')
   }
-  if (new Set(clients).size !== clients.length) {
-    throw new RangeError(
-      'redisLockStrategy: clients holds one client more than once. Each must talk to its own independent ' +
-        'Redis node: a node counted twice makes a quorum of one node look like a majority.',
-    )
-  }
+  checkClients(clients)
   const ttlMs = positiveInteger('ttlMs', options.ttlMs, 10_000, MIN_TTL_MS)
   const acquireTimeoutMs = positiveInteger('acquireTimeoutMs', options.acquireTimeoutMs, 10_000)
   const retryIntervalMs = positiveInteger('retryIntervalMs', options.retryIntervalMs, 50)
@@ -120,6 +125,7 @@ export function checkedOptions(options: RedisLockStrategyOptions): CheckedOption
         'command allowed to take the whole TTL can answer after the lock it took or renewed has expired.',
     )
   }
+  const keyPrefix = checkedKeyPrefix(options.keyPrefix, DEFAULT_KEY_PREFIX)
   const signal = checkedSignal(options.signal, 'signal')
-  return { clients, ttlMs, acquireTimeoutMs, retryIntervalMs, commandTimeoutMs, signal }
+  return { clients, ttlMs, acquireTimeoutMs, retryIntervalMs, commandTimeoutMs, keyPrefix, signal }
 }

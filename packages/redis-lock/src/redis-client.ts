@@ -12,6 +12,11 @@ export interface RedisClientLike {
    * rejects with a `NOSCRIPT` error when the node does not hold it (then the lock sends `EVAL`).
    */
   evalsha(sha1: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>
+  /**
+   * `INFO section`: with several clients, each node's `run_id` is read once (`INFO server`), at the first lock,
+   * so that one node reached under two addresses is refused.
+   */
+  info?(section: string): Promise<unknown>
   /** Opens the connection of a `lazyConnect` client (status `'wait'`). */
   connect?(): Promise<void>
 }

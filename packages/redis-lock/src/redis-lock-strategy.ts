@@ -7,9 +7,10 @@ import {
   type Strategy,
 } from '@getorcreate/core'
 import { createUnderLock, type LockContext } from './create-under-lock.js'
+import { DistinctNodes } from './distinct-nodes.js'
 import type { LockClient } from './lock/lock-client.js'
 import { RedlockClient } from './lock/redlock-client.js'
-import { DEFAULT_KEY_PREFIX, lockKeyFor } from './lock-key.js'
+import { lockKeyFor } from './lock-key.js'
 import { checkedOptions, checkedSignal, type RedisLockStrategyOptions } from './options.js'
 import { SingleFlight } from './single-flight.js'
 
@@ -62,27 +63,32 @@ export interface RedisLockStrategy extends Strategy {
  * ```ts
  * import { Redis } from 'ioredis'
  * const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
- * const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+ * const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
  * const strategy = redisLockStrategy({ clients: redis, ttlMs: 5_000 })
  * const { row, created } = await getOrCreate(drizzleStore(db, events), { externalId }, defaults, strategy)
  * ```
- * @throws RangeError for invalid options.
+ * @throws RangeError for invalid options; LockMisconfiguredError for clients or a `keyPrefix` with which the
+ * lock cannot be safe (a client that can resend a cut-off command, a client with a `keyPrefix`, one node given
+ * twice, an empty `{}` in `keyPrefix`).
  */
 export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockStrategy {
-  const { clients, ttlMs, acquireTimeoutMs, retryIntervalMs, commandTimeoutMs, signal } =
+  const { clients, ttlMs, acquireTimeoutMs, retryIntervalMs, commandTimeoutMs, keyPrefix, signal } =
     checkedOptions(options)
-  const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
   const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
   const flights = new SingleFlight()
-  return makeStrategy(client, { ttlMs, acquireTimeoutMs, keyPrefix, flights }, signal ? [signal] : [])
+  const nodes = new DistinctNodes(clients)
+  const resolved = { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes }
+  return makeStrategy(client, resolved, signal ? [signal] : [])
 }
 
 /** The options of {@link redisLockStrategy} once checked, and what its `withSignal` copies share. */
 interface ResolvedOptions {
   readonly ttlMs: number
   readonly acquireTimeoutMs: number
+  readonly commandTimeoutMs: number
   readonly keyPrefix: string
   readonly flights: SingleFlight
+  readonly nodes: DistinctNodes
 }
 
 /** The strategy over `client`, whose waits for a lock end when any of `signals` aborts. */
@@ -91,7 +97,7 @@ function makeStrategy(
   options: ResolvedOptions,
   signals: readonly AbortSignal[],
 ): RedisLockStrategy {
-  const { ttlMs, acquireTimeoutMs, keyPrefix, flights } = options
+  const { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes } = options
   const context: LockContext = { client, ttlMs, acquireTimeoutMs, signals }
   return {
     name: 'redis-lock',
@@ -117,9 +123,10 @@ function makeStrategy(
       if (found !== undefined) return { row: found, created: false }
 
       const lockKey = await lockKeyOf(store, key, keyPrefix)
-      // One budget for the whole wait: for another call of this process that settles the key, then, if it
-      // fails, for the lock itself.
+      // One budget for the whole wait: for the nodes' run_ids (the first lock only), for another call of this
+      // process that settles the key, then, if it fails, for the lock itself.
       const deadline = performance.now() + acquireTimeoutMs
+      await nodes.check(Math.min(commandTimeoutMs, acquireTimeoutMs))
       const timedOut = () =>
         new LockUnavailableError(
           `Could not take the lock ${lockKey} within ${acquireTimeoutMs} ms: another call in this process held ` +

@@ -52,7 +52,7 @@ function matching(rows: readonly Record<string, unknown>[], where: Record<string
 
 // ---- Redis -------------------------------------------------------------------------------------------------
 
-const localRedis = new Redis(redisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+const localRedis = new Redis(redisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
 localRedis.on('error', () => undefined)
 if (localRedis.status !== 'ready') await once(localRedis, 'ready')
 

@@ -777,6 +777,7 @@ describe('redisLockStrategy on one node', () => {
       host: '127.0.0.1',
       lazyConnect: true,
       enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
     })
     lazy.on('error', () => undefined)
     try {

@@ -121,13 +121,14 @@ export class RedisNode {
 
   /**
    * A client for the lock, ready; {@link stop} closes it. `bounded` (the default) is the recommended setup:
-   * no offline queue, one retry; `bounded: false` keeps ioredis's defaults (offline queue, 20 retries), the
-   * worst case.
+   * no offline queue, and `maxRetriesPerRequest: 0`, so a command cut off by a dropped connection fails
+   * instead of being resent once reconnected; `bounded: false` keeps ioredis's defaults (offline queue, 20
+   * retries, resends), the worst case, which the lock strategy refuses.
    */
   async client(options: { bounded?: boolean } & RedisOptions = {}): Promise<Redis> {
     const { bounded = true, ...rest } = options
     const settings: RedisOptions = bounded
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...rest }
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 0, ...rest }
       : rest
     const client = new Redis({ port: this.port, host: '127.0.0.1', retryStrategy: () => 100, ...settings })
     client.on('error', () => undefined)

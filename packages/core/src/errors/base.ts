@@ -14,6 +14,7 @@ export type GetOrCreateErrorCode =
   | 'LOCK_UNAVAILABLE'
   | 'LOCK_LOST'
   | 'LOCK_IN_TRANSACTION'
+  | 'LOCK_MISCONFIGURED'
 
 /** A brand that survives two copies of this package (ESM and CJS, or two versions) in one process. */
 const BRAND: unique symbol = Symbol.for('getorcreate.error')

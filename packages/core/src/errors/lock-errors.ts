@@ -40,3 +40,17 @@ export class LockInTransactionError extends GetOrCreateError {
     this.name = 'LockInTransactionError'
   }
 }
+
+/**
+ * `LOCK_MISCONFIGURED`: a lock strategy was given clients or options with which its lock cannot be safe: a client
+ * that resends a cut-off lock command after reconnecting, a client with a key prefix of its own, one Redis node
+ * given twice, or a key prefix that splits a lock from its fencing counter across Redis Cluster slots. The
+ * message says which, and what to set. Thrown when the strategy is made (for a node reached under two
+ * addresses: on its first lock), before any write. Not retryable: fix the configuration.
+ */
+export class LockMisconfiguredError extends GetOrCreateError {
+  constructor(message: string, options?: GetOrCreateErrorOptions) {
+    super('LOCK_MISCONFIGURED', message, options)
+    this.name = 'LockMisconfiguredError'
+  }
+}

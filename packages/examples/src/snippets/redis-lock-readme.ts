@@ -10,7 +10,7 @@ import { db, events } from './db.js' // your drizzle database, and a table with 
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
   enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
+  maxRetriesPerRequest: 0,
 })
 const strategy = redisLockStrategy({ clients: redis })
 

@@ -4,12 +4,12 @@ import { Redis } from 'ioredis'
 import { afterAll } from 'vitest'
 
 /**
- * Clients of `urls`, resolved once each is ready: no offline queue and one retry per command (a command to a
+ * Clients of `urls`, resolved once each is ready: no offline queue and no retry nor resend of a command (a command to a
  * node that is down fails at once), connection errors left to the commands that meet them.
  */
 export async function readyClients(urls: readonly string[]): Promise<Redis[]> {
   const clients = urls.map((url) => {
-    const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
     client.on('error', () => undefined)
     return client
   })

@@ -21,7 +21,7 @@ interface Config {
 
 const config = workerJob<Config>()
 const sql = postgres(config.databaseUrl, { max: 2, onnotice: () => undefined })
-const client = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+const client = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
 client.on('error', () => undefined)
 await new Promise((resolve) => client.once('ready', resolve))
 const store = drizzleStore(drizzle(sql), itemsTable(config.table))

@@ -34,3 +34,8 @@ export function nodesForThisFile(): (count: number) => Promise<RedisNode[]> {
     return made
   }
 }
+
+/** The locks `client`'s node holds now (`getorcreate:lock:*`, not their fence counters). */
+export async function lockKeysOf(client: Redis): Promise<string[]> {
+  return (await client.keys('getorcreate:lock:*')).filter((key) => !key.endsWith(':fence'))
+}

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { drizzleStore, sqliteFencesSql } from '@getorcreate/core/drizzle'
+import { drizzleStore } from '@getorcreate/core/drizzle'
 import type {
   ConformanceShape,
   ConformanceStore,
@@ -19,6 +19,26 @@ import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { integer, numeric, type SQLiteColumnBuilderBase, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 
 /**
+ * A file in a new temporary directory, tagged with the run (the leftover check looks for it): its path,
+ * `open` (a connection in WAL mode that waits `busyTimeoutMs` for the write lock), and `remove` (the
+ * directory).
+ */
+export function sqliteRunFile(busyTimeoutMs: number) {
+  const dir = mkdtempSync(join(tmpdir(), `${SQLITE_DIR_PREFIX}_run${runTag()}_`))
+  const file = join(dir, 'test.db')
+  return {
+    file,
+    open: () => {
+      const client = new Database(file)
+      client.pragma('journal_mode = wal')
+      client.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      return client
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+/**
  * A new file in a temporary directory (tagged with the run, for the leftover check), a table created by
  * `ddl(name)` and a store over `table(name)` through one connection (its statements counted); a second
  * connection counts and writes behind its back. `close` removes the directory.
@@ -27,13 +47,7 @@ async function sqliteTableOf(
   ddl: (name: string) => string,
   table: (name: string) => Parameters<typeof drizzleStore>[1],
 ): Promise<ConformanceTable> {
-  const dir = mkdtempSync(join(tmpdir(), `${SQLITE_DIR_PREFIX}_run${runTag()}_`))
-  const open = () => {
-    const client = new Database(join(dir, 'test.db'))
-    client.pragma('journal_mode = wal')
-    client.pragma('busy_timeout = 10000')
-    return client
-  }
+  const { open, remove } = sqliteRunFile(10_000)
   const client = open()
   const raw = open()
   const name = scratchName('rl_sq')
@@ -58,7 +72,7 @@ async function sqliteTableOf(
     close: async () => {
       client.close()
       raw.close()
-      rmSync(dir, { recursive: true, force: true })
+      remove()
     },
   }
 }
@@ -150,34 +164,4 @@ export function sqliteItemsTable(name: string) {
     payload: text('payload'),
     fence: integer('fence'),
   })
-}
-
-/**
- * A new WAL file in a temporary directory (tagged with the run) holding an items table ({@link sqliteItemsTable})
- * and, with `fences`, a fences table of that name (`sqliteFencesSql`); a connection under drizzle, rows counted
- * by slug, and `close`, which removes the directory.
- */
-export function sqliteItemsFile(fences?: string) {
-  const dir = mkdtempSync(join(tmpdir(), `${SQLITE_DIR_PREFIX}_run${runTag()}_`))
-  const file = join(dir, 'items.db')
-  const client = new Database(file)
-  client.pragma('journal_mode = wal')
-  client.pragma('busy_timeout = 10000')
-  const name = scratchName('rl_items')
-  client.exec(
-    `create table ${name} (id integer primary key, slug text not null, payload text, fence integer)`,
-  )
-  if (fences !== undefined) client.exec(sqliteFencesSql(fences))
-  return {
-    file,
-    name,
-    db: drizzle({ client }),
-    table: sqliteItemsTable(name),
-    countBySlug: (slug: string) =>
-      (client.prepare(`select count(*) as n from ${name} where slug = ?`).get(slug) as { n: number }).n,
-    close: () => {
-      client.close()
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
 }

@@ -1,10 +1,11 @@
 /**
  * One OS process of the fenced load (fenced-load.test.ts), started by startWorker (@getorcreate/test-support)
  * once for every run of the file: it says `ready`, then, for each run, reads a `job <JSON>` line on stdin,
- * connects to that run's Redis nodes and says `set`, waits for `go`, runs every key `callersPerKey` times with
- * `pool` calls in flight (one connection each) through four independent strategies, while its parent stops
- * and resumes it (SIGSTOP / SIGCONT) and restarts a Redis node, saying `progress` every 100 calls done, and
- * prints `result <JSON>`. It exits when stdin ends.
+ * opens that run's store (`target`, support/items-store.ts: a pool of `target.pool` connections on Postgres
+ * or MariaDB, the SQLite file's one connection) and connects to its Redis nodes and says `set`, waits for
+ * `go`, runs every key `callersPerKey` times with `inFlight` calls at once through four independent
+ * strategies, while its parent stops and resumes it (SIGSTOP / SIGCONT) and restarts a Redis node, saying
+ * `progress` every 100 calls done, closes the store and prints `result <JSON>`. It exits when stdin ends.
  *
  * Some writes pause inside the store, after every check the strategy makes before a write: the worker prints
  * `writing` and waits `markDelayMs` before the write goes out, so that the parent stops it there, past the TTL
@@ -12,40 +13,31 @@
  * (`LOCK_LOST`, `LOCK_UNAVAILABLE`: nothing was written) is called again, up to `attempts` times in all, as
  * an application would.
  *
- * The store: the fenced drizzleStore with `fences`; without, the plain one reduced to `find` and `insert` (the
- * control run: the write after a fresh read, the window a lock with a TTL leaves open).
+ * The store: the fenced drizzleStore with `target.fences`; without, the plain one reduced to `find` and
+ * `insert` (the control run: the write after a fresh read, the window a lock with a TTL leaves open).
  */
 import { createInterface } from 'node:readline'
 import { setTimeout as delay } from 'node:timers/promises'
-import { getOrCreate, isGetOrCreateError, type Store } from '@getorcreate/core'
-import { drizzleStore, pgFencesTable } from '@getorcreate/core/drizzle'
-import {
-  type RaceOutcome,
-  reportResult,
-  runConcurrently,
-  shuffledInBlocks,
-  workerJob,
-} from '@getorcreate/test-support'
-import { drizzle } from 'drizzle-orm/postgres-js'
+import { getOrCreate, isGetOrCreateError } from '@getorcreate/core'
+import { type RaceOutcome, reportResult, runConcurrently, shuffledInBlocks } from '@getorcreate/test-support'
 import type { Redis } from 'ioredis'
-import postgres from 'postgres'
 import { redisLockStrategy } from '../../src/index.js'
-import { itemsTable } from '../support/postgres.js'
+import {
+  type AnyStore,
+  type ItemsTarget,
+  interceptedStore,
+  type OpenStore,
+  openItemsStore,
+} from '../support/items-store.js'
 import { readyClients } from '../support/redis.js'
 import { seededRandom } from '../support/seeded.js'
 
-/** The process's settings, its one argument. */
-interface Config {
-  readonly databaseUrl: string
-  /** Connections, and calls in flight. */
-  readonly pool: number
-}
-
 /** One run, a `job <JSON>` line. */
 export interface LoadJob {
-  readonly table: string
-  /** The fences table's name; none: the control run's unfenced store. */
-  readonly fences?: string
+  /** The items table, fenced or not; its pool is this process's connections. */
+  readonly target: ItemsTarget
+  /** Calls in flight in this process. */
+  readonly inFlight: number
   readonly redisUrls: readonly string[]
   readonly slugs: readonly string[]
   readonly callersPerKey: number
@@ -85,19 +77,8 @@ const RETRYABLE = new Set(['LOCK_LOST', 'LOCK_UNAVAILABLE'])
 /** A `progress` line every this many calls done. */
 const PROGRESS_EVERY = 100
 
-const config = workerJob<Config>()
-const sql = postgres(config.databaseUrl, { max: config.pool, onnotice: () => undefined })
-await Promise.all(Array.from({ length: config.pool }, () => sql`select 1`))
-const db = drizzle(sql)
-
-/** One run of `job` over `clients`, once the parent says `go`. */
-async function run(job: LoadJob, clients: Redis[]): Promise<LoadReport> {
-  const table = itemsTable(job.table)
-  type Item = typeof table.$inferSelect
-  const inner =
-    job.fences === undefined
-      ? drizzleStore(db, table)
-      : drizzleStore(db, table, { fences: pgFencesTable(job.fences) })
+/** One run of `job` on `inner` over `clients`, once the parent says `go`. */
+async function run(job: LoadJob, clients: Redis[], inner: AnyStore): Promise<LoadReport> {
   const random = seededRandom(job.seed)
   let marked = 0
   let writes = 0
@@ -117,17 +98,7 @@ async function run(job: LoadJob, clients: Redis[]): Promise<LoadReport> {
       throw error
     }
   }
-  const store: Store<Item, Partial<Item>, typeof table.$inferInsert> = {
-    name: inner.name,
-    checksFence: inner.checksFence,
-    find: (key, opts) => inner.find(key, opts),
-    insert: (values, opts) => write(() => inner.insert(values, opts)),
-    ...(inner.insertIfAbsentFenced && {
-      insertIfAbsentFenced: (key: Partial<Item>, values: typeof table.$inferInsert, fence) =>
-        write(() => inner.insertIfAbsentFenced!(key, values, fence)),
-    }),
-    lockIdentity: (key) => inner.lockIdentity!(key),
-  }
+  const store = interceptedStore(inner, write)
   // Independent lock contenders: callers of one strategy in one process share a lock acquisition.
   const strategies = Array.from({ length: 4 }, () =>
     redisLockStrategy({ clients, ttlMs: job.ttlMs, acquireTimeoutMs: 10_000 }),
@@ -137,7 +108,7 @@ async function run(job: LoadJob, clients: Redis[]): Promise<LoadReport> {
   let settled = 0
   const { results } = await runConcurrently(
     calls,
-    config.pool,
+    job.inFlight,
     async (slug, i): Promise<RaceOutcome | LoadFailure> => {
       const strategy = strategies[i % strategies.length]!
       for (let attempt = 1; ; attempt++) {
@@ -176,17 +147,18 @@ async function run(job: LoadJob, clients: Redis[]): Promise<LoadReport> {
 }
 
 process.stdout.write('ready\n')
-let pending: { job: LoadJob; clients: Redis[] } | undefined
+let pending: { job: LoadJob; clients: Redis[]; opened: OpenStore } | undefined
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.startsWith('job ')) {
     const job = JSON.parse(line.slice('job '.length)) as LoadJob
-    pending = { job, clients: await readyClients(job.redisUrls) }
+    pending = { job, clients: await readyClients(job.redisUrls), opened: await openItemsStore(job.target) }
     process.stdout.write('set\n')
   } else if (line === 'go' && pending) {
-    const { job, clients } = pending
+    const { job, clients, opened } = pending
     pending = undefined
-    reportResult(await run(job, clients))
+    const report = await run(job, clients, opened.store)
     for (const client of clients) client.disconnect()
+    await opened.close()
+    reportResult(report)
   }
 }
-await sql.end({ timeout: 5 })

@@ -10,7 +10,7 @@ import type { ErrorEvent, FaultWindow, History, KeyRecord, TableHistory } from '
 export const RSS_GROWTH_LIMIT_MB = 50
 
 /** What the checker counted, over all tables. */
-export interface VerdictCounts {
+interface VerdictCounts {
   /** Calls that returned a row, and calls that threw. */
   calls: number
   errors: number
@@ -39,6 +39,8 @@ export interface Verdict {
   readonly errorsByKind: Readonly<Record<string, { total: number; outsideFaults: number }>>
   /** Per fault (by index in `history.faults`, then `none`): errors per kind during its window. */
   readonly errorsPerFault: Readonly<Record<string, Readonly<Record<string, number>>>>
+  /** Per table: calls that returned a row, and calls that threw. */
+  readonly perTable: Readonly<Record<string, { calls: number; errors: number }>>
   /** Per worker: RSS growth in MB after warm-up (`null` when too few samples to tell). */
   readonly rssGrowthMb: readonly (number | null)[]
   /** The first violations, one line each. */
@@ -69,7 +71,7 @@ function median(values: readonly number[]): number {
 }
 
 /** RSS growth in MB: the last samples' median minus the median of those at 20–30 % of the run. */
-export function rssGrowthMb(samples: readonly number[]): number | null {
+function rssGrowthMb(samples: readonly number[]): number | null {
   if (samples.length < 10) return null
   const n = samples.length
   const warm = samples.slice(Math.floor(n * 0.2), Math.max(Math.floor(n * 0.3), Math.floor(n * 0.2) + 1))
@@ -130,10 +132,15 @@ export function check(history: History): Verdict {
     else hidden += 1
   }
   const servicesOf = new Map(history.tables.map((table) => [table.name, table.services]))
+  const perTable: Record<string, { calls: number; errors: number }> = {}
   for (const table of history.tables) {
+    const mine = { calls: 0, errors: 0 }
+    perTable[table.name] = mine
     for (const [key, record] of table.keys) {
       counts.keys += 1
       counts.calls += record.calls
+      mine.calls += record.calls
+      mine.errors += record.errors
       checkKey(table, key, record, counts, say)
     }
     for (const [key, rows] of table.rows) {
@@ -187,6 +194,7 @@ export function check(history: History): Verdict {
     counts,
     errorsByKind,
     errorsPerFault,
+    perTable,
     rssGrowthMb: growth,
     violations,
   }

@@ -4,7 +4,7 @@
  */
 import type { ErrorEvent, FaultWindow, History, KeyRecord, SlowCall } from './history.js'
 import { emptyKey, mergeKey } from './history.js'
-import { FLUSH_PREFIX, type WorkerFlush } from './protocol.js'
+import { FLUSH_PREFIX, MYSQL_PREFIX, type WorkerFlush } from './protocol.js'
 import type { TableSpec } from './tables.js'
 import { isDeleted } from './workload.js'
 
@@ -18,6 +18,8 @@ export class Collector {
   readonly rss: number[][]
   readonly ended: number[]
   readonly unhandled: string[] = []
+  /** The ids of the MariaDB connections the workers opened. */
+  readonly mysqlConnections = new Set<number>()
 
   constructor(workers: number) {
     this.perSecond = Array.from({ length: workers }, () => new Map())
@@ -30,8 +32,12 @@ export class Collector {
     return this.ended.reduce((a, b) => a + b, 0)
   }
 
-  /** Take `line` if it is a flush (true), else leave it (false): a `startWorker` `onLine`. */
+  /** Take `line` if it is a flush or a MariaDB connection's id (true), else leave it (false): a `startWorker` `onLine`. */
   take(line: string): boolean {
+    if (line.startsWith(MYSQL_PREFIX)) {
+      this.mysqlConnections.add(Number(line.slice(MYSQL_PREFIX.length)))
+      return true
+    }
     if (!line.startsWith(FLUSH_PREFIX)) return false
     const flush = JSON.parse(line.slice(FLUSH_PREFIX.length)) as WorkerFlush
     for (const [table, records] of Object.entries(flush.keys)) {

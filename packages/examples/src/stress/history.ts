@@ -49,10 +49,22 @@ export function errorKind(error: unknown): string {
     const brand = (error as Record<symbol, unknown>)[Symbol.for('getorcreate.error')]
     const code = (error as { code?: unknown }).code
     if (brand === true && typeof code === 'string') return code
-    if (typeof code === 'string' || typeof code === 'number') return `raw:${code}`
+    // An ORM's wrapper (drizzle's `Failed query`) keeps the driver's error as its cause.
+    for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+      const inner = (e as { code?: unknown }).code
+      if (typeof inner === 'string' || typeof inner === 'number') return `raw:${inner}`
+      e = (e as { cause?: unknown }).cause
+    }
     if (error instanceof Error) return `raw:${error.name}`
   }
   return 'raw:unknown'
+}
+
+/** The first line of `error`'s message, and of its cause's (an ORM's wrapper says little by itself). */
+export function errorMessage(error: unknown): string {
+  const first = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? ''
+  const cause = error instanceof Error && error.cause !== undefined ? ` (cause: ${first(error.cause)})` : ''
+  return `${first(error)}${cause}`.slice(0, 300)
 }
 
 /** One call that threw. */

@@ -70,3 +70,6 @@ export interface WorkerSummary {
 
 /** The prefix of a flush line. */
 export const FLUSH_PREFIX = 'flush '
+
+/** The prefix of the line that gives the id of a MariaDB connection a worker opened. */
+export const MYSQL_PREFIX = 'mysql-connection '

@@ -4,7 +4,15 @@
  * everything over in flushes (so a worker's memory holds only the keys since the last flush).
  */
 import { performance } from 'node:perf_hooks'
-import { type ErrorEvent, emptyKey, errorKind, type KeyRecord, recordRow, type SlowCall } from './history.js'
+import {
+  type ErrorEvent,
+  emptyKey,
+  errorKind,
+  errorMessage,
+  type KeyRecord,
+  recordRow,
+  type SlowCall,
+} from './history.js'
 
 /** What one call returns: the row's id and whether this call created it. */
 export interface CallResult {
@@ -63,13 +71,12 @@ export class Recorder {
       recordRow(this.#record(table, key), result.id, result.created)
     } catch (error) {
       this.#record(table, key).errors += 1
-      const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
       this.#errors.push({
         table,
         key,
         worker: this.#worker,
         kind: errorKind(error),
-        message: message.slice(0, 200),
+        message: errorMessage(error),
         start,
         end: Date.now(),
       })

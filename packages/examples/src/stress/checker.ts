@@ -178,7 +178,8 @@ export function check(history: History): Verdict {
     if (stopped && call.end !== undefined) continue
     counts.hangs += 1
     const took = call.end === undefined ? 'never ended' : `took ${call.end - call.start} ms`
-    say(`${call.table} ${call.key}: hang, ${took} (bound ${call.boundMs} ms, worker ${call.worker})`)
+    const via = call.via === undefined ? '' : `, via ${call.via}`
+    say(`${call.table} ${call.key}: hang, ${took} (bound ${call.boundMs} ms, worker ${call.worker}${via})`)
   }
   for (const message of history.unhandled) {
     counts.unhandled += 1

@@ -73,6 +73,8 @@ export interface ErrorEvent {
   readonly key: string
   /** The worker it ran in (0-based). */
   readonly worker: number
+  /** The driver (and sessions) it went through, where the table has several. */
+  readonly via?: string
   /** See {@link errorKind}. */
   readonly kind: string
   /** The first line of its message (for the report). */
@@ -87,6 +89,8 @@ export interface SlowCall {
   readonly table: string
   readonly key: string
   readonly worker: number
+  /** The driver (and sessions) it went through, where the table has several. */
+  readonly via?: string
   readonly start: number
   /** When it ended; `undefined` when the worker stopped waiting for it. */
   readonly end: number | undefined

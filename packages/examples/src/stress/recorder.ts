@@ -61,11 +61,18 @@ export class Recorder {
   }
 
   /** Run `call` for `key` of `table`, timed and counted; never throws. */
-  async run(table: string, key: string, boundMs: number, call: () => Promise<CallResult>): Promise<void> {
+  async run(
+    table: string,
+    key: string,
+    boundMs: number,
+    call: () => Promise<CallResult>,
+    via?: string,
+  ): Promise<void> {
     const id = this.#next++
     const start = Date.now()
     const t0 = performance.now()
-    this.#inFlight.set(id, { table, key, worker: this.#worker, start, boundMs })
+    const where = via === undefined ? {} : { via }
+    this.#inFlight.set(id, { table, key, worker: this.#worker, start, boundMs, ...where })
     try {
       const result = await call()
       recordRow(this.#record(table, key), result.id, result.created)
@@ -75,6 +82,7 @@ export class Recorder {
         table,
         key,
         worker: this.#worker,
+        ...where,
         kind: errorKind(error),
         message: errorMessage(error),
         start,
@@ -84,7 +92,7 @@ export class Recorder {
       this.#inFlight.delete(id)
       const took = performance.now() - t0
       const end = start + Math.round(took)
-      if (took > boundMs) this.#slow.push({ table, key, worker: this.#worker, start, end, boundMs })
+      if (took > boundMs) this.#slow.push({ table, key, worker: this.#worker, start, end, boundMs, ...where })
       this.ended += 1
       const second = Math.floor(end / 1000)
       this.#perSecond.set(second, (this.#perSecond.get(second) ?? 0) + 1)

@@ -32,9 +32,13 @@ type AnyStore = Store<Row, { slug: string }, Partial<Row>>
 export interface OpenStores {
   /** Set when the worker got `go`: the windows are counted from it (`Date.now()` ms). */
   start(epoch: number): void
-  call(table: number, key: string): Promise<CallResult>
+  /** The next call on `table`: through which driver and sessions (`postgres.js`, `node-postgres+timeout`, …). */
+  pick(table: number): { readonly via: string; call(key: string): Promise<CallResult> }
   close(): Promise<void>
 }
+
+/** The Postgres stores of a table, in the order they are made. */
+const PG_VIA = ['postgres.js', 'node-postgres', 'postgres.js+timeout', 'node-postgres+timeout']
 
 function inWindow(windows: readonly WorkerWindow[], kind: WorkerWindow['kind'], epoch: number): boolean {
   const now = Date.now() - epoch
@@ -148,18 +152,22 @@ export async function openStores(
     start(at) {
       epoch = at
     },
-    async call(index, key) {
+    pick(index) {
       const entry = perTable[index]!
       let choice = entry.turn++ % 2
       if (entry.spec.dialect !== 'pg') choice = 0
       else if (inWindow(job.windows, 'statement-timeout', epoch)) choice += 2
       const store = entry.stores[choice]!
-      const defaults = async () => {
-        if (inWindow(job.windows, 'slow-defaults', epoch)) await delay(job.slowDefaultsMs)
-        return { label: key }
+      const via = entry.spec.dialect === 'pg' ? PG_VIA[choice]! : entry.spec.dialect
+      const call = async (key: string) => {
+        const defaults = async () => {
+          if (inWindow(job.windows, 'slow-defaults', epoch)) await delay(job.slowDefaultsMs)
+          return { label: key }
+        }
+        const { row, created } = await getOrCreate(store, { slug: key }, defaults, entry.strategy)
+        return { id: row.id, created }
       }
-      const { row, created } = await getOrCreate(store, { slug: key }, defaults, entry.strategy)
-      return { id: row.id, created }
+      return { via, call }
     },
     async close() {
       await Promise.allSettled(closers.map((close) => close()))

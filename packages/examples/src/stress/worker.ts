@@ -54,7 +54,8 @@ const work = Promise.all(
         keys,
         lanes,
         async (key) => {
-          await recorder.run(spec.name, key, bound(spec.strategy), () => stores.call(table, key))
+          const next = stores.pick(table)
+          await recorder.run(spec.name, key, bound(spec.strategy), () => next.call(key), next.via)
           // better-sqlite3 answers synchronously: without a turn of the event loop between calls, a SQLite
           // lane would run on microtasks alone and starve every socket (and timer) of the worker.
           await yieldToLoop()

@@ -1,10 +1,11 @@
 import { packageTestConfig } from '../../vitest.base.mjs'
 
 /**
- * `unit`: none yet. Every examples test runs an example, the demo or the bench against Postgres (or PGlite),
- * MariaDB, Redis or a SQLite file: all are `integration`, one file at a time.
+ * `unit`: the stress run's checker over made-up histories. Every other examples test runs an example, the
+ * demo, the bench or the stress run against Postgres (or PGlite), MariaDB, Redis or a SQLite file: all are
+ * `integration`, one file at a time.
  */
 export default packageTestConfig({
-  unit: [],
+  unit: ['test/stress-checker.test.ts'],
   globalSetup: './test/global-setup.ts',
 })

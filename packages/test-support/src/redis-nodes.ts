@@ -142,6 +142,15 @@ export class RedisNode {
     await killAndWait(this.#process)
   }
 
+  /**
+   * Send `signal` to the process (`SIGSTOP` freezes the node: its port still accepts connections but nothing
+   * answers; `SIGCONT` thaws it). False when it has exited.
+   */
+  signal(signal: NodeJS.Signals): boolean {
+    if (this.#process.exitCode !== null || this.#process.signalCode !== null) return false
+    return this.#process.kill(signal)
+  }
+
   /** Kill the process (SIGKILL) without waiting: for `process.on('exit')`, where nothing can be awaited. */
   killNow(): void {
     if (this.#process.exitCode === null && this.#process.signalCode === null) this.#process.kill('SIGKILL')

@@ -35,6 +35,17 @@ export interface WorkerOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Killed (SIGKILL) after this long, so a stuck worker cannot outlive its test. Default: 120 s. */
   readonly timeoutMs?: number
+  /**
+   * Called with every line the worker prints on stdout, as it prints it. A line for which it returns `true`
+   * is consumed: not kept in {@link Worker.done}'s output (a worker that streams much need not be held in
+   * memory). Default: none, every line is kept.
+   */
+  readonly onLine?: (line: string) => boolean
+  /**
+   * A command to run the worker under, before `node` (e.g. `['ip', 'netns', 'exec', name]`: in a network
+   * namespace). Default: none, `node` is started directly.
+   */
+  readonly prefix?: readonly string[]
 }
 
 /** A worker process started by {@link startWorker}. */
@@ -57,7 +68,9 @@ export interface Worker {
 /** Start `script` (a TypeScript file) in a new Node process, with `job` as its one argument (JSON). */
 export function startWorker(script: URL | string, job: unknown, options: WorkerOptions = {}): Worker {
   const file = typeof script === 'string' ? script : fileURLToPath(script)
-  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, file, JSON.stringify(job ?? null)], {
+  const [command, ...prefixArgs] = [...(options.prefix ?? []), process.execPath]
+  const args = [...prefixArgs, ...WORKER_NODE_FLAGS, file, JSON.stringify(job ?? null)]
+  const child = spawn(command!, args, {
     cwd: options.cwd ?? process.cwd(),
     env: options.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -69,12 +82,11 @@ export function startWorker(script: URL | string, job: unknown, options: WorkerO
   const lines = new Set<string>()
   const waiting = new Map<string, (() => void)[]>()
   createInterface({ input: child.stdout }).on('line', (line) => {
+    if (options.onLine?.(line) === true) return
+    stdout += `${line}\n`
     lines.add(line)
     for (const resolve of waiting.get(line) ?? []) resolve()
     waiting.delete(line)
-  })
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
   })
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4_000)

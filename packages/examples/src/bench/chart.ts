@@ -116,8 +116,13 @@ function chartSpec(result: BenchResult): vega.Spec {
 }
 
 /** The chart as an SVG document. */
-export async function renderChart(result: BenchResult): Promise<string> {
-  const view = new vega.View(vega.parse(chartSpec(result)), { renderer: 'none' })
+export function renderChart(result: BenchResult): Promise<string> {
+  return renderSvg(chartSpec(result))
+}
+
+/** A Vega spec rendered to an SVG document, headless (the bench's chart and the stress run's). */
+export async function renderSvg(spec: vega.Spec): Promise<string> {
+  const view = new vega.View(vega.parse(spec), { renderer: 'none' })
   try {
     return await view.toSVG()
   } finally {

@@ -97,6 +97,19 @@ async function postgresStall(db: ItemsDatabase, on: string): Promise<Stall> {
   }
 }
 
+/**
+ * True when InnoDB's status text (`SHOW ENGINE INNODB STATUS`) has a transaction of a session other than
+ * `holderId` waiting for a record lock of one of `tables` (their names are this test's own).
+ */
+function lockWaitOn(status: string, tables: readonly (string | undefined)[], holderId: number): boolean {
+  return status.split(/\n---TRANSACTION /).some((trx) => {
+    const thread = /MariaDB thread id (\d+)/.exec(trx)?.[1]
+    if (!trx.includes('LOCK WAIT') || thread === undefined || Number(thread) === holderId) return false
+    const waitingFor = trx.split('FOR THIS LOCK TO BE GRANTED')[1] ?? ''
+    return tables.some((table) => table !== undefined && waitingFor.includes(`\`.\`${table}\``))
+  })
+}
+
 async function mariadbStall(db: ItemsDatabase, on: string): Promise<Stall> {
   const mark = scratchName('rl_stall')
   const gate = await mysql.createConnection({ uri: db.target.url })
@@ -126,7 +139,12 @@ async function mariadbStall(db: ItemsDatabase, on: string): Promise<Stall> {
          where t.trx_mysql_thread_id = ?`,
         [holderId],
       )
-      return Number(row?.n) > 0
+      if (Number(row?.n) > 0) return true
+      // A statement of an anonymous block (MariaDB's one-statement fenced create) that waits for a row lock
+      // is missing from innodb_trx and innodb_lock_waits (MariaDB 10.11); the engine's status shows its wait:
+      // another session's transaction waiting for a record lock of this test's own tables.
+      const status = (await one('show engine innodb status', []))?.Status
+      return typeof status === 'string' && lockWaitOn(status, [on, db.target.fences], holderId)
     },
     release: async () => void (await gate.query('select release_lock(?)', [mark])),
     drop: async () => {

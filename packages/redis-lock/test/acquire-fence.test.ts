@@ -8,12 +8,12 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate } from '@getorcreate/core'
 import { drizzleStore, pgFencesSql, pgFencesTable } from '@getorcreate/core/drizzle'
 import { scratchName } from '@getorcreate/test-support'
-import type { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { redisLockStrategy } from '../src/index.js'
 import { RedlockClient } from '../src/lock/redlock-client.js'
 import { lockKeyFor } from '../src/lock-key.js'
+import { expectIncreasing, owner, subset, TTL_MS, unreachable } from './support/fence-owners.js'
 import { itemsFixture } from './support/postgres.js'
 import { nodesForThisFile } from './support/redis.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
@@ -21,44 +21,6 @@ import { failOnUnhandledRejections } from './support/unhandled.js'
 const nodes = nodesForThisFile()
 
 failOnUnhandledRejections(100)
-
-const TTL_MS = 10_000
-
-/** A client of `node` that is closed: the node is unreachable for an owner whose client list holds it. */
-async function unreachable(node: RedisNode): Promise<Redis> {
-  const client = await node.client()
-  client.disconnect()
-  return client
-}
-
-/**
- * One owner of `key` through `clients`: take the lock, take a token (from the acquire with `drawn`, else a
- * fence of its own after a plain acquire), give the lock back.
- */
-async function owner(clients: readonly Redis[], key: string, drawn: boolean): Promise<number> {
-  const lock = new RedlockClient({ clients, retryIntervalMs: 5, commandTimeoutMs: 1_000 })
-  const held = await lock.acquire(key, { ttlMs: TTL_MS, acquireTimeoutMs: 30_000, signals: [], fence: drawn })
-  try {
-    return drawn ? await lock.holdFence(held, TTL_MS) : await lock.fence(held, TTL_MS)
-  } finally {
-    await lock.release(held)
-  }
-}
-
-/** Each value larger than the one before it. */
-function expectIncreasing(tokens: readonly number[]): void {
-  tokens.slice(1).forEach((token, index) => {
-    expect(token, `token ${index + 1} of ${tokens.length}`).toBeGreaterThan(tokens[index]!)
-  })
-}
-
-/** Owner `index`'s clients: for index 0, 1, 2, … a different minority of nodes is unreachable. */
-function subset(live: readonly Redis[], off: readonly Redis[], index: number): Redis[] {
-  const minority = Math.floor((live.length - 1) / 2)
-  if (index % 4 === 3) return [...live]
-  const down = new Set(Array.from({ length: minority }, (_, k) => (index + k * 2) % live.length))
-  return live.map((client, node) => (down.has(node) ? off[node]! : client))
-}
 
 /** Script calls (EVAL and EVALSHA that ran) on `clients`' nodes since their last `CONFIG RESETSTAT`. */
 async function scriptCalls(clients: readonly Redis[]): Promise<number[]> {

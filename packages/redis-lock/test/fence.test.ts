@@ -1,64 +1,14 @@
-/**
- * Fencing tokens on real `redis-server` processes: a token is held by a quorum before it is returned, so every
- * later owner draws a larger one whichever nodes answer it; tokens keep growing when every node restarts empty.
- */
-import { once } from 'node:events'
 import { LockLostError } from '@getorcreate/core'
-import type { RedisNode } from '@getorcreate/test-support/redis-nodes'
-import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { RedlockClient } from '../src/lock/redlock-client.js'
 import { FENCE_SCRIPT } from '../src/lock/scripts.js'
+import { expectIncreasing, owner, ready, subset, TTL_MS, unreachable } from './support/fence-owners.js'
 import { nodesForThisFile } from './support/redis.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
 const nodes = nodesForThisFile()
 
 failOnUnhandledRejections(100)
-
-const TTL_MS = 10_000
-
-/** A client of `node` that is closed: the node is unreachable for an owner whose client list holds it. */
-async function unreachable(node: RedisNode): Promise<Redis> {
-  const client = await node.client()
-  client.disconnect()
-  return client
-}
-
-/** Until `client` has reconnected (after its node restarted). */
-async function ready(client: Redis): Promise<void> {
-  if (client.status !== 'ready') await once(client, 'ready')
-}
-
-/** One owner of `key` through `clients`: take the lock, take a fencing token, give the lock back. */
-async function owner(clients: readonly Redis[], key: string): Promise<number> {
-  const lock = new RedlockClient({ clients, retryIntervalMs: 5, commandTimeoutMs: 1_000 })
-  const held = await lock.acquire(key, { ttlMs: TTL_MS, acquireTimeoutMs: 30_000, signals: [] })
-  try {
-    return await lock.fence(held, TTL_MS)
-  } finally {
-    await lock.release(held)
-  }
-}
-
-/** Each value larger than the one before it. */
-function expectIncreasing(tokens: readonly number[]): void {
-  tokens.slice(1).forEach((token, index) => {
-    expect(token, `token ${index + 1} of ${tokens.length}`).toBeGreaterThan(tokens[index]!)
-  })
-}
-
-/**
- * Owner `index`'s client list over `live` (one client per node) and `off` (a closed client per node): for
- * index 0, 1, 2, … a different minority of nodes is unreachable (none every fourth time), so consecutive
- * owners' quorums differ.
- */
-function subset(live: readonly Redis[], off: readonly Redis[], index: number): Redis[] {
-  const minority = Math.floor((live.length - 1) / 2)
-  if (index % 4 === 3) return [...live]
-  const down = new Set(Array.from({ length: minority }, (_, k) => (index + k * 2) % live.length))
-  return live.map((client, node) => (down.has(node) ? off[node]! : client))
-}
 
 describe('fencing tokens', () => {
   it('a node that misses round 1 and answers round 2 ahead of the others does not give the token: a later owner without that node draws a larger one', async () => {

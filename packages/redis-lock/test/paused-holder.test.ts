@@ -10,24 +10,17 @@
  */
 import { getOrCreate } from '@getorcreate/core'
 import { resultOf, startWorker } from '@getorcreate/test-support'
-import { RedisNode } from '@getorcreate/test-support/redis-nodes'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { redisLockStrategy } from '../src/index.js'
 import { itemsDatabase } from './support/items-database.js'
 import { type ItemsDialect, openItemsStore } from './support/items-store.js'
-import { lockKeysOf } from './support/redis.js'
+import { lockKeysOf, nodeForThisFile } from './support/redis.js'
 import type { WriterJob, WriterOutcome } from './workers/writer-worker.js'
 
 const writer = new URL('./workers/writer-worker.ts', import.meta.url)
 const TTL_MS = 1_000
 
-let node: RedisNode
-beforeAll(async () => {
-  node = await RedisNode.start()
-})
-afterAll(async () => {
-  await node.stop()
-})
+const node = nodeForThisFile()
 
 /**
  * The scenario on a fresh table of `dialect`: the paused holder's outcome, the other caller's result, the rows
@@ -35,13 +28,13 @@ afterAll(async () => {
  */
 async function pausedPastTtl(dialect: ItemsDialect, fenced: boolean) {
   const db = await itemsDatabase(dialect, fenced)
-  const admin = await node.client()
+  const admin = await node().client()
   const other = await openItemsStore(db.target)
   try {
     const slug = 'paused'
     const job: WriterJob = {
       target: db.target,
-      redisUrl: node.url,
+      redisUrl: node().url,
       slug,
       payload: 'paused',
       ttlMs: TTL_MS,

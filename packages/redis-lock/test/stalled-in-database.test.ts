@@ -20,24 +20,17 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { resultOf, startWorker, type Worker } from '@getorcreate/test-support'
-import { RedisNode } from '@getorcreate/test-support/redis-nodes'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { itemsDatabase } from './support/items-database.js'
 import type { ItemsDialect } from './support/items-store.js'
-import { lockKeysOf } from './support/redis.js'
+import { lockKeysOf, nodeForThisFile } from './support/redis.js'
 import { installStall, type Stall } from './support/stalls.js'
 import type { WriterJob, WriterOutcome } from './workers/writer-worker.js'
 
 const writer = new URL('./workers/writer-worker.ts', import.meta.url)
 const TTL_MS = 1_000
 
-let node: RedisNode
-beforeAll(async () => {
-  node = await RedisNode.start()
-})
-afterAll(async () => {
-  await node.stop()
-})
+const node = nodeForThisFile()
 
 /** Poll `ready` every 20 ms until it holds; throws, naming `what`, after 30 s or once `watched` has exited. */
 async function waitFor(what: string, ready: () => Promise<boolean>, watched?: Worker): Promise<void> {
@@ -57,7 +50,7 @@ async function waitFor(what: string, ready: () => Promise<boolean>, watched?: Wo
  */
 async function stalledPastTtl(dialect: ItemsDialect, fenced: boolean, stallIn: 'fences' | 'items') {
   const db = await itemsDatabase(dialect, fenced)
-  const admin = await node.client()
+  const admin = await node().client()
   const workers: Worker[] = []
   let stall: Stall | undefined
   try {
@@ -66,7 +59,7 @@ async function stalledPastTtl(dialect: ItemsDialect, fenced: boolean, stallIn: '
     stall = await installStall(db, on)
     const { stallMark, sqliteStall } = stall.holder
     const slug = 'stalled'
-    const job = { redisUrl: node.url, slug, ttlMs: TTL_MS }
+    const job = { redisUrl: node().url, slug, ttlMs: TTL_MS }
     // The holder's store is the whole drizzleStore (plain: its one-statement insertIfAbsentUnderLock); the
     // other's says `writing` before its write.
     const holderJob: WriterJob = {

@@ -1,7 +1,7 @@
 /** Redis clients and nodes as the tests use them. */
 import { type RedisNode, startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import { Redis } from 'ioredis'
-import { afterAll } from 'vitest'
+import { afterAll, beforeAll } from 'vitest'
 
 /**
  * Clients of `urls`, resolved once each is ready: no offline queue and no retry nor resend of a command (a command to a
@@ -32,6 +32,22 @@ export function nodesForThisFile(): (count: number) => Promise<RedisNode[]> {
     const made = await startRedisNodes(count)
     started.push(...made)
     return made
+  }
+}
+
+/**
+ * One new `redis-server` node for the whole test file: started before its tests, stopped after them. Returns
+ * the node's getter (the node exists once the tests run).
+ */
+export function nodeForThisFile(): () => RedisNode {
+  const nodes = nodesForThisFile()
+  let node: RedisNode | undefined
+  beforeAll(async () => {
+    ;[node] = await nodes(1)
+  })
+  return () => {
+    if (node === undefined) throw new Error('nodeForThisFile: the node is started before the tests run')
+    return node
   }
 }
 

@@ -49,15 +49,15 @@ export async function createUnderLock<Row, Key, Values>(
    * lost, its validity has not run out) always; on a quorum too (the confirmation, which also renews the TTL,
    * or the fencing token for a store that checks one), unless `quiet`: nothing has run since the acquire,
    * which checked the same quorum an instant ago, and at least half the TTL is left for the write. For a store
-   * that checks fences, a quiet first write uses the acquire's token (on N nodes after the round that makes a
-   * quorum hold it); every other write takes a new one. Returns the write's options.
+   * that checks fences, a quiet first write uses the acquire's token with no round of its own (on N nodes the
+   * release raises the counters to it); every other write takes a new one. Returns the write's options.
    */
   const beforeWrite = async (quiet: boolean): Promise<InsertOptions | undefined> => {
     keeper.assertHeld()
     const fresh = quiet && lock.validUntil - performance.now() >= ttlMs / 2
     if (fenced) {
       // The store refuses a write with an older token: take one (confirms ownership on a quorum too, but for
-      // the acquire's own on one node, which the acquire confirmed an instant ago).
+      // the acquire's own, which the acquire confirmed an instant ago).
       const useAcquired = fresh && !fenceTaken && lock.fence !== undefined
       fenceTaken = true
       const fence = useAcquired ? await client.holdFence(lock, ttlMs) : await client.fence(lock, ttlMs)

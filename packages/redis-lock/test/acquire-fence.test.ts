@@ -1,7 +1,8 @@
 /**
  * Fencing tokens drawn by the acquire itself (`acquire(key, { fence: true })`, then `holdFence`), on real
  * `redis-server` processes: every token is larger than every earlier owner's, whichever way each owner drew
- * it, also after every node restarted empty; and a fenced create on Postgres sends one Redis round fewer.
+ * it, after a release or an expiry, also after every node restarted empty; and a fenced create on Postgres
+ * sends no Redis round beyond the acquire and the release.
  */
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -42,7 +43,7 @@ describe('fencing tokens drawn by the acquire', () => {
       const off = await Promise.all(group.map((node) => unreachable(node)))
       const key = `fence:{drawn-${count}}`
       // Node 0's counter is an hour ahead: an owner whose granting quorum includes it draws from it, and a
-      // later owner whose quorum leaves it out must still draw more (the raise of a quorum carries it on).
+      // later owner whose quorum leaves it out must still draw more (the release raises the counters to it).
       await live[0]!.set(`${key}:fence`, String((Date.now() + 3_600_000) * 1_000))
       const tokens: number[] = []
       for (let index = 0; index < 96; index++) {
@@ -76,7 +77,7 @@ describe('fencing tokens drawn by the acquire', () => {
     },
   )
 
-  it('3 nodes: the draw sits on one granting node only; holdFence raises a quorum to it before returning it', async () => {
+  it('3 nodes: the draw sits on one granting node only, holdFence sends nothing, the release raises the counters where the lock is ours; a later owner without that node draws more', async () => {
     const [a, b, c] = await nodes(3)
     const [ca, cb, cc] = await Promise.all([a!.client(), b!.client(), c!.client()])
     const key = 'fence:{raise}'
@@ -86,9 +87,10 @@ describe('fencing tokens drawn by the acquire', () => {
     const lock = new RedlockClient({ clients: [ca!, cb!, cc!], retryIntervalMs: 5, commandTimeoutMs: 1_000 })
     const held = await lock.acquire(key, { ttlMs: TTL_MS, acquireTimeoutMs: 5_000, signals: [], fence: true })
     expect(held.fence).toBe(ahead + 1)
-    expect(Number(await cb!.get(counter))).toBeLessThan(ahead) // B drew from its clock
     expect(await lock.holdFence(held, TTL_MS)).toBe(ahead + 1)
+    expect(Number(await cb!.get(counter))).toBeLessThan(ahead) // B drew from its clock, and nothing raised it
     await lock.release(held)
+    expect(await cb!.exists(key)).toBe(0)
     expect([await ca!.get(counter), await cb!.get(counter), await cc!.get(counter)]).toEqual(
       Array(3).fill(String(ahead + 1)),
     )
@@ -96,8 +98,28 @@ describe('fencing tokens drawn by the acquire', () => {
     expect(await owner([(await unreachable(a!))!, cb!, cc!], key, true)).toBe(ahead + 2)
   })
 
+  it('3 nodes: a lock that expires instead of being released leaves the token on one node; the next owner, a TTL later, draws more from the clocks', async () => {
+    const [a, b, c] = await nodes(3)
+    const [ca, cb, cc] = await Promise.all([a!.client(), b!.client(), c!.client()])
+    const key = 'fence:{expired}'
+    const counter = `${key}:fence`
+    const ttlMs = 300
+    // A's counter is ahead of the clocks, by less than the TTL: A's draw is the token, on A alone.
+    const ahead = (Date.now() + 200) * 1_000
+    await ca!.set(counter, String(ahead))
+    const first = new RedlockClient({ clients: [ca!, cb!, cc!], retryIntervalMs: 5, commandTimeoutMs: 100 })
+    const held = await first.acquire(key, { ttlMs, acquireTimeoutMs: 5_000, signals: [], fence: true })
+    expect(await first.holdFence(held, ttlMs)).toBe(ahead + 1)
+    expect(Number(await cb!.get(counter))).toBeLessThan(ahead)
+    // Never released: the holder stalls; its lock expires on every node.
+    await delay(ttlMs + 50)
+    expect(await cb!.exists(key)).toBe(0)
+    const later = await owner([(await unreachable(a!))!, cb!, cc!], key, true)
+    expect(later).toBeGreaterThan(ahead + 1)
+  })
+
   it.each([1, 3])(
-    '%i node(s): a fenced create on Postgres runs one lock script fewer per node (acquire with the token, release); a lazy defaults function still takes a fence of its own',
+    '%i node(s): a fenced create on Postgres runs two lock scripts per node, as an unfenced one (acquire with the token, release); a lazy defaults function still takes a fence of its own',
     async (count) => {
       const group = await nodes(count)
       const clients = await Promise.all(group.map((node) => node.client()))
@@ -121,8 +143,8 @@ describe('fencing tokens drawn by the acquire', () => {
           for (let index = 0; index < 5; index++)
             await getOrCreate(store, { slug: `e${index}` }, { payload: 'p' }, strategy)
         })
-        // acquire (drawing the token) and release; on 3 nodes also the round that raises a quorum to it.
-        expect(eager).toEqual(Array(count).fill(5 * (count === 1 ? 2 : 3)))
+        // acquire (drawing the token) and release (on 3 nodes raising the counters to it): as unfenced.
+        expect(eager).toEqual(Array(count).fill(5 * 2))
         const lazy = await calls(async () => {
           for (let index = 0; index < 5; index++)
             await getOrCreate(store, { slug: `l${index}` }, () => ({ payload: 'p' }), strategy)

@@ -23,7 +23,8 @@ export interface HeldLock {
   readonly attempts: number
   /**
    * With `fence: true` to the acquire: the fencing token it drew, the largest of the granting nodes' draws.
-   * Not yet held by a quorum on N > 1 nodes: {@link LockClient.holdFence} makes it so before a write uses it.
+   * On N > 1 nodes it may sit on one node only until {@link LockClient.release} raises the counters where the
+   * lock is this owner's; see {@link LockClient.holdFence} for why it still exceeds every earlier owner's.
    */
   readonly fence?: number
 }
@@ -79,14 +80,18 @@ export interface LockClient {
    */
   fence(lock: HeldLock, ttlMs: number): Promise<number>
   /**
-   * The token the acquire drew (`lock.fence`), held by a quorum before it is returned, and as large as
-   * {@link LockClient.fence}'s would be: on one node it already is, and nothing is sent; on N nodes one round
-   * raises a quorum's counters to it, which also confirms ownership and renews the lock to `ttlMs`. For the
-   * first write after the acquire only: every later write takes a new token with `fence`.
+   * The token the acquire drew (`lock.fence`), for the first write after the acquire only, while nothing else
+   * has run and at least half the TTL is left: larger than every earlier owner's token, as
+   * {@link LockClient.fence}'s would be (on N > 1 nodes given the clocks' assumption after a lock that expired
+   * instead of being released: see "Fencing tokens" in the README). Sends nothing; every later write takes a
+   * new token with `fence`.
    *
-   * @throws LockLostError when ownership cannot be confirmed on a quorum; TypeError without `lock.fence`.
+   * @throws TypeError without `lock.fence`.
    */
   holdFence(lock: HeldLock, ttlMs: number): Promise<number>
-  /** Give the lock back on every node (compare-and-delete). Never throws; bounded in time. */
+  /**
+   * Give the lock back on every node (compare-and-delete); for a lock acquired with a fence on N > 1 nodes,
+   * first raise the key's counter to `lock.fence` there, in the same script. Never throws; bounded in time.
+   */
   release(lock: HeldLock): Promise<void>
 }

@@ -11,6 +11,7 @@ import {
   EXTEND_SCRIPT,
   FENCE_SCRIPT,
   type LuaScript,
+  RELEASE_FENCED_SCRIPT,
   RELEASE_SCRIPT,
 } from './scripts.js'
 import { causeOf, describeErrors, type Tally, tally } from './tally.js'
@@ -193,23 +194,20 @@ export class RedlockClient implements LockClient {
     return token
   }
 
-  async holdFence(lock: HeldLock, ttlMs: number): Promise<number> {
+  async holdFence(lock: HeldLock, _ttlMs: number): Promise<number> {
     const token = lock.fence
     if (token === undefined)
       throw new TypeError(`holdFence: the lock ${lock.key} was not acquired with a fence.`)
-    // Why the acquire's token exceeds every earlier owner's: an earlier owner's token was held (>=) by a
-    // quorum Q before its write (raised by `fence` or by the round below, or drawn on the one node), each
-    // node of Q holding that owner's lock when raised. Our granting quorum shares a node with Q, and our
-    // SET NX succeeded there only once that owner's lock was gone there, so after the raise: that node drew
-    // max(counter + 1, its clock) > the earlier token (the clock alone if it restarted empty since, as in
-    // `fence`: see "Fencing tokens" in the README for the clock's assumption).
-    if (this.#nodes.length > 1) {
-      // The draw may sit on one granting node alone: raise a quorum's counters to it, so that any later
-      // owner's granting quorum, which overlaps this one, draws a larger one. Confirms and renews the lock too.
-      const start = performance.now()
-      await this.#fenceRound(lock, fenceKeys(lock.key), ttlMs, 0, token)
-      lock.validUntil = Math.max(lock.validUntil, start + ttlMs - driftMs(ttlMs))
-    }
+    // Why the acquire's token exceeds every earlier owner's. On one node: that node drew it after the earlier
+    // owner's lock was gone there, so after every raise of that owner, from max(counter + 1, its clock).
+    // On N > 1 nodes the token is the largest of the granting quorum's draws, and may sit on one node alone.
+    // An earlier owner E's token was held (>=) by the nodes where E released its lock (`release` raises the
+    // counter to it in the script that deletes the lock) and by a quorum if E took it with `fence`. Our
+    // granting quorum shares a node Y with E's, and our SET NX succeeded on Y only once E's lock was gone
+    // there: released (Y's counter >= E's token, so Y drew more), or expired, at least a TTL after E drew its
+    // token, so Y drew at least its clock, a TTL past E's draws (the clocks' assumption in "Fencing tokens"
+    // in the README). No round is sent: the caller writes only while the acquire is recent (half the TTL
+    // left, nothing run since), as an unfenced quiet write does.
     return token
   }
 
@@ -244,6 +242,13 @@ export class RedlockClient implements LockClient {
 
   async release(lock: HeldLock): Promise<void> {
     // Never throws: a failed release leaves a lock that expires after its TTL.
+    if (lock.fence !== undefined && this.#nodes.length > 1) {
+      // The acquire's token may sit on one granting node: raise the counter to it wherever the lock is ours,
+      // before the lock goes (see `holdFence`).
+      const args = [lock.token, String(lock.fence), FENCE_TTL_MS]
+      await this.#everywhere(RELEASE_FENCED_SCRIPT, fenceKeys(lock.key), args, this.#commandTimeoutMs)
+      return
+    }
     await this.#everywhere(RELEASE_SCRIPT, [lock.key], [lock.token], this.#commandTimeoutMs)
   }
 }

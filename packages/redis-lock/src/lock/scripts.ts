@@ -96,6 +96,32 @@ return 0
 )
 
 /**
+ * Delete a lock this token holds and, in the same script, raise the key's fencing counter to the token the
+ * acquire drew (never lower it): for a lock acquired with a fence on N > 1 nodes, whose token may sit on one
+ * granting node only. A later owner can take the lock on a node only once it is gone there, so where this
+ * owner released it, the later owner draws more than this token (see `holdFence` in `redlock-client.ts`).
+ */
+export const RELEASE_FENCED_SCRIPT: LuaScript = luaScript(
+  'release',
+  `
+-- release, fenced: raise the key's fencing counter to the owner's token, then delete the lock, only for its
+-- owner (compare-and-delete).
+-- KEYS[1]: the lock key; KEYS[2]: the fencing counter (same hash tag, so same Cluster slot).
+-- ARGV[1]: the owner's token; ARGV[2]: the fencing token the acquire drew; ARGV[3]: the counter's time to
+-- live, in milliseconds.
+-- Returns 1 when deleted, 0 when the key is missing or held by another token (nothing is touched).
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+return redis.call('DEL', KEYS[1])
+`,
+)
+
+/**
  * Check the lock is still this token's, renew its TTL, and move the key's fencing counter. Round 1
  * (`increment` 1) takes max(counter + 1, the node's clock in microseconds); round 2 (`increment` 0) raises the
  * counter to `floor`. Only the owner moves it, so it grows with every new owner; the clock keeps it growing when a

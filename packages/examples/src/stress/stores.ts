@@ -61,6 +61,10 @@ function postgresPools(job: StressJob, statementTimeout?: number) {
     fetch_types: false,
     // A call waiting for a connection that cannot be made gives up within its bound (the default is 30 s).
     connect_timeout: 10,
+    // postgres.js waits backoff(n) seconds before it reconnects, n counting the pool's connections that closed
+    // with an error since one last connected: after a terminate wave n is the pool's size, and the default
+    // (up to 20 s) holds a call past its bound. Bounded to 1 s.
+    backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1),
     ...(statementTimeout ? { idle_timeout: 2 } : {}),
   })
   const node = new pg.Pool({

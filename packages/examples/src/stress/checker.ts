@@ -1,9 +1,7 @@
 /**
  * The stress run's checker: pure over a {@link History}, no I/O. Per key, the rows in the table (1; 0 or 1 in
  * the deleted range), one `created: true` per created row, one id for every caller; every error one of the
- * library's codes, or a raw driver error while an injected fault hit its service (every worker's calls on it,
- * `pg`; or one worker's calls, all of them, `worker:2`, or those on one service, `worker:2:pg`, as a cut of that
- * worker's link does); no unhandled rejection; no
+ * library's codes, or a raw driver error while an injected fault hit its service; no unhandled rejection; no
  * call slower than its bound (a hang) unless its own worker was stopped; RSS growth per worker under a bound.
  */
 import type { ErrorEvent, FaultWindow, History, KeyRecord, TableHistory } from './history.js'
@@ -59,13 +57,8 @@ function overlaps(fault: FaultWindow, start: number, end: number): boolean {
 function faultsOf(faults: readonly FaultWindow[], event: ErrorEvent, services: readonly string[]): number[] {
   const hit: number[] = []
   faults.forEach((fault, i) => {
-    const worker = `worker:${event.worker}`
     const relevant = fault.affects.some(
-      (what) =>
-        services.includes(what) ||
-        what === worker ||
-        services.some((service) => what === `${worker}:${service}`) ||
-        what === 'all',
+      (what) => services.includes(what) || what === `worker:${event.worker}` || what === 'all',
     )
     if (relevant && overlaps(fault, event.start, event.end)) hit.push(i)
   })

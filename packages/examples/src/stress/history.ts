@@ -101,10 +101,7 @@ export interface SlowCall {
 export interface FaultWindow {
   /** E.g. `pg-terminate`, `redis-kill-2`, `worker-stop`. */
   readonly kind: string
-  /**
-   * What it hits: `pg`, `mysql`, `sqlite`, `redis` (the lock tables), `worker:<n>` (one worker, every call), or
-   * `worker:<n>:<service>` (one worker's calls on tables on that service: a cut of its link).
-   */
+  /** What it hits: `pg`, `mysql`, `sqlite`, `redis` (the lock tables), or `worker:<n>` (one worker). */
   readonly affects: readonly string[]
   readonly start: number
   /** When its effects may last until (the fault's end plus a grace for reconnects). */

@@ -59,7 +59,6 @@ async function main(): Promise<void> {
   let result: Awaited<ReturnType<typeof runStress>>
   try {
     result = await runStress(options, {
-      onNetwork: (line) => console.log(`Workers: ${line}.`),
       onPlan: (lines) => console.log(`Faults:\n  ${lines.join('\n  ')}`),
       onProgress: bar.update,
     })

@@ -39,20 +39,6 @@ function errorTables(result: StressResult): string[] {
   return lines
 }
 
-/** Per worker, the connections its link carried (namespaces only; empty for plain processes). */
-function connectionLines(result: StressResult): string[] {
-  if (result.connections.every((worker) => worker.from.length === 0)) return []
-  return [
-    "Connections through each worker's link (forwarded to the services on 127.0.0.1):",
-    '',
-    ...result.connections.map((worker, i) => {
-      const services = Object.entries(worker.perService).map(([name, count]) => `${name} ${n(count)}`)
-      return `- worker ${i}, from ${worker.from.join(', ') || 'nowhere'}: ${services.join(', ')}`
-    }),
-    '',
-  ]
-}
-
 /** The report as Markdown. */
 function stressMarkdown(result: StressResult, command: string): string {
   const { verdict } = result
@@ -71,7 +57,6 @@ function stressMarkdown(result: StressResult, command: string): string {
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     `| ${n(result.calls)} | ${Math.round(result.seconds)} | ${n(rate)} | ${n(c.keys)} | ${c.duplicates} | ${c.missingRows} | ${c.wrongCreated} | ${c.splitIds} | ${c.strayRows} | ${c.untypedErrors} | ${c.hangs} | ${c.unhandled} |`,
     '',
-    ...connectionLines(result),
     `RSS growth after warm-up (limit ${RSS_GROWTH_LIMIT_MB} MB): ${growth.join(', ')}.`,
     '',
     '## Errors per code and per fault',

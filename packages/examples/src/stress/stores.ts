@@ -45,6 +45,16 @@ function inWindow(windows: readonly WorkerWindow[], kind: WorkerWindow['kind'], 
   return windows.some((window) => window.kind === kind && window.start <= now && now < window.end)
 }
 
+/**
+ * The reconnect delay of the stress run's postgres.js pools, in seconds: 50 ms doubling, at most 1 s.
+ * postgres.js waits backoff(n) before it reconnects, n counting the pool's connections that closed with an
+ * error since one last connected: after a terminate wave n is the pool's size, and its default (up to 20 s)
+ * holds a call past its bound.
+ */
+export function boundedBackoff(attempt: number): number {
+  return Math.min(0.05 * 2 ** attempt, 1)
+}
+
 function postgresPools(job: StressJob, statementTimeout?: number) {
   const connection = {
     application_name: job.applicationName,
@@ -61,10 +71,7 @@ function postgresPools(job: StressJob, statementTimeout?: number) {
     fetch_types: false,
     // A call waiting for a connection that cannot be made gives up within its bound (the default is 30 s).
     connect_timeout: 10,
-    // postgres.js waits backoff(n) seconds before it reconnects, n counting the pool's connections that closed
-    // with an error since one last connected: after a terminate wave n is the pool's size, and the default
-    // (up to 20 s) holds a call past its bound. Bounded to 1 s.
-    backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1),
+    backoff: boundedBackoff,
     ...(statementTimeout ? { idle_timeout: 2 } : {}),
   })
   const node = new pg.Pool({

@@ -1,19 +1,18 @@
 /**
  * A worker for `postgres-js-patch.test.ts`: 48 loops of one-statement queries through one postgres.js pool of 8
- * connections, tagged with the application name in argv[2], with a bounded reconnect backoff. Every second it prints one JSON line: calls done,
- * errors per code, and the age of the oldest call still in flight.
+ * connections, tagged with the application name in argv[2], with the stress run's bounded reconnect backoff.
+ * Every second it prints one JSON line: calls done, errors per code, and the age of the oldest call still in
+ * flight.
  */
 import postgres from 'postgres'
+import { boundedBackoff } from '../../src/stress/stores.js'
 
 const applicationName = process.argv[2] ?? 'getorcreate_pgjs_load'
 const sql = postgres(process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test', {
   max: 8,
   fetch_types: false,
   connect_timeout: 10,
-  // postgres.js waits backoff(n) seconds before reconnecting, n counting the pool's connections that closed
-  // with an error since one last connected: a wave of terminated backends makes n the pool's size, and its
-  // default (up to 20 s) a stall. Bounded here as `pnpm stress` bounds it.
-  backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1),
+  backoff: boundedBackoff, // as `pnpm stress` bounds it: its default grows to 20 s after a terminate wave
   connection: { application_name: applicationName },
   onnotice: () => {},
 })

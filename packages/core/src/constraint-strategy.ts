@@ -13,6 +13,13 @@ export interface ConstraintStrategyOptions {
    * giving up with `RowVanishedError`. Default is `3`.
    */
   readonly maxAttempts?: number
+  /**
+   * Share one operation among this process's calls for the same store object and key made in the same tick
+   * (see `Strategy.singleFlight`): one read and at most one insert for a burst of callers of one key. Default
+   * is `true`; `false` sends every call's own statements (as race tests do, to make the database settle
+   * every race).
+   */
+  readonly singleFlight?: boolean
 }
 
 /**
@@ -185,8 +192,13 @@ export function createConstraintStrategy(
     return answer
   }
 
+  const singleFlight = options.singleFlight ?? true
+  if (typeof singleFlight !== 'boolean') {
+    throw new TypeError(`constraintStrategy: singleFlight must be a boolean, got ${typeof singleFlight}.`)
+  }
   return {
     name: 'constraint',
+    singleFlight,
     async getOrCreate<Row, Key, Values>(
       store: Store<Row, Key, Values>,
       key: Key,

@@ -2,6 +2,7 @@ import { constraintStrategy } from './constraint-strategy.js'
 import type { DefaultsArgument, ExplicitDefaults, KeyArgument, TableOf } from './get-or-create-types.js'
 import { validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
+import { sharedGetOrCreate } from './single-flight.js'
 import type { Defaults, GetOrCreateResult, Store, Strategy, TableName } from './types.js'
 
 const defaultStrategy = constraintStrategy()
@@ -114,5 +115,6 @@ export async function getOrCreate<Row, Key, Values>(
       'getOrCreate: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
     )
   }
+  if (strategy.singleFlight === true) return sharedGetOrCreate(strategy, store, checkedKey, values)
   return strategy.getOrCreate(store, checkedKey as Key, values)
 }

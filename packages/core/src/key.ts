@@ -192,3 +192,19 @@ export function encodeKey(storeName: string, key: Record<string, unknown>): stri
 function quoteList(names: readonly string[]): string {
   return names.map((name) => `"${name}"`).join(', ')
 }
+
+/**
+ * An id of a key already validated (fields in any order): equal for two keys exactly when
+ * {@link encodeKey} encodes them alike. For the in-process single flight; not part of the public API.
+ */
+export function keyId(key: Record<string, unknown>): string {
+  const names = Object.keys(key)
+  if (names.length === 1) {
+    // One field, the common case: the quoted name, then the tag and the text (no JSON array to build).
+    const name = names[0] as string
+    const [tag, text = ''] = encodeValue(name, key[name])
+    return `${JSON.stringify(name)}${tag}${text}`
+  }
+  names.sort()
+  return JSON.stringify(names.map((name) => [name, ...encodeValue(name, key[name])]))
+}

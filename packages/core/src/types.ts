@@ -192,6 +192,19 @@ export interface Strategy {
   /** A short name for logs and errors, e.g. `'constraint'`. */
   readonly name: string
   /**
+   * `true` to let `getOrCreate` share one operation among the calls of this process for the same strategy
+   * object, store object and key made in the same tick (in-process single flight), as when one event fans out
+   * to several handlers: one read, at most one insert for all of them. The first call's operation runs at
+   * once and it gets its result as it is; the calls that join it get `{ row, created: false }` with their own
+   * copy of the row, and their `defaults` are never called. A call made after the tick ends runs its own
+   * operation, so no call ever waits for another's or gets a row read before it was made. A failed operation
+   * fails every call sharing it with the same error, unless it failed in the first call's own `defaults`: then
+   * the others try again. Never across two store objects (two transactions must not see each other's rows)
+   * nor two strategy objects. `constraintStrategy()` sets it (its option `singleFlight`, default `true`).
+   * Default is `false`: each call runs on its own.
+   */
+  readonly singleFlight?: boolean
+  /**
    * Return the row for `key`, creating it with `await values()` if none exists.
    *
    * @param store - where the rows live.

@@ -25,6 +25,7 @@ const tiny = (procs: number): BenchOptions => ({
   sizes: { keys: 20, callersPerKey: 4, hotKeys: 50, calls: 100 },
   systems: [
     'ours-constraint',
+    'ours-constraint-unshared',
     'ours-redis-lock',
     'ours-redis-lock-fenced',
     'ours-redis-lock-3',
@@ -33,11 +34,12 @@ const tiny = (procs: number): BenchOptions => ({
     'floor-select',
     'floor-insert',
   ],
-  workloads: ['miss-storm', 'hits', 'mixed'],
+  workloads: ['miss-storm', 'burst', 'hits', 'mixed'],
 })
 
 const expected = {
   'miss-storm': { calls: 80, keysCreated: 20 },
+  burst: { calls: 80, keysCreated: 20 },
   hits: { calls: 100, keysCreated: 0 },
   mixed: { calls: 100, keysCreated: 3 },
 } as const
@@ -47,7 +49,8 @@ describe('pnpm bench', () => {
     test(`a tiny run in ${procs} process(es): ours exact in every workload, files written`, async () => {
       const result = await runBench(tiny(procs))
       const ours = result.cells.filter((cell) => cell.kind === 'ours')
-      expect(ours).toHaveLength(15)
+      // Five systems in four workloads, and the one without single flight in three (not mixed).
+      expect(ours).toHaveLength(23)
       for (const cell of ours) {
         const { calls, keysCreated } = expected[cell.workload]
         expect(cell, `${cell.workload} · ${cell.name}`).toMatchObject({

@@ -56,6 +56,14 @@ export interface RedisLockStrategyOptions {
    * {@link RedisLockStrategy.withSignal}. Default is none.
    */
   readonly signal?: AbortSignal
+  /**
+   * Share one lock acquisition among this process's concurrent callers of one key (the same strategy object
+   * and store object): while one of them holds or waits for the lock, the others that missed wait for its row
+   * instead of queueing on Redis one by one; if it fails, each of them tries on its own, within what is left of
+   * its `acquireTimeoutMs`. Default is `true`; `false` makes every caller take the lock itself (as race tests
+   * do, so that Redis settles the race).
+   */
+  readonly singleFlight?: boolean
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -93,6 +101,7 @@ export interface CheckedOptions {
   readonly commandTimeoutMs: number
   readonly keyPrefix: string
   readonly signal: AbortSignal | undefined
+  readonly singleFlight: boolean
 }
 
 /**
@@ -127,5 +136,18 @@ export function checkedOptions(options: RedisLockStrategyOptions): CheckedOption
   }
   const keyPrefix = checkedKeyPrefix(options.keyPrefix, DEFAULT_KEY_PREFIX)
   const signal = checkedSignal(options.signal, 'signal')
-  return { clients, ttlMs, acquireTimeoutMs, retryIntervalMs, commandTimeoutMs, keyPrefix, signal }
+  const singleFlight = options.singleFlight ?? true
+  if (typeof singleFlight !== 'boolean') {
+    throw new TypeError(`redisLockStrategy: singleFlight must be a boolean, got ${typeof singleFlight}.`)
+  }
+  return {
+    clients,
+    ttlMs,
+    acquireTimeoutMs,
+    retryIntervalMs,
+    commandTimeoutMs,
+    keyPrefix,
+    signal,
+    singleFlight,
+  }
 }

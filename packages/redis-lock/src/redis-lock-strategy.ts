@@ -72,10 +72,18 @@ export interface RedisLockStrategy extends Strategy {
  * twice, an empty `{}` in `keyPrefix`).
  */
 export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockStrategy {
-  const { clients, ttlMs, acquireTimeoutMs, retryIntervalMs, commandTimeoutMs, keyPrefix, signal } =
-    checkedOptions(options)
+  const {
+    clients,
+    ttlMs,
+    acquireTimeoutMs,
+    retryIntervalMs,
+    commandTimeoutMs,
+    keyPrefix,
+    signal,
+    singleFlight,
+  } = checkedOptions(options)
   const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
-  const flights = new SingleFlight()
+  const flights = singleFlight ? new SingleFlight() : undefined
   const nodes = new DistinctNodes(clients)
   const resolved = { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes }
   return makeStrategy(client, resolved, signal ? [signal] : [])
@@ -87,7 +95,8 @@ interface ResolvedOptions {
   readonly acquireTimeoutMs: number
   readonly commandTimeoutMs: number
   readonly keyPrefix: string
-  readonly flights: SingleFlight
+  /** The in-process single flight; undefined when the option `singleFlight` is `false`. */
+  readonly flights: SingleFlight | undefined
   readonly nodes: DistinctNodes
 }
 
@@ -132,9 +141,11 @@ function makeStrategy(
           `Could not take the lock ${lockKey} within ${acquireTimeoutMs} ms: another call in this process held ` +
             'it for this key all that time. Nothing was written; the call may be retried.',
         )
-      return flights.run(store, lockKey, signals, deadline, timedOut, (remainingMs) =>
-        createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey),
-      )
+      const create = (remainingMs: number) =>
+        createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey)
+      // Without single flight the whole budget left after the nodes' check goes to this caller's own lock.
+      if (!flights) return create(Math.max(1, Math.ceil(deadline - performance.now())))
+      return flights.run(store, lockKey, signals, deadline, timedOut, create)
     },
   }
 }

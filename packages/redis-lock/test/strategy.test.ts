@@ -225,6 +225,27 @@ describe('redisLockStrategy on one node', () => {
     })
   })
 
+  it('singleFlight: false: every caller of one key in one process takes the lock itself', async () => {
+    const store = items()
+    const strategy = redisLockStrategy({ clients: lockClient, singleFlight: false })
+    const results: { created: boolean; id: number }[] = []
+    const commands = await commandsDuring(async () => {
+      const all = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          getOrCreate(store, { slug: 'own-locks' }, { payload: String(i) }, strategy),
+        ),
+      )
+      results.push(...all.map(({ row, created }) => ({ created, id: row.id })))
+    })
+    // Each of the 8 acquires (the losers retry: more than one acquire each) and releases once.
+    const evalshas = commands.filter((command) => command.toLowerCase().startsWith('evalsha '))
+    expect(evalshas.length).toBeGreaterThanOrEqual(16)
+    expect(results.filter((result) => result.created)).toHaveLength(1)
+    expect(new Set(results.map((result) => result.id)).size).toBe(1)
+    expect(store.rows()).toHaveLength(1)
+    expect(() => redisLockStrategy({ clients: lockClient, singleFlight: 1 as never })).toThrow(TypeError)
+  })
+
   it.each([false, true])(
     'passes a fencing token that grows with every new owner of the key, to a store that checks it (insertIfAbsentUnderLock %s)',
     async (merged) => {

@@ -1,3 +1,4 @@
+import { constraintStrategy } from '../constraint-strategy.js'
 import { isGetOrCreateError } from '../errors.js'
 import { getOrCreate } from '../get-or-create.js'
 import type { FindOptions, GetOrCreateResult, InsertOptions } from '../types.js'
@@ -186,6 +187,9 @@ export interface Suite {
   declared<T>(value: T | undefined, member: ConformanceMember): T
 }
 
+/** The strategy the suite runs when none is given: the constraint strategy, without single flight. */
+const conformanceDefaultStrategy = constraintStrategy({ singleFlight: false })
+
 /** The {@link Suite} of one {@link runStoreConformance} call. */
 export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOptions): Suite {
   const { test, expect } = api
@@ -194,7 +198,9 @@ export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOption
   const checked = OPTIONAL_MEMBERS.filter((member) => !required.includes(member))
   const listed = new Set<ConformanceMember>(options.members ?? [])
   const members = checked.filter((member) => listed.has(member))
-  const strategy = options.strategy
+  // By default the constraint strategy without single flight: the races are the store's to settle, so every
+  // caller must reach it.
+  const strategy = options.strategy ?? conformanceDefaultStrategy
   return {
     test,
     expect,

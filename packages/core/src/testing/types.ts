@@ -100,7 +100,11 @@ export interface StoreConformanceOptions {
    * equals NULL: `NULLS NOT DISTINCT`, `memoryStore`). Default is `'refused'`.
    */
   readonly nullKeys?: 'refused' | 'allowed'
-  /** The strategy under test. Default is `getOrCreate`'s default, the constraint strategy. */
+  /**
+   * The strategy under test. Default is the constraint strategy without single flight
+   * (`constraintStrategy({ singleFlight: false })`): every racing caller reaches the store, so the races test
+   * the store's own atomicity, not the sharing of calls in this process.
+   */
   readonly strategy?: Strategy
   /**
    * What keeps one row per key: `'index'` (the constraint strategy: a unique index on the key is required,

@@ -5,12 +5,15 @@
  * open, starts on "go", reports [{ pid, key, created, id }, …].
  * Job (JSON): { url, table, keys, callersPerKey, concurrency, seed }.
  */
-import { getOrCreate } from '@getorcreate/core'
+import { constraintStrategy, getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { readyThenGo, reportResult, runConcurrently, shuffle, workerJob } from '@getorcreate/test-support'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { drizzle } from 'drizzle-orm/mysql2'
 import mysql from 'mysql2/promise'
+
+// The database settles these races, not this process: no single flight, every call sends its own statements.
+const strategy = constraintStrategy({ singleFlight: false })
 
 interface Job {
   url: string
@@ -49,10 +52,10 @@ const { results, errors } = await runConcurrently(calls, job.concurrency, async 
   const defaults = { title: `pid ${process.pid} caller ${caller}` }
   const outcome =
     caller % 2 === 0
-      ? await db.transaction((tx) => getOrCreate(drizzleStore(tx, table), { slug }, defaults), {
+      ? await db.transaction((tx) => getOrCreate(drizzleStore(tx, table), { slug }, defaults, strategy), {
           isolationLevel: 'repeatable read',
         })
-      : await getOrCreate(store, { slug }, defaults)
+      : await getOrCreate(store, { slug }, defaults, strategy)
   return { pid: process.pid, key: slug, created: outcome.created, id: outcome.row.id }
 })
 await pool.end()

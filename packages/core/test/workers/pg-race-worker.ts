@@ -4,7 +4,7 @@
  * "ready" once its pool is open, starts on "go", reports { results: [[key, id, created], …], errors }.
  * Job (JSON): { driver, table, keys, callers, concurrency, seed }.
  */
-import { getOrCreate } from '@getorcreate/core'
+import { constraintStrategy, getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import {
   readyThenGo,
@@ -15,6 +15,9 @@ import {
 } from '@getorcreate/test-support'
 import { openPg, type PgDriver } from '../support/pg.js'
 import { itemsTable } from '../support/tables.js'
+
+// The database settles these races, not this process: no single flight, every call sends its own statements.
+const strategy = constraintStrategy({ singleFlight: false })
 
 interface Job {
   readonly driver: PgDriver
@@ -32,7 +35,7 @@ const keys = Array.from({ length: job.keys }, (_, i) => `k${i}`)
 const calls = shuffledCalls(keys, job.callers, job.seed)
 await readyThenGo()
 const { results, errors } = await runConcurrently(calls, job.concurrency, async (slug) => {
-  const { row, created } = await getOrCreate(store, { slug }, { title: `p${job.seed}` })
+  const { row, created } = await getOrCreate(store, { slug }, { title: `p${job.seed}` }, strategy)
   return [slug, row.id, created] as const
 })
 await h.close()

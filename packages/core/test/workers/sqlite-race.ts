@@ -6,12 +6,15 @@
  * missed).
  * Job (JSON): { file, table, keys, callersPerKey, seed }.
  */
-import { getOrCreate } from '@getorcreate/core'
+import { constraintStrategy, getOrCreate } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { readyThenGo, reportResult, shuffle, workerJob } from '@getorcreate/test-support'
 import Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+
+// The database settles these races, not this process: no single flight, every call sends its own statements.
+const strategy = constraintStrategy({ singleFlight: false })
 
 interface Job {
   file: string
@@ -49,7 +52,12 @@ const order = shuffle([...job.keys], job.seed)
 const results = await Promise.all(
   order.flatMap((slug) =>
     Array.from({ length: job.callersPerKey }, async (_, caller) => {
-      const outcome = await getOrCreate(store, { slug }, { title: `pid ${process.pid} caller ${caller}` })
+      const outcome = await getOrCreate(
+        store,
+        { slug },
+        { title: `pid ${process.pid} caller ${caller}` },
+        strategy,
+      )
       return { pid: process.pid, key: slug, created: outcome.created, id: outcome.row.id }
     }),
   ),

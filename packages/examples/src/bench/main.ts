@@ -19,7 +19,7 @@ import { runBench } from './run-bench.js'
 import type { WorkloadId } from './system.js'
 import { isWrong } from './targets.js'
 
-const WORKLOADS: readonly WorkloadId[] = ['miss-storm', 'hits', 'mixed']
+const WORKLOADS: readonly WorkloadId[] = ['miss-storm', 'burst', 'hits', 'mixed']
 
 const USAGE = `pnpm bench [options]
   --quick             a short run (under 90 s): 3 rounds of 250 ms turns
@@ -28,7 +28,7 @@ const USAGE = `pnpm bench [options]
   --pool N            Postgres connections per system, split over the processes (default 16)
   --concurrency N     calls in flight, split over the processes (default 32)
   --max-ms N          stop starting calls after N ms per turn; 0 runs every call (default 1500; quick 250)
-  --keys N            miss storm: fresh keys per turn (default 2000; quick 300)
+  --keys N            miss storm and burst: fresh keys per turn (default 2000; quick 300)
   --callers N         callers per fresh key (default 4)
   --hot-keys N        hits and mixed: existing keys (default 1000)
   --calls N           hits and mixed: calls per turn (default 20000; quick 3000)

@@ -44,11 +44,15 @@ export class BenchError extends Error {
 /** Every system id, for `--systems` help. */
 export const systemIds: readonly string[] = allSystems.map((system) => system.id)
 
-/** The systems of a run that take part in a workload. */
+/**
+ * The systems of a run that take part in a workload: those that list it, or list none; the burst (the
+ * in-process single flight's case) is for ours and the floors only, so that it adds little to a run.
+ */
 export function systemsFor(options: Pick<BenchOptions, 'systems'>, workload: WorkloadId): System[] {
   return options.systems
     .map(systemById)
     .filter((system) => !system.workloads || system.workloads.includes(workload))
+    .filter((system) => workload !== 'burst' || system.kind !== 'peer')
 }
 
 /** Turns a run takes: every system of every workload, once per round. */
@@ -68,7 +72,9 @@ export function estimateSeconds(options: Omit<BenchOptions, 'onTurn'>): number {
   for (const workload of options.workloads) {
     for (const system of systemsFor(options, workload)) {
       const calls =
-        workload === 'miss-storm' ? options.sizes.keys * options.sizes.callersPerKey : options.sizes.calls
+        workload === 'miss-storm' || workload === 'burst'
+          ? options.sizes.keys * options.sizes.callersPerKey
+          : options.sizes.calls
       const run = Number.isFinite(options.maxMs) ? options.maxMs / 1000 : calls / 2_000
       const overhead = system.id === 'mikro-orm' ? 0.45 : system.id.startsWith('sequelize') ? 0.3 : 0.2
       seconds += options.rounds * (run + overhead)

@@ -7,7 +7,7 @@
 export type SystemKind = 'ours' | 'peer' | 'floor'
 
 /** The workloads of the bench. */
-export type WorkloadId = 'miss-storm' | 'hits' | 'mixed'
+export type WorkloadId = 'miss-storm' | 'burst' | 'hits' | 'mixed'
 
 /** Where a turn runs: the table to use, the pool size, the services. */
 export interface SystemContext {

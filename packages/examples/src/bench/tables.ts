@@ -16,7 +16,7 @@ export function fencesTableFor(table: string): string {
   return `${table}_fences`
 }
 
-const SHORT: Record<WorkloadId, string> = { 'miss-storm': 'm', hits: 'h', mixed: 'x' }
+const SHORT: Record<WorkloadId, string> = { 'miss-storm': 'm', burst: 'b', hits: 'h', mixed: 'x' }
 
 /**
  * Create the tables of `workload`'s `systems` for run `runId`; returns each system's table by system id.

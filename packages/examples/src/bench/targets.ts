@@ -41,6 +41,20 @@ const TARGETS: readonly Target[] = [
     goal: 0.9,
   },
   {
+    label: 'constraintStrategy hits ÷ the same without single flight',
+    workload: 'hits',
+    system: 'ours-constraint',
+    versus: 'ours-constraint-unshared',
+    goal: 0.95,
+  },
+  {
+    label: 'constraintStrategy burst ÷ floor INSERT',
+    workload: 'burst',
+    system: 'ours-constraint',
+    versus: 'floor-insert',
+    goal: 1.5,
+  },
+  {
     label: 'constraintStrategy miss storm ÷ Sequelize findOrCreate',
     workload: 'miss-storm',
     system: 'ours-constraint',

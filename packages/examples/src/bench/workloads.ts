@@ -1,12 +1,12 @@
-/** The three workloads: which keys each turn asks for, in which order, and which keys exist beforehand. */
+/** The four workloads: which keys each turn asks for, in which order, and which keys exist beforehand. */
 import { shuffledCalls } from '@getorcreate/test-support'
 import type { WorkloadId } from './system.js'
 
 /** Sizes of the workloads. */
 export interface WorkloadSizes {
-  /** Miss storm: fresh keys per turn. */
+  /** Miss storm and burst: fresh keys per turn. */
   readonly keys: number
-  /** Miss storm and the misses of the mixed load: callers per fresh key. */
+  /** Miss storm, burst and the misses of the mixed load: callers per fresh key. */
   readonly callersPerKey: number
   /** Hits and mixed: rows created before the first turn (the hot set). */
   readonly hotKeys: number
@@ -60,6 +60,19 @@ export function workloads(sizes: WorkloadSizes): Record<WorkloadId, Workload> {
           Array.from({ length: sizes.keys }, (_, i) => `miss${round}-${i}`),
           sizes.callersPerKey,
           round + 1,
+        ),
+      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, false),
+    },
+    burst: {
+      id: 'burst',
+      title: `burst: ${sizes.keys} fresh keys, each one's ${sizes.callersPerKey} callers together`,
+      floor: 'floor-insert',
+      seeded: [],
+      // Each fresh key's callers one after another in the list, so they start together (as when one event
+      // fans out to several handlers): the in-process single flight's case.
+      calls: (round) =>
+        Array.from({ length: sizes.keys }, (_, i) => `burst${round}-${i}`).flatMap((key) =>
+          Array.from({ length: sizes.callersPerKey }, () => key),
         ),
       warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, false),
     },

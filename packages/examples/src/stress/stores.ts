@@ -118,7 +118,9 @@ export async function openStores(
     closers.push(() => quitRedis(clients))
     lock = redisLockStrategy({ clients, ttlMs: job.ttlMs, acquireTimeoutMs: job.acquireTimeoutMs })
   }
-  const constraint = constraintStrategy()
+  // Without single flight: every call of a worker sends its own statements, so the database, not this
+  // process, settles each race (the checker's counts are about the database).
+  const constraint = constraintStrategy({ singleFlight: false })
   let epoch = Number.POSITIVE_INFINITY
 
   // Per table: its stores (Postgres: postgres.js, node-postgres, then the same on the timeout sessions).

@@ -29,7 +29,7 @@ export const floorInsert: System = {
   kind: 'floor',
   table: 'unique',
   reportsCreated: true,
-  workloads: ['miss-storm', 'mixed'],
+  workloads: ['miss-storm', 'burst', 'mixed'],
   setup: async (ctx) =>
     withPool(ctx, async (sql, slug) => {
       const [row] = await sql<TagRow[]>`

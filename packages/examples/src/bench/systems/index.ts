@@ -3,6 +3,7 @@ import type { System } from '../system.js'
 import { floorInsert, floorSelect } from './floors.js'
 import {
   oursConstraint,
+  oursConstraintUnshared,
   oursRedisLock,
   oursRedisLockFenced,
   oursRedisLockTrio,
@@ -19,6 +20,7 @@ import { advisoryLock, django, naive, naiveTransaction, redisMutex, redisRedlock
 /** All systems: ours, then the peers, then the floors. */
 export const allSystems: readonly System[] = [
   oursConstraint,
+  oursConstraintUnshared,
   oursRedisLock,
   oursRedisLockFenced,
   oursRedisLockTrio,

@@ -43,6 +43,20 @@ export const oursConstraint: System = {
   setup: (ctx) => withStrategy(ctx, constraintStrategy(), async () => {}),
 }
 
+/**
+ * {@link oursConstraint} without the in-process single flight (`constraintStrategy({ singleFlight: false })`):
+ * what single flight saves, or costs on hits.
+ */
+export const oursConstraintUnshared: System = {
+  id: 'ours-constraint-unshared',
+  name: 'ours: constraintStrategy, no single flight',
+  kind: 'ours',
+  table: 'unique',
+  reportsCreated: true,
+  workloads: ['miss-storm', 'burst', 'hits'],
+  setup: (ctx) => withStrategy(ctx, constraintStrategy({ singleFlight: false }), async () => {}),
+}
+
 /** `getOrCreate` with `redisLockStrategy` on one Redis node (`REDIS_URL`), on a table without a unique index. */
 export const oursRedisLock: System = {
   id: 'ours-redis-lock',

@@ -1,0 +1,223 @@
+/**
+ * In-process single flight (`Strategy.singleFlight`, on by default in `constraintStrategy()`): concurrent calls
+ * of one process for the same store object and key share one operation. Real Postgres on every driver; the
+ * statements counted are the ones drizzle sent.
+ */
+import { constraintStrategy, getOrCreate, type Store, type Strategy } from '@getorcreate/core'
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
+import { itemsDdl, itemsTable } from './support/tables.js'
+
+type Item = ReturnType<typeof itemsTable>['$inferSelect']
+
+/** How many of the statements sent since `from` read or wrote `table`. */
+function statementsOn(h: PgHarness, table: string, from: number) {
+  const sent = h.queries.slice(from).filter((query) => query.includes(`"${table}"`))
+  return {
+    reads: sent.filter((query) => /^\s*select/i.test(query)).length,
+    inserts: sent.filter((query) => /^\s*(insert|with)/i.test(query)).length,
+  }
+}
+
+/** A promise and the function that resolves it. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined
+  const opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { opened, open }
+}
+
+describe.each(PG_DRIVERS)('single flight on Postgres via %s', (driver) => {
+  let h: PgHarness
+  beforeAll(async () => {
+    h = await openPg(driver, 16)
+  })
+  afterAll(async () => {
+    await h.close()
+  })
+
+  async function makeItems() {
+    const name = h.table()
+    await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+    const table = itemsTable(name)
+    return { name, table, store: drizzleStore(h.db, table) }
+  }
+
+  test('a burst of 24 callers of one new key in one tick: one read, one insert, one created, one id', async () => {
+    const { name, store } = await makeItems()
+    await getOrCreate(store, { slug: 'warm-up' }, { title: 'w' }) // the catalog check, before counting
+    const from = h.queries.length
+    let defaultsCalls = 0
+    const results = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        getOrCreate(store, { slug: 'burst' }, () => {
+          defaultsCalls++
+          return { title: `caller ${i}` }
+        }),
+      ),
+    )
+    expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 1 })
+    expect(results.filter((r) => r.created)).toHaveLength(1)
+    expect(results[0]?.created).toBe(true) // the first call leads, and gets the operation's result
+    expect(defaultsCalls).toBe(1)
+    expect(new Set(results.map((r) => r.row.id)).size).toBe(1)
+    expect(results.every((r) => r.row.title === 'caller 0')).toBe(true)
+    // Each follower has a row of its own: changing it changes no other caller's.
+    expect(new Set(results.map((r) => r.row)).size).toBe(24)
+    const rows = await h.rows(`select count(*)::int as n from ${name} where slug = 'burst'`)
+    expect(rows[0]?.n).toBe(1)
+  })
+
+  test('turned off, each caller sends its own statements (and the index still settles the race)', async () => {
+    const { name, store } = await makeItems()
+    const strategy = constraintStrategy({ singleFlight: false })
+    await getOrCreate(store, { slug: 'warm-up' }, { title: 'w' }, strategy)
+    const from = h.queries.length
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => getOrCreate(store, { slug: 'off' }, { title: 'x' }, strategy)),
+    )
+    expect(statementsOn(h, name, from).reads).toBeGreaterThanOrEqual(8)
+    expect(results.filter((r) => r.created)).toHaveLength(1)
+    expect(new Set(results.map((r) => r.row.id)).size).toBe(1)
+  })
+
+  test('hits of a hot key share reads: 16 callers in one tick, one SELECT', async () => {
+    const { name, store } = await makeItems()
+    await getOrCreate(store, { slug: 'hot' }, { title: 'h' })
+    const from = h.queries.length
+    const results = await Promise.all(
+      Array.from({ length: 16 }, () => getOrCreate(store, { slug: 'hot' }, { title: 'other' })),
+    )
+    expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 0 })
+    expect(results.every((r) => !r.created && r.row.title === 'h')).toBe(true)
+  })
+
+  test('keys that encode alike share (field order aside); 1 and "1", and two store objects, do not', async () => {
+    const name = h.table()
+    await h.exec(
+      `create table ${name} (id serial primary key, a text not null, b text not null, title text, unique (a, b))`,
+    )
+    const { pgTable, serial, text } = await import('drizzle-orm/pg-core')
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      a: text('a').notNull(),
+      b: text('b').notNull(),
+      title: text('title'),
+    })
+    const store = drizzleStore(h.db, table)
+    await getOrCreate(store, { a: 'w', b: 'w' })
+    let from = h.queries.length
+    const pair = await Promise.all([
+      getOrCreate(store, { a: 'x', b: 'y' }),
+      getOrCreate(store, { b: 'y', a: 'x' }),
+    ])
+    expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 1 })
+    expect(pair[0].row.id).toBe(pair[1].row.id)
+
+    const other = drizzleStore(h.db, table)
+    await getOrCreate(other, { a: 'w', b: 'w' })
+    from = h.queries.length
+    const twoStores = await Promise.all([
+      getOrCreate(store, { a: 'p', b: 'q' }),
+      getOrCreate(other, { a: 'p', b: 'q' }),
+    ])
+    // Two store objects never share: each reads, each tries its insert (the index lets one through).
+    expect(statementsOn(h, name, from).reads).toBeGreaterThanOrEqual(2)
+    expect(twoStores.filter((r) => r.created)).toHaveLength(1)
+  })
+
+  test('a call made after an operation began never shares it: a row deleted before the call is not returned', async () => {
+    const { name, table } = await makeItems()
+    const real = drizzleStore(h.db, table)
+    await getOrCreate(real, { slug: 'gone' }, { title: 'old' })
+    // The first call's read is held until the test lets it answer: it has begun, with the old row.
+    const reading = gate()
+    let reads = 0
+    const store: Store<Item> = Object.assign(Object.create(real) as Store<Item>, {
+      async find(key: Partial<Item>, opts?: { fresh?: boolean }) {
+        reads++
+        const row = await real.find(key, opts)
+        if (reads === 1) await reading.opened
+        return row
+      },
+    })
+    const first = getOrCreate(store, { slug: 'gone' }, { title: 'first' })
+    await new Promise((resolve) => setTimeout(resolve, 50)) // its read has answered, and waits
+    expect(reads).toBe(1)
+    await h.exec(`delete from ${name} where slug = 'gone'`)
+    const second = getOrCreate(store, { slug: 'gone' }, { title: 'new' })
+    reading.open()
+    expect((await first).row.title).toBe('old') // read before the delete: a state during its call
+    const after = await second
+    expect(after.created).toBe(true) // made after the delete: it must see it, not share the first's row
+    expect(after.row.title).toBe('new')
+    expect(reads).toBe(2)
+  })
+
+  test('a failed operation fails every caller that shared it, with the same error', async () => {
+    const { table } = await makeItems()
+    const real = drizzleStore(h.db, table)
+    await getOrCreate(real, { slug: 'warm-up' }, { title: 'w' })
+    const failure = new Error('connection reset (injected)')
+    let finds = 0
+    const store: Store<Item> = Object.assign(Object.create(real) as Store<Item>, {
+      async find() {
+        finds++
+        throw failure
+      },
+    })
+    const settled = await Promise.allSettled(
+      Array.from({ length: 6 }, () => getOrCreate(store, { slug: 'fails' }, { title: 'x' })),
+    )
+    expect(settled.every((s) => s.status === 'rejected' && s.reason === failure)).toBe(true)
+    expect(finds).toBe(1) // one operation, failed once: no caller retried on its own
+  })
+
+  test("the first caller's own defaults failing does not fail the others: they run their own operation", async () => {
+    const { name, store } = await makeItems()
+    await getOrCreate(store, { slug: 'warm-up' }, { title: 'w' })
+    const own = new Error('defaults of the first caller failed')
+    const settled = await Promise.allSettled([
+      getOrCreate(store, { slug: 'd' }, () => {
+        throw own
+      }),
+      ...Array.from({ length: 5 }, (_, i) => getOrCreate(store, { slug: 'd' }, { title: `f${i}` })),
+    ])
+    expect(settled[0]).toEqual({ status: 'rejected', reason: own })
+    const rest = settled.slice(1).map((s) => (s.status === 'fulfilled' ? s.value : undefined))
+    expect(rest.every((r) => r !== undefined)).toBe(true)
+    expect(rest.filter((r) => r?.created)).toHaveLength(1)
+    expect(new Set(rest.map((r) => r?.row.id)).size).toBe(1)
+    const rows = await h.rows(`select count(*)::int as n from ${name} where slug = 'd'`)
+    expect(rows[0]?.n).toBe(1)
+  })
+})
+
+test('a strategy without singleFlight is called once per call; with it, once per shared operation', async () => {
+  let calls = 0
+  const base: Strategy = {
+    name: 'counting',
+    async getOrCreate(_store, _key, values) {
+      calls++
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return { row: (await values()) as never, created: true }
+    },
+  }
+  const { memoryStore } = await import('@getorcreate/core')
+  const store = memoryStore<{ slug: string; n?: number }>({ uniqueBy: [['slug']] })
+  const run = (strategy: Strategy) =>
+    Promise.all(Array.from({ length: 5 }, (_, n) => getOrCreate(store, { slug: 's' }, { n }, strategy)))
+  await run(base)
+  expect(calls).toBe(5)
+  calls = 0
+  const shared = await run({ ...base, singleFlight: true })
+  expect(calls).toBe(1)
+  expect(shared.map((r) => r.created)).toEqual([true, false, false, false, false])
+  expect(shared.map((r) => r.row.n)).toEqual([0, 0, 0, 0, 0])
+})
+
+test('singleFlight must be a boolean', () => {
+  expect(() => constraintStrategy({ singleFlight: 'yes' as never })).toThrow(TypeError)
+})

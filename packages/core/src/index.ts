@@ -1,5 +1,5 @@
 /**
- * `@getorcreate/core`: {@link getOrCreate}, the default {@link constraintStrategy}, the errors (each with a
+ * `@getorcreate/core`: {@link getOrCreate} and {@link getOrCreateMany}, the default {@link constraintStrategy}, the errors (each with a
  * stable `code`), {@link memoryStore}, and the key helpers for authors of stores and strategies. Imports no
  * database driver.
  *
@@ -25,6 +25,11 @@ export {
   SerializationConflictError,
 } from './errors.js'
 export { getOrCreate } from './get-or-create.js'
+export {
+  GET_OR_CREATE_MANY_CONCURRENCY,
+  type GetOrCreateItem,
+  getOrCreateMany,
+} from './get-or-create-many.js'
 export type {
   CheckedDefaults,
   CheckedValues,

@@ -54,11 +54,11 @@ function watchedValues<Values>(values: NewRowValues<Values>, flight: Flight): Ne
 const UNCOPYABLE = Symbol('uncopyable')
 
 /**
- * The row for a call that joined another's operation: a deep copy, so that a caller that changes its row
+ * The row for a call that joined another's operation (or a repeated key of `getOrCreateMany`): a deep copy, so that a caller that changes its row
  * does not change another's; the row itself when it holds a value that cannot be copied exactly (a class
  * instance from a custom column type) or is not a plain object.
  */
-function rowForFollower<Row>(row: Row): Row {
+export function rowForFollower<Row>(row: Row): Row {
   if (!isPlainObject(row)) return row
   try {
     return copyRow(row, () => {

@@ -1,6 +1,7 @@
 /** Every runnable example in src/, run against the real services, so none of them can rot. */
 import { expect, test } from 'vitest'
 import { main as customStore } from '../src/custom-store.js'
+import { main as getOrCreateMany } from '../src/get-or-create-many.js'
 import { main as mariadb } from '../src/mariadb.js'
 import { main as partitionedRedisLock } from '../src/partitioned-redis-lock.js'
 import { main as sqlite } from '../src/sqlite.js'
@@ -32,4 +33,20 @@ test('SQLite: a WAL file, two keys asked for five times, two rows', async () => 
   expect(seen.created.sort()).toEqual(['news', 'sports'])
   expect(seen.rows).toBe(2)
   expect(seen.ids).toHaveLength(2)
+})
+
+test("getOrCreateMany, the README's example: a repeated key settled once, then every key found", async () => {
+  const [first, second] = await getOrCreateMany()
+  expect(first?.map(({ slug, created }) => [slug, created])).toEqual([
+    ['news', true],
+    ['sport', true],
+    ['news', false],
+  ])
+  expect(first?.[2]?.id).toBe(first?.[0]?.id)
+  expect(second?.map(({ slug, created }) => [slug, created])).toEqual([
+    ['news', false],
+    ['sport', false],
+    ['news', false],
+  ])
+  expect(second?.map(({ id }) => id)).toEqual(first?.map(({ id }) => id))
 })

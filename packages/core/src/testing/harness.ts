@@ -1,6 +1,7 @@
 import { constraintStrategy } from '../constraint-strategy.js'
 import { isGetOrCreateError } from '../errors.js'
 import { getOrCreate } from '../get-or-create.js'
+import { getOrCreateMany } from '../get-or-create-many.js'
 import type { FindOptions, GetOrCreateResult, InsertOptions } from '../types.js'
 import type {
   ConformanceExpect,
@@ -180,6 +181,11 @@ export interface Suite {
     key: Record<string, unknown>,
     defaults?: unknown,
   ): Promise<GetOrCreateResult<Record<string, unknown>>>
+  /** `getOrCreateMany` with the strategy under test. */
+  runMany(
+    store: ConformanceStore,
+    items: readonly { key: Record<string, unknown>; defaults?: unknown }[],
+  ): Promise<GetOrCreateResult<Record<string, unknown>>[]>
   /**
    * `value` (a member of a table or its store), which {@link StoreConformanceOptions.members} declares:
    * asserts that it is there, and fails the test, naming the member, when it is not.
@@ -221,6 +227,12 @@ export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOption
     },
     run: (store, key, defaults) =>
       getOrCreate(store, key, defaults as Record<string, unknown> | undefined, strategy),
+    runMany: (store, items) =>
+      getOrCreateMany(
+        store,
+        items as readonly { key: Record<string, unknown>; defaults?: Record<string, unknown> }[],
+        strategy,
+      ),
     declared<T>(value: T | undefined, member: ConformanceMember): T {
       const why =
         member === 'insertIfAbsentAtomically' && enforcedBy === 'index'

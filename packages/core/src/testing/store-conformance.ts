@@ -3,6 +3,7 @@ import { registerCoreCases } from './core-cases.js'
 import { registerFencedCases } from './fenced-cases.js'
 import { suiteOf } from './harness.js'
 import { registerKeyEqualityCases } from './key-equality-cases.js'
+import { registerManyCases } from './many-cases.js'
 import { registerMemberCases } from './member-cases.js'
 import { registerRaceCases } from './race-cases.js'
 import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
@@ -14,7 +15,7 @@ import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
  * the same codes before any I/O, lazy defaults (called only on create, at most once per call), a conflict on
  * another unique constraint rethrown, and `fresh` reads that see rows written behind the store's back; and,
  * for the keys listed in {@link StoreConformanceOptions.equalKeys}, one row per key as the database compares
- * it, however the key is spelled.
+ * it, however the key is spelled; and `getOrCreateMany` (input order, repeated keys, batches racing calls).
  *
  * Optional members (`insertIfAbsentUnderLock`, `uniqueIndexFix`, the table's `statements`,
  * `insertIfAbsentFenced` on a table made with `{ fenced: true }`, and `insertIfAbsentAtomically` for a lock
@@ -42,6 +43,7 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
   api.describe(`store conformance: ${options.name}`, () => {
     registerCoreCases(suite)
     registerRaceCases(suite)
+    registerManyCases(suite)
     registerMemberCases(suite)
     registerFencedCases(suite)
     registerKeyEqualityCases(suite, options.equalKeys ?? [])

@@ -1,0 +1,149 @@
+import { constraintStrategy } from './constraint-strategy.js'
+import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
+import { isPlainObject, keyId, validatedKeyCopy } from './key.js'
+import { newRowValues } from './new-row-values.js'
+import { rowForFollower } from './single-flight.js'
+import type { Defaults, GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
+
+const defaultStrategy = constraintStrategy()
+
+/** How many keys of one `getOrCreateMany` call are settled at once (each one strategy call, in flight). */
+export const GET_OR_CREATE_MANY_CONCURRENCY = 8
+
+/** One item of {@link getOrCreateMany}: a key, and the other values of its row if it must be created. */
+export interface GetOrCreateItem<Key, Values> {
+  /** The lookup, as `getOrCreate` takes it: a non-empty plain object of the store's fields. */
+  readonly key: Key
+  /**
+   * The other values of a new row, as `getOrCreate`'s `defaults`: an object, or a function (sync or async)
+   * called at most once, and only when this key's row is created. Optional. Typed loosely (any subset of the
+   * insert model): unlike `getOrCreate`'s, a column the insert requires and neither key nor defaults give is
+   * not a compile error but the database's error at run time.
+   */
+  readonly defaults?: Defaults<Partial<Values>>
+}
+
+/** A validated item: its key (a copy), its values, and the key's id. */
+interface Entry<Values> {
+  readonly key: Record<string, unknown>
+  readonly values: NewRowValues<Values>
+  readonly id: string
+}
+
+/**
+ * `error` as it was thrown for the `index`-th item, its message prefixed with where: `items[3].key: …`. Our
+ * input errors keep their class and code; anything else is returned as it is.
+ */
+function atItem(error: unknown, index: number): unknown {
+  if (error instanceof InvalidKeyError) {
+    return new InvalidKeyError(`items[${index}].key: ${error.message}`, { cause: error })
+  }
+  if (error instanceof ConflictingDefaultsError) {
+    return new ConflictingDefaultsError(`items[${index}].defaults: ${error.message}`, { cause: error })
+  }
+  return error
+}
+
+/**
+ * Every item checked as `getOrCreate` checks its arguments, before any I/O: the key (a copy, then the
+ * store's own `checkKey`) and an object `defaults`.
+ */
+function entriesOf<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  items: readonly GetOrCreateItem<Key, Values>[],
+): Entry<Values>[] {
+  return items.map((item, index) => {
+    if (!isPlainObject(item)) {
+      throw new InvalidKeyError(
+        `items[${index}] must be a plain object { key, defaults? }, got ${item === null ? 'null' : typeof item}.`,
+      )
+    }
+    try {
+      const key = validatedKeyCopy(item.key, store.fields)
+      if (typeof store.checkKey === 'function') store.checkKey(key as Key)
+      const values = newRowValues<Values>(key, item.defaults, store.fields)
+      return { key, values, id: keyId(key) }
+    } catch (error) {
+      throw atItem(error, index)
+    }
+  })
+}
+
+/**
+ * Get or create the row of every item's key, as `getOrCreate` would for each: one `{ row, created }` per item,
+ * in the order of `items`. Items whose keys are the same (as `encodeKey` encodes them: field order aside, `1`
+ * and `'1'` differ) are settled once, with the first such item's `defaults`: every copy gets the same row (its
+ * own copy of it), and at most the first `created: true`. Keys the database treats as equal but JavaScript
+ * does not (`'bob'` and `'BOB'` under a case-insensitive collation) are settled apart, and the strategy keeps
+ * them to one row as it does for two calls.
+ *
+ * Every item is checked before any I/O, as `getOrCreate` checks its arguments; an invalid one fails the call
+ * with its error, its message prefixed with where (`items[3].key: …`), and nothing is written. The distinct
+ * keys are then settled {@link GET_OR_CREATE_MANY_CONCURRENCY} at a time, each by the strategy's
+ * `getOrCreate`. When one fails, no further key is started, the ones in flight finish, and the call rejects
+ * with the first error; the keys settled before it keep their rows (each one is what `getOrCreate` would
+ * have left), so the call can be run again as it is.
+ *
+ * @param store - where the rows live, e.g. `drizzleStore(db, table)`.
+ * @param items - `{ key, defaults? }` per row wanted.
+ * @param strategy - how each race is settled. Default is `constraintStrategy()`.
+ * @returns one `{ row, created }` per item, in input order.
+ * @throws what `getOrCreate` throws; for an invalid item, its error with the item's index.
+ *
+ * @example
+ * ```ts
+ * const results = await getOrCreateMany(tags, [
+ *   { key: { slug: 'news' }, defaults: { label: 'News' } },
+ *   { key: { slug: 'sport' }, defaults: async () => ({ label: await labelFor('sport') }) },
+ * ])
+ * results[0].row.id // the row of 'news'; results[0].created: whether this call made it
+ * ```
+ */
+export async function getOrCreateMany<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  items: readonly GetOrCreateItem<Key, Values>[],
+  strategy: Strategy = defaultStrategy,
+): Promise<GetOrCreateResult<Row>[]> {
+  if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
+    throw new TypeError(
+      'getOrCreateMany: store must be a Store (an object with find and insert), e.g. drizzleStore(db, table).',
+    )
+  }
+  if (!Array.isArray(items)) {
+    throw new TypeError(`getOrCreateMany: items must be an array of { key, defaults? }, got ${typeof items}.`)
+  }
+  if (typeof strategy?.getOrCreate !== 'function') {
+    throw new TypeError(
+      'getOrCreateMany: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
+    )
+  }
+  const entries = entriesOf(store, items)
+  // The first item of each key settles it.
+  const first = new Map<string, number>()
+  entries.forEach((entry, index) => {
+    if (!first.has(entry.id)) first.set(entry.id, index)
+  })
+  const settling = [...first.values()]
+  const settled = new Map<number, GetOrCreateResult<Row>>()
+  let next = 0
+  let failure: { error: unknown } | undefined
+  const worker = async () => {
+    while (failure === undefined && next < settling.length) {
+      const index = settling[next++] as number
+      const entry = entries[index] as Entry<Values>
+      try {
+        settled.set(index, await strategy.getOrCreate(store, entry.key as Key, entry.values))
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(GET_OR_CREATE_MANY_CONCURRENCY, settling.length) }, worker))
+  if (failure) throw failure.error
+  return entries.map((entry, index) => {
+    const own = settled.get(index)
+    if (own) return own
+    const { row } = settled.get(first.get(entry.id) as number) as GetOrCreateResult<Row>
+    return { row: rowForFollower(row), created: false }
+  })
+}

@@ -1,0 +1,103 @@
+/**
+ * getOrCreateMany's own rules, on memoryStore (the conformance suite runs its cases on every built-in store):
+ * bounded concurrency, stopping at the first error, argument checks.
+ */
+import {
+  GET_OR_CREATE_MANY_CONCURRENCY,
+  getOrCreateMany,
+  InvalidKeyError,
+  memoryStore,
+  type Store,
+  type Strategy,
+} from '@getorcreate/core'
+import { expect, test } from 'vitest'
+
+type Tag = { id?: number; slug: string; title?: string | null }
+
+function tags() {
+  return memoryStore<Tag>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+}
+
+/** `base` whose finds wait 5 ms, counting how many are in flight at most, and failing for `failing`. */
+function watched(base: Store<Tag>, failing?: string) {
+  const seen = { finds: 0, inFlight: 0, most: 0 }
+  const store: Store<Tag> = Object.assign(Object.create(base) as Store<Tag>, {
+    async find(key: Partial<Tag>, opts?: { fresh?: boolean }) {
+      seen.finds++
+      seen.inFlight++
+      seen.most = Math.max(seen.most, seen.inFlight)
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        if (key.slug === failing) throw new Error(`find failed for ${failing} (injected)`)
+        return await base.find(key, opts)
+      } finally {
+        seen.inFlight--
+      }
+    },
+  })
+  return { store, seen }
+}
+
+test(`at most ${GET_OR_CREATE_MANY_CONCURRENCY} keys in flight; every distinct key settled once`, async () => {
+  const base = tags()
+  const { store, seen } = watched(base)
+  const items = Array.from({ length: 40 }, (_, i) => ({ key: { slug: `k${i % 30}` } }))
+  const results = await getOrCreateMany(store, items)
+  expect(seen.most).toBe(GET_OR_CREATE_MANY_CONCURRENCY)
+  expect(seen.finds).toBe(30) // one read per distinct key: every one a miss here, then an insert
+  expect(results.filter((r) => r.created)).toHaveLength(30)
+  expect(results.slice(30).every((r, i) => r.row.id === results[i]?.row.id && !r.created)).toBe(true)
+  expect(base.rows()).toHaveLength(30)
+})
+
+test('the first error fails the call; no key is started after it; keys settled before it keep their rows', async () => {
+  const base = tags()
+  const { store, seen } = watched(base, 'k3')
+  const items = Array.from({ length: 40 }, (_, i) => ({ key: { slug: `k${i}` } }))
+  await expect(getOrCreateMany(store, items)).rejects.toThrow('find failed for k3 (injected)')
+  // k0..k7 started together; k3 fails when they answer, so at most the 7 others' successors started before.
+  expect(seen.finds).toBeLessThanOrEqual(2 * GET_OR_CREATE_MANY_CONCURRENCY - 1)
+  expect(seen.finds).toBeLessThan(40)
+  const slugs = base.rows().map((row) => row.slug)
+  expect(slugs).toContain('k0')
+  expect(slugs).not.toContain('k3')
+  // Run again: the rows made before are hits; with the failing read gone, every key is settled.
+  const again = await getOrCreateMany(base, items)
+  expect(again.filter((r) => !r.created).map((r) => r.row.slug)).toEqual(
+    slugs.sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))),
+  )
+  expect(base.rows()).toHaveLength(40)
+})
+
+test('any strategy: its getOrCreate is called once per distinct key, with that key', async () => {
+  const keys: unknown[] = []
+  const strategy: Strategy = {
+    name: 'recording',
+    async getOrCreate(_store, key, values) {
+      keys.push(key)
+      return { row: (await values()) as never, created: true }
+    },
+  }
+  const results = await getOrCreateMany(
+    tags(),
+    [{ key: { slug: 'a' } }, { key: { slug: 'b' }, defaults: { title: 'B' } }, { key: { slug: 'a' } }],
+    strategy,
+  )
+  expect(keys).toEqual([{ slug: 'a' }, { slug: 'b' }])
+  expect(results).toEqual([
+    { row: { slug: 'a' }, created: true },
+    { row: { slug: 'b', title: 'B' }, created: true },
+    { row: { slug: 'a' }, created: false },
+  ])
+})
+
+test('arguments: a store, an array of plain objects, a strategy; checked before any I/O', async () => {
+  const store = tags()
+  await expect(getOrCreateMany(store, {} as never)).rejects.toThrow(TypeError)
+  await expect(getOrCreateMany(null as never, [])).rejects.toThrow(TypeError)
+  await expect(getOrCreateMany(store, [], {} as never)).rejects.toThrow(TypeError)
+  const error = await getOrCreateMany(store, [{ key: { slug: 'a' } }, null as never]).catch((e: unknown) => e)
+  expect(error).toBeInstanceOf(InvalidKeyError)
+  expect((error as Error).message).toMatch(/^items\[1\] must be a plain object/)
+  expect(store.rows()).toHaveLength(0)
+})

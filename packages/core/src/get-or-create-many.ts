@@ -52,7 +52,11 @@ function entriesOf<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   items: readonly GetOrCreateItem<Key, Values>[],
 ): Entry<Values>[] {
-  return items.map((item, index) => {
+  // An index loop, not `map`: a hole in a sparse array is an item too (refused), and no Array subclass's
+  // species is consulted.
+  const entries: Entry<Values>[] = []
+  for (let index = 0; index < items.length; index++) {
+    const item: unknown = items[index]
     if (!isPlainObject(item)) {
       throw new InvalidKeyError(
         `items[${index}] must be a plain object { key, defaults? }, got ${item === null ? 'null' : typeof item}.`,
@@ -62,11 +66,12 @@ function entriesOf<Row, Key, Values>(
       const key = validatedKeyCopy(item.key, store.fields)
       if (typeof store.checkKey === 'function') store.checkKey(key as Key)
       const values = newRowValues<Values>(key, item.defaults, store.fields)
-      return { key, values, id: keyId(key) }
+      entries.push({ key, values, id: keyId(key) })
     } catch (error) {
       throw atItem(error, index)
     }
-  })
+  }
+  return entries
 }
 
 /**
@@ -81,8 +86,9 @@ function entriesOf<Row, Key, Values>(
  * with its error, its message prefixed with where (`items[3].key: …`), and nothing is written. The distinct
  * keys are then settled {@link GET_OR_CREATE_MANY_CONCURRENCY} at a time, each by the strategy's
  * `getOrCreate`. When one fails, no further key is started, the ones in flight finish, and the call rejects
- * with the first error; the keys settled before it keep their rows (each one is what `getOrCreate` would
- * have left), so the call can be run again as it is.
+ * with the first error; outside a transaction the keys settled before it keep their rows (each one is what
+ * `getOrCreate` would have left), so the call can be run again as it is, but which of them it created is
+ * lost with the results.
  *
  * @param store - where the rows live, e.g. `drizzleStore(db, table)`.
  * @param items - `{ key, defaults? }` per row wanted.

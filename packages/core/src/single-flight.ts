@@ -1,5 +1,4 @@
 import { copyRow } from './copy-value.js'
-import { KeyRewrittenError } from './errors.js'
 import { isPlainObject, keyId } from './key.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
@@ -10,8 +9,12 @@ import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.j
 class Flight {
   /** The operation's result. */
   result!: Promise<GetOrCreateResult<unknown>>
-  /** Set when the operation's failure came from its leader's own `defaults`: its followers try again. */
-  leaderDefaultsFailed = false
+  /**
+   * Set once the operation asked for its leader's values (a create was attempted): a failure from then on may
+   * come from those values (its `defaults` function, or a row the database refused: NOT NULL, CHECK, a
+   * foreign key…), which are no reason to fail the calls that joined it, so they try again on their own.
+   */
+  valuesAsked = false
 }
 
 /**
@@ -35,18 +38,12 @@ function flightsOf(strategy: object, store: object): Map<string, Flight> {
   return byKey
 }
 
-/**
- * `values`, remembering in `flight` whether it rejected: the leader's own `defaults` failed (its function
- * threw, or what it returned was refused), which is no reason to fail the calls that joined it.
- */
+/** `values`, noting in `flight` when the operation asks for them (see {@link Flight.valuesAsked}). */
 function watchedValues<Values>(values: NewRowValues<Values>, flight: Flight): NewRowValues<Values> {
-  // Values made from an object (or none) were checked before the call: they cannot fail.
-  if (values.lazy === false) return values
-  const watched = () =>
-    values().catch((error: unknown) => {
-      flight.leaderDefaultsFailed = true
-      throw error
-    })
+  const watched = () => {
+    flight.valuesAsked = true
+    return values()
+  }
   return Object.assign(watched, { lazy: values.lazy })
 }
 
@@ -71,37 +68,22 @@ export function rowForFollower<Row>(row: Row): Row {
 }
 
 /**
- * The error of a shared operation, for a call that joined it: the same error, but for one that tells of
- * the leader's own write (a row stored under a rewritten key, `written: true`), which this call did not make.
- */
-function errorForFollower(error: unknown): unknown {
-  if (!(error instanceof KeyRewrittenError) || !error.written) return error
-  return new KeyRewrittenError(
-    `A trigger rewrote the key of the row that another call of this process inserted for this key of ` +
-      `${error.store} (this call shared that call's operation: single flight), so no row compares equal to ` +
-      `the key. Nothing was written by this call. Normalize the key before calling, as the trigger does, or ` +
-      `make the trigger leave key columns alone.`,
-    { store: error.store, triggers: error.triggers, cause: error },
-  )
-}
-
-/**
  * `strategy.getOrCreate(store, key, values)`, shared with the other calls of this process for the same
  * strategy object, store object and key (keys that encode alike, as `encodeKey` says) made in the same tick:
  * see {@link Strategy.singleFlight}.
  *
- * - The first call leads: the operation runs at once with its `values`, and it gets the operation's result as
- *   it is. Every call that joins it gets `{ row, created: false }`, its own copy of the row; its `defaults`
- *   are never called.
- * - Only calls made in the leader's tick join: synchronously after it, or from microtasks queued before it
- *   began (its entry is dropped by a microtask queued then). No event can reach the process between the
- *   leader's call and theirs, so what they get is what a read of their own sent at that moment would get. A call made
- *   later runs its own operation, concurrently with the first, as without single flight: it never waits
- *   for another call's operation to end.
- * - A failed operation fails every call that shared it, with the same error; but when it failed in its
- *   leader's own `defaults` (its function threw, or what it returned was refused), the other calls try again,
- *   in an operation of their own, and a `KeyRewrittenError` that reports the leader's row as `written`
- *   reaches the others as one that does not.
+ * - The first call leads: the operation runs with its `values`, and it gets the operation's result as it is.
+ *   Every call that joins it gets `{ row, created: false }`, its own copy of the row; its `defaults` are never
+ *   called.
+ * - The operation begins in a microtask queued by the first call; the calls made before that microtask runs
+ *   (synchronously after the first, or from microtasks queued before it) join it. No event can reach the
+ *   process between the first call and the operation's start, so what each gets is the state of the
+ *   database at some moment during its own call, even on stores whose reads run synchronously. A call made
+ *   later runs its own operation, concurrently with the first, as without single flight.
+ * - A failure before the operation asked for the leader's values (a read, the catalog check) fails every
+ *   call that shared it, with the same error. A failure after it may come from those values (the leader's
+ *   `defaults` function, or a row the database refused), so the other calls try again, each in an
+ *   operation of its own (or one that another of them, resuming in the same tick, leads).
  */
 export function sharedGetOrCreate<Row, Key, Values>(
   strategy: Strategy,
@@ -117,7 +99,7 @@ export function sharedGetOrCreate<Row, Key, Values>(
   return follow(open, strategy, store, key, values)
 }
 
-/** A call that joined `open`: its row (a copy), or its error; or, if the leader's defaults failed, its own. */
+/** A call that joined `open`: its row (a copy), or its error; or, if it failed after asking for values, its own. */
 async function follow<Row, Key, Values>(
   open: Flight,
   strategy: Strategy,
@@ -129,14 +111,17 @@ async function follow<Row, Key, Values>(
     const { row } = await open.result
     return { row: rowForFollower(row as Row), created: false }
   } catch (error) {
-    // The leader's own defaults failed: try again, in an operation of this call's own (or one that another
-    // such call, resuming in the same tick, leads).
-    if (open.leaderDefaultsFailed) return sharedGetOrCreate(strategy, store, key, values)
-    throw errorForFollower(error)
+    // A failure that may be the leader's values': try again, with this call's own.
+    if (open.valuesAsked) return sharedGetOrCreate(strategy, store, key, values)
+    throw error
   }
 }
 
-/** Begin the operation for `id`, led by this call, open to the calls made until this tick ends. */
+/**
+ * Open the operation for `id`, led by this call, and begin it in a microtask: every call made before that
+ * (synchronously after this one, or from a microtask queued before it) joins it, and it reads nothing before
+ * they were made, even on a store whose reads run synchronously (memoryStore, better-sqlite3).
+ */
 function lead<Row, Key, Values>(
   byKey: Map<string, Flight>,
   id: string,
@@ -146,17 +131,18 @@ function lead<Row, Key, Values>(
   values: NewRowValues<Values>,
 ): Promise<GetOrCreateResult<Row>> {
   const flight = new Flight()
-  let result: Promise<GetOrCreateResult<Row>>
-  try {
-    result = strategy.getOrCreate(store, key as Key, watchedValues(values, flight))
-  } catch (error) {
-    result = Promise.reject(error)
-  }
+  const result = new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
+    queueMicrotask(() => {
+      if (byKey.get(id) === flight) byKey.delete(id)
+      try {
+        resolve(strategy.getOrCreate(store, key as Key, watchedValues(values, flight)))
+      } catch (error) {
+        reject(error)
+      }
+    })
+  })
   // Followers await it; the leader's caller gets `result` itself, so a rejection is always handled.
   flight.result = result as Promise<GetOrCreateResult<unknown>>
   byKey.set(id, flight)
-  queueMicrotask(() => {
-    if (byKey.get(id) === flight) byKey.delete(id)
-  })
   return result
 }

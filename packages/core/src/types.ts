@@ -21,6 +21,10 @@ export type {
  * can any object, for any database (see "Write your own store" in the README and the conformance suite in
  * `@getorcreate/core/testing`).
  *
+ * A store object must always talk through one connection context (the database, or one transaction): the
+ * in-process single flight (`Strategy.singleFlight`) shares calls per store object, so a store that picks
+ * its transaction per call (from `AsyncLocalStorage`, say) must be used with `singleFlight: false`.
+ *
  * @typeParam Row - what a read returns.
  * @typeParam Key - the lookup: a plain object of field → value.
  * @typeParam Values - what an insert takes.
@@ -194,14 +198,15 @@ export interface Strategy {
   /**
    * `true` to let `getOrCreate` share one operation among the calls of this process for the same strategy
    * object, store object and key made in the same tick (in-process single flight), as when one event fans out
-   * to several handlers: one read, at most one insert for all of them. The first call's operation runs at
-   * once and it gets its result as it is; the calls that join it get `{ row, created: false }` with their own
-   * copy of the row, and their `defaults` are never called. A call made after the tick ends runs its own
-   * operation, so no call ever waits for another's or gets a row read before it was made. A failed operation
-   * fails every call sharing it with the same error, unless it failed in the first call's own `defaults`: then
-   * the others try again. Never across two store objects (two transactions must not see each other's rows)
-   * nor two strategy objects. `constraintStrategy()` sets it (its option `singleFlight`, default `true`).
-   * Default is `false`: each call runs on its own.
+   * to several handlers: one read, at most one insert for all of them. The first call queues the operation in
+   * a microtask, and the calls made before it begins join it; the first gets its result as it is, the others
+   * `{ row, created: false }` with their own copy of the row, and their `defaults` are never called. A call
+   * made later runs its own operation, so none gets a row read before it was made. A failure before the
+   * operation asks for the first call's values fails every call sharing it with the same error; one after
+   * (its `defaults`, or a row the database refused) fails the first call only, and the others try again.
+   * Never across two store objects (two transactions must not see each other's rows) nor two strategy
+   * objects. `constraintStrategy()` sets it (its option `singleFlight`, default `true`). Default is `false`:
+   * each call runs on its own.
    */
   readonly singleFlight?: boolean
   /**

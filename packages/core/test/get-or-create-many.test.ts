@@ -99,5 +99,11 @@ test('arguments: a store, an array of plain objects, a strategy; checked before 
   const error = await getOrCreateMany(store, [{ key: { slug: 'a' } }, null as never]).catch((e: unknown) => e)
   expect(error).toBeInstanceOf(InvalidKeyError)
   expect((error as Error).message).toMatch(/^items\[1\] must be a plain object/)
+  // A hole in a sparse array is an item, refused as such, not skipped (which would leave a hole in the results).
+  const sparse = [{ key: { slug: 'a' } }, { key: { slug: 'b' } }]
+  delete (sparse as unknown[])[0]
+  const hole = await getOrCreateMany(store, sparse).catch((e: unknown) => e)
+  expect(hole).toBeInstanceOf(InvalidKeyError)
+  expect((hole as Error).message).toMatch(/^items\[0\] must be a plain object .*, got undefined/)
   expect(store.rows()).toHaveLength(0)
 })

@@ -175,6 +175,23 @@ describe.each(PG_DRIVERS)('single flight on Postgres via %s', (driver) => {
     expect(finds).toBe(1) // one operation, failed once: no caller retried on its own
   })
 
+  test("a row the database refuses for the first caller's values (a CHECK) does not fail the others", async () => {
+    const { name, store } = await makeItems()
+    await h.exec(`alter table ${name} add constraint ${name}_title_ok check (title <> 'bad')`)
+    await getOrCreate(store, { slug: 'warm-up' }, { title: 'w' })
+    const settled = await Promise.allSettled([
+      getOrCreate(store, { slug: 'c' }, { title: 'bad' }),
+      ...Array.from({ length: 5 }, (_, i) => getOrCreate(store, { slug: 'c' }, { title: `fine ${i}` })),
+    ])
+    expect(settled[0]?.status).toBe('rejected') // the database's own error, for the caller whose values it was
+    const rest = settled.slice(1).map((s) => (s.status === 'fulfilled' ? s.value : undefined))
+    expect(rest.every((r) => r !== undefined)).toBe(true)
+    expect(rest.filter((r) => r?.created)).toHaveLength(1)
+    expect(new Set(rest.map((r) => r?.row.id)).size).toBe(1)
+    const rows = await h.rows(`select count(*)::int as n from ${name} where slug = 'c'`)
+    expect(rows[0]?.n).toBe(1)
+  })
+
   test("the first caller's own defaults failing does not fail the others: they run their own operation", async () => {
     const { name, store } = await makeItems()
     await getOrCreate(store, { slug: 'warm-up' }, { title: 'w' })
@@ -220,4 +237,22 @@ test('a strategy without singleFlight is called once per call; with it, once per
 
 test('singleFlight must be a boolean', () => {
   expect(() => constraintStrategy({ singleFlight: 'yes' as never })).toThrow(TypeError)
+})
+
+test('a store whose reads run synchronously (memoryStore): a row deleted between two calls of one tick is not returned', async () => {
+  const { memoryStore } = await import('@getorcreate/core')
+  const store = memoryStore<{ id?: number; slug: string; n?: number }>({
+    uniqueBy: [['slug']],
+    autoIncrement: 'id',
+  })
+  await getOrCreate(store, { slug: 'gone' }, { n: 1 })
+  const first = getOrCreate(store, { slug: 'gone' }, { n: 2 })
+  store.delete({ slug: 'gone' }) // synchronously, after the first call and before the second
+  const second = getOrCreate(store, { slug: 'gone' }, { n: 3 })
+  const [a, b] = await Promise.all([first, second])
+  // They share one operation, which began after the delete: it creates the row (with the first call's values).
+  expect(a.created).toBe(true)
+  expect(a.row.n).toBe(2)
+  expect(b).toEqual({ row: a.row, created: false })
+  expect(store.rows()).toHaveLength(1)
 })

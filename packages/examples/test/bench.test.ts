@@ -141,3 +141,21 @@ describe('the fenced systems', () => {
     }
   })
 })
+
+describe('pnpm bench:batch', () => {
+  test('a tiny run: every system leaves one row per key, and the two ratios are printed', async () => {
+    const { runBatchBench } = await import('../src/bench/batch.js')
+    const lines: string[] = []
+    const result = await runBatchBench({
+      databaseUrl,
+      keys: 20,
+      rounds: 1,
+      pool: 4,
+      print: (line) => lines.push(line),
+    })
+    expect(result.rounds).toHaveLength(1)
+    expect(result.manyOverLoop).toBeGreaterThan(0)
+    expect(result.manyOverFloor).toBeGreaterThan(0)
+    expect(lines.at(-2)).toMatch(/^getOrCreateMany ÷ a loop of getOrCreate: [\d.]+× \(target ≥ 20\)$/)
+  })
+})

@@ -1,3 +1,4 @@
+import { boundedEach, GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
 import {
   InvalidKeyError,
   KeyRewrittenError,
@@ -5,6 +6,15 @@ import {
   RowVanishedError,
 } from './errors.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy, UniqueIndexFix, Uniqueness } from './types.js'
+
+/** A store's atomic insert ({@link Store.insertIfAbsentAtomically}). */
+type AtomicInsert<Row, Key, Values> = NonNullable<Store<Row, Key, Values>['insertIfAbsentAtomically']>
+
+/** Keys per batch statement of `getOrCreateMany` (each key's fields are parameters: far under any limit). */
+const BATCH_KEYS = 1000
+
+/** Keys settled at once, one `getOrCreate` each, where a store cannot batch (as `getOrCreateMany` does). */
+const MANY_AT_ONCE = GET_OR_CREATE_MANY_CONCURRENCY
 
 /** Options of {@link constraintStrategy}. */
 export interface ConstraintStrategyOptions {
@@ -196,35 +206,39 @@ export function createConstraintStrategy(
   if (typeof singleFlight !== 'boolean') {
     throw new TypeError(`constraintStrategy: singleFlight must be a boolean, got ${typeof singleFlight}.`)
   }
-  return {
-    name: 'constraint',
-    singleFlight,
-    async getOrCreate<Row, Key, Values>(
-      store: Store<Row, Key, Values>,
-      key: Key,
-      newRow: NewRowValues<Values>,
-    ): Promise<GetOrCreateResult<Row>> {
-      const record = key as Record<string, unknown>
-      const fields = Object.keys(record)
-      if (fields.length > 1) fields.sort()
-      // `insertIfAbsent`: the name before 0.3, honoured until 0.4.
-      const insertAtomically = store.insertIfAbsentAtomically ?? store.insertIfAbsent
-      if (typeof insertAtomically !== 'function') {
+  /**
+   * What must hold before a key of `store` is read: an atomic insert, a unique index on exactly the key's
+   * fields (asked once per store and fields), and no NULL where that index treats NULLs as distinct. Returns
+   * the store's atomic insert, at once when the index is known (a hit waits for nothing).
+   */
+  function checkedInsert<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+  ): AtomicInsert<Row, Key, Values> | Promise<AtomicInsert<Row, Key, Values>> {
+    const record = key as Record<string, unknown>
+    const fields = Object.keys(record)
+    if (fields.length > 1) fields.sort()
+    // `insertIfAbsent`: the name before 0.3, honoured until 0.4.
+    const insertAtomically = store.insertIfAbsentAtomically ?? store.insertIfAbsent
+    if (typeof insertAtomically !== 'function') {
+      return fixOfStoreWithoutInsert(store as Store<unknown, unknown, unknown>, fields).then((fix) => {
         throw missingUniqueConstraint(
           store,
           fields,
-          await fixOfStoreWithoutInsert(store as Store<unknown, unknown, unknown>, fields),
+          fix,
           `give store ${store.name} an insertIfAbsentAtomically that inserts atomically on the key (INSERT … ON ` +
             `CONFLICT (key) DO NOTHING RETURNING *), never a find then an insert`,
           new Error(
             `Store ${store.name} has no insertIfAbsentAtomically: it cannot insert atomically on a unique key.`,
           ),
         )
-      }
-      const known = uniquenessOf(store, fields)
-      const uniqueness = typeof known === 'string' ? known : await known
+      })
+    }
+    const settle = (uniqueness: Known): AtomicInsert<Row, Key, Values> | Promise<never> => {
       if (uniqueness instanceof MissingIndex) {
-        throw missingUniqueConstraint(store, fields, await uniqueness.fix)
+        return uniqueness.fix.then((fix) => {
+          throw missingUniqueConstraint(store, fields, fix)
+        })
       }
       if (uniqueness === 'nulls-distinct') {
         const nulls = fields.filter((field) => record[field] === null)
@@ -236,34 +250,146 @@ export function createConstraintStrategy(
           )
         }
       }
+      return insertAtomically
+    }
+    const known = uniquenessOf(store, fields)
+    return known instanceof Promise ? known.then(settle) : settle(known)
+  }
 
+  /**
+   * The rest of {@link Strategy.getOrCreate} once the key was read and missed: insert, re-read the winner,
+   * retry a vanished row, tell a rewritten key.
+   */
+  async function createAfterMiss<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+    insertAtomically: AtomicInsert<Row, Key, Values>,
+  ): Promise<GetOrCreateResult<Row>> {
+    const values = await newRow()
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const inserted = await insertAtomically.call(store, key, values)
+      if (inserted !== undefined) return { row: inserted, created: true }
+      const winner = await store.find(key, { fresh: true })
+      if (winner !== undefined) return { row: winner, created: false }
+    }
+    // Every insert was refused, yet no row holds the key: a trigger that rewrites key columns makes a row
+    // for another key block ours every time. Asked only here, so that no other path pays for it; a failed
+    // look-up leaves the error as it was.
+    const triggers = (await store.insertTriggers?.().catch(() => undefined)) ?? []
+    if (triggers.length > 0) {
+      throw new KeyRewrittenError(
+        `An insert for this key of ${store.name} was refused ${maxAttempts} times, yet no row has the key: ` +
+          `trigger(s) ${triggers.join(', ')} run before each insert and most likely rewrite a key column, so ` +
+          `the row that blocks this key holds another (it exists; nothing was written by this call). ` +
+          `Normalize the key before calling, as the trigger does, or make the trigger leave key columns alone.`,
+        { store: store.name, triggers },
+      )
+    }
+    throw new RowVanishedError(
+      `A row for this key of ${store.name} blocked the insert but was deleted before it could be read, ` +
+        `${maxAttempts} times in a row. Something deletes these rows as fast as they are created; retry later.`,
+    )
+  }
+
+  /**
+   * `getOrCreateMany`'s entries (distinct keys): in three statements per chunk of one key shape where the
+   * store can batch ({@link Store.findMany} and {@link Store.insertManyIfAbsentAtomically}): read every key,
+   * insert the missing ones in one statement and read them back; a key the batch could not settle (its row
+   * deleted meanwhile, a store that declined) goes the way of `getOrCreate`, as does every key of a store that
+   * cannot batch, {@link MANY_AT_ONCE} at a time.
+   */
+  async function settleMany<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    entries: readonly { readonly key: Key; readonly values: NewRowValues<Values> }[],
+  ): Promise<GetOrCreateResult<Row>[]> {
+    const results: GetOrCreateResult<Row>[] = new Array(entries.length)
+    const checked: AtomicInsert<Row, Key, Values>[] = new Array(entries.length)
+    // Every key checked first (the index, the NULL rule): nothing is read or written for a batch that fails.
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as (typeof entries)[number]
+      const insert = checkedInsert(store, entry.key)
+      checked[i] = typeof insert === 'function' ? insert : await insert
+    }
+    const one = async (i: number) => {
+      const entry = entries[i] as (typeof entries)[number]
+      const found = await store.find(entry.key)
+      results[i] =
+        found !== undefined
+          ? { row: found, created: false }
+          : await createAfterMiss(
+              store,
+              entry.key,
+              entry.values,
+              checked[i] as AtomicInsert<Row, Key, Values>,
+            )
+    }
+    const alone: number[] = []
+    const { findMany, insertManyIfAbsentAtomically: insertMany } = store
+    if (typeof findMany !== 'function' || typeof insertMany !== 'function') {
+      alone.push(...entries.keys())
+    } else {
+      // One key shape per statement: its fields, in order.
+      const shapes = new Map<string, number[]>()
+      entries.forEach((entry, i) => {
+        const shape = Object.keys(entry.key as Record<string, unknown>)
+          .sort()
+          .join('\u0000')
+        const same = shapes.get(shape)
+        if (same) same.push(i)
+        else shapes.set(shape, [i])
+      })
+      for (const indexes of shapes.values()) {
+        for (let from = 0; from < indexes.length; from += BATCH_KEYS) {
+          const chunk = indexes.slice(from, from + BATCH_KEYS)
+          const found = await findMany.call(
+            store,
+            chunk.map((i) => (entries[i] as (typeof entries)[number]).key),
+          )
+          const missing: number[] = []
+          chunk.forEach((i, j) => {
+            const row = found[j]
+            if (row === undefined) missing.push(i)
+            else results[i] = { row, created: false }
+          })
+          if (missing.length === 0) continue
+          // Defaults only for the keys that missed, each at most once (values() is memoized).
+          const values = await Promise.all(
+            missing.map((i) => (entries[i] as (typeof entries)[number]).values()),
+          )
+          const answers = await insertMany.call(
+            store,
+            missing.map((i, j) => ({
+              key: (entries[i] as (typeof entries)[number]).key,
+              values: values[j] as Values,
+            })),
+          )
+          missing.forEach((i, j) => {
+            const answer = answers?.[j]
+            if (answer?.row === undefined) alone.push(i)
+            else results[i] = { row: answer.row, created: answer.inserted }
+          })
+        }
+      }
+    }
+    await boundedEach(alone, MANY_AT_ONCE, one)
+    return results
+  }
+
+  return {
+    name: 'constraint',
+    singleFlight,
+    async getOrCreate<Row, Key, Values>(
+      store: Store<Row, Key, Values>,
+      key: Key,
+      newRow: NewRowValues<Values>,
+    ): Promise<GetOrCreateResult<Row>> {
+      const checked = checkedInsert(store, key)
+      const insertAtomically = typeof checked === 'function' ? checked : await checked
       const found = await store.find(key)
       if (found !== undefined) return { row: found, created: false }
-
-      const values = await newRow()
-      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        const inserted = await insertAtomically.call(store, key, values)
-        if (inserted !== undefined) return { row: inserted, created: true }
-        const winner = await store.find(key, { fresh: true })
-        if (winner !== undefined) return { row: winner, created: false }
-      }
-      // Every insert was refused, yet no row holds the key: a trigger that rewrites key columns makes a row
-      // for another key block ours every time. Asked only here, so that no other path pays for it; a failed
-      // look-up leaves the error as it was.
-      const triggers = (await store.insertTriggers?.().catch(() => undefined)) ?? []
-      if (triggers.length > 0) {
-        throw new KeyRewrittenError(
-          `An insert for this key of ${store.name} was refused ${maxAttempts} times, yet no row has the key: ` +
-            `trigger(s) ${triggers.join(', ')} run before each insert and most likely rewrite a key column, so ` +
-            `the row that blocks this key holds another (it exists; nothing was written by this call). ` +
-            `Normalize the key before calling, as the trigger does, or make the trigger leave key columns alone.`,
-          { store: store.name, triggers },
-        )
-      }
-      throw new RowVanishedError(
-        `A row for this key of ${store.name} blocked the insert but was deleted before it could be read, ` +
-          `${maxAttempts} times in a row. Something deletes these rows as fast as they are created; retry later.`,
-      )
+      return createAfterMiss(store, key, newRow, insertAtomically)
     },
+    getOrCreateMany: (store, entries) => settleMany(store, entries),
   }
 }

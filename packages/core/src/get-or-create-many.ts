@@ -1,3 +1,4 @@
+import { boundedEach, GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
 import { constraintStrategy } from './constraint-strategy.js'
 import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
 import { isPlainObject, keyId, validatedKeyCopy } from './key.js'
@@ -7,8 +8,7 @@ import type { Defaults, GetOrCreateResult, NewRowValues, Store, Strategy } from 
 
 const defaultStrategy = constraintStrategy()
 
-/** How many keys of one `getOrCreateMany` call are settled at once (each one strategy call, in flight). */
-export const GET_OR_CREATE_MANY_CONCURRENCY = 8
+export { GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
 
 /** One item of {@link getOrCreateMany}: a key, and the other values of its row if it must be created. */
 export interface GetOrCreateItem<Key, Values> {
@@ -84,11 +84,12 @@ function entriesOf<Row, Key, Values>(
  *
  * Every item is checked before any I/O, as `getOrCreate` checks its arguments; an invalid one fails the call
  * with its error, its message prefixed with where (`items[3].key: …`), and nothing is written. The distinct
- * keys are then settled {@link GET_OR_CREATE_MANY_CONCURRENCY} at a time, each by the strategy's
- * `getOrCreate`. When one fails, no further key is started, the ones in flight finish, and the call rejects
- * with the first error; outside a transaction the keys settled before it keep their rows (each one is what
- * `getOrCreate` would have left), so the call can be run again as it is, but which of them it created is
- * lost with the results.
+ * keys then go to the strategy's `getOrCreateMany` where it has one (`constraintStrategy()` does: three
+ * statements per chunk on a store with `findMany` and `insertManyIfAbsentAtomically`, such as the Postgres
+ * drizzle stores), else to its `getOrCreate`, {@link GET_OR_CREATE_MANY_CONCURRENCY} keys at a time. When a
+ * key fails, no further key is started, the ones in flight finish, and the call rejects with the first error;
+ * outside a transaction the keys settled before it keep their rows (each one is what `getOrCreate` would have
+ * left), so the call can be run again as it is, but which of them it created is lost with the results.
  *
  * @param store - where the rows live, e.g. `drizzleStore(db, table)`.
  * @param items - `{ key, defaults? }` per row wanted.
@@ -131,21 +132,37 @@ export async function getOrCreateMany<Row, Key, Values>(
   })
   const settling = [...first.values()]
   const settled = new Map<number, GetOrCreateResult<Row>>()
-  let next = 0
-  let failure: { error: unknown } | undefined
-  const worker = async () => {
-    while (failure === undefined && next < settling.length) {
-      const index = settling[next++] as number
-      const entry = entries[index] as Entry<Values>
-      try {
-        settled.set(index, await strategy.getOrCreate(store, entry.key as Key, entry.values))
-      } catch (error) {
-        failure ??= { error }
-      }
+  if (typeof strategy.getOrCreateMany === 'function') {
+    const answers = await strategy.getOrCreateMany(
+      store,
+      settling.map((index) => {
+        const entry = entries[index] as Entry<Values>
+        return { key: entry.key as Key, values: entry.values }
+      }),
+    )
+    if (!Array.isArray(answers) || answers.length !== settling.length) {
+      throw new TypeError(
+        `getOrCreateMany: strategy ${strategy.name}'s getOrCreateMany answered ${Array.isArray(answers) ? answers.length : typeof answers} results for ${settling.length} keys.`,
+      )
     }
+    settling.forEach((index, j) => {
+      settled.set(index, answers[j] as GetOrCreateResult<Row>)
+    })
+    return resultsOf(entries, first, settled)
   }
-  await Promise.all(Array.from({ length: Math.min(GET_OR_CREATE_MANY_CONCURRENCY, settling.length) }, worker))
-  if (failure) throw failure.error
+  await boundedEach(settling, GET_OR_CREATE_MANY_CONCURRENCY, async (index) => {
+    const entry = entries[index] as Entry<Values>
+    settled.set(index, await strategy.getOrCreate(store, entry.key as Key, entry.values))
+  })
+  return resultsOf(entries, first, settled)
+}
+
+/** One result per entry: its own where it settled its key, else a copy of the first such entry's row. */
+function resultsOf<Row, Values>(
+  entries: readonly Entry<Values>[],
+  first: ReadonlyMap<string, number>,
+  settled: ReadonlyMap<number, GetOrCreateResult<Row>>,
+): GetOrCreateResult<Row>[] {
   return entries.map((entry, index) => {
     const own = settled.get(index)
     if (own) return own

@@ -96,6 +96,27 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * only under a lock. Still honoured when the new name is absent; removed in 0.4.
    */
   insertUnlessFound?(key: Key, values: Values): Promise<Row | undefined>
+  /**
+   * For `getOrCreateMany`: the row of each key, in the order of `keys` (`undefined` where none), each compared
+   * as `find` compares it (the database's equality), read in as few statements as the database allows, each
+   * a new statement (as `find(key, { fresh: true })`). The keys have the same fields. Optional: with it and
+   * {@link Store.insertManyIfAbsentAtomically}, the constraint strategy settles a batch in three statements;
+   * without, one key at a time.
+   */
+  findMany?(keys: readonly Key[]): Promise<(Row | undefined)[]>
+  /**
+   * For `getOrCreateMany`: insert each entry unless a row with its key exists, atomically as
+   * {@link Store.insertIfAbsentAtomically} does (the unique index on the keys' fields decides, all entries in
+   * one statement where the database allows), then read each key's row back; answer, in the order of
+   * `entries`, the row that now holds the key (`undefined` if none does, say it was deleted meanwhile) and
+   * whether this call inserted it. Two entries whose keys the database treats as equal get the same row, and
+   * at most the first of them `inserted: true`. A conflict on any other unique constraint is thrown. The keys
+   * have the same fields. Answer `undefined` (nothing written) where it cannot: then the strategy settles the
+   * entries one at a time.
+   */
+  insertManyIfAbsentAtomically?(
+    entries: readonly { readonly key: Key; readonly values: Values }[],
+  ): Promise<readonly { readonly row: Row | undefined; readonly inserted: boolean }[] | undefined>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
   /**
@@ -223,4 +244,13 @@ export interface Strategy {
     key: Key,
     values: NewRowValues<Values>,
   ): Promise<GetOrCreateResult<Row>>
+  /**
+   * Optional: `getOrCreate` for many keys at once, for `getOrCreateMany`, which calls it with distinct keys
+   * (as `encodeKey` encodes them), each validated, with its values; answer one result per entry, in order.
+   * Without it, `getOrCreateMany` calls {@link Strategy.getOrCreate} per key.
+   */
+  getOrCreateMany?<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    entries: readonly { readonly key: Key; readonly values: NewRowValues<Values> }[],
+  ): Promise<GetOrCreateResult<Row>[]>
 }

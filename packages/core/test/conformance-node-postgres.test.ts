@@ -7,7 +7,7 @@ runStoreConformance(
   {
     name: 'Postgres (node-postgres)',
     table: (shape, options) => pgConformanceTable('node-postgres', shape, 16, options),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
     equalKeys: pgEqualKeyCases('node-postgres'),
   },
 )

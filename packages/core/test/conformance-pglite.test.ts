@@ -9,7 +9,7 @@ runStoreConformance(
   {
     name: 'PGlite',
     table: (shape, options) => pgConformanceTable('pglite', shape, undefined, options),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
     equalKeys: pgEqualKeyCases('pglite'),
   },
 )

@@ -7,7 +7,7 @@ runStoreConformance(
   {
     name: 'Postgres (postgres.js)',
     table: (shape, options) => pgConformanceTable('postgres.js', shape, 16, options),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced'],
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
     equalKeys: pgEqualKeyCases('postgres.js'),
   },
 )

@@ -255,7 +255,7 @@ const independent = (make: () => RedisLockStrategy) =>
 /** memoryStore() without `uniqueBy` has no insertIfAbsentAtomically; drizzleStore on Postgres has every member. */
 const memoryMembers = { members: ['insertIfAbsentUnderLock', 'uniqueIndexFix'] } as const
 const postgresMembers = {
-  members: ['insertIfAbsentAtomically', 'insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements'],
+  members: ['insertIfAbsentAtomically', 'insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'batch'],
   equalKeys: postgresEqualKeys,
 } as const
 

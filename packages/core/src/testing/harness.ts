@@ -23,6 +23,7 @@ const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
   'uniqueIndexFix',
   'statements',
   'insertIfAbsentFenced',
+  'batch',
 ]
 
 /** Every shape, for cases that look at the store of each. */
@@ -37,6 +38,8 @@ interface Calls {
   insertIfAbsentFenced: number
   uniqueness: number
   lockIdentity: number
+  findMany: number
+  insertManyIfAbsentAtomically: number
 }
 
 /** A store wrapped by {@link counted}, its calls, and their total. */
@@ -59,6 +62,8 @@ function counted(store: ConformanceStore): Counter {
     insertIfAbsentFenced: 0,
     uniqueness: 0,
     lockIdentity: 0,
+    findMany: 0,
+    insertManyIfAbsentAtomically: 0,
   }
   const wrapper: ConformanceStore = {
     name: store.name,
@@ -106,6 +111,19 @@ function counted(store: ConformanceStore): Counter {
     }
   }
   if (uniqueIndexFix) wrapper.uniqueIndexFix = (fields) => uniqueIndexFix.call(store, fields)
+  const { findMany, insertManyIfAbsentAtomically } = store
+  if (findMany) {
+    wrapper.findMany = (keys) => {
+      calls.findMany++
+      return findMany.call(store, keys)
+    }
+  }
+  if (insertManyIfAbsentAtomically) {
+    wrapper.insertManyIfAbsentAtomically = (entries) => {
+      calls.insertManyIfAbsentAtomically++
+      return insertManyIfAbsentAtomically.call(store, entries)
+    }
+  }
   const { checkKey, lockIdentity } = store
   if (checkKey) wrapper.checkKey = (key) => checkKey.call(store, key)
   if (lockIdentity) {
@@ -124,7 +142,9 @@ function counted(store: ConformanceStore): Counter {
       calls.insertIfAbsentUnderLock +
       calls.insertIfAbsentFenced +
       calls.uniqueness +
-      calls.lockIdentity,
+      calls.lockIdentity +
+      calls.findMany +
+      calls.insertManyIfAbsentAtomically,
   }
 }
 
@@ -256,6 +276,9 @@ export function membersOf(
   const { store } = table
   return checked.filter((member) => {
     if (member === 'statements') return typeof table.statements === 'function'
+    if (member === 'batch') {
+      return typeof store.findMany === 'function' && typeof store.insertManyIfAbsentAtomically === 'function'
+    }
     if (member === 'insertIfAbsentFenced') {
       return (
         typeof store.insertIfAbsentFenced === 'function' &&

@@ -11,8 +11,9 @@ export function registerManyCases(suite: Suite): void {
   const table = suite.enforcedBy === 'strategy' ? 'no-unique' : 'unique'
 
   test('getOrCreateMany: one result per item in input order; a repeated key settled once; defaults only for creates', async () => {
-    await withTable(table, async ({ store, count }) => {
+    await withTable(table, async ({ store, count }, counter) => {
       await run(store, { slug: 'old' }, { title: 'Old' })
+      const singleInserts = counter.calls.insertIfAbsentAtomically
       const called: string[] = []
       const lazy = (slug: string) => () => {
         called.push(slug)
@@ -37,6 +38,15 @@ export function registerManyCases(suite: Suite): void {
       expect(results[3]?.row === results[0]?.row).toBe(false) // each item its own copy of the row
       expect(called).toEqual(['new-1']) // never for a hit, nor for a repeated key
       expect(await count()).toBe(3)
+      if (store.findMany && store.insertManyIfAbsentAtomically && suite.enforcedBy === 'index') {
+        // A store that batches, under the constraint strategy: one read of every key, one insert (its read
+        // back inside), and no key settled alone.
+        expect({
+          findMany: counter.calls.findMany,
+          insertMany: counter.calls.insertManyIfAbsentAtomically,
+          insertOne: counter.calls.insertIfAbsentAtomically - singleInserts,
+        }).toEqual({ findMany: 1, insertMany: 1, insertOne: 0 })
+      }
       expect(await runMany(store, [])).toEqual([])
     })
   })

@@ -56,6 +56,42 @@ export function registerMemberCases(suite: Suite): void {
     })
   }
 
+  if (suite.has('batch')) {
+    test('findMany and insertManyIfAbsentAtomically: answers in order; one inserted per new row; another unique constraint throws', async () => {
+      await withTable('unique', async ({ store, count }) => {
+        const findMany = declared(store.findMany, 'batch')
+        const insertMany = declared(store.insertManyIfAbsentAtomically, 'batch')
+        await run(store, { slug: 'old' }, { title: 'Old' })
+        const found = await findMany.call(store, [{ slug: 'nope' }, { slug: 'old' }])
+        expect([found.length, found[0], found[1]?.slug]).toEqual([2, undefined, 'old'])
+        const answers = await insertMany.call(store, [
+          { key: { slug: 'n1' }, values: { slug: 'n1', title: 'N1' } },
+          { key: { slug: 'old' }, values: { slug: 'old', title: 'again' } },
+          { key: { slug: 'n1' }, values: { slug: 'n1', title: 'twice' } },
+        ])
+        expect(answers === undefined).toBe(false)
+        const flat = (answers ?? []).map((a) => [a.row?.slug, a.row?.title, a.inserted])
+        expect(flat).toEqual([
+          ['n1', 'N1', true],
+          ['old', 'Old', false],
+          ['n1', 'N1', false],
+        ])
+        expect(String(answers?.[2]?.row?.id)).toBe(String(answers?.[0]?.row?.id))
+        await insertMany.call(store, [
+          { key: { slug: 'e1' }, values: { slug: 'e1', email: 'same@example.com' } },
+        ])
+        const other = await rejection(
+          insertMany.call(store, [
+            { key: { slug: 'e2' }, values: { slug: 'e2', email: 'same@example.com' } },
+          ]),
+        )
+        expect(isGetOrCreateError(other)).toBe(false)
+        expect(await count({ slug: 'e2' })).toBe(0)
+        expect(await count()).toBe(3)
+      })
+    })
+  }
+
   if (suite.has('insertIfAbsentUnderLock')) {
     test('insertIfAbsentUnderLock (optional): inserts once, then sees the row, even one written behind its back', async () => {
       await withTable('no-unique', async ({ store, count, insertBehind }) => {

@@ -133,7 +133,11 @@ export interface StoreConformanceOptions {
    *   writes, a row found under the fence is not written again, an older token is a `LockLostError` with
    *   nothing written (from `insert(values, { fence, lockKey })` too), the same token is accepted, bad tokens
    *   and lock keys are `TypeError`s, lock keys differing in case have their own fences, and racing owners of
-   *   one key make exactly one row.
+   *   one key make exactly one row;
+   * - `'batch'`: {@link Store.findMany} and {@link Store.insertManyIfAbsentAtomically} (one goes without the
+   *   other nowhere): rows in the order of the keys, `undefined` for a miss; the insert's answers in order,
+   *   one `inserted: true` per new row, a repeated key given the same row, an existing key its row, another
+   *   unique constraint thrown.
    *
    * The suite declares its tests before any table exists, so it cannot look for itself. Instead one case,
    * always registered, opens a table of each shape and fails unless the table and its store have exactly
@@ -146,6 +150,7 @@ export interface StoreConformanceOptions {
     | 'uniqueIndexFix'
     | 'statements'
     | 'insertIfAbsentFenced'
+    | 'batch'
   )[]
 }
 

@@ -66,7 +66,10 @@ export async function runBatchBench(options: BatchOptions): Promise<{
           slugs.filter((_, i) => i % 2 === 0),
         ])
         const store = drizzleStore(drizzle(sql), tagsTable(table))
-        await getOrCreate(store, { slug: 'warm-up' }, { label: 'w' }) // the catalog check, prepared statements
+        // A store made once at start-up has read the catalog (its index, its columns' types, its triggers)
+        // and prepared its statements before the calls that count.
+        await getOrCreate(store, { slug: 'warm-up' }, { label: 'w' })
+        await getOrCreateMany(store, [{ key: { slug: 'warm-up-2' }, defaults: { label: 'w' } }])
         const started = performance.now()
         if (system === 'loop') {
           for (const slug of slugs) await getOrCreate(store, { slug }, { label: slug })
@@ -83,7 +86,9 @@ export async function runBatchBench(options: BatchOptions): Promise<{
           await sql.unsafe(`select id, slug from ${table} where slug = any($1::text[])`, [slugs])
         }
         rate[system] = keys / ((performance.now() - started) / 1000)
-        const counted = await sql.unsafe(`select count(*)::int as n from ${table} where slug <> 'warm-up'`)
+        const counted = await sql.unsafe(
+          `select count(*)::int as n from ${table} where slug not like 'warm-up%'`,
+        )
         const n = Number(counted[0]?.n)
         if (n !== keys) throw new Error(`${system}: ${n} rows for ${keys} keys`)
         await sql.unsafe(`drop table ${table}`)

@@ -6,6 +6,7 @@ import { insertParameters } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
+import { pgBatch } from './pg-batch.js'
 import { collationMismatchOf, readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
 import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
@@ -143,6 +144,24 @@ export function pgStore<T extends PgTable>(
     return row as Row
   }
 
+  // getOrCreateMany's three statements (a read of every key, one insert, a read back), where they can run.
+  const batch =
+    preparer &&
+    pgBatch({
+      db,
+      preparer,
+      table: table as PgTable,
+      relation,
+      columns,
+      fields,
+      mapRows,
+      casts,
+      factsFor,
+      liveFacts: () => (relationFacts ? Promise.resolve(relationFacts) : liveFacts()),
+      label,
+      inTransaction: is(db, PgTransaction),
+    })
+
   /** insertIfAbsentUnderLock statements by shape; `null` where none can be prepared (then: a read, then an insert). */
   const insertIfAbsentUnderLockStatements = new Map<string, Prepared | null>()
 
@@ -232,6 +251,16 @@ export function pgStore<T extends PgTable>(
       },
     }),
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
+    ...(batch && {
+      findMany: (keys: readonly Partial<Row>[]) =>
+        batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>,
+      insertManyIfAbsentAtomically: (
+        entries: readonly { readonly key: Partial<Row>; readonly values: T['$inferInsert'] }[],
+      ) =>
+        batch.insertMany(
+          entries as readonly { key: Record<string, unknown>; values: Record<string, unknown> }[],
+        ) as Promise<{ row: Row | undefined; inserted: boolean }[] | undefined>,
+    }),
     // The names before 0.3 (deprecated, removed in 0.4).
     insertIfAbsent: insertIfAbsentAtomically,
     insertUnlessFound: (key, values) => insertIfAbsentUnderLock(key, values),

@@ -1,0 +1,326 @@
+import { type Column, SQL, sql } from 'drizzle-orm'
+import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
+import { keyId } from '../../key.js'
+import { databaseColumnName } from '../common/columns.js'
+import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import { keyWhere } from '../common/key-where.js'
+import type { castFor, PgRelationFacts } from './pg-columns.js'
+import type { AnyPgDatabase } from './pg-database.js'
+import { pgInsertError, sqlState } from './pg-errors.js'
+import { readPgInsertTriggers } from './pg-key-check.js'
+import type { RawPreparer } from './pg-session.js'
+
+/** What {@link pgBatch} needs of its store. */
+export interface PgBatchContext {
+  readonly db: AnyPgDatabase
+  readonly preparer: RawPreparer
+  readonly table: PgTable
+  /** The table as SQL names it (quoted, maybe schema-qualified), for the catalog. */
+  readonly relation: string
+  readonly columns: Record<string, Column>
+  /** The table's fields, in the order `mapRows` expects its columns. */
+  readonly fields: readonly string[]
+  /** Rows as arrays of every column in `fields` order → rows. */
+  readonly mapRows: (rows: unknown[][]) => unknown[]
+  /** How each key field's parameter is cast to compare as its column stores. */
+  readonly casts: (field: string) => ReturnType<typeof castFor>
+  /** Resolves once `key` can be compared as its columns store, if need be. */
+  readonly factsFor: (key: Record<string, unknown>) => Promise<unknown> | undefined
+  /** The live table's facts (its columns' types), read once. */
+  readonly liveFacts: () => Promise<PgRelationFacts>
+  /** The table as messages name it. */
+  readonly label: string
+  /** Whether the store is bound to a transaction (a deadlock then aborts it: no statement is retried). */
+  readonly inTransaction: boolean
+}
+
+/** How many times a batch insert that lost a deadlock runs again (outside a transaction). */
+const DEADLOCK_ATTEMPTS = 3
+
+/** A statement's text and its parameters, as drizzle renders one. */
+interface Rendered {
+  readonly sql: string
+  readonly params: unknown[]
+}
+
+/** The most parameters one statement gets: far under Postgres's 65,535 (a 16-bit count). */
+const MAX_PARAMETERS = 30_000
+
+/**
+ * How long an answer "the table has no trigger that runs before each inserted row" is trusted, in
+ * milliseconds (as a missing index is, see `MISSING_INDEX_RECHECK_MS`): the batch insert checks no key, so
+ * a table with such a trigger is settled one key at a time, where each insert checks its key.
+ */
+const TRIGGERS_RECHECK_MS = 1000
+
+/**
+ * `findMany` and `insertManyIfAbsentAtomically` for a Postgres store, or `undefined` for a table without a
+ * primary key (an inserted row is told from a found one by it) or a drizzle without the session to prepare
+ * on. Each key is compared exactly as `find` compares it: the same `WHERE`, with the same casts, one
+ * `LIMIT 1` branch per key of a `UNION ALL`, so the database's equality (collations, rounding on write) decides
+ * which row is a key's, never JavaScript's.
+ */
+export function pgBatch(context: PgBatchContext) {
+  const { db, preparer, table, columns, fields, mapRows, casts, label } = context
+  const primaryKey = primaryKeyFields(table, columns)
+  if (primaryKey.length === 0) return undefined
+  const column = (field: string) => columns[field] as Column
+  const inherited = inheritedFields(columns)
+  const selected = sql.join(
+    fields.map((field) => sql.identifier(databaseColumnName(db, column(field)))),
+    sql`, `,
+  )
+
+  /** Run `query` (drizzle SQL with its values bound, or text and parameters), its rows as arrays. */
+  async function rowsOf(query: SQL | Rendered): Promise<unknown[][]> {
+    const rendered = query instanceof SQL ? preparer.dialect.sqlToQuery(query) : query
+    const statement = preparer._.session.prepareQuery(
+      rendered,
+      undefined,
+      undefined as never,
+      true,
+      (rows) => rows,
+    )
+    return (await statement.execute()) as unknown[][]
+  }
+
+  /** SQL text that takes no parameter (names, casts of column references), rendered once. */
+  function text(query: SQL): string {
+    const rendered = preparer.dialect.sqlToQuery(query)
+    if (rendered.params.length > 0) throw new Error('pgBatch: a constant fragment took parameters.')
+    return rendered.sql
+  }
+  const tableText = text(sql`${table}`)
+  const columnText = (field: string) => text(sql`${sql.identifier(databaseColumnName(db, column(field)))}`)
+
+  /** `(select i, cols from t where key limit 1) union all …`: one branch per key, for keys with a NULL. */
+  function branchesFor(keys: readonly Record<string, unknown>[], indexes: readonly number[]): SQL {
+    return sql.join(
+      indexes.map(
+        (i) =>
+          sql`(select ${sql.raw(String(i))}::int as i, ${selected} from ${table} where ${keyWhere(column, keys[i] as Record<string, unknown>, { cast: casts, inline: true })} limit 1)`,
+      ),
+      sql` union all `,
+    )
+  }
+
+  /** The constant part of {@link lateralFor}'s statement for a key shape: after the VALUES list. */
+  const lateralTails = new Map<string, string>()
+
+  /**
+   * `select k.i, t.cols from (values (i, $1::type, …), …) k cross join lateral (select cols from t where
+   * t.col = k.field … limit 1) t`, for keys without a NULL: each value typed as its column's type without its
+   * typmod (as a parameter compared with the column is) and compared through the same cast `find` uses, so
+   * that a key finds what `find` finds; one plan, whatever the number of keys.
+   */
+  async function lateralFor(
+    keys: readonly Record<string, unknown>[],
+    indexes: readonly number[],
+  ): Promise<Rendered> {
+    const facts = await context.liveFacts()
+    const names = Object.keys(keys[indexes[0] as number] as object).sort()
+    const shape = names.join('\u0000')
+    let tail = lateralTails.get(shape)
+    if (tail === undefined) {
+      const where = sql.join(
+        names.map((name, f) => {
+          const ref = sql`k.${sql.identifier(`k${f}`)}`
+          const cast = casts(name)
+          return sql`${column(name)} = ${cast ? cast(ref) : ref}`
+        }),
+        sql` and `,
+      )
+      const fieldsOfK = names.map((_, f) => `"k${f}"`).join(', ')
+      tail = `) as k(i, ${fieldsOfK}) cross join lateral (select ${text(selected)} from ${tableText} where ${text(where)} limit 1) as t`
+      lateralTails.set(shape, tail)
+    }
+    // Each value typed as its column's type without the typmod ('numeric(10,2)' → 'numeric'), as a parameter
+    // compared with the column is; the cast in the WHERE then rounds it as `find`'s does.
+    const types = names.map((name) => {
+      const type = facts.columns.get(databaseColumnName(db, column(name)))?.type
+      return type === undefined ? '' : `::${type.replace(/\(\d+(?:,\s*\d+)?\)/g, '')}`
+    })
+    const params: unknown[] = []
+    const rows: string[] = []
+    for (const i of indexes) {
+      const key = keys[i] as Record<string, unknown>
+      let row = `(${i}`
+      names.forEach((name, f) => {
+        params.push(column(name).mapToDriverValue(key[name]))
+        row += `, $${params.length}${types[f]}`
+      })
+      rows.push(`${row})`)
+    }
+    const qualified = fields.map((field) => `t.${columnText(field)}`).join(', ')
+    return { sql: `select k.i, ${qualified} from (values ${rows.join(', ')}${tail}`, params }
+  }
+
+  async function findMany(keys: readonly Record<string, unknown>[]): Promise<unknown[]> {
+    const found: unknown[] = new Array(keys.length).fill(undefined)
+    if (keys.length === 0) return found
+    for (const key of keys) {
+      const reading = context.factsFor(key)
+      if (reading) await reading
+    }
+    const perKey = Math.max(1, Object.keys(keys[0] as object).length)
+    const chunk = Math.max(1, Math.floor(MAX_PARAMETERS / perKey))
+    const withNull: number[] = []
+    const plain: number[] = []
+    keys.forEach((key, i) => {
+      ;(Object.values(key).includes(null) ? withNull : plain).push(i)
+    })
+    const queries: (SQL | Rendered)[] = []
+    for (let from = 0; from < plain.length; from += chunk) {
+      queries.push(await lateralFor(keys, plain.slice(from, from + chunk)))
+    }
+    for (let from = 0; from < withNull.length; from += chunk) {
+      queries.push(branchesFor(keys, withNull.slice(from, from + chunk)))
+    }
+    for (const query of queries) {
+      const rows = await rowsOf(query)
+      const mapped = mapRows(rows.map((row) => row.slice(1)))
+      rows.forEach((row, r) => {
+        found[Number(row[0])] = mapped[r]
+      })
+    }
+    return found
+  }
+
+  let triggers: { readonly until: number; readonly none: Promise<boolean> } | undefined
+  /** Whether the table has no trigger that runs before each inserted row (read again after a second). */
+  function noTriggers(): Promise<boolean> {
+    const now = performance.now()
+    if (!triggers || now >= triggers.until) {
+      const none = readPgInsertTriggers(db, context.relation).then((names) => names.length === 0)
+      triggers = { until: now + TRIGGERS_RECHECK_MS, none }
+      none.catch(() => {
+        triggers = undefined
+      })
+    }
+    return triggers.none
+  }
+
+  const identity = (row: Record<string, unknown>) =>
+    JSON.stringify(primaryKey.map((field) => String(row[field])))
+
+  /**
+   * `insert into t (cols) values ($1, default, null, …), … on conflict (key) do nothing returning pk`, as text
+   * and parameters (drizzle's builder is slow for a thousand rows): each row's given fields, `$defaultFn`s run
+   * per row as drizzle's own insert runs them, `default` for a field a row leaves out. Undefined where a
+   * `$defaultFn` returns SQL: then drizzle's builder writes the rows.
+   */
+  function insertText(
+    part: readonly { readonly values: Record<string, unknown> }[],
+    targetText: string,
+    pkText: string,
+  ): Rendered | undefined {
+    const rows: Record<string, unknown>[] = []
+    const given = new Set<string>()
+    for (const entry of part) {
+      const parameters = insertParameters(columns, entry.values)
+      if (!parameters) return undefined
+      for (const name of parameters.names) given.add(name)
+      rows.push(parameters.params)
+    }
+    const names = [...given].sort()
+    if (names.length === 0) return undefined
+    const params: unknown[] = []
+    const tuples = rows.map((row) => {
+      const cells = names.map((name) => {
+        if (!Object.hasOwn(row, name)) return 'default'
+        const value = row[name]
+        if (value === null) return 'null'
+        params.push(column(name).mapToDriverValue(value))
+        return `$${params.length}`
+      })
+      return `(${cells.join(', ')})`
+    })
+    return {
+      sql:
+        `insert into ${tableText} (${names.map(columnText).join(', ')}) values ${tuples.join(', ')} ` +
+        `on conflict (${targetText}) do nothing returning ${pkText}`,
+      params,
+    }
+  }
+
+  async function insertMany(
+    entries: readonly { readonly key: Record<string, unknown>; readonly values: Record<string, unknown> }[],
+  ): Promise<{ row: unknown; inserted: boolean }[] | undefined> {
+    if (entries.length === 0) return []
+    if (!(await noTriggers())) return undefined
+    const target = Object.keys((entries[0] as (typeof entries)[number]).key).map(column) as PgColumn[]
+    const returning = Object.fromEntries(primaryKey.map((field) => [field, column(field) as PgColumn]))
+    const chunk = Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, fields.length)))
+    const inserted = new Set<string>()
+    // Rows in one order for every batch (by key), so that two batches of overlapping keys take their rows'
+    // locks in the same order; where they still deadlock (keys the database equates but JavaScript orders
+    // apart), the statement, which wrote nothing, runs again.
+    const ordered = [...entries].sort((a, b) => {
+      const x = keyId(a.key)
+      const y = keyId(b.key)
+      return x < y ? -1 : x > y ? 1 : 0
+    })
+    const pkText = primaryKey.map(columnText).join(', ')
+    const targetText = Object.keys((entries[0] as (typeof entries)[number]).key)
+      .sort()
+      .map(columnText)
+      .join(', ')
+    for (let from = 0; from < ordered.length; from += chunk) {
+      const part = ordered.slice(from, from + chunk)
+      const statement = insertText(part, targetText, pkText)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const back = statement
+            ? await rowsOf(statement)
+            : ((
+                await db
+                  .insert(table)
+                  .values(part.map((entry) => valuesForDrizzle(entry.values, inherited)))
+                  .onConflictDoNothing({ target })
+                  .returning(returning)
+              ).map((row) =>
+                primaryKey.map((field) => (row as Record<string, unknown>)[field]),
+              ) as unknown[][])
+          for (const row of back) {
+            inserted.add(
+              JSON.stringify(
+                primaryKey.map((field, f) =>
+                  String(statement ? column(field).mapFromDriverValue(row[f]) : row[f]),
+                ),
+              ),
+            )
+          }
+          break
+        } catch (error) {
+          const retry = sqlState(error) === '40P01' && !context.inTransaction && attempt < DEADLOCK_ATTEMPTS
+          if (!retry) pgInsertError(error, label)
+        }
+      }
+    }
+    const found = (await findMany(entries.map((entry) => entry.key))) as (
+      | Record<string, unknown>
+      | undefined
+    )[]
+    // Keys the database treats as equal meet one row: only the first of them inserted it.
+    return found.map((row) => {
+      if (row === undefined) return { row, inserted: false }
+      const id = identity(row)
+      const mine = inserted.delete(id)
+      return { row, inserted: mine }
+    })
+  }
+
+  return { findMany, insertMany }
+}
+
+/** The fields of the table's primary key (a column's own, or the table's composite one); `[]`: none. */
+function primaryKeyFields(table: PgTable, columns: Record<string, Column>): string[] {
+  const byColumn = new Map(Object.entries(columns).map(([field, column]) => [column, field]))
+  const own = Object.keys(columns).filter((field) => (columns[field] as Column).primary)
+  if (own.length > 0) return own
+  const [composite] = getTableConfig(table).primaryKeys
+  return (composite?.columns ?? []).flatMap((column) => {
+    const field = byColumn.get(column as Column)
+    return field === undefined ? [] : [field]
+  })
+}

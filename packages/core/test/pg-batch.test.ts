@@ -1,0 +1,163 @@
+/**
+ * getOrCreateMany on Postgres in three statements (findMany, one multi-row insert, its read back): on every
+ * driver; keys the database equates but JavaScript does not; triggers; transactions; and overlapping batches
+ * racing single calls across four OS processes.
+ */
+import { constraintStrategy, getOrCreateMany, isGetOrCreateError, type Store } from '@getorcreate/core'
+import { drizzleStore } from '@getorcreate/core/drizzle'
+import { type RaceOutcome, raceViolations, raceWorkers } from '@getorcreate/test-support'
+import { numeric, pgTable, serial, text } from 'drizzle-orm/pg-core'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
+import { itemsDdl, itemsTable } from './support/tables.js'
+
+const strategy = constraintStrategy({ singleFlight: false })
+
+describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
+  let h: PgHarness
+  beforeAll(async () => {
+    h = await openPg(driver, 8)
+  })
+  afterAll(async () => {
+    await h.close()
+  })
+
+  async function makeItems() {
+    const name = h.table()
+    await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+    return { name, store: drizzleStore(h.db, itemsTable(name)) }
+  }
+
+  test('300 keys, half existing: three statements on the table, defaults only for the 150 created', async () => {
+    const { name, store } = await makeItems()
+    await h.exec(
+      `insert into ${name} (slug, title) select 'k' || (i * 2), 'old' from generate_series(0, 149) i`,
+    )
+    await getOrCreateMany(store, [{ key: { slug: 'warm-up' } }], strategy) // the catalog checks, once
+    const from = h.queries.length
+    let defaultsCalls = 0
+    const results = await getOrCreateMany(
+      store,
+      Array.from({ length: 300 }, (_, i) => ({
+        key: { slug: `k${i}` },
+        defaults: () => {
+          defaultsCalls++
+          return { title: 'new' }
+        },
+      })),
+      strategy,
+    )
+    const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+    expect(onTable).toHaveLength(3)
+    expect(defaultsCalls).toBe(150)
+    expect(results.map((r) => r.created)).toEqual(Array.from({ length: 300 }, (_, i) => i % 2 === 1))
+    expect(results.every((r, i) => r.row.slug === `k${i}` && r.row.title === (i % 2 ? 'new' : 'old'))).toBe(
+      true,
+    )
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(301)
+  })
+
+  test('keys the database equates (numeric(10,2) rounding on write) are one row: one created, one id', async () => {
+    const name = h.table()
+    await h.exec(
+      `create table ${name} (id serial primary key, amount numeric(10,2) not null unique, label text)`,
+    )
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      amount: numeric('amount', { precision: 10, scale: 2 }).notNull(),
+      label: text('label'),
+    })
+    const store = drizzleStore(h.db, table)
+    const results = await getOrCreateMany(
+      store,
+      ['7', '7.001', '6.999', '7.0', '8'].map((amount) => ({ key: { amount } })),
+      strategy,
+    )
+    expect(results.filter((r) => r.created)).toHaveLength(2)
+    expect(new Set(results.slice(0, 4).map((r) => r.row.id)).size).toBe(1)
+    expect(results[0]?.created).toBe(true) // the first of the equal keys
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(2)
+  })
+
+  test('a trigger that rewrites the key: KEY_REWRITTEN as for getOrCreate, and nothing written', async () => {
+    const { name, store } = await makeItems()
+    const fn = `${name}_lower`
+    await h.exec(
+      `create function ${fn}() returns trigger language plpgsql as $$ begin new.slug := lower(new.slug); return new; end $$`,
+    )
+    await h.exec(
+      `create trigger ${name}_before before insert on ${name} for each row execute function ${fn}()`,
+    )
+    const error = await getOrCreateMany(
+      store,
+      [{ key: { slug: 'Bob' } }, { key: { slug: 'ann' } }],
+      strategy,
+    ).catch((e: unknown) => e)
+    expect(isGetOrCreateError(error) && error.code).toBe('KEY_REWRITTEN')
+    const rows = await h.rows(`select slug from ${name} where slug <> 'ann'`)
+    expect(rows).toEqual([])
+    await h.exec(`drop trigger ${name}_before on ${name}; drop function ${fn}()`)
+  })
+
+  test('inside a transaction: the batch is part of it, and a rollback leaves nothing', async () => {
+    const { name } = await makeItems()
+    const table = itemsTable(name)
+    await h.db
+      .transaction(async (tx) => {
+        const results = await getOrCreateMany(
+          drizzleStore(tx, table) as unknown as Store<{ id: number; slug: string | null }>,
+          [{ key: { slug: 'a' } }, { key: { slug: 'b' } }, { key: { slug: 'a' } }],
+          strategy,
+        )
+        expect(results.map((r) => r.created)).toEqual([true, true, false])
+        throw new Error('roll back')
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof Error) || error.message !== 'roll back') throw error
+      })
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(0)
+  })
+})
+
+describe('overlapping batches in opposite orders and single calls, 4 OS processes', () => {
+  let h: PgHarness
+  beforeAll(async () => {
+    h = await openPg('postgres.js', 2)
+  })
+  afterAll(async () => {
+    await h.close()
+  })
+
+  for (const driver of ['postgres.js', 'node-postgres'] as const) {
+    test(`via ${driver}: one row, one created:true and one id per key; no error`, async () => {
+      const name = h.table()
+      await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+      const KEYS = 400
+      const reports = await raceWorkers<{ results: [string, number, boolean][]; errors: string[] }>(
+        new URL('./workers/pg-batch-worker.ts', import.meta.url),
+        Array.from({ length: 4 }, (_, i) => ({
+          driver,
+          table: name,
+          keys: KEYS,
+          batches: 24,
+          window: 60,
+          concurrency: 6,
+          seed: i + 1,
+        })),
+      )
+      const outcomes: RaceOutcome[] = []
+      for (const { results, errors } of reports) {
+        expect(errors).toEqual([])
+        for (const [key, id, created] of results) outcomes.push({ key, id, created })
+      }
+      const counts = await h.rows(`select slug, count(*)::int as n from ${name} group by slug`)
+      const touched = [...new Set(outcomes.map((outcome) => outcome.key))]
+      const rowsByKey = new Map(counts.map((row) => [String(row.slug), Number(row.n)]))
+      expect(raceViolations({ keys: touched, outcomes, rowsByKey })).toEqual([])
+      expect(counts.length).toBe(touched.length)
+    })
+  }
+})

@@ -81,6 +81,35 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     expect(count?.n).toBe(2)
   })
 
+  test('varchar(3): a key past the length never finds the cut row; trailing spaces the write drops do', async () => {
+    const name = h.table()
+    await h.exec(`create table ${name} (id serial primary key, code varchar(3) not null unique, label text)`)
+    await h.exec(`insert into ${name} (code, label) values ('abc', 'old'), ('ab ', 'old')`)
+    const { varchar } = await import('drizzle-orm/pg-core')
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      code: varchar('code', { length: 3 }).notNull(),
+      label: text('label'),
+    })
+    const store = drizzleStore(h.db, table)
+    const spaces = await getOrCreateMany(
+      store,
+      [{ key: { code: 'ab      ' } }, { key: { code: 'abc' } }, { key: { code: 'ab' } }],
+      strategy,
+    )
+    // 'ab      ' is stored as 'ab ' (spaces past the length dropped): the row there; 'ab' is another key.
+    expect(spaces.map((r) => [r.row.code, r.created])).toEqual([
+      ['ab ', false],
+      ['abc', false],
+      ['ab', true],
+    ])
+    // 'abcd' is not 'abc': the insert is refused as the database refuses it (too long), nothing found or written.
+    const error = await getOrCreateMany(store, [{ key: { code: 'abcd' } }], strategy).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(Error)
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(3)
+  })
+
   test('a trigger that rewrites the key: KEY_REWRITTEN as for getOrCreate, and nothing written', async () => {
     const { name, store } = await makeItems()
     const fn = `${name}_lower`

@@ -52,6 +52,8 @@ export { encodeKey, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
 export { resolveValues } from './new-row-values.js'
 export type {
+  BatchAnswer,
+  BatchEntry,
   Defaults,
   Fence,
   FindOptions,

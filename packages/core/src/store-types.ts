@@ -83,3 +83,19 @@ export interface LockIdentity {
    */
   readonly key: Readonly<Record<string, unknown>>
 }
+
+/** One entry of `Store.insertManyIfAbsentAtomically`: a key, and the values of its row if it is inserted. */
+export interface BatchEntry<Key, Values> {
+  /** The key, as `insertIfAbsentAtomically` takes it. */
+  readonly key: Key
+  /** The new row's values, the key merged in. */
+  readonly values: Values
+}
+
+/** What `Store.insertManyIfAbsentAtomically` answers for one entry. */
+export interface BatchAnswer<Row> {
+  /** The row that holds the entry's key after the insert; `undefined` when none does (deleted meanwhile). */
+  readonly row: Row | undefined
+  /** Whether this call inserted that row (at most one entry of several the database treats as equal). */
+  readonly inserted: boolean
+}

@@ -1,4 +1,6 @@
 import type {
+  BatchAnswer,
+  BatchEntry,
   Fence,
   FindOptions,
   InsertOptions,
@@ -8,6 +10,8 @@ import type {
 } from './store-types.js'
 
 export type {
+  BatchAnswer,
+  BatchEntry,
   Fence,
   FindOptions,
   InsertOptions,
@@ -115,8 +119,8 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * entries one at a time.
    */
   insertManyIfAbsentAtomically?(
-    entries: readonly { readonly key: Key; readonly values: Values }[],
-  ): Promise<readonly { readonly row: Row | undefined; readonly inserted: boolean }[] | undefined>
+    entries: readonly BatchEntry<Key, Values>[],
+  ): Promise<readonly BatchAnswer<Row>[] | undefined>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
   /**
@@ -251,6 +255,6 @@ export interface Strategy {
    */
   getOrCreateMany?<Row, Key, Values>(
     store: Store<Row, Key, Values>,
-    entries: readonly { readonly key: Key; readonly values: NewRowValues<Values> }[],
+    entries: readonly BatchEntry<Key, NewRowValues<Values>>[],
   ): Promise<GetOrCreateResult<Row>[]>
 }

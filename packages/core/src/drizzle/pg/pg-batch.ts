@@ -7,6 +7,7 @@ import { keyWhere } from '../common/key-where.js'
 import type { castFor, PgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError, sqlState } from './pg-errors.js'
+import { insertDisabled } from './pg-insert.js'
 import { readPgInsertTriggers } from './pg-key-check.js'
 import type { RawPreparer } from './pg-session.js'
 
@@ -55,10 +56,10 @@ const TRIGGERS_RECHECK_MS = 1000
 
 /**
  * `findMany` and `insertManyIfAbsentAtomically` for a Postgres store, or `undefined` for a table without a
- * primary key (an inserted row is told from a found one by it) or a drizzle without the session to prepare
- * on. Each key is compared exactly as `find` compares it: the same `WHERE`, with the same casts, one
- * `LIMIT 1` branch per key of a `UNION ALL`, so the database's equality (collations, rounding on write) decides
- * which row is a key's, never JavaScript's.
+ * primary key (an inserted row is told from a found one by it). Each key is compared exactly as `find`
+ * compares it: a `VALUES` list of the keys joined to `find`'s own `WHERE … LIMIT 1` probe with the same casts
+ * (a key with a NULL: `find`'s statement itself, one `UNION ALL` branch per key), so the database's equality
+ * (collations, rounding on write) decides which row is a key's, never JavaScript's.
  */
 export function pgBatch(context: PgBatchContext) {
   const { db, preparer, table, columns, fields, mapRows, casts, label } = context
@@ -124,21 +125,22 @@ export function pgBatch(context: PgBatchContext) {
     if (tail === undefined) {
       const where = sql.join(
         names.map((name, f) => {
-          const ref = sql`k.${sql.identifier(`k${f}`)}`
+          const ref = sql`goc_keys.${sql.identifier(`k${f}`)}`
           const cast = casts(name)
           return sql`${column(name)} = ${cast ? cast(ref) : ref}`
         }),
         sql` and `,
       )
       const fieldsOfK = names.map((_, f) => `"k${f}"`).join(', ')
-      tail = `) as k(i, ${fieldsOfK}) cross join lateral (select ${text(selected)} from ${tableText} where ${text(where)} limit 1) as t`
+      tail = `) as goc_keys(i, ${fieldsOfK}) cross join lateral (select ${text(selected)} from ${tableText} where ${text(where)} limit 1) as goc_row`
       lateralTails.set(shape, tail)
     }
-    // Each value typed as its column's type without the typmod ('numeric(10,2)' → 'numeric'), as a parameter
-    // compared with the column is; the cast in the WHERE then rounds it as `find`'s does.
+    // Each value typed as its column's type without a typmod (format_type(oid, -1): 'numeric', 'bpchar',
+    // '"bit"'), which cuts nothing, as a parameter compared with the column is typed; the cast in the WHERE
+    // then rounds it as `find`'s does.
     const types = names.map((name) => {
-      const type = facts.columns.get(databaseColumnName(db, column(name)))?.type
-      return type === undefined ? '' : `::${type.replace(/\(\d+(?:,\s*\d+)?\)/g, '')}`
+      const untyped = facts.columns.get(databaseColumnName(db, column(name)))?.untyped
+      return untyped === undefined ? '' : `::${untyped}`
     })
     const params: unknown[] = []
     const rows: string[] = []
@@ -151,8 +153,8 @@ export function pgBatch(context: PgBatchContext) {
       })
       rows.push(`${row})`)
     }
-    const qualified = fields.map((field) => `t.${columnText(field)}`).join(', ')
-    return { sql: `select k.i, ${qualified} from (values ${rows.join(', ')}${tail}`, params }
+    const qualified = fields.map((field) => `goc_row.${columnText(field)}`).join(', ')
+    return { sql: `select goc_keys.i, ${qualified} from (values ${rows.join(', ')}${tail}`, params }
   }
 
   async function findMany(keys: readonly Record<string, unknown>[]): Promise<unknown[]> {
@@ -200,8 +202,18 @@ export function pgBatch(context: PgBatchContext) {
     return triggers.none
   }
 
+  /** A primary key value as text that tells values apart: a Date to the millisecond, bytes as hex. */
+  const textOf = (value: unknown): string =>
+    value instanceof Date
+      ? `d${value.toISOString()}`
+      : value instanceof Uint8Array
+        ? `x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
+        : typeof value === 'object' && value !== null
+          ? `j${JSON.stringify(value)}`
+          : `${typeof value}:${String(value)}`
+  /** A row's primary key, as text: what an inserted row and the row read back are compared by. */
   const identity = (row: Record<string, unknown>) =>
-    JSON.stringify(primaryKey.map((field) => String(row[field])))
+    JSON.stringify(primaryKey.map((field) => textOf(row[field])))
 
   /**
    * `insert into t (cols) values ($1, default, null, …), … on conflict (key) do nothing returning pk`, as text
@@ -222,7 +234,8 @@ export function pgBatch(context: PgBatchContext) {
       for (const name of parameters.names) given.add(name)
       rows.push(parameters.params)
     }
-    const names = [...given].sort()
+    // Generated columns take no value, as in drizzle's own insert.
+    const names = [...given].filter((name) => !insertDisabled(column(name))).sort()
     if (names.length === 0) return undefined
     const params: unknown[] = []
     const tuples = rows.map((row) => {
@@ -285,7 +298,7 @@ export function pgBatch(context: PgBatchContext) {
             inserted.add(
               JSON.stringify(
                 primaryKey.map((field, f) =>
-                  String(statement ? column(field).mapFromDriverValue(row[f]) : row[f]),
+                  textOf(statement ? column(field).mapFromDriverValue(row[f]) : row[f]),
                 ),
               ),
             )
@@ -301,13 +314,22 @@ export function pgBatch(context: PgBatchContext) {
       | Record<string, unknown>
       | undefined
     )[]
-    // Keys the database treats as equal meet one row: only the first of them inserted it.
-    return found.map((row) => {
-      if (row === undefined) return { row, inserted: false }
+    // Keys the database treats as equal meet one row: the one whose values were written (the first of them
+    // in the insert's order) inserted it.
+    const position = new Map(ordered.map((entry, at) => [entry, at]))
+    const claimed = new Map<string, number>()
+    found.forEach((row, at) => {
+      if (row === undefined) return
       const id = identity(row)
-      const mine = inserted.delete(id)
-      return { row, inserted: mine }
+      if (!inserted.has(id)) return
+      const order = position.get(entries[at] as (typeof entries)[number]) as number
+      const best = claimed.get(id)
+      if (best === undefined || order < (position.get(entries[best] as (typeof entries)[number]) as number)) {
+        claimed.set(id, at)
+      }
     })
+    const creators = new Set(claimed.values())
+    return found.map((row, at) => ({ row, inserted: creators.has(at) }))
   }
 
   return { findMany, insertMany }

@@ -9,6 +9,11 @@ export interface PgColumnFacts {
   readonly name: string
   /** Its full SQL type with its typmod, as `format_type` prints it: `'timestamp(0) without time zone'`. */
   readonly type: string
+  /**
+   * The same type without a typmod, as `format_type(oid, -1)` prints it (`'numeric'`, `'bpchar'`, `'"bit"'`,
+   * `'character varying'`): what a value compared with the column is typed as, for a cast that cuts nothing.
+   */
+  readonly untyped: string
   /** The base type's name in `pg_type` (`'timestamptz'`, `'numeric'`, `'varchar'`, `'bpchar'`, `'citext'`). */
   readonly base: string
   /** The typmod (`-1`: none): a precision, a scale, a length, which writes round or cut the value to. */
@@ -42,6 +47,7 @@ const RELATION_FACTS = (relation: string) => sql`
       select json_agg(json_build_object(
         'name', a.attname::text,
         'type', format_type(b.oid, case when t.typtype = 'd' then t.typtypmod else a.atttypmod end),
+        'untyped', format_type(b.oid, -1),
         'base', b.typname::text,
         'typmod', case when t.typtype = 'd' then t.typtypmod else a.atttypmod end,
         'category', b.typcategory::text,

@@ -74,7 +74,7 @@ export function pgInserter(context: PgInserterContext) {
 }
 
 /** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
-function insertDisabled(column: Column): boolean {
+export function insertDisabled(column: Column): boolean {
   return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
 }
 

@@ -252,14 +252,18 @@ export function pgStore<T extends PgTable>(
     }),
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
     ...(batch && {
-      findMany: (keys: readonly Partial<Row>[]) =>
-        batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>,
+      findMany: (keys: readonly Partial<Row>[]) => {
+        for (const key of keys) checkKeyTypes(label, columns, key as Record<string, unknown>)
+        return batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>
+      },
       insertManyIfAbsentAtomically: (
         entries: readonly { readonly key: Partial<Row>; readonly values: T['$inferInsert'] }[],
-      ) =>
-        batch.insertMany(
+      ) => {
+        for (const entry of entries) checkKeyTypes(label, columns, entry.key as Record<string, unknown>)
+        return batch.insertMany(
           entries as readonly { key: Record<string, unknown>; values: Record<string, unknown> }[],
-        ) as Promise<{ row: Row | undefined; inserted: boolean }[] | undefined>,
+        ) as Promise<{ row: Row | undefined; inserted: boolean }[] | undefined>
+      },
     }),
     // The names before 0.3 (deprecated, removed in 0.4).
     insertIfAbsent: insertIfAbsentAtomically,

@@ -129,6 +129,31 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     ])
   })
 
+  test("generated columns are left to the database, as in drizzle's own insert", async () => {
+    const name = h.table()
+    await h.exec(
+      `create table ${name} (id serial primary key, slug text not null unique,
+        slug_upper text generated always as (upper(slug)) stored)`,
+    )
+    const { sql } = await import('drizzle-orm')
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      slug: text('slug').notNull(),
+      slugUpper: text('slug_upper').generatedAlwaysAs(sql`upper(slug)`),
+    })
+    const store = drizzleStore(h.db, table)
+    // A value given for the generated column is dropped, as drizzle's insert (and getOrCreate) drop it.
+    const results = await getOrCreateMany(
+      store,
+      [{ key: { slug: 'ab' }, defaults: { slugUpper: 'ignored' } as never }, { key: { slug: 'cd' } }],
+      strategy,
+    )
+    expect(results.map((r) => [r.row.slugUpper, r.created])).toEqual([
+      ['AB', true],
+      ['CD', true],
+    ])
+  })
+
   test('a trigger that rewrites the key: KEY_REWRITTEN as for getOrCreate, and nothing written', async () => {
     const { name, store } = await makeItems()
     const fn = `${name}_lower`

@@ -292,6 +292,19 @@ export function createConstraintStrategy(
     )
   }
 
+  /** {@link Strategy.getOrCreate}: the checks, a read, and on a miss {@link createAfterMiss}. */
+  async function getOrCreateOne<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+  ): Promise<GetOrCreateResult<Row>> {
+    const checked = checkedInsert(store, key)
+    const insertAtomically = typeof checked === 'function' ? checked : await checked
+    const found = await store.find(key)
+    if (found !== undefined) return { row: found, created: false }
+    return createAfterMiss(store, key, newRow, insertAtomically)
+  }
+
   /**
    * `getOrCreateMany`'s entries (distinct keys): in three statements per chunk of one key shape where the
    * store can batch ({@link Store.findMany} and {@link Store.insertManyIfAbsentAtomically}): read every key,
@@ -304,25 +317,14 @@ export function createConstraintStrategy(
     entries: readonly { readonly key: Key; readonly values: NewRowValues<Values> }[],
   ): Promise<GetOrCreateResult<Row>[]> {
     const results: GetOrCreateResult<Row>[] = new Array(entries.length)
-    const checked: AtomicInsert<Row, Key, Values>[] = new Array(entries.length)
     // Every key checked first (the index, the NULL rule): nothing is read or written for a batch that fails.
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as (typeof entries)[number]
+    for (const entry of entries) {
       const insert = checkedInsert(store, entry.key)
-      checked[i] = typeof insert === 'function' ? insert : await insert
+      if (typeof insert !== 'function') await insert
     }
     const one = async (i: number) => {
       const entry = entries[i] as (typeof entries)[number]
-      const found = await store.find(entry.key)
-      results[i] =
-        found !== undefined
-          ? { row: found, created: false }
-          : await createAfterMiss(
-              store,
-              entry.key,
-              entry.values,
-              checked[i] as AtomicInsert<Row, Key, Values>,
-            )
+      results[i] = await getOrCreateOne(store, entry.key, entry.values)
     }
     const alone: number[] = []
     const { findMany, insertManyIfAbsentAtomically: insertMany } = store
@@ -379,17 +381,7 @@ export function createConstraintStrategy(
   return {
     name: 'constraint',
     singleFlight,
-    async getOrCreate<Row, Key, Values>(
-      store: Store<Row, Key, Values>,
-      key: Key,
-      newRow: NewRowValues<Values>,
-    ): Promise<GetOrCreateResult<Row>> {
-      const checked = checkedInsert(store, key)
-      const insertAtomically = typeof checked === 'function' ? checked : await checked
-      const found = await store.find(key)
-      if (found !== undefined) return { row: found, created: false }
-      return createAfterMiss(store, key, newRow, insertAtomically)
-    },
+    getOrCreate: getOrCreateOne,
     getOrCreateMany: (store, entries) => settleMany(store, entries),
   }
 }

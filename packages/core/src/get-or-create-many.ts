@@ -1,12 +1,10 @@
 import { boundedEach, GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
-import { constraintStrategy } from './constraint-strategy.js'
+import { defaultStrategy } from './default-strategy.js'
 import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
 import { isPlainObject, keyId, validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
 import { rowForFollower } from './single-flight.js'
 import type { Defaults, GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
-
-const defaultStrategy = constraintStrategy()
 
 export { GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
 

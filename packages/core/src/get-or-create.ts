@@ -1,11 +1,9 @@
-import { constraintStrategy } from './constraint-strategy.js'
+import { defaultStrategy } from './default-strategy.js'
 import type { DefaultsArgument, ExplicitDefaults, KeyArgument, TableOf } from './get-or-create-types.js'
 import { validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
 import { sharedGetOrCreate } from './single-flight.js'
 import type { Defaults, GetOrCreateResult, Store, Strategy, TableName } from './types.js'
-
-const defaultStrategy = constraintStrategy()
 
 /**
  * Get the row for `key`, or create it with `{ ...defaults, ...key }`: exactly one row per key and exactly one

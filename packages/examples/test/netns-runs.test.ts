@@ -7,8 +7,9 @@
 import { randomBytes } from 'node:crypto'
 import { databaseUrl } from '@getorcreate/test-support'
 import { describe, expect, test } from 'vitest'
-import { type Network, setUpNetwork } from '../src/stress/netns.js'
+import { setUpNetwork } from '../src/stress/netns.js'
 import { chooseSubnet, rangesInUse, workerAddresses } from '../src/stress/netns-subnet.js'
+import type { Network } from '../src/stress/network.js'
 import { links, namespaces, runProbe, startOwner } from './support/netns.js'
 
 const root = process.getuid?.() === 0

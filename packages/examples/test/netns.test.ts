@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { databaseUrl, mysqlUrl } from '@getorcreate/test-support'
 import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type Network, setUpNetwork } from '../src/stress/netns.js'
+import { setUpNetwork } from '../src/stress/netns.js'
+import type { Network } from '../src/stress/network.js'
 import { carrier, links, listening, namespaces, runProbe, startProbe } from './support/netns.js'
 
 const root = process.getuid?.() === 0
@@ -62,7 +63,7 @@ describe('setUpNetwork', () => {
     }
   })
 
-  test('a worker reaches Postgres, MariaDB and Redis through the forwarder, and nothing else', async () => {
+  test('a worker reaches Postgres, MariaDB and Redis through the forwarder, and nothing else; the forwarder counts its connections', async () => {
     const worker = network.workers[0]
     if (!worker) throw new Error('no worker')
     // The machine's own addresses (the veths' root sides aside) and the other worker's end of the forwarder.
@@ -86,8 +87,17 @@ describe('setUpNetwork', () => {
       expect(result.loopback).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED'])
       expect(result.outside).toEqual(outside.map(() => 'ENETUNREACH'))
       expect(result.interfaces).toEqual({ lo: ['127.0.0.1/8', '::1/128'], eth0: [`${next(worker.host)}/30`] })
+      // The forwarder took one connection per service on this worker's link, from its end of the link.
+      expect(network.connections()).toEqual([
+        { from: [next(worker.host)], perService: { postgres: 1, mariadb: 1, redis: 1 } },
+        { from: [], perService: {} },
+      ])
     } else {
       expect(result.loopback).toEqual(['connected', 'connected', 'connected'])
+      expect(network.connections()).toEqual([
+        { from: [], perService: {} },
+        { from: [], perService: {} },
+      ])
     }
   })
 

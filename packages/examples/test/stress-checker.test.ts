@@ -102,16 +102,50 @@ describe('the stress checker', () => {
     ]
     const verdict = check(history({ tables: [clean], faults, errors }))
     expect(verdict.counts.untypedErrors).toBe(2)
-    expect(verdict.errorsByKind['raw:Error']).toEqual({ total: 2, outsideFaults: 1 })
+    expect(verdict.errorsByKind['raw:Error']).toEqual({ total: 2, outsideFaults: 1, first: 't: boom' })
     expect(verdict.errorsPerFault).toEqual({
       none: { LOCK_UNAVAILABLE: 1, 'raw:ECONNRESET': 1, 'raw:Error': 1 },
       '0': { 'raw:57P01': 1 },
       '2': { 'raw:Error': 1 },
     })
-    expect(verdict.violations).toContain('t h0: raw:ECONNRESET outside any fault: boom')
+    expect(verdict.violations).toContain(
+      't h0: raw:ECONNRESET outside any fault: boom (worker 0, took 5 ms, 3500 ms after pg-terminate ended)',
+    )
   })
 
-  test('a call slower than its bound is a hang, unless its own worker was stopped meanwhile', () => {
+  test("a cut of worker 2's link covers its raw errors on networked services in the window, not its SQLite file's nor other workers'", () => {
+    const named = (name: string, services: string[]): TableHistory => ({ ...clean, name, services })
+    const tables = [
+      named('pgc', ['pg']),
+      named('myl', ['mysql', 'redis']),
+      named('litec', ['sqlite']),
+      named('litel', ['sqlite', 'redis']),
+    ]
+    const cut: FaultWindow = {
+      kind: 'link-cut',
+      affects: ['worker:2:pg', 'worker:2:mysql', 'worker:2:redis'],
+      start: 1_000,
+      end: 2_000,
+      detail: '',
+    }
+    const on = (tableName: string, worker: number, at: number): ErrorEvent => ({
+      ...error('raw:ECONNRESET', at, worker),
+      table: tableName,
+    })
+    const covered = [on('pgc', 2, 1_500), on('myl', 2, 1_100), on('litel', 2, 1_900)]
+    const uncovered = [on('litec', 2, 1_500), on('pgc', 1, 1_500), on('pgc', 2, 2_500), on('myl', 3, 1_200)]
+    const verdict = check(history({ tables, faults: [cut], errors: [...covered, ...uncovered] }))
+    expect(verdict.counts.untypedErrors).toBe(uncovered.length)
+    expect(verdict.errorsPerFault).toEqual({
+      '0': { 'raw:ECONNRESET': covered.length },
+      none: { 'raw:ECONNRESET': uncovered.length },
+    })
+    expect(verdict.violations).toContain(
+      'litec h0: raw:ECONNRESET outside any fault: boom (worker 2, took 5 ms)',
+    )
+  })
+
+  test('a call slower than its bound is a hang, unless its own worker was stopped meanwhile (a cut link is no stop)', () => {
     const slow = (worker: number, end: number | undefined): SlowCall => ({
       table: 't',
       key: 'h0',
@@ -120,11 +154,16 @@ describe('the stress checker', () => {
       end,
       boundMs: 100,
     })
-    const faults = [fault(['worker:1'], 1_050, 2_000)]
+    const faults = [fault(['worker:1'], 1_050, 2_000), fault(['worker:2:pg'], 1_050, 2_000)]
     const verdict = check(
-      history({ tables: [clean], faults, slow: [slow(0, 3_000), slow(1, 3_000), slow(1, undefined)] }),
+      history({
+        tables: [clean],
+        faults,
+        slow: [slow(0, 3_000), slow(1, 3_000), slow(1, undefined), slow(2, 3_000)],
+      }),
     )
-    expect(verdict.counts.hangs).toBe(2)
+    expect(verdict.counts.hangs).toBe(3)
+    expect(verdict.violations).toContain('t h0: hang, took 2000 ms (bound 100 ms, worker 2)')
     expect(verdict.violations).toContain('t h0: hang, took 2000 ms (bound 100 ms, worker 0)')
     expect(verdict.violations).toContain('t h0: hang, never ended (bound 100 ms, worker 1)')
   })

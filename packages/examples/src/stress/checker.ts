@@ -1,7 +1,9 @@
 /**
  * The stress run's checker: pure over a {@link History}, no I/O. Per key, the rows in the table (1; 0 or 1 in
  * the deleted range), one `created: true` per created row, one id for every caller; every error one of the
- * library's codes, or a raw driver error while an injected fault hit its service; no unhandled rejection; no
+ * library's codes, or a raw driver error while an injected fault hit its service (every worker's calls on it,
+ * `pg`; or one worker's calls, all of them, `worker:2`, or those on one service, `worker:2:pg`, as a cut of that
+ * worker's link does); no unhandled rejection; no
  * call slower than its bound (a hang) unless its own worker was stopped; RSS growth per worker under a bound.
  */
 import type { ErrorEvent, FaultWindow, History, KeyRecord, TableHistory } from './history.js'
@@ -36,7 +38,7 @@ export interface Verdict {
   readonly ok: boolean
   readonly counts: VerdictCounts
   /** Errors per kind (a code, or `raw:<what>`): in all, and how many fell outside every fault window. */
-  readonly errorsByKind: Readonly<Record<string, { total: number; outsideFaults: number }>>
+  readonly errorsByKind: Readonly<Record<string, ErrorKindCount>>
   /** Per fault (by index in `history.faults`, then `none`): errors per kind during its window. */
   readonly errorsPerFault: Readonly<Record<string, Readonly<Record<string, number>>>>
   /** Per table: calls that returned a row, and calls that threw. */
@@ -54,11 +56,41 @@ function overlaps(fault: FaultWindow, start: number, end: number): boolean {
 }
 
 /** The faults that may explain a raw error of `event` on a table on `services`. */
+/** How many calls failed with one kind of error, and the first of them, to tell what it was. */
+interface ErrorKindCount {
+  total: number
+  outsideFaults: number
+  /** The first such error's table, driver and message. */
+  readonly first: string
+}
+
+/** An error's table, driver and message, as the report shows it. */
+function describeError(event: ErrorEvent): string {
+  return `${event.table}${event.via === undefined ? '' : ` via ${event.via}`}: ${event.message}`
+}
+
+/**
+ * Where an error ran and for how long, and the last fault that ended before it began (on any service): what
+ * tells a pool's wait (a call that took its timeout) from an instant refusal, and a fault's long tail.
+ */
+function whereAndWhen(event: ErrorEvent, faults: readonly FaultWindow[]): string {
+  const via = event.via === undefined ? '' : ` via ${event.via}`
+  const before = faults.filter((fault) => fault.end <= event.start).sort((a, b) => b.end - a.end)[0]
+  const detail = before?.detail ? ` (${before.detail})` : ''
+  const last = before ? `, ${event.start - before.end} ms after ${before.kind}${detail} ended` : ''
+  return `worker ${event.worker}${via}, took ${event.end - event.start} ms${last}`
+}
+
 function faultsOf(faults: readonly FaultWindow[], event: ErrorEvent, services: readonly string[]): number[] {
   const hit: number[] = []
   faults.forEach((fault, i) => {
+    const worker = `worker:${event.worker}`
     const relevant = fault.affects.some(
-      (what) => services.includes(what) || what === `worker:${event.worker}` || what === 'all',
+      (what) =>
+        services.includes(what) ||
+        what === worker ||
+        services.some((service) => what === `${worker}:${service}`) ||
+        what === 'all',
     )
     if (relevant && overlaps(fault, event.start, event.end)) hit.push(i)
   })
@@ -150,13 +182,13 @@ export function check(history: History): Verdict {
       }
     }
   }
-  const errorsByKind: Record<string, { total: number; outsideFaults: number }> = {}
+  const errorsByKind: Record<string, ErrorKindCount> = {}
   const errorsPerFault: Record<string, Record<string, number>> = {}
   for (const event of history.errors) {
     counts.errors += 1
     const services = servicesOf.get(event.table) ?? []
     const during = faultsOf(history.faults, event, services)
-    const entry = errorsByKind[event.kind] ?? { total: 0, outsideFaults: 0 }
+    const entry = errorsByKind[event.kind] ?? { total: 0, outsideFaults: 0, first: describeError(event) }
     entry.total += 1
     if (during.length === 0) entry.outsideFaults += 1
     errorsByKind[event.kind] = entry
@@ -166,7 +198,9 @@ export function check(history: History): Verdict {
     errorsPerFault[bucket] = perFault
     if (event.kind.startsWith('raw:') && during.length === 0) {
       counts.untypedErrors += 1
-      say(`${event.table} ${event.key}: ${event.kind} outside any fault: ${event.message}`)
+      say(
+        `${event.table} ${event.key}: ${event.kind} outside any fault: ${event.message} (${whereAndWhen(event, history.faults)})`,
+      )
     }
   }
   for (const call of history.slow) {

@@ -1,12 +1,14 @@
 /**
  * The parent side of the fault schedule: each planned fault injected at its time, and its window recorded as
  * it really happened (plus a grace for reconnects) for the checker. Only what the run made is touched:
- * Postgres backends carrying the run's application_name, the MariaDB connections the workers reported, the run's own Redis nodes and workers.
+ * Postgres backends carrying the run's application_name, the MariaDB connections the workers reported, the run's
+ * own Redis nodes, workers and the links of their namespaces.
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Worker } from '@getorcreate/test-support'
 import type { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import type { FaultWindow } from './history.js'
+import type { Network } from './network.js'
 import type { PlannedFault } from './schedule.js'
 import type { Admin } from './tables.js'
 
@@ -19,6 +21,9 @@ const FAULT_GRACE_MS = 12_000
 /** How much longer than its planned length a fault may take to inject before it is given up on. */
 const INJECT_TIMEOUT_MS = 10_000
 
+/** The services a worker reaches over its network link (SQLite is a file on this machine). */
+const NETWORKED = ['pg', 'mysql', 'redis'] as const
+
 /** What the faults act on. */
 export interface FaultContext {
   readonly admin: Admin
@@ -27,6 +32,8 @@ export interface FaultContext {
   readonly applicationName: string
   readonly nodes: readonly RedisNode[]
   readonly workers: readonly Worker[]
+  /** The workers' network: what `link-cut` cuts. */
+  readonly network: Network
   /** `go`, `Date.now()` ms. */
   readonly epoch: number
 }
@@ -106,6 +113,13 @@ async function inject(fault: PlannedFault, ctx: FaultContext): Promise<[string[]
       child.kill('SIGCONT')
       return [[`worker:${first}`], `SIGSTOP worker ${first} for ${fault.ms} ms (past the lock TTL)`]
     }
+    case 'link-cut':
+      await ctx.network.cut(first!, fault.ms)
+      // The worker's calls on every service it reaches through its link; not its SQLite file.
+      return [
+        NETWORKED.map((service) => `worker:${first}:${service}`),
+        `link of worker ${first} down for ${fault.ms} ms`,
+      ]
     case 'slow-defaults':
       await delay(fault.ms)
       return [[], 'defaults functions sleep before returning']

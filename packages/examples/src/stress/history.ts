@@ -60,11 +60,18 @@ export function errorKind(error: unknown): string {
   return 'raw:unknown'
 }
 
-/** The first line of `error`'s message, and of its cause's (an ORM's wrapper says little by itself). */
+/**
+ * The first line of `error`'s message, and of its cause's (an ORM's wrapper says little by itself); for a
+ * programming error (`TypeError`, `RangeError`, `ReferenceError`), where it was thrown too: whose bug it is.
+ */
 export function errorMessage(error: unknown): string {
   const first = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? ''
   const cause = error instanceof Error && error.cause !== undefined ? ` (cause: ${first(error.cause)})` : ''
-  return `${first(error)}${cause}`.slice(0, 300)
+  const programming =
+    error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError
+  const frame = programming ? (error.stack?.split('\n').find((line) => /^\s+at /.test(line)) ?? '') : ''
+  const at = frame ? ` [${frame.trim()}]` : ''
+  return `${first(error)}${cause}${at}`.slice(0, 500)
 }
 
 /** One call that threw. */
@@ -101,7 +108,10 @@ export interface SlowCall {
 export interface FaultWindow {
   /** E.g. `pg-terminate`, `redis-kill-2`, `worker-stop`. */
   readonly kind: string
-  /** What it hits: `pg`, `mysql`, `sqlite`, `redis` (the lock tables), or `worker:<n>` (one worker). */
+  /**
+   * What it hits: `pg`, `mysql`, `sqlite`, `redis` (the lock tables), `worker:<n>` (one worker, every call), or
+   * `worker:<n>:<service>` (one worker's calls on tables on that service: a cut of its link).
+   */
   readonly affects: readonly string[]
   readonly start: number
   /** When its effects may last until (the fault's end plus a grace for reconnects). */

@@ -13,10 +13,20 @@ export interface ForwardedPort {
   readonly port: number
 }
 
+/** The connections one listener took from one address. */
+interface AcceptedConnections {
+  readonly host: string
+  readonly port: number
+  readonly from: string
+  readonly count: number
+}
+
 /** Forwarders, listening: close them all with {@link Forwarder.close}. */
 export interface Forwarder {
   /** Connections open right now (client side and service side each count once), for the tests. */
   readonly openSockets: number
+  /** Every connection taken so far: on which listener, and from which address (the peer's, as it arrived). */
+  accepted(): readonly AcceptedConnections[]
   /** Stops listening and resets every connection still open. */
   close(): Promise<void>
 }
@@ -44,6 +54,11 @@ function join(client: Socket, upstream: Socket): void {
 /** Listens on every `host:port` of `ports`, forwarding each connection to `127.0.0.1:port`. */
 export async function startForwarder(ports: readonly ForwardedPort[]): Promise<Forwarder> {
   const servers: Server[] = []
+  const accepted = new Map<string, AcceptedConnections>()
+  const count = (host: string, port: number, from: string) => {
+    const key = `${host} ${port} ${from}`
+    accepted.set(key, { host, port, from, count: (accepted.get(key)?.count ?? 0) + 1 })
+  }
   const sockets = new Set<Socket>()
   const track = (socket: Socket) => {
     sockets.add(socket)
@@ -60,6 +75,7 @@ export async function startForwarder(ports: readonly ForwardedPort[]): Promise<F
     for (const { host, port } of ports) {
       const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
         track(client)
+        count(host, port, client.remoteAddress ?? 'unknown')
         const upstream = connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true })
         track(upstream)
         join(client, upstream)
@@ -84,6 +100,7 @@ export async function startForwarder(ports: readonly ForwardedPort[]): Promise<F
     get openSockets() {
       return sockets.size
     },
+    accepted: () => [...accepted.values()],
     close,
   }
 }

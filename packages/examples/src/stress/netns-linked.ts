@@ -1,11 +1,12 @@
 /**
- * A network that is up: its cuts and its teardown (see `Network` in netns.ts for the contract).
+ * A network that is up: its cuts, its connections and its teardown (see `Network` in network.ts for the contract).
  */
 
 import { release } from './netns-exit.js'
 import type { Forwarder } from './netns-forwarder.js'
 import { ip, NetnsError } from './netns-ip.js'
 import { namedFor } from './netns-names.js'
+import type { Network, NetworkWorker, WorkerConnections } from './network.js'
 
 /** What netns.ts built, handed over. */
 export interface LinkedParts {
@@ -14,6 +15,8 @@ export interface LinkedParts {
   readonly links: readonly string[]
   /** The root side of each worker's veth. */
   readonly hosts: readonly string[]
+  /** The services forwarded (their names say what the connections on each port were for). */
+  readonly services: readonly { readonly name: string; readonly port: number }[]
   readonly forwarder: Forwarder
   /** Deletes every link and namespace (errors ignored: checked afterwards). */
   readonly remove: () => Promise<unknown>
@@ -22,13 +25,13 @@ export interface LinkedParts {
 }
 
 /** A network with namespaces: `available` is true. */
-export class LinkedNetwork {
+export class LinkedNetwork implements Network {
   /** Always true: see `Network.available`. */
   readonly available = true
   /** Always undefined: see `Network.reason`. */
   readonly reason = undefined
   /** See `Network.workers`. */
-  readonly workers: readonly { readonly prefix: readonly string[]; readonly host: string }[]
+  readonly workers: readonly NetworkWorker[]
   readonly #parts: LinkedParts
   /** Per worker: the cuts going on now. */
   readonly #cuts: number[]
@@ -85,6 +88,20 @@ export class LinkedNetwork {
       cuts[worker] = (cuts[worker] ?? 1) - 1
       if (cuts[worker] === 0 && !this.#teardown) await this.#setLink(worker, 'up')
     }
+  }
+
+  /** See `Network.connections`. */
+  connections(): readonly WorkerConnections[] {
+    const accepted = this.#parts.forwarder.accepted()
+    return this.#parts.hosts.map((host) => {
+      const mine = accepted.filter((entry) => entry.host === host)
+      const perService: Record<string, number> = {}
+      for (const { port, count } of mine) {
+        const name = this.#parts.services.find((service) => service.port === port)?.name ?? String(port)
+        perService[name] = (perService[name] ?? 0) + count
+      }
+      return { from: [...new Set(mine.map((entry) => entry.from))], perService }
+    })
   }
 
   /** See `Network.teardown`. */

@@ -4,7 +4,8 @@
  * (netns-forwarder.ts) on the root side of its veth. A fault can cut one worker's link for a while.
  *
  * Where the machine does not allow it (not Linux, not root, no `ip` command, `ip netns add` refused), the
- * network is `available: false` with the reason, and the workers run as plain processes on 127.0.0.1.
+ * network is `available: false` with the reason, and the workers run as plain processes on 127.0.0.1
+ * (`plainNetwork` in network.ts, where the `Network` shape both share is).
  */
 
 import { holdUntilExit, release } from './netns-exit.js'
@@ -21,6 +22,7 @@ import {
   removeLeftovers,
 } from './netns-names.js'
 import { chooseSubnet, othersInSubnet, rangesInUse, type Subnet, workerAddresses } from './netns-subnet.js'
+import { type Network, plainNetwork } from './network.js'
 
 /** What {@link setUpNetwork} builds. */
 export interface SetUpNetworkOptions {
@@ -36,40 +38,6 @@ export interface SetUpNetworkOptions {
    * collide and a crashed run's leftovers can be found.
    */
   readonly tag: string
-}
-
-/** How to start one worker and where it finds the services. */
-export interface NetworkWorker {
-  /**
-   * The argv prefix that runs a process in the worker's namespace (`['ip', 'netns', 'exec', name]`; the
-   * process keeps the environment, HOME and PATH included, and the working directory); `[]` when unavailable.
-   */
-  readonly prefix: readonly string[]
-  /** The address the worker connects to for every service: the root side of its veth (`127.0.0.1` when unavailable). */
-  readonly host: string
-}
-
-/** A run's network, from {@link setUpNetwork}. */
-export interface Network {
-  /** True when the workers have namespaces of their own; false when they run as plain processes. */
-  readonly available: boolean
-  /** Why the network is not available (what the run prints); undefined when it is. */
-  readonly reason?: string
-  /** One per worker, in order. */
-  readonly workers: readonly NetworkWorker[]
-  /**
-   * Takes worker `worker`'s link down (the root side of its veth: nothing passes either way, and nothing is
-   * answered, as when a cable is pulled), waits `ms`, and brings it up again. Connections open through it stall
-   * and, as TCP retransmits, carry on after; new ones wait for their SYN to be answered. Overlapping cuts of
-   * one link keep it down until the last ends. Rejects with NETNS_UNAVAILABLE on a network that is not
-   * available, NETNS_NO_SUCH_LINK after teardown or for a worker that does not exist.
-   */
-  cut(worker: number, ms: number): Promise<void>
-  /**
-   * Stops the forwarder (resetting its connections), deletes every veth and namespace of the run, and checks
-   * that none is left (NETNS_TEARDOWN_INCOMPLETE). Calling it again returns the same promise.
-   */
-  teardown(): Promise<void>
 }
 
 /** Runs whose chosen block another run took at the same instant retry with a new block this many times. */
@@ -89,24 +57,6 @@ function checkOptions(options: SetUpNetworkOptions): void {
   if (bad !== undefined) throw new NetnsError('NETNS_INVALID_OPTIONS', `not a TCP port: ${bad}`)
   if (new Set(ports).size !== ports.length)
     throw new NetnsError('NETNS_INVALID_OPTIONS', `two services on one port: ${ports.join(', ')}`)
-}
-
-/** A network without namespaces: every worker a plain process, on 127.0.0.1. */
-function unavailable(workers: number, reason: string): Network {
-  const noLink = () =>
-    Promise.reject(
-      new NetnsError(
-        'NETNS_UNAVAILABLE',
-        `there are no links to cut: the workers run as plain processes (${reason})`,
-      ),
-    )
-  return {
-    available: false,
-    reason,
-    workers: Array.from({ length: workers }, () => ({ prefix: [], host: '127.0.0.1' })),
-    cut: noLink,
-    teardown: () => Promise.resolve(),
-  }
 }
 
 /** Why this machine cannot give workers namespaces, before trying anything; undefined when it may. */
@@ -140,11 +90,11 @@ const NO_IP = 'no `ip` command (iproute2) on PATH: it creates the namespaces and
 export async function setUpNetwork(options: SetUpNetworkOptions): Promise<Network> {
   checkOptions(options)
   const refused = refusal()
-  if (refused) return unavailable(options.workers, refused)
+  if (refused) return plainNetwork(options.workers, refused)
   try {
     await removeLeftovers()
   } catch (error) {
-    if (isMissingCommand(error)) return unavailable(options.workers, NO_IP)
+    if (isMissingCommand(error)) return plainNetwork(options.workers, NO_IP)
     throw error
   }
   await checkTagFree(options.tag)
@@ -176,7 +126,7 @@ async function build(options: SetUpNetworkOptions, subnet: Subnet): Promise<Netw
   const giveUp = async (reason: string) => {
     await remove()
     release(handle)
-    return unavailable(options.workers, reason)
+    return plainNetwork(options.workers, reason)
   }
   try {
     // The first namespace alone: where namespaces are refused, this is what says so.
@@ -234,6 +184,7 @@ async function build(options: SetUpNetworkOptions, subnet: Subnet): Promise<Netw
     namespaces,
     links,
     hosts: addresses.map(({ root }) => root),
+    services,
     forwarder,
     remove,
     handle,

@@ -18,6 +18,11 @@ export interface StressOptions {
   readonly dialects: readonly Dialect[]
   /** Inject the fault schedule (default); `false`: the same load without faults, for a baseline. */
   readonly faults: boolean
+  /**
+   * Run each worker in a network namespace of its own where the machine allows it (default); `false`
+   * (`--no-netns`): plain processes.
+   */
+  readonly netns: boolean
   readonly databaseUrl: string
   readonly mysqlUrl: string
   readonly ttlMs: number
@@ -44,6 +49,7 @@ export const USAGE = `pnpm stress [options]
   --pool N         connections per pool per worker (default 3)
   --dialects a,b   pg, mysql, sqlite (default all)
   --no-faults      the same load without the fault schedule (a baseline)
+  --no-netns       plain worker processes, even where each could have a network namespace of its own
   --out DIR        where the report goes (default results/stress-<timestamp>)`
 
 function whole(value: string | undefined, fallback: number, name: string, min = 1): number {
@@ -68,6 +74,7 @@ export function parseStressOptions(argv: readonly string[]): StressOptions | 'he
       pool: { type: 'string' },
       dialects: { type: 'string' },
       'no-faults': { type: 'boolean', default: false },
+      'no-netns': { type: 'boolean', default: false },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -88,6 +95,7 @@ export function parseStressOptions(argv: readonly string[]): StressOptions | 'he
     pool: whole(values.pool, 3, 'pool'),
     dialects: dialects as Dialect[],
     faults: values['no-faults'] !== true,
+    netns: values['no-netns'] !== true,
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test',
     mysqlUrl: process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
     ttlMs: 2_000,

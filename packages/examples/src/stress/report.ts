@@ -26,6 +26,12 @@ function errorTables(result: StressResult): string[] {
     `| --- | --- | --- | ${kinds.map(() => '---:').join(' | ')} |`,
   ]
   const buckets = [...result.faults.map((_, i) => String(i)), 'none']
+  const firsts = [
+    '',
+    'The first error of each kind:',
+    '',
+    ...kinds.map((kind) => `- \`${kind}\`: ${verdict.errorsByKind[kind]?.first}`),
+  ]
   for (const bucket of buckets) {
     const counts = verdict.errorsPerFault[bucket] ?? {}
     const fault = bucket === 'none' ? undefined : result.faults[Number(bucket)]
@@ -36,7 +42,21 @@ function errorTables(result: StressResult): string[] {
     const cells = kinds.map((kind) => n(counts[kind] ?? 0))
     lines.push(`| ${name} | ${window} | ${fault?.detail ?? ''} | ${cells.join(' | ')} |`)
   }
-  return lines
+  return [...lines, ...firsts]
+}
+
+/** Per worker, the connections its link carried (namespaces only; empty for plain processes). */
+function connectionLines(result: StressResult): string[] {
+  if (result.connections.every((worker) => worker.from.length === 0)) return []
+  return [
+    "Connections through each worker's link (forwarded to the services on 127.0.0.1):",
+    '',
+    ...result.connections.map((worker, i) => {
+      const services = Object.entries(worker.perService).map(([name, count]) => `${name} ${n(count)}`)
+      return `- worker ${i}, from ${worker.from.join(', ') || 'nowhere'}: ${services.join(', ')}`
+    }),
+    '',
+  ]
 }
 
 /** The report as Markdown. */
@@ -57,7 +77,10 @@ function stressMarkdown(result: StressResult, command: string): string {
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     `| ${n(result.calls)} | ${Math.round(result.seconds)} | ${n(rate)} | ${n(c.keys)} | ${c.duplicates} | ${c.missingRows} | ${c.wrongCreated} | ${c.splitIds} | ${c.strayRows} | ${c.untypedErrors} | ${c.hangs} | ${c.unhandled} |`,
     '',
+    ...connectionLines(result),
     `RSS growth after warm-up (limit ${RSS_GROWTH_LIMIT_MB} MB): ${growth.join(', ')}.`,
+    '',
+    `The run's own process (with namespaces, the forwarder of every worker's connections): event-loop delay p99 ${result.runLoopDelayMs.p99} ms, max ${result.runLoopDelayMs.max} ms.`,
     '',
     '## Errors per code and per fault',
     '',

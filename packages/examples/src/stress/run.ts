@@ -1,11 +1,15 @@
 /**
  * One stress run: the run's tables and 5 Redis nodes, N worker processes racing on one key space, the delete
- * loop on the deleted range, the fault schedule; then the rows counted and the whole history checked.
- * Everything the run made (tables, nodes, the SQLite directory) is removed at the end, whatever fails.
+ * loop on the deleted range, the fault schedule; then the rows counted and the whole history checked. Each
+ * worker runs in a network namespace of its own where the machine allows it (network.ts), else as a plain
+ * process. Everything the run made (namespaces, tables, nodes, the SQLite directory) is removed at the end,
+ * whatever fails.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import {
   READY,
@@ -23,7 +27,15 @@ import { check, type Verdict } from './checker.js'
 import { Collector } from './collect.js'
 import { runFaults } from './faults.js'
 import type { FaultWindow } from './history.js'
-import { plainNetwork, servicesFor } from './network.js'
+import { setUpNetwork } from './netns.js'
+import { NetnsError } from './netns-ip.js'
+import {
+  describeNetwork,
+  type Network,
+  plainNetwork,
+  servicesFor,
+  type WorkerConnections,
+} from './network.js'
 import type { StressOptions } from './options.js'
 import type { StressJob, WorkerSummary } from './protocol.js'
 import { describePlan, type PlannedFault, planFaults, workerWindows } from './schedule.js'
@@ -51,7 +63,15 @@ export interface StressResult {
   /** Per worker: calls ended per second after `go` (`[second, calls]`). */
   readonly throughput: readonly (readonly [number, number][])[]
   readonly rssMb: readonly (readonly number[])[]
+  /** Where the workers ran: one namespace each, or plain processes and why. */
   readonly network: string
+  /** Per worker: the connections its link carried to the services (none for plain processes). */
+  readonly connections: readonly WorkerConnections[]
+  /**
+   * The run's own process's event-loop delay while the workers ran, ms (p99, max): with namespaces this
+   * process forwards every connection of every worker, so a stall here is a stall of all their traffic.
+   */
+  readonly runLoopDelayMs: { readonly p99: number; readonly max: number }
   readonly tables: readonly { name: string; dialect: string; strategy: string }[]
 }
 
@@ -59,6 +79,8 @@ export interface StressResult {
 export interface StressHooks {
   /** The fault schedule, one line per fault, before the workers start. */
   readonly onPlan?: (lines: readonly string[]) => void
+  /** Where the workers run (a line), once the network is set up, before the plan. */
+  readonly onNetwork?: (line: string) => void
   /** Every second: calls ended so far, and seconds left before the workers stop starting calls. */
   readonly onProgress?: (calls: number, secondsLeft: number) => void
 }
@@ -79,6 +101,29 @@ async function deleteLoop(admin: Admin, tables: readonly TableSpec[], stop: () =
   }
 }
 
+/** What makes a run fall back to plain processes rather than fail: the machine's state, not the run's options. */
+const FALLBACK_CODES: ReadonlySet<string> = new Set(['NETNS_NO_FREE_SUBNET', 'NETNS_COMMAND_FAILED'])
+
+/**
+ * The workers' network: a namespace each where the machine allows it (its reason otherwise), plain processes
+ * with `--no-netns`. Services: Postgres, MariaDB and the run's Redis nodes, each on 127.0.0.1 at its port.
+ */
+async function workersNetwork(options: StressOptions, nodes: readonly RedisNode[]): Promise<Network> {
+  if (!options.netns) return plainNetwork(options.procs, '--no-netns')
+  const port = (url: string, fallback: number) => Number(new URL(url).port || fallback)
+  const services = [
+    { name: 'postgres', port: port(options.databaseUrl, 5432) },
+    { name: 'mariadb', port: port(options.mysqlUrl, 3306) },
+    ...nodes.map((node, i) => ({ name: `redis ${i}`, port: node.port })),
+  ]
+  try {
+    return await setUpNetwork({ workers: options.procs, services, tag: randomBytes(4).toString('hex') })
+  } catch (error) {
+    if (!(error instanceof NetnsError && FALLBACK_CODES.has(error.code))) throw error
+    return plainNetwork(options.procs, `network namespaces could not be set up: ${error.message}`)
+  }
+}
+
 /** Run the stress test described by `options`. */
 export async function runStress(options: StressOptions, hooks: StressHooks = {}): Promise<StressResult> {
   const tag = runTag()
@@ -94,11 +139,15 @@ export async function runStress(options: StressOptions, hooks: StressHooks = {})
   const created: TableSpec[] = []
   let nodes: RedisNode[] = []
   let workers: Worker[] = []
-  const network = plainNetwork(options.procs, 'network namespaces not set up: plain processes')
+  let network: Network | undefined
   try {
     nodes = await startRedisNodes(5)
+    network = await workersNetwork(options, nodes)
+    hooks.onNetwork?.(describeNetwork(network))
     await createTables(admin, specs, created)
-    const plan: PlannedFault[] = options.faults ? planFaults({ ...options, redis: true }) : []
+    const plan: PlannedFault[] = options.faults
+      ? planFaults({ ...options, redis: true, links: network.available })
+      : []
     hooks.onPlan?.(describePlan(plan))
     const collector = new Collector(options.procs)
     const shared: Omit<StressJob, 'worker'> = {
@@ -135,6 +184,8 @@ export async function runStress(options: StressOptions, hooks: StressHooks = {})
       ),
     )
     await Promise.all(workers.map((worker) => worker.printed(READY)))
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+    loopDelay.enable()
     const epoch = Date.now()
     for (const worker of workers) worker.go()
     let done = false
@@ -148,6 +199,7 @@ export async function runStress(options: StressOptions, hooks: StressHooks = {})
         applicationName,
         nodes,
         workers,
+        network,
         epoch,
       },
       ended.signal,
@@ -162,6 +214,7 @@ export async function runStress(options: StressOptions, hooks: StressHooks = {})
       outputs = await Promise.all(workers.map((worker) => worker.done))
     } finally {
       clearInterval(ticker)
+      loopDelay.disable()
       done = true
       ended.abort()
     }
@@ -190,16 +243,22 @@ export async function runStress(options: StressOptions, hooks: StressHooks = {})
           .sort((a, b) => a[0] - b[0]),
       ),
       rssMb: collector.rss.map((samples) => samples.map((rss) => Math.round(rss / 2 ** 20))),
-      network: network.available ? 'one network namespace per worker' : (network.reason ?? 'plain processes'),
+      network: describeNetwork(network),
+      connections: network.connections(),
+      runLoopDelayMs: {
+        p99: Math.round(loopDelay.percentile(99) / 1e6),
+        max: Math.round(loopDelay.max / 1e6),
+      },
       tables: specs.map(({ name, dialect, strategy }) => ({ name, dialect, strategy })),
     }
   } finally {
     await Promise.all(workers.map((worker) => worker.kill()))
+    // The namespaces go first: a failure below must not leave them (the exit hook would, as a last resort).
+    await network?.teardown()
     await Promise.all(nodes.map((node) => node.stop()))
     await dropTables(admin, created)
     await admin.pg.end({ timeout: 5 })
     await admin.mysql.end()
-    await network.teardown()
     await rm(dir, { recursive: true, force: true })
   }
 }

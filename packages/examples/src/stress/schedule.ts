@@ -15,6 +15,7 @@ type FaultKind =
   | 'redis-stop'
   | 'redis-pause'
   | 'worker-stop'
+  | 'link-cut'
   | 'slow-defaults'
 
 /** One planned fault. */
@@ -37,6 +38,8 @@ export interface ScheduleInput {
   /** Whether the lock tables (hence the Redis nodes) are in the run. */
   readonly redis: boolean
   readonly dialects: readonly string[]
+  /** Whether the workers have network namespaces (hence links to cut). */
+  readonly links: boolean
 }
 
 /** A round of faults per this much of the run (at least one round). */
@@ -44,7 +47,8 @@ const ROUND_MS = 90_000
 
 /**
  * The faults of a run: rounds of every kind once (one round per 90 s), each round in a seeded order, all
- * spread over 10–85 % of its duration.
+ * spread over 10–85 % of its duration. `link-cut` (one worker's link down for 1.5 s) is in the rounds only
+ * when the workers have namespaces: a seed replays the same schedule only on a run of the same kind.
  */
 export function planFaults(input: ScheduleInput): PlannedFault[] {
   const random = seeded(input.seed)
@@ -52,6 +56,7 @@ export function planFaults(input: ScheduleInput): PlannedFault[] {
   if (input.dialects.includes('pg')) kinds.push('pg-terminate', 'statement-timeout', 'pg-terminate')
   if (input.dialects.includes('mysql')) kinds.push('mysql-kill')
   if (input.redis) kinds.push('redis-kill', 'redis-stop', 'redis-pause', 'worker-stop')
+  if (input.links) kinds.push('link-cut')
   const rounds = Math.max(1, Math.round(input.durationMs / ROUND_MS))
   const order = Array.from({ length: rounds }, (_, round) => shuffle([...kinds], input.seed + round)).flat()
   const span = input.durationMs * 0.75
@@ -64,7 +69,7 @@ export function planFaults(input: ScheduleInput): PlannedFault[] {
       const first = node()
       targets = [first, (first + 1 + Math.floor(random() * 4)) % 5]
     } else if (kind === 'redis-stop' || kind === 'redis-pause') targets = [node()]
-    else if (kind === 'worker-stop') targets = [Math.floor(random() * input.procs)]
+    else if (kind === 'worker-stop' || kind === 'link-cut') targets = [Math.floor(random() * input.procs)]
     const ms = kind === 'worker-stop' ? input.ttlMs + 1_000 : kind === 'pg-terminate' ? 600 : 1_500
     return { kind, at, ms, targets }
   })
@@ -85,7 +90,7 @@ export function describePlan(plan: readonly PlannedFault[]): string[] {
     const on =
       fault.targets.length === 0
         ? ''
-        : ` on ${fault.kind === 'worker-stop' ? 'worker' : 'node'} ${fault.targets.join(', ')}`
+        : ` on ${fault.kind === 'worker-stop' || fault.kind === 'link-cut' ? 'worker' : 'node'} ${fault.targets.join(', ')}`
     return `+${(fault.at / 1000).toFixed(1)} s ${fault.kind}${on} for ${fault.ms} ms`
   })
 }

@@ -6,7 +6,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { NetworkWorker } from '../../src/stress/netns.js'
+import type { NetworkWorker } from '../../src/stress/network.js'
 
 const examples = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 

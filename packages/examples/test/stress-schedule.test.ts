@@ -31,3 +31,25 @@ describe('the stress fault schedule', () => {
     expect(planFaults(input)).toEqual(planFaults(input))
   })
 })
+
+test('a whole plan waiting on the run’s end signal at once draws no MaxListenersExceededWarning, and the end stops it', async () => {
+  const { runFaults } = await import('../src/stress/faults.js')
+  const warnings: string[] = []
+  const onWarning = (warning: Error) => {
+    warnings.push(warning.name)
+  }
+  process.on('warning', onWarning)
+  try {
+    const plan = planFaults({ ...input, durationMs: 720_000 })
+    expect(plan.length).toBeGreaterThan(10)
+    const ended = new AbortController()
+    // The faults are a minute away: the end comes first, so none is injected (the context is never used).
+    const running = runFaults(plan, { epoch: Date.now() + 60_000 } as never, ended.signal)
+    setTimeout(() => ended.abort(), 20)
+    expect(await running).toEqual([])
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(warnings).not.toContain('MaxListenersExceededWarning')
+  } finally {
+    process.off('warning', onWarning)
+  }
+})

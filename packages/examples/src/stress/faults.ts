@@ -4,6 +4,7 @@
  * Postgres backends carrying the run's application_name, the MariaDB connections the workers reported, the run's
  * own Redis nodes, workers and the links of their namespaces.
  */
+import { setMaxListeners } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Worker } from '@getorcreate/test-support'
 import type { RedisNode } from '@getorcreate/test-support/redis-nodes'
@@ -136,6 +137,8 @@ export async function runFaults(
   ctx: FaultContext,
   ended: AbortSignal,
 ): Promise<FaultWindow[]> {
+  // Every planned fault waits on `ended` at once: one listener each (Node warns of a leak past 10).
+  setMaxListeners(Math.max(10, plan.length + 1), ended)
   const windows = await Promise.all(
     plan.map(async (fault): Promise<FaultWindow | undefined> => {
       const waited = await delay(Math.max(0, ctx.epoch + fault.at - Date.now()), true, {

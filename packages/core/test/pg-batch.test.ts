@@ -129,6 +129,112 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     ])
   })
 
+  test('keys with the characters an array literal escapes are read and written as given, in one statement each', async () => {
+    const { name, store } = await makeItems()
+    const slugs = [
+      'a"b',
+      'a\\b',
+      '\\',
+      '"',
+      '{x}',
+      'a,b',
+      'NULL',
+      'null',
+      '',
+      ' padded ',
+      "it's",
+      'ü€😀',
+      '\\"{,}',
+    ]
+    await h.exec(`insert into ${name} (slug, title) values ('NULL', 'old')`)
+    await getOrCreateMany(store, [{ key: { slug: 'warm-up' } }], strategy)
+    const from = h.queries.length
+    const first = await getOrCreateMany(
+      store,
+      slugs.map((slug) => ({ key: { slug }, defaults: { title: `t:${slug}` } })),
+      strategy,
+    )
+    const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+    expect(onTable).toHaveLength(3)
+    // The keys went as arrays: every statement unnests them, none lists them.
+    expect(onTable.every((query) => query.includes('unnest(') && !query.includes('(values '))).toBe(true)
+    expect(first.map((r) => [r.row.slug, r.created, r.row.title])).toEqual(
+      slugs.map((slug) => [slug, slug !== 'NULL', slug === 'NULL' ? 'old' : `t:${slug}`]),
+    )
+    const again = await getOrCreateMany(
+      store,
+      slugs.map((slug) => ({ key: { slug } })),
+      strategy,
+    )
+    expect(again.map((r) => [r.row.id, r.created])).toEqual(first.map((r) => [r.row.id, false]))
+    const stored = await h.rows(`select slug from ${name} where slug <> 'warm-up' order by id`)
+    expect(stored.map((row) => row.slug).sort()).toEqual([...slugs].sort())
+  })
+
+  test('timestamp keys (Dates, sent as ISO text) compare as find compares them', async () => {
+    const name = h.table()
+    await h.exec(`create table ${name} (id serial primary key, at timestamptz not null unique, label text)`)
+    const { timestamp } = await import('drizzle-orm/pg-core')
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+      label: text('label'),
+    })
+    const store = drizzleStore(h.db, table)
+    const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms)
+    await h.exec(`insert into ${name} (at, label) values ('${at(1).toISOString()}', 'old')`)
+    const results = await getOrCreateMany(
+      store,
+      [0, 1, 2, 1].map((ms) => ({ key: { at: at(ms) }, defaults: { label: 'new' } })),
+      strategy,
+    )
+    expect(results.map((r) => [r.row.at.toISOString(), r.created, r.row.label])).toEqual([
+      [at(0).toISOString(), true, 'new'],
+      [at(1).toISOString(), false, 'old'],
+      [at(2).toISOString(), true, 'new'],
+      [at(1).toISOString(), false, 'old'],
+    ])
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(3)
+  })
+
+  test('byte keys (which each driver writes its own way) go through one parameter per value, and compare as find does', async () => {
+    const name = h.table()
+    await h.exec(`create table ${name} (id serial primary key, tag bytea not null unique, label text)`)
+    await h.exec(`insert into ${name} (tag, label) values ('\\x00ff'::bytea, 'old')`)
+    const { customType } = await import('drizzle-orm/pg-core')
+    const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' })
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      tag: bytea('tag').notNull(),
+      label: text('label'),
+    })
+    const store = drizzleStore(h.db, table)
+    await getOrCreateMany(store, [{ key: { tag: Uint8Array.of(9) } }], strategy)
+    const from = h.queries.length
+    const keys = [Uint8Array.of(0, 255), Uint8Array.of(1), Uint8Array.of(0x22, 0x5c), Uint8Array.of(0, 255)]
+    const results = await getOrCreateMany(
+      store,
+      keys.map((tag) => ({ key: { tag }, defaults: { label: 'new' } })),
+      strategy,
+    )
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
+    expect(results.map((r) => [hex(r.row.tag), r.created, r.row.label])).toEqual([
+      ['00ff', false, 'old'],
+      ['01', true, 'new'],
+      ['225c', true, 'new'],
+      ['00ff', false, 'old'],
+    ])
+    // A parameter per key value: the read's text carries a VALUES list, and no array of them.
+    const reads = h.queries
+      .slice(from)
+      .filter((query) => query.includes(`"${name}"`) && query.startsWith('select'))
+    expect(reads.length).toBeGreaterThan(0)
+    expect(reads.every((query) => query.includes('(values ') && !query.includes('unnest('))).toBe(true)
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(4)
+  })
+
   test("generated columns are left to the database, as in drizzle's own insert", async () => {
     const name = h.table()
     await h.exec(

@@ -9,7 +9,7 @@ import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError, sqlState } from './pg-errors.js'
 import { insertDisabled } from './pg-insert.js'
 import { readPgInsertTriggers } from './pg-key-check.js'
-import type { RawPreparer } from './pg-session.js'
+import { type RawPreparer, statementName } from './pg-session.js'
 
 /** What {@link pgBatch} needs of its store. */
 export interface PgBatchContext {
@@ -44,6 +44,12 @@ interface Rendered {
   readonly params: unknown[]
 }
 
+/**
+ * Type categories (`pg_type.typcategory`) whose values an array parameter does not carry one by one as a
+ * plain parameter would: arrays (unnest flattens an array of arrays), composites and pseudo-types.
+ */
+const ELEMENTWISE_UNSAFE: ReadonlySet<string> = new Set(['A', 'C', 'P'])
+
 /** The most parameters one statement gets: far under Postgres's 65,535 (a 16-bit count). */
 const MAX_PARAMETERS = 30_000
 
@@ -72,13 +78,17 @@ export function pgBatch(context: PgBatchContext) {
     sql`, `,
   )
 
-  /** Run `query` (drizzle SQL with its values bound, or text and parameters), its rows as arrays. */
-  async function rowsOf(query: SQL | Rendered): Promise<unknown[][]> {
+  /**
+   * Run `query` (drizzle SQL with its values bound, or text and parameters), its rows as arrays. A `named`
+   * one (a text that is the same for any number of keys) is a prepared statement, described and planned
+   * once per connection; the others are sent as they are.
+   */
+  async function rowsOf(query: SQL | Rendered, named = false): Promise<unknown[][]> {
     const rendered = query instanceof SQL ? preparer.dialect.sqlToQuery(query) : query
     const statement = preparer._.session.prepareQuery(
       rendered,
       undefined,
-      undefined as never,
+      (named ? statementName(rendered.sql) : undefined) as never,
       true,
       (rows) => rows,
     )
@@ -157,6 +167,57 @@ export function pgBatch(context: PgBatchContext) {
     return { sql: `select goc_keys.i, ${qualified} from (values ${rows.join(', ')}${tail}`, params }
   }
 
+  /** The text of {@link arraysFor}'s statement per key shape: it never changes with the number of keys. */
+  const arrayTexts = new Map<string, string | null>()
+
+  /**
+   * {@link lateralFor}'s statement with the keys passed as one array per key field instead of a parameter
+   * per value: `select k.i, t.cols from unnest($1::int4[], $2::type[], …) as k(i, k0, …) cross join lateral
+   * (…) t`. The same types, casts and probe, so the same equality; one text for any number of keys, so
+   * Postgres parses and binds a few parameters, not thousands. Undefined for a key column whose type an
+   * array cannot carry element by element (an array, a composite, a pseudo-type) or that the catalog does
+   * not name: there {@link lateralFor} serves.
+   */
+  async function arraysFor(
+    keys: readonly Record<string, unknown>[],
+    indexes: readonly number[],
+  ): Promise<Rendered | undefined> {
+    const names = Object.keys(keys[indexes[0] as number] as object).sort()
+    const shape = names.join('\u0000')
+    let statement = arrayTexts.get(shape)
+    if (statement === undefined) {
+      const facts = await context.liveFacts()
+      const types = names.map((name) => facts.columns.get(databaseColumnName(db, column(name))))
+      if (types.some((type) => type === undefined || ELEMENTWISE_UNSAFE.has(type.category))) {
+        statement = null
+      } else {
+        const where = sql.join(
+          names.map((name, f) => {
+            const ref = sql`goc_keys.${sql.identifier(`k${f}`)}`
+            const cast = casts(name)
+            return sql`${column(name)} = ${cast ? cast(ref) : ref}`
+          }),
+          sql` and `,
+        )
+        const arrays = types.map((type, f) => `$${f + 2}::${type?.untyped}[]`).join(', ')
+        const fieldsOfK = names.map((_, f) => `"k${f}"`).join(', ')
+        const qualified = fields.map((field) => `goc_row.${columnText(field)}`).join(', ')
+        statement =
+          `select goc_keys.i, ${qualified} from unnest($1::int4[], ${arrays}) as goc_keys(i, ${fieldsOfK}) ` +
+          `cross join lateral (select ${text(selected)} from ${tableText} where ${text(where)} limit 1) as goc_row`
+      }
+      arrayTexts.set(shape, statement)
+    }
+    if (statement === null) return undefined
+    const params: string[] = [arrayLiteral(indexes) as string]
+    for (const name of names) {
+      const literal = arrayLiteral(indexes.map((i) => column(name).mapToDriverValue(keys[i]?.[name])))
+      if (literal === undefined) return undefined
+      params.push(literal)
+    }
+    return { sql: statement, params }
+  }
+
   async function findMany(keys: readonly Record<string, unknown>[]): Promise<unknown[]> {
     const found: unknown[] = new Array(keys.length).fill(undefined)
     if (keys.length === 0) return found
@@ -171,15 +232,21 @@ export function pgBatch(context: PgBatchContext) {
     keys.forEach((key, i) => {
       ;(Object.values(key).includes(null) ? withNull : plain).push(i)
     })
-    const queries: (SQL | Rendered)[] = []
-    for (let from = 0; from < plain.length; from += chunk) {
-      queries.push(await lateralFor(keys, plain.slice(from, from + chunk)))
+    const queries: (SQL | (Rendered & { readonly named?: boolean }))[] = []
+    if (plain.length > 0) {
+      const together = await arraysFor(keys, plain)
+      if (together) queries.push({ ...together, named: true })
+      else {
+        for (let from = 0; from < plain.length; from += chunk) {
+          queries.push(await lateralFor(keys, plain.slice(from, from + chunk)))
+        }
+      }
     }
     for (let from = 0; from < withNull.length; from += chunk) {
       queries.push(branchesFor(keys, withNull.slice(from, from + chunk)))
     }
     for (const query of queries) {
-      const rows = await rowsOf(query)
+      const rows = await rowsOf(query, !(query instanceof SQL) && query.named === true)
       const mapped = mapRows(rows.map((row) => row.slice(1)))
       rows.forEach((row, r) => {
         found[Number(row[0])] = mapped[r]
@@ -256,6 +323,53 @@ export function pgBatch(context: PgBatchContext) {
     }
   }
 
+  /**
+   * {@link insertText}'s statement with one array parameter per column: `insert into t (cols) select … from
+   * unnest($1::type[], …) with ordinality … order by ordinality on conflict (key) do nothing returning pk`,
+   * rows in the given order. Undefined where {@link insertText} is needed: a row leaves out a column another
+   * gives (its `default`), a `$defaultFn` returns SQL, or a column's type an array cannot carry.
+   */
+  async function insertArrays(
+    part: readonly { readonly values: Record<string, unknown> }[],
+    targetText: string,
+    pkText: string,
+  ): Promise<Rendered | undefined> {
+    const rows: Record<string, unknown>[] = []
+    let names: string[] | undefined
+    for (const entry of part) {
+      const parameters = insertParameters(columns, entry.values)
+      if (!parameters) return undefined
+      const given = parameters.names.filter((name) => !insertDisabled(column(name))).sort()
+      if (names === undefined) names = given
+      else if (given.length !== names.length || given.some((name, n) => name !== names?.[n])) return undefined
+      rows.push(parameters.params)
+    }
+    if (names === undefined || names.length === 0) return undefined
+    const facts = await context.liveFacts()
+    const types = names.map((name) => facts.columns.get(databaseColumnName(db, column(name))))
+    if (types.some((type) => type === undefined || ELEMENTWISE_UNSAFE.has(type.category))) return undefined
+    const cells = names.map((_, n) => `"c${n}"`).join(', ')
+    const arrays = types.map((type, n) => `$${n + 1}::${type?.untyped}[]`).join(', ')
+    const params: string[] = []
+    for (const name of names) {
+      const literal = arrayLiteral(
+        rows.map((row) => {
+          const value = row[name]
+          return value === null ? null : column(name).mapToDriverValue(value)
+        }),
+      )
+      if (literal === undefined) return undefined
+      params.push(literal)
+    }
+    return {
+      sql:
+        `insert into ${tableText} (${names.map(columnText).join(', ')}) select ${cells} from ` +
+        `unnest(${arrays}) with ordinality as goc_rows(${cells}, goc_at) order by goc_at ` +
+        `on conflict (${targetText}) do nothing returning ${pkText}`,
+      params,
+    }
+  }
+
   async function insertMany(
     entries: readonly { readonly key: Record<string, unknown>; readonly values: Record<string, unknown> }[],
   ): Promise<{ row: unknown; inserted: boolean }[] | undefined> {
@@ -268,9 +382,10 @@ export function pgBatch(context: PgBatchContext) {
     // Rows in one order for every batch (by key), so that two batches of overlapping keys take their rows'
     // locks in the same order; where they still deadlock (keys the database equates but JavaScript orders
     // apart), the statement, which wrote nothing, runs again.
+    const ids = new Map(entries.map((entry) => [entry, keyId(entry.key)]))
     const ordered = [...entries].sort((a, b) => {
-      const x = keyId(a.key)
-      const y = keyId(b.key)
+      const x = ids.get(a) as string
+      const y = ids.get(b) as string
       return x < y ? -1 : x > y ? 1 : 0
     })
     const pkText = primaryKey.map(columnText).join(', ')
@@ -280,11 +395,12 @@ export function pgBatch(context: PgBatchContext) {
       .join(', ')
     for (let from = 0; from < ordered.length; from += chunk) {
       const part = ordered.slice(from, from + chunk)
-      const statement = insertText(part, targetText, pkText)
+      const arrays = await insertArrays(part, targetText, pkText)
+      const statement = arrays ?? insertText(part, targetText, pkText)
       for (let attempt = 1; ; attempt++) {
         try {
           const back = statement
-            ? await rowsOf(statement)
+            ? await rowsOf(statement, arrays !== undefined)
             : ((
                 await db
                   .insert(table)
@@ -333,6 +449,26 @@ export function pgBatch(context: PgBatchContext) {
   }
 
   return { findMany, insertMany }
+}
+
+/**
+ * `values` as a Postgres array literal (`{"a","b\\"c",NULL}`), which the parameter's cast to `type[]` reads
+ * with the element type's own input, as a single parameter of that type would be read; the same text on
+ * every driver (postgres.js cannot send arrays of types it does not know, such as `numeric[]`). Undefined
+ * when a value is not text, a number, a bigint, a boolean or null as the driver gets it (a Date, bytes, an
+ * object: each driver writes those its own way, which the statement with one parameter per value keeps).
+ */
+function arrayLiteral(values: readonly unknown[]): string | undefined {
+  const cells: string[] = []
+  for (const value of values) {
+    if (value === null) cells.push('NULL')
+    else if (typeof value === 'string')
+      cells.push(`"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)
+    else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+      cells.push(`"${String(value)}"`)
+    else return undefined
+  }
+  return `{${cells.join(',')}}`
 }
 
 /** The fields of the table's primary key (a column's own, or the table's composite one); `[]`: none. */

@@ -42,3 +42,31 @@ test(`SQLite file (WAL): ${PROCESSES} OS processes race on the same keys, exact 
     temp.remove()
   }
 })
+
+test(`SQLite file (WAL): ${PROCESSES} OS processes run overlapping getOrCreateMany batches in opposite orders beside single calls, exact counts`, async () => {
+  const temp = tempDir()
+  try {
+    const file = join(temp.dir, 'race-batch.db')
+    const setup = openSqliteFile(file)
+    const table = createSqliteShape(setup, 'unique')
+    const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`)
+    const callersPerKey = 2
+    const job = { file, table, keys, callersPerKey, batch: true }
+    const reports = await raceWorkers<WorkerReport>(
+      WORKER,
+      Array.from({ length: PROCESSES }, (_, i) => ({ ...job, seed: i + 1 })),
+    )
+    const all = reports.flatMap((report) => report.results)
+    expect(all.length).toBe(PROCESSES * keys.length * callersPerKey)
+    expect(reports.filter((report) => report.attempts > 0).length).toBeGreaterThan(1)
+    const rows = setup.prepare(`select slug, count(*) as n from ${table} group by slug`).all() as {
+      slug: string
+      n: number
+    }[]
+    const rowsByKey = new Map(rows.map((row) => [row.slug, row.n]))
+    expect(raceViolations({ keys, outcomes: all, rowsByKey })).toEqual([])
+    setup.close()
+  } finally {
+    temp.remove()
+  }
+})

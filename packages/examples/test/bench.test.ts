@@ -143,7 +143,7 @@ describe('the fenced systems', () => {
 })
 
 describe('pnpm bench:batch', () => {
-  test('a tiny run: every system leaves one row per key, and the two ratios are printed', async () => {
+  test('a tiny run: every system (the peers too) leaves one row per key, and the ratios are printed', async () => {
     const { runBatchBench } = await import('../src/bench/batch.js')
     const lines: string[] = []
     const result = await runBatchBench({
@@ -157,5 +157,9 @@ describe('pnpm bench:batch', () => {
     expect(result.manyOverLoop).toBeGreaterThan(0)
     expect(result.manyOverFloor).toBeGreaterThan(0)
     expect(lines.at(-2)).toMatch(/^getOrCreateMany ÷ a loop of getOrCreate: [\d.]+× \(target ≥ 20\)$/)
+    expect(Object.keys(result.manyOverPeers).sort()).toEqual(['drizzle', 'knex', 'sequelize'])
+    for (const peer of ['Sequelize bulkCreate', 'Knex insert', 'drizzle insert']) {
+      expect(lines.some((line) => line.startsWith(`getOrCreateMany ÷ ${peer}`))).toBe(true)
+    }
   })
 })

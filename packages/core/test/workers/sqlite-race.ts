@@ -4,9 +4,11 @@
  * (@getorcreate/test-support): says "ready" once connected, starts on "go", reports { attempts, results:
  * [{ pid, key, created, id }, …] }, where `attempts` counts the inserts this process tried (calls whose read
  * missed).
- * Job (JSON): { file, table, keys, callersPerKey, seed }.
+ * With `batch`, each key's first caller is an item of a getOrCreateMany batch (batches of 50 keys, in the
+ * process's order, reversed in every other process) and the others are single calls, all at once.
+ * Job (JSON): { file, table, keys, callersPerKey, seed, batch? }.
  */
-import { constraintStrategy, getOrCreate } from '@getorcreate/core'
+import { constraintStrategy, getOrCreate, getOrCreateMany } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { readyThenGo, reportResult, shuffle, workerJob } from '@getorcreate/test-support'
 import Database from 'better-sqlite3'
@@ -22,6 +24,7 @@ interface Job {
   keys: string[]
   callersPerKey: number
   seed: number
+  batch?: boolean
 }
 
 const job = workerJob<Job>()
@@ -44,14 +47,39 @@ const store: typeof inner = {
     attempts++
     return inner.insertIfAbsentAtomically!(key, values)
   },
+  insertManyIfAbsentAtomically(entries) {
+    attempts += entries.length
+    return inner.insertManyIfAbsentAtomically!(entries)
+  },
 }
 await readyThenGo()
 
 // Each process takes the keys in its own order, so processes meet on every key at different moments.
 const order = shuffle([...job.keys], job.seed)
-const results = await Promise.all(
+const batches: Promise<{ pid: number; key: string; created: boolean; id: number }[]>[] = []
+if (job.batch) {
+  const keys = job.seed % 2 === 0 ? [...order].reverse() : order
+  for (let from = 0; from < keys.length; from += 50) {
+    const slugs = keys.slice(from, from + 50)
+    batches.push(
+      getOrCreateMany(
+        store,
+        slugs.map((slug) => ({ key: { slug }, defaults: { title: `pid ${process.pid} batch` } })),
+        strategy,
+      ).then((outcomes) =>
+        outcomes.map((outcome, i) => ({
+          pid: process.pid,
+          key: slugs[i] as string,
+          created: outcome.created,
+          id: outcome.row.id,
+        })),
+      ),
+    )
+  }
+}
+const singles = await Promise.all(
   order.flatMap((slug) =>
-    Array.from({ length: job.callersPerKey }, async (_, caller) => {
+    Array.from({ length: job.batch ? job.callersPerKey - 1 : job.callersPerKey }, async (_, caller) => {
       const outcome = await getOrCreate(
         store,
         { slug },
@@ -62,5 +90,6 @@ const results = await Promise.all(
     }),
   ),
 )
+const results = [...singles, ...(await Promise.all(batches)).flat()]
 reportResult({ attempts, results })
 client.close()

@@ -1,17 +1,23 @@
 /**
  * `pnpm bench:batch`: `getOrCreateMany` of N keys (half of them existing) against a loop of `getOrCreate` over
- * the same keys and against the hand-written floor (one multi-row `INSERT … ON CONFLICT DO NOTHING` and one
- * `SELECT … = ANY`), on Postgres through postgres.js. Each round runs the three on fresh tables, in a rotating
- * order; the ratios are the medians of the ratios within a round. Prints ratios, not a verdict on this
- * machine's speed.
+ * the same keys, against the hand-written floor (one multi-row `INSERT … ON CONFLICT DO NOTHING` and one
+ * `SELECT … = ANY`, in postgres.js), and beside what the ORMs and query builders offer for a batch: Sequelize
+ * `bulkCreate(rows, { ignoreDuplicates: true })` then `findAll`, Knex `insert(rows).onConflict().ignore()` then
+ * `whereIn`, drizzle `insert(rows).onConflictDoNothing()` then `inArray`. The floor and the peers take two
+ * statements and tell no created row from a found one. Each round runs every system on fresh tables, in a
+ * rotating order; the ratios are the medians of the ratios within a round. Prints ratios, not a verdict on
+ * this machine's speed.
  *
  * Options: `--keys N` (default 1000), `--rounds N` (default 5), `--pool N` (default 16).
  */
 import { pathToFileURL } from 'node:url'
 import { getOrCreate, getOrCreateMany } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { inArray } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
+import knex from 'knex'
 import postgres from 'postgres'
+import { DataTypes, Sequelize } from 'sequelize'
 import { tagsTable } from '../tags.js'
 
 /** What one round measured: keys per second of each system. */
@@ -19,6 +25,9 @@ export interface BatchRound {
   readonly loop: number
   readonly many: number
   readonly floor: number
+  readonly sequelize: number
+  readonly knex: number
+  readonly drizzle: number
 }
 
 /** The options of {@link runBatchBench}. */
@@ -31,7 +40,16 @@ export interface BatchOptions {
   readonly print: (line: string) => void
 }
 
-type System = 'loop' | 'many' | 'floor'
+type System = keyof BatchRound
+
+const SYSTEMS: readonly System[] = ['loop', 'many', 'floor', 'sequelize', 'knex', 'drizzle']
+
+/** The peers, as the result lines name them. */
+const PEERS = {
+  sequelize: 'Sequelize bulkCreate({ ignoreDuplicates }) + findAll',
+  knex: 'Knex insert().onConflict().ignore() + whereIn',
+  drizzle: 'drizzle insert().onConflictDoNothing() + inArray',
+} as const
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
@@ -43,18 +61,20 @@ export async function runBatchBench(options: BatchOptions): Promise<{
   rounds: BatchRound[]
   manyOverLoop: number
   manyOverFloor: number
+  /** getOrCreateMany ÷ each peer. */
+  manyOverPeers: Record<keyof typeof PEERS, number>
 }> {
   const { databaseUrl, keys, rounds, pool, print } = options
   const sql = postgres(databaseUrl, { max: pool, onnotice: () => {} })
+  const sequelize = new Sequelize(databaseUrl, { logging: false, pool: { max: pool, min: 0 } })
+  const builder = knex({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: pool } })
   const made: string[] = []
   try {
     const results: BatchRound[] = []
     for (let round = 0; round < rounds; round++) {
       const slugs = Array.from({ length: keys }, (_, i) => `b${round}-${i}`)
       const rate: Partial<Record<System, number>> = {}
-      const order: System[] = (['loop', 'many', 'floor'] as const).map(
-        (_, i, all) => all[(i + round) % all.length] as System,
-      )
+      const order = SYSTEMS.map((_, i) => SYSTEMS[(i + round) % SYSTEMS.length] as System)
       for (const system of order) {
         const table = `bench_batch_${process.pid}_${round}_${system}`
         made.push(table)
@@ -78,12 +98,14 @@ export async function runBatchBench(options: BatchOptions): Promise<{
             store,
             slugs.map((slug) => ({ key: { slug }, defaults: { label: slug } })),
           )
-        } else {
+        } else if (system === 'floor') {
           await sql.unsafe(
             `insert into ${table} (slug, label) select s, s from unnest($1::text[]) as s on conflict (slug) do nothing returning id`,
             [slugs],
           )
           await sql.unsafe(`select id, slug from ${table} where slug = any($1::text[])`, [slugs])
+        } else {
+          await peerBatch(system, table, slugs)
         }
         rate[system] = keys / ((performance.now() - started) / 1000)
         const counted = await sql.unsafe(
@@ -97,18 +119,58 @@ export async function runBatchBench(options: BatchOptions): Promise<{
       const measured = rate as BatchRound
       results.push(measured)
       print(
-        `round ${round + 1}/${rounds}: keys/s loop ${measured.loop.toFixed(0)}, getOrCreateMany ` +
-          `${measured.many.toFixed(0)}, floor ${measured.floor.toFixed(0)}`,
+        `round ${round + 1}/${rounds}: keys/s ` +
+          SYSTEMS.map((system) => `${system} ${measured[system].toFixed(0)}`).join(', '),
       )
     }
     const manyOverLoop = median(results.map((r) => r.many / r.loop))
     const manyOverFloor = median(results.map((r) => r.many / r.floor))
+    const manyOverPeers = Object.fromEntries(
+      Object.keys(PEERS).map((peer) => [
+        peer,
+        median(results.map((r) => r.many / r[peer as keyof typeof PEERS])),
+      ]),
+    ) as Record<keyof typeof PEERS, number>
+    for (const [peer, label] of Object.entries(PEERS)) {
+      print(`getOrCreateMany ÷ ${label}: ${manyOverPeers[peer as keyof typeof PEERS].toFixed(2)}×`)
+    }
     print(`getOrCreateMany ÷ a loop of getOrCreate: ${manyOverLoop.toFixed(2)}× (target ≥ 20)`)
     print(`getOrCreateMany ÷ one multi-row INSERT + one SELECT: ${manyOverFloor.toFixed(2)}× (target ≥ 0.8)`)
-    return { rounds: results, manyOverLoop, manyOverFloor }
+    return { rounds: results, manyOverLoop, manyOverFloor, manyOverPeers }
   } finally {
     for (const table of made) await sql.unsafe(`drop table if exists ${table}`).catch(() => undefined)
     await sql.end({ timeout: 5 })
+    await sequelize.close()
+    await builder.destroy()
+  }
+
+  /** A peer's batch, as its documentation shows one: insert ignoring duplicates, then read every key. */
+  async function peerBatch(system: keyof typeof PEERS, table: string, slugs: readonly string[]) {
+    const rows = slugs.map((slug) => ({ slug, label: slug }))
+    if (system === 'sequelize') {
+      const Tag = sequelize.define(
+        table,
+        {
+          id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+          slug: { type: DataTypes.TEXT, allowNull: false },
+          label: { type: DataTypes.TEXT },
+        },
+        { tableName: table, timestamps: false },
+      )
+      await Tag.bulkCreate(rows, { ignoreDuplicates: true })
+      await Tag.findAll({ where: { slug: [...slugs] }, raw: true })
+    } else if (system === 'knex') {
+      await builder(table).insert(rows).onConflict('slug').ignore().returning('id')
+      await builder(table).select('id', 'slug', 'label').whereIn('slug', slugs)
+    } else {
+      const db = drizzle(sql)
+      const tags = tagsTable(table)
+      await db.insert(tags).values(rows).onConflictDoNothing({ target: tags.slug }).returning({ id: tags.id })
+      await db
+        .select()
+        .from(tags)
+        .where(inArray(tags.slug, [...slugs]))
+    }
   }
 }
 

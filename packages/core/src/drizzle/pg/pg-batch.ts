@@ -1,6 +1,7 @@
 import { type Column, SQL, sql } from 'drizzle-orm'
-import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { keyId } from '../../key.js'
+import { claimCreators, primaryKeyFields, primaryKeyText } from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyWhere } from '../common/key-where.js'
@@ -269,19 +270,6 @@ export function pgBatch(context: PgBatchContext) {
     return triggers.none
   }
 
-  /** A primary key value as text that tells values apart: a Date to the millisecond, bytes as hex. */
-  const textOf = (value: unknown): string =>
-    value instanceof Date
-      ? `d${value.toISOString()}`
-      : value instanceof Uint8Array
-        ? `x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
-        : typeof value === 'object' && value !== null
-          ? `j${JSON.stringify(value)}`
-          : `${typeof value}:${String(value)}`
-  /** A row's primary key, as text: what an inserted row and the row read back are compared by. */
-  const identity = (row: Record<string, unknown>) =>
-    JSON.stringify(primaryKey.map((field) => textOf(row[field])))
-
   /**
    * `insert into t (cols) values ($1, default, null, …), … on conflict (key) do nothing returning pk`, as text
    * and parameters (drizzle's builder is slow for a thousand rows): each row's given fields, `$defaultFn`s run
@@ -414,7 +402,7 @@ export function pgBatch(context: PgBatchContext) {
             inserted.add(
               JSON.stringify(
                 primaryKey.map((field, f) =>
-                  textOf(statement ? column(field).mapFromDriverValue(row[f]) : row[f]),
+                  primaryKeyText(statement ? column(field).mapFromDriverValue(row[f]) : row[f]),
                 ),
               ),
             )
@@ -430,22 +418,7 @@ export function pgBatch(context: PgBatchContext) {
       | Record<string, unknown>
       | undefined
     )[]
-    // Keys the database treats as equal meet one row: the one whose values were written (the first of them
-    // in the insert's order) inserted it.
-    const position = new Map(ordered.map((entry, at) => [entry, at]))
-    const claimed = new Map<string, number>()
-    found.forEach((row, at) => {
-      if (row === undefined) return
-      const id = identity(row)
-      if (!inserted.has(id)) return
-      const order = position.get(entries[at] as (typeof entries)[number]) as number
-      const best = claimed.get(id)
-      if (best === undefined || order < (position.get(entries[best] as (typeof entries)[number]) as number)) {
-        claimed.set(id, at)
-      }
-    })
-    const creators = new Set(claimed.values())
-    return found.map((row, at) => ({ row, inserted: creators.has(at) }))
+    return claimCreators(entries, ordered, found, inserted, primaryKey)
   }
 
   return { findMany, insertMany }
@@ -469,16 +442,4 @@ function arrayLiteral(values: readonly unknown[]): string | undefined {
     else return undefined
   }
   return `{${cells.join(',')}}`
-}
-
-/** The fields of the table's primary key (a column's own, or the table's composite one); `[]`: none. */
-function primaryKeyFields(table: PgTable, columns: Record<string, Column>): string[] {
-  const byColumn = new Map(Object.entries(columns).map(([field, column]) => [column, field]))
-  const own = Object.keys(columns).filter((field) => (columns[field] as Column).primary)
-  if (own.length > 0) return own
-  const [composite] = getTableConfig(table).primaryKeys
-  return (composite?.columns ?? []).flatMap((column) => {
-    const field = byColumn.get(column as Column)
-    return field === undefined ? [] : [field]
-  })
 }

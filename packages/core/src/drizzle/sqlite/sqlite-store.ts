@@ -11,6 +11,7 @@ import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/i
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
+import { sqliteBatch } from './sqlite-batch.js'
 import {
   readSqliteNamesLike,
   readSqliteNullableColumns,
@@ -53,6 +54,8 @@ interface Prepared {
  * - `lockIdentity`: from the live table's facts (its file, affinities and collations; two statements, read
  *   once per store), computed in JavaScript: see {@link sqliteLockIdentity}.
  * - With `fences`, it checks fencing tokens: see {@link sqliteFencing}.
+ * - `findMany` and `insertManyIfAbsentAtomically` (getOrCreateMany in three statements) for a table with a
+ *   declared primary key: see {@link sqliteBatch}.
  * - A key with text or a bigint in it reads those facts before its first insert too: an integer beyond ±2^53
  *   for a REAL column is refused (`InvalidKeyError`, see {@link refuseChangedKey}) before any write.
  */
@@ -109,6 +112,17 @@ export function sqliteStore<T extends SQLiteTable>(
       refuseChangedKey(await tableFacts(), tableName, record, column, (col) => databaseColumnName(db, col))
     }
   }
+
+  // getOrCreateMany's three statements (a read of every key, one insert, a read back), for a table with a
+  // declared primary key.
+  const batch = sqliteBatch({
+    db,
+    table,
+    columns,
+    tableName,
+    find: (key) => find(key as Partial<Row>),
+    checkBeforeWrite: refuseStoredAsOther,
+  })
 
   const fencing =
     options.fences === undefined
@@ -217,6 +231,20 @@ export function sqliteStore<T extends SQLiteTable>(
         const record = key as Record<string, unknown>
         checkKeyTypes(tableName, columns, record)
         return fencing.create<Row>(record, values as Record<string, unknown>, fence)
+      },
+    }),
+    ...(batch && {
+      findMany: (keys: readonly Partial<Row>[]) => {
+        for (const key of keys) checkKeyTypes(tableName, columns, key as Record<string, unknown>)
+        return batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>
+      },
+      insertManyIfAbsentAtomically: (
+        entries: readonly { readonly key: Partial<Row>; readonly values: T['$inferInsert'] }[],
+      ) => {
+        for (const entry of entries) checkKeyTypes(tableName, columns, entry.key as Record<string, unknown>)
+        return batch.insertMany(
+          entries as readonly { key: Record<string, unknown>; values: Record<string, unknown> }[],
+        ) as Promise<{ row: Row | undefined; inserted: boolean }[]>
       },
     }),
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)

@@ -1,0 +1,69 @@
+/**
+ * What the Postgres and SQLite batches share: telling the rows a multi-row insert wrote from the rows it met,
+ * by primary key, and which of several keys the database treats as equal created their row.
+ */
+import type { Column } from 'drizzle-orm'
+import { is } from 'drizzle-orm'
+import { PgTable, getTableConfig as pgTableConfig } from 'drizzle-orm/pg-core'
+import { SQLiteTable, getTableConfig as sqliteTableConfig } from 'drizzle-orm/sqlite-core'
+
+/** A primary key value as text that tells values apart: a Date to the millisecond, bytes as hex. */
+export function primaryKeyText(value: unknown): string {
+  return value instanceof Date
+    ? `d${value.toISOString()}`
+    : value instanceof Uint8Array
+      ? `x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
+      : typeof value === 'object' && value !== null
+        ? `j${JSON.stringify(value)}`
+        : `${typeof value}:${String(value)}`
+}
+
+/** A row's primary key (`fields` of it), as text: what an inserted row and the row read back are compared by. */
+export function rowIdentity(fields: readonly string[], row: Record<string, unknown>): string {
+  return JSON.stringify(fields.map((field) => primaryKeyText(row[field])))
+}
+
+/**
+ * The answer of `insertManyIfAbsentAtomically` for `entries`: each entry's row as read back (`found`, in the
+ * order of `entries`), `inserted` for the one entry that wrote it. Keys the database treats as equal meet one
+ * row; of them, the one whose values were written (the first in `ordered`, the insert's order) inserted it.
+ *
+ * @param inserted - the identities ({@link rowIdentity}) of the rows the insert returned.
+ */
+export function claimCreators<Entry>(
+  entries: readonly Entry[],
+  ordered: readonly Entry[],
+  found: readonly (Record<string, unknown> | undefined)[],
+  inserted: ReadonlySet<string>,
+  primaryKey: readonly string[],
+): { row: unknown; inserted: boolean }[] {
+  const position = new Map(ordered.map((entry, at) => [entry, at]))
+  const claimed = new Map<string, number>()
+  found.forEach((row, at) => {
+    if (row === undefined) return
+    const id = rowIdentity(primaryKey, row)
+    if (!inserted.has(id)) return
+    const order = position.get(entries[at] as Entry) as number
+    const best = claimed.get(id)
+    if (best === undefined || order < (position.get(entries[best] as Entry) as number)) claimed.set(id, at)
+  })
+  const creators = new Set(claimed.values())
+  return found.map((row, at) => ({ row, inserted: creators.has(at) }))
+}
+
+/** The fields of the table's primary key (a column's own, or the table's composite one); `[]`: none. */
+export function primaryKeyFields(table: unknown, columns: Record<string, Column>): string[] {
+  const byColumn = new Map(Object.entries(columns).map(([field, column]) => [column, field]))
+  const own = Object.keys(columns).filter((field) => (columns[field] as Column).primary)
+  if (own.length > 0) return own
+  const config = is(table, PgTable)
+    ? pgTableConfig(table)
+    : is(table, SQLiteTable)
+      ? sqliteTableConfig(table)
+      : undefined
+  const [composite] = config?.primaryKeys ?? []
+  return (composite?.columns ?? []).flatMap((column) => {
+    const field = byColumn.get(column as Column)
+    return field === undefined ? [] : [field]
+  })
+}

@@ -163,3 +163,15 @@ describe('pnpm bench:batch', () => {
     }
   })
 })
+
+describe('pnpm bench options', () => {
+  test('--quick: 3 rounds of 200 ms turns on a pool of 4 with 8 in flight; explicit options still win', async () => {
+    const { parseOptions } = await import('../src/bench/main.js')
+    const quick = parseOptions(['--quick'])
+    expect([quick.rounds, quick.maxMs, quick.pool, quick.concurrency]).toEqual([3, 200, 4, 8])
+    const full = parseOptions([])
+    expect([full.rounds, full.maxMs, full.pool, full.concurrency]).toEqual([7, 1500, 16, 32])
+    const mixed = parseOptions(['--quick', '--pool', '16', '--concurrency', '32'])
+    expect([mixed.pool, mixed.concurrency]).toEqual([16, 32])
+  })
+})

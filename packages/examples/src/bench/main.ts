@@ -22,12 +22,12 @@ import { isWrong } from './targets.js'
 const WORKLOADS: readonly WorkloadId[] = ['miss-storm', 'burst', 'hits', 'mixed']
 
 const USAGE = `pnpm bench [options]
-  --quick             a short run (under 90 s): 3 rounds of 250 ms turns
+  --quick             a short run (under 90 s): 3 rounds of 200 ms turns, pool 4, 8 in flight
   --procs N           spread the callers over N OS processes (default 1: this process)
   --rounds N          rounds per workload (default 7; quick 3)
-  --pool N            Postgres connections per system, split over the processes (default 16)
-  --concurrency N     calls in flight, split over the processes (default 32)
-  --max-ms N          stop starting calls after N ms per turn; 0 runs every call (default 1500; quick 250)
+  --pool N            Postgres connections per system, split over the processes (default 16; quick 4)
+  --concurrency N     calls in flight, split over the processes (default 32; quick 8)
+  --max-ms N          stop starting calls after N ms per turn; 0 runs every call (default 1500; quick 200)
   --keys N            miss storm and burst: fresh keys per turn (default 2000; quick 300)
   --callers N         callers per fresh key (default 4)
   --hot-keys N        hits and mixed: existing keys (default 1000)
@@ -81,8 +81,9 @@ export function parseOptions(
     process.exit(0)
   }
   const quick = values.quick === true
-  const maxMs = whole(values['max-ms'], quick ? 250 : 1500, 'max-ms', 0)
-  const pool = whole(values.pool, 16, 'pool')
+  const maxMs = whole(values['max-ms'], quick ? 200 : 1500, 'max-ms', 0)
+  // A quick run's turns are short: opening and closing each system's pool would take most of their time.
+  const pool = whole(values.pool, quick ? 4 : 16, 'pool')
   if (pool > 32)
     throw new BenchError('--pool above 32: the shared Postgres allows 100 connections for everyone.')
   return {
@@ -90,7 +91,7 @@ export function parseOptions(
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     rounds: whole(values.rounds, quick ? 3 : 7, 'rounds'),
     pool,
-    concurrency: whole(values.concurrency, 32, 'concurrency'),
+    concurrency: whole(values.concurrency, quick ? 8 : 32, 'concurrency'),
     procs: whole(values.procs, 1, 'procs'),
     maxMs: maxMs === 0 ? Number.POSITIVE_INFINITY : maxMs,
     sizes: {

@@ -19,4 +19,5 @@ await runLockConformance({
   concurrency: 16,
   table: (shape) => sqliteShapeTable(shape),
   equalKeys: sqliteEqualKeys(),
+  batch: true,
 })

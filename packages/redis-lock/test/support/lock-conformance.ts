@@ -40,6 +40,8 @@ export interface LockConformanceOptions {
   readonly table: StoreConformanceOptions['table']
   /** The dialect's key-equality cases, each on a table without a unique index. */
   readonly equalKeys: readonly EqualKeys[]
+  /** Whether the dialect's store batches (`findMany`, `insertManyIfAbsentAtomically`): the `'batch'` member. */
+  readonly batch?: boolean
 }
 
 /**
@@ -64,7 +66,12 @@ export async function runLockConformance(options: LockConformanceOptions): Promi
     nullKeys: 'allowed',
     concurrency,
     table: options.table,
-    members: ['insertIfAbsentAtomically', 'uniqueIndexFix', 'statements'],
+    members: [
+      'insertIfAbsentAtomically',
+      'uniqueIndexFix',
+      'statements',
+      ...(options.batch ? (['batch'] as const) : []),
+    ],
     equalKeys: options.equalKeys,
   } as const
   const api = { describe, test, expect }

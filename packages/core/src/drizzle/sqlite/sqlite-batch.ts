@@ -55,7 +55,7 @@ const MAX_PARAMETERS = 30_000
  *   affinity to the key (a `goc_keys` column has none, as a bound parameter has none), so a key meets the
  *   row `find` meets. A key with a NULL goes through `find` itself.
  * - Insert: one multi-row `INSERT … ON CONFLICT (key) DO NOTHING RETURNING` the primary key, each row filled
- *   as drizzle's own insert fills one (given values, drizzle defaults, `$defaultFn`s, NULL), rows in key
+ *   as the store's one-key insert fills one (given values, `$defaultFn`s, drizzle defaults, NULL), rows in key
  *   order, then the keys read back.
  * - Both statements are built as text here: for a thousand keys drizzle's builder took longer than SQLite
  *   took to run them.
@@ -123,7 +123,8 @@ export function sqliteBatch(context: SqliteBatchContext) {
 
   /**
    * `insert into t (every insertable column) values (?, null, …), … on conflict (key) do nothing returning
-   * pk`, each cell as drizzle's insert fills it: the value given, else the column's drizzle default, else
+   * pk`, each cell as the store's one-key insert fills it (`insertParameters`, then drizzle's builder): the
+   * value given or a `$defaultFn`'s / `$onUpdateFn`'s, else the column's drizzle default, else
    * NULL; `$defaultFn`s run per row. Undefined where a default is SQL: drizzle's builder then writes the rows.
    */
   function insertText(

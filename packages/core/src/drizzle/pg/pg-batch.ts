@@ -116,6 +116,22 @@ export function pgBatch(context: PgBatchContext) {
     )
   }
 
+  /**
+   * `(select cols from t where t.col = <cast>(goc_keys.k0) and … limit 1) as goc_row`: `find`'s probe, with
+   * the same casts, for the key fields `names` (sorted) as columns `k0, k1, …` of `goc_keys`.
+   */
+  function probeText(names: readonly string[]): string {
+    const where = sql.join(
+      names.map((name, f) => {
+        const ref = sql`goc_keys.${sql.identifier(`k${f}`)}`
+        const cast = casts(name)
+        return sql`${column(name)} = ${cast ? cast(ref) : ref}`
+      }),
+      sql` and `,
+    )
+    return `(select ${text(selected)} from ${tableText} where ${text(where)} limit 1) as goc_row`
+  }
+
   /** The constant part of {@link lateralFor}'s statement for a key shape: after the VALUES list. */
   const lateralTails = new Map<string, string>()
 
@@ -134,16 +150,8 @@ export function pgBatch(context: PgBatchContext) {
     const shape = names.join('\u0000')
     let tail = lateralTails.get(shape)
     if (tail === undefined) {
-      const where = sql.join(
-        names.map((name, f) => {
-          const ref = sql`goc_keys.${sql.identifier(`k${f}`)}`
-          const cast = casts(name)
-          return sql`${column(name)} = ${cast ? cast(ref) : ref}`
-        }),
-        sql` and `,
-      )
       const fieldsOfK = names.map((_, f) => `"k${f}"`).join(', ')
-      tail = `) as goc_keys(i, ${fieldsOfK}) cross join lateral (select ${text(selected)} from ${tableText} where ${text(where)} limit 1) as goc_row`
+      tail = `) as goc_keys(i, ${fieldsOfK}) cross join lateral ${probeText(names)}`
       lateralTails.set(shape, tail)
     }
     // Each value typed as its column's type without a typmod (format_type(oid, -1): 'numeric', 'bpchar',
@@ -192,20 +200,12 @@ export function pgBatch(context: PgBatchContext) {
       if (types.some((type) => type === undefined || ELEMENTWISE_UNSAFE.has(type.category))) {
         statement = null
       } else {
-        const where = sql.join(
-          names.map((name, f) => {
-            const ref = sql`goc_keys.${sql.identifier(`k${f}`)}`
-            const cast = casts(name)
-            return sql`${column(name)} = ${cast ? cast(ref) : ref}`
-          }),
-          sql` and `,
-        )
         const arrays = types.map((type, f) => `$${f + 2}::${type?.untyped}[]`).join(', ')
         const fieldsOfK = names.map((_, f) => `"k${f}"`).join(', ')
         const qualified = fields.map((field) => `goc_row.${columnText(field)}`).join(', ')
         statement =
           `select goc_keys.i, ${qualified} from unnest($1::int4[], ${arrays}) as goc_keys(i, ${fieldsOfK}) ` +
-          `cross join lateral (select ${text(selected)} from ${tableText} where ${text(where)} limit 1) as goc_row`
+          `cross join lateral ${probeText(names)}`
       }
       arrayTexts.set(shape, statement)
     }

@@ -6,6 +6,7 @@ import type { Column } from 'drizzle-orm'
 import { is } from 'drizzle-orm'
 import { PgTable, getTableConfig as pgTableConfig } from 'drizzle-orm/pg-core'
 import { SQLiteTable, getTableConfig as sqliteTableConfig } from 'drizzle-orm/sqlite-core'
+import { checkKeyTypes } from './columns.js'
 
 /** A primary key value as text that tells values apart: a Date to the millisecond, bytes as hex. */
 export function primaryKeyText(value: unknown): string {
@@ -66,4 +67,34 @@ export function primaryKeyFields(table: unknown, columns: Record<string, Column>
     const field = byColumn.get(column as Column)
     return field === undefined ? [] : [field]
   })
+}
+
+/** What a dialect's batch answers, before its store types it. */
+interface Batch {
+  findMany(keys: readonly Record<string, unknown>[]): Promise<unknown[]>
+  insertMany(
+    entries: readonly { readonly key: Record<string, unknown>; readonly values: Record<string, unknown> }[],
+  ): Promise<{ row: unknown; inserted: boolean }[] | undefined>
+}
+
+/**
+ * A store's `findMany` and `insertManyIfAbsentAtomically` over its dialect's `batch`: every key's types
+ * checked against its columns first (as `find` checks one), then the batch, its answers typed as the store's.
+ */
+export function batchMembers<Row, Insert>(label: string, columns: Record<string, Column>, batch: Batch) {
+  const check = (key: unknown) => checkKeyTypes(label, columns, key as Record<string, unknown>)
+  return {
+    findMany: (keys: readonly Partial<Row>[]) => {
+      for (const key of keys) check(key)
+      return batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>
+    },
+    insertManyIfAbsentAtomically: (
+      entries: readonly { readonly key: Partial<Row>; readonly values: Insert }[],
+    ) => {
+      for (const entry of entries) check(entry.key)
+      return batch.insertMany(
+        entries as readonly { key: Record<string, unknown>; values: Record<string, unknown> }[],
+      ) as Promise<{ row: Row | undefined; inserted: boolean }[] | undefined>
+    },
+  }
 }

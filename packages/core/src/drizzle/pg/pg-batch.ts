@@ -176,6 +176,17 @@ export function pgBatch(context: PgBatchContext) {
     return { sql: `select goc_keys.i, ${qualified} from (values ${rows.join(', ')}${tail}`, params }
   }
 
+  /**
+   * The live types of the columns of `fields`, for their array parameters; undefined when one of them cannot
+   * be one (a type the catalog does not name, or one an array does not carry element by element).
+   */
+  async function arrayTypes(fields: readonly string[]) {
+    const facts = await context.liveFacts()
+    const types = fields.map((field) => facts.columns.get(databaseColumnName(db, column(field))))
+    if (types.some((type) => type === undefined || ELEMENTWISE_UNSAFE.has(type.category))) return undefined
+    return types as NonNullable<(typeof types)[number]>[]
+  }
+
   /** The text of {@link arraysFor}'s statement per key shape: it never changes with the number of keys. */
   const arrayTexts = new Map<string, string | null>()
 
@@ -195,12 +206,11 @@ export function pgBatch(context: PgBatchContext) {
     const shape = names.join('\u0000')
     let statement = arrayTexts.get(shape)
     if (statement === undefined) {
-      const facts = await context.liveFacts()
-      const types = names.map((name) => facts.columns.get(databaseColumnName(db, column(name))))
-      if (types.some((type) => type === undefined || ELEMENTWISE_UNSAFE.has(type.category))) {
+      const types = await arrayTypes(names)
+      if (types === undefined) {
         statement = null
       } else {
-        const arrays = types.map((type, f) => `$${f + 2}::${type?.untyped}[]`).join(', ')
+        const arrays = types.map((type, f) => `$${f + 2}::${type.untyped}[]`).join(', ')
         const fieldsOfK = names.map((_, f) => `"k${f}"`).join(', ')
         const qualified = fields.map((field) => `goc_row.${columnText(field)}`).join(', ')
         statement =
@@ -333,11 +343,10 @@ export function pgBatch(context: PgBatchContext) {
       rows.push(parameters.params)
     }
     if (names === undefined || names.length === 0) return undefined
-    const facts = await context.liveFacts()
-    const types = names.map((name) => facts.columns.get(databaseColumnName(db, column(name))))
-    if (types.some((type) => type === undefined || ELEMENTWISE_UNSAFE.has(type.category))) return undefined
+    const types = await arrayTypes(names)
+    if (types === undefined) return undefined
     const cells = names.map((_, n) => `"c${n}"`).join(', ')
-    const arrays = types.map((type, n) => `$${n + 1}::${type?.untyped}[]`).join(', ')
+    const arrays = types.map((type, n) => `$${n + 1}::${type.untyped}[]`).join(', ')
     const params: string[] = []
     for (const name of names) {
       const literal = arrayLiteral(

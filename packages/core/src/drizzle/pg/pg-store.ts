@@ -1,6 +1,7 @@
 import { type Column, is } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import { batchMembers } from '../common/batch-claims.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { insertParameters } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
@@ -251,20 +252,7 @@ export function pgStore<T extends PgTable>(
       },
     }),
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
-    ...(batch && {
-      findMany: (keys: readonly Partial<Row>[]) => {
-        for (const key of keys) checkKeyTypes(label, columns, key as Record<string, unknown>)
-        return batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>
-      },
-      insertManyIfAbsentAtomically: (
-        entries: readonly { readonly key: Partial<Row>; readonly values: T['$inferInsert'] }[],
-      ) => {
-        for (const entry of entries) checkKeyTypes(label, columns, entry.key as Record<string, unknown>)
-        return batch.insertMany(
-          entries as readonly { key: Record<string, unknown>; values: Record<string, unknown> }[],
-        ) as Promise<{ row: Row | undefined; inserted: boolean }[] | undefined>
-      },
-    }),
+    ...(batch && batchMembers<Row, T['$inferInsert']>(label, columns, batch)),
     // The names before 0.3 (deprecated, removed in 0.4).
     insertIfAbsent: insertIfAbsentAtomically,
     insertUnlessFound: (key, values) => insertIfAbsentUnderLock(key, values),

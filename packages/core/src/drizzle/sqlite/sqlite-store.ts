@@ -6,6 +6,7 @@ import {
   SQLiteTransaction,
 } from 'drizzle-orm/sqlite-core'
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
+import { batchMembers } from '../common/batch-claims.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
@@ -233,20 +234,7 @@ export function sqliteStore<T extends SQLiteTable>(
         return fencing.create<Row>(record, values as Record<string, unknown>, fence)
       },
     }),
-    ...(batch && {
-      findMany: (keys: readonly Partial<Row>[]) => {
-        for (const key of keys) checkKeyTypes(tableName, columns, key as Record<string, unknown>)
-        return batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>
-      },
-      insertManyIfAbsentAtomically: (
-        entries: readonly { readonly key: Partial<Row>; readonly values: T['$inferInsert'] }[],
-      ) => {
-        for (const entry of entries) checkKeyTypes(tableName, columns, entry.key as Record<string, unknown>)
-        return batch.insertMany(
-          entries as readonly { key: Record<string, unknown>; values: Record<string, unknown> }[],
-        ) as Promise<{ row: Row | undefined; inserted: boolean }[]>
-      },
-    }),
+    ...(batch && batchMembers<Row, T['$inferInsert']>(tableName, columns, batch)),
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
     uniqueness,
     uniqueIndexFix,

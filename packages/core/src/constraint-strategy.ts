@@ -1,4 +1,4 @@
-import { boundedEach, GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
+import { boundedEach, byKeyShape, GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
 import {
   InvalidKeyError,
   KeyRewrittenError,
@@ -332,16 +332,7 @@ export function createConstraintStrategy(
       alone.push(...entries.keys())
     } else {
       // One key shape per statement: its fields, in order.
-      const shapes = new Map<string, number[]>()
-      entries.forEach((entry, i) => {
-        const shape = Object.keys(entry.key as Record<string, unknown>)
-          .sort()
-          .join('\u0000')
-        const same = shapes.get(shape)
-        if (same) same.push(i)
-        else shapes.set(shape, [i])
-      })
-      for (const indexes of shapes.values()) {
+      for (const indexes of byKeyShape(entries.map((entry) => entry.key))) {
         for (let from = 0; from < indexes.length; from += BATCH_KEYS) {
           const chunk = indexes.slice(from, from + BATCH_KEYS)
           const found = await findMany.call(

@@ -5,6 +5,8 @@
  *
  * @module @getorcreate/core
  */
+
+export { boundedEach, byKeyShape } from './bounded-each.js'
 export { type ConstraintStrategyOptions, constraintStrategy } from './constraint-strategy.js'
 export {
   ConflictingDefaultsError,

@@ -3,6 +3,8 @@
  * bounded concurrency, stopping at the first error, argument checks.
  */
 import {
+  boundedEach,
+  byKeyShape,
   GET_OR_CREATE_MANY_CONCURRENCY,
   getOrCreateMany,
   InvalidKeyError,
@@ -106,4 +108,36 @@ test('arguments: a store, an array of plain objects, a strategy; checked before 
   expect(hole).toBeInstanceOf(InvalidKeyError)
   expect((hole as Error).message).toMatch(/^items\[0\] must be a plain object .*, got undefined/)
   expect(store.rows()).toHaveLength(0)
+})
+
+test('boundedEach: at most `limit` at once, every item once; after a failure no new start, the first error thrown', async () => {
+  let inFlight = 0
+  let most = 0
+  const done: number[] = []
+  await boundedEach([1, 2, 3, 4, 5, 6, 7], 3, async (item) => {
+    inFlight++
+    most = Math.max(most, inFlight)
+    await new Promise((resolve) => setTimeout(resolve, 2))
+    inFlight--
+    done.push(item)
+  })
+  expect(most).toBe(3)
+  expect(done.sort()).toEqual([1, 2, 3, 4, 5, 6, 7])
+  const started: number[] = []
+  const error = await boundedEach([1, 2, 3, 4, 5, 6], 2, async (item) => {
+    started.push(item)
+    await new Promise((resolve) => setTimeout(resolve, item === 2 ? 1 : 5))
+    if (item === 2) throw new Error('two')
+  }).catch((e: unknown) => e)
+  expect((error as Error).message).toBe('two')
+  expect(started).toEqual([1, 2])
+})
+
+test('byKeyShape: indexes grouped by fields in any order, each group in input order', () => {
+  expect(byKeyShape([{ a: 1 }, { b: 2 }, { a: 3 }, { b: 1, a: 2 }, { a: 5, b: 6 }])).toEqual([
+    [0, 2],
+    [1],
+    [3, 4],
+  ])
+  expect(byKeyShape([])).toEqual([])
 })

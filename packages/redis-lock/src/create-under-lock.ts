@@ -5,7 +5,7 @@ import {
   RowVanishedError,
   type Store,
 } from '@getorcreate/core'
-import type { LockClient } from './lock/lock-client.js'
+import type { HeldLock, LockClient } from './lock/lock-client.js'
 import { LockKeeper } from './lock-keeper.js'
 
 /** What {@link createUnderLock} takes from the strategy: its lock client, its timings, the call's signals. */
@@ -18,6 +18,29 @@ export interface LockContext {
   readonly acquireTimeoutMs: number
   /** End the wait for the lock (never a create that holds it). */
   readonly signals: readonly AbortSignal[]
+}
+
+/**
+ * A lock this call holds, with what its creates share: the keeper that extends it, and whether a write or a
+ * create has used it already (the acquire's token and its "nothing ran since" serve the first one only).
+ */
+export interface Holding {
+  readonly lock: HeldLock
+  readonly keeper: LockKeeper
+  /** Whether a write took a fencing token already: the acquire's may serve the first one only. */
+  fenceTaken: boolean
+  /** Whether a create ran under the lock already: then no later one is quiet, and none skips its read. */
+  used: boolean
+}
+
+/** Whether `store` fences in the database (`insertIfAbsentFenced`): its lock's acquire then draws a token. */
+export function fencesInDatabase(store: Store<unknown, unknown, unknown>): boolean {
+  return store.checksFence === true && typeof store.insertIfAbsentFenced === 'function'
+}
+
+/** `lock`, just taken, held: its keeper starts extending it. */
+export function holding(client: LockClient, lock: HeldLock, ttlMs: number): Holding {
+  return { lock, keeper: new LockKeeper(client, lock, ttlMs), fenceTaken: false, used: false }
 }
 
 /**
@@ -35,15 +58,47 @@ export async function createUnderLock<Row, Key, Values>(
   lockKey: string,
 ): Promise<GetOrCreateResult<Row>> {
   const { client, ttlMs, acquireTimeoutMs, signals } = context
-  const fenced = store.checksFence === true
-  const fencedInDatabase = fenced && typeof store.insertIfAbsentFenced === 'function'
   // Its first write may use a token drawn by the acquire itself (one Redis round fewer); a store that only
   // has `insert` reads first, so its write is never quiet, and the acquire draws none.
-  const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals, fence: fencedInDatabase })
-  const keeper = new LockKeeper(client, lock, ttlMs)
+  const fence = fencesInDatabase(store as Store<unknown, unknown, unknown>)
+  const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals, fence })
+  const held = holding(client, lock, ttlMs)
   let succeeded = false
-  /** Whether a write took a token already: the acquire's may serve the first one only. */
-  let fenceTaken = false
+  try {
+    const result = await createHolding(context, store, key, newRow, held)
+    succeeded = true
+    return result
+  } finally {
+    held.keeper.stop()
+    // Never throws (bounded, failures swallowed): an unreleased lock expires after ttlMs, and a failed
+    // release never hides the result or the create's own error.
+    const released = client.release(lock).catch(() => undefined)
+    // On success the caller does not wait for the release; on an error it does, so the lock is gone by
+    // the time the error reaches the caller.
+    if (!succeeded) await released
+  }
+}
+
+/**
+ * Steps 3 and 4 under a lock already held (`held`, which the caller releases): read fresh and insert,
+ * checking before each write that the lock is still ours. A lock may serve several creates, one after the
+ * other (keys the database treats as equal share one lock); only the first may skip its read or its check.
+ */
+export async function createHolding<Row, Key, Values>(
+  context: Pick<LockContext, 'client' | 'ttlMs'>,
+  store: Store<Row, Key, Values>,
+  key: Key,
+  newRow: NewRowValues<Values>,
+  held: Holding,
+): Promise<GetOrCreateResult<Row>> {
+  const { client, ttlMs } = context
+  const { lock, keeper } = held
+  const lockKey = lock.key
+  const fenced = store.checksFence === true
+  const fencedInDatabase = fencesInDatabase(store as Store<unknown, unknown, unknown>)
+  // Nobody held the lock when it was taken, and no create used it since: the row most likely does not exist.
+  const firstOwner = lock.attempts === 1 && !held.used
+  held.used = true
   /**
    * Right before a write: the lock must still be ours. Locally (`keeper.assertHeld`: no extension found it
    * lost, its validity has not run out) always; on a quorum too (the confirmation, which also renews the TTL,
@@ -58,8 +113,8 @@ export async function createUnderLock<Row, Key, Values>(
     if (fenced) {
       // The store refuses a write with an older token: take one (confirms ownership on a quorum too, but for
       // the acquire's own, which the acquire confirmed an instant ago).
-      const useAcquired = fresh && !fenceTaken && lock.fence !== undefined
-      fenceTaken = true
+      const useAcquired = fresh && !held.fenceTaken && lock.fence !== undefined
+      held.fenceTaken = true
       const fence = useAcquired ? await client.holdFence(lock, ttlMs) : await client.fence(lock, ttlMs)
       keeper.assertHeld()
       return { fence, lockKey }
@@ -79,54 +134,30 @@ export async function createUnderLock<Row, Key, Values>(
     const opts = await beforeWrite(false)
     return store.insert(values, { ...opts, key })
   }
-  try {
-    let result: GetOrCreateResult<Row>
-    if (fencedInDatabase) {
-      result = await fencedCreate(store, key, newRow, lock.attempts === 1, beforeWrite)
-      succeeded = true
-      return result
-    }
-    // `insertUnlessFound`: the name before 0.3, honoured until 0.4.
-    const insertUnderLock = store.insertIfAbsentUnderLock ?? store.insertUnlessFound
-    if (typeof insertUnderLock === 'function' && store.checksFence !== true && lock.attempts === 1) {
-      // Nobody held the lock: the row most likely does not exist, so the fresh read and the insert go in one
-      // statement. A row found there (another process created it between our lock-free read and our lock)
-      // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
-      // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
-      // expensive function) is then not called at all. A store that checks fencing tokens gets its token with
-      // `insert`, which insertIfAbsentUnderLock does not take.
-      // A `defaults` function is user code, which may take its time: confirm the lock after it. Anything but an
-      // explicit `false` (a caller that bypassed getOrCreate) counts as such.
-      const lazy = newRow.lazy !== false
-      const values = await newRow()
-      await beforeWrite(!lazy)
-      const inserted = await insertUnderLock.call(store, key, values)
-      if (inserted !== undefined) {
-        result = { row: inserted, created: true }
-      } else {
-        const winner = await store.find(key, { fresh: true })
-        if (winner !== undefined) result = { row: winner, created: false }
-        else result = { row: await insert(values), created: true }
-      }
-    } else {
-      const winner = await store.find(key, { fresh: true })
-      if (winner !== undefined) {
-        result = { row: winner, created: false }
-      } else {
-        result = { row: await insert(await newRow()), created: true }
-      }
-    }
-    succeeded = true
-    return result
-  } finally {
-    keeper.stop()
-    // Never throws (bounded, failures swallowed): an unreleased lock expires after ttlMs, and a failed
-    // release never hides the result or the create's own error.
-    const released = client.release(lock).catch(() => undefined)
-    // On success the caller does not wait for the release; on an error it does, so the lock is gone by
-    // the time the error reaches the caller.
-    if (!succeeded) await released
+  if (fencedInDatabase) return fencedCreate(store, key, newRow, firstOwner, beforeWrite)
+  // `insertUnlessFound`: the name before 0.3, honoured until 0.4.
+  const insertUnderLock = store.insertIfAbsentUnderLock ?? store.insertUnlessFound
+  if (typeof insertUnderLock === 'function' && store.checksFence !== true && firstOwner) {
+    // Nobody held the lock: the row most likely does not exist, so the fresh read and the insert go in one
+    // statement. A row found there (another process created it between our lock-free read and our lock)
+    // is read back; if it is gone by then, we still hold the lock: create it. A caller that had to wait
+    // for the lock reads first instead: the holder most likely created the row, and `defaults` (maybe an
+    // expensive function) is then not called at all. A store that checks fencing tokens gets its token with
+    // `insert`, which insertIfAbsentUnderLock does not take.
+    // A `defaults` function is user code, which may take its time: confirm the lock after it. Anything but an
+    // explicit `false` (a caller that bypassed getOrCreate) counts as such.
+    const lazy = newRow.lazy !== false
+    const values = await newRow()
+    await beforeWrite(!lazy)
+    const inserted = await insertUnderLock.call(store, key, values)
+    if (inserted !== undefined) return { row: inserted, created: true }
+    const winner = await store.find(key, { fresh: true })
+    if (winner !== undefined) return { row: winner, created: false }
+    return { row: await insert(values), created: true }
   }
+  const winner = await store.find(key, { fresh: true })
+  if (winner !== undefined) return { row: winner, created: false }
+  return { row: await insert(await newRow()), created: true }
 }
 
 /**

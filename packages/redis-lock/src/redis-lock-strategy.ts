@@ -1,4 +1,5 @@
 import {
+  type BatchEntry,
   type GetOrCreateResult,
   LockInTransactionError,
   LockUnavailableError,
@@ -6,6 +7,7 @@ import {
   type Store,
   type Strategy,
 } from '@getorcreate/core'
+import { createManyUnderLocks } from './create-many-under-locks.js'
 import { createUnderLock, type LockContext } from './create-under-lock.js'
 import { DistinctNodes } from './distinct-nodes.js'
 import type { LockClient } from './lock/lock-client.js'
@@ -54,6 +56,11 @@ export interface RedisLockStrategy extends Strategy {
  *    create runs.
  * 5. Release the lock (compare-and-delete); after a success without making the caller wait for it, after an
  *    error before the error reaches the caller. A failed release never hides the result or the create's error.
+ *
+ * `getOrCreateMany` under this strategy reads every key without a lock (`store.findMany` where the store has
+ * it), takes the missing keys' locks all before any write, in one sorted order (so batches cannot deadlock each
+ * other), all or none within `acquireTimeoutMs` (`LockUnavailableError`, nothing written), then creates each key
+ * under its lock as above.
  *
  * Callers of one key in one process (same strategy, same store object) share one lock acquisition. A store
  * bound to an open transaction (`store.inTransaction`) is refused with `LockInTransactionError`: the lock
@@ -120,14 +127,7 @@ function makeStrategy(
       key: Key,
       newRow: NewRowValues<Values>,
     ): Promise<GetOrCreateResult<Row>> {
-      if (store.inTransaction === true) {
-        throw new LockInTransactionError(
-          `${store.name} is bound to an open transaction: the lock would be released before that transaction ` +
-            'commits the row, and the next holder would create a second one. Nothing was written. Pass a store ' +
-            'over the database itself (drizzleStore(db, table), not drizzleStore(tx, table)), or give the key a ' +
-            'unique index and use the constraint strategy, which is safe inside transactions.',
-        )
-      }
+      refuseTransaction(store)
       const found = await store.find(key)
       if (found !== undefined) return { row: found, created: false }
 
@@ -147,7 +147,34 @@ function makeStrategy(
       if (!flights) return create(Math.max(1, Math.ceil(deadline - performance.now())))
       return flights.run(store, lockKey, signals, deadline, timedOut, create)
     },
+    async getOrCreateMany<Row, Key, Values>(
+      store: Store<Row, Key, Values>,
+      entries: readonly BatchEntry<Key, NewRowValues<Values>>[],
+    ): Promise<GetOrCreateResult<Row>[]> {
+      refuseTransaction(store)
+      return createManyUnderLocks(
+        {
+          ...context,
+          commandTimeoutMs,
+          lockKeyOf: (key) => lockKeyOf(store, key as Key, keyPrefix),
+          checkNodes: (timeoutMs) => nodes.check(timeoutMs),
+        },
+        store,
+        entries,
+      )
+    },
   }
+}
+
+/** @throws LockInTransactionError for a store bound to an open transaction, before any I/O. */
+function refuseTransaction(store: Store<unknown, unknown, unknown>): void {
+  if (store.inTransaction !== true) return
+  throw new LockInTransactionError(
+    `${store.name} is bound to an open transaction: the lock would be released before that transaction ` +
+      'commits the row, and the next holder would create a second one. Nothing was written. Pass a store ' +
+      'over the database itself (drizzleStore(db, table), not drizzleStore(tx, table)), or give the key a ' +
+      'unique index and use the constraint strategy, which is safe inside transactions.',
+  )
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The lock key comes from the key as the database compares it, where the store says (Store.lockIdentity). */
 import { randomUUID } from 'node:crypto'
-import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
+import { getOrCreate, getOrCreateMany, memoryStore, type Store } from '@getorcreate/core'
 import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -63,6 +63,37 @@ describe('redisLockStrategy with Store.lockIdentity', () => {
     const before = identities.length
     expect((await getOrCreate(store, { slug: 'BOB ' }, {}, strategy)).created).toBe(false)
     expect(identities).toHaveLength(before) // a hit takes no lock, so it asks nothing
+  })
+
+  it('getOrCreateMany: spellings of one key in one batch share one lock and settle one after the other: one row, one created', async () => {
+    const { store, inner } = foldingStore(true)
+    const strategy = redisLockStrategy({ clients: lockClient })
+    const batch = [...SPELLINGS, 'alice', 'ALICE ']
+    const results = await getOrCreateMany(
+      store,
+      batch.map((slug) => ({ key: { slug } })),
+      strategy,
+    )
+    expect(inner.rows()).toHaveLength(2)
+    expect(results.map((result) => result.created)).toEqual([true, false, false, false, true, false])
+    expect(results.map((result) => result.row.slug)).toEqual(['bob', 'bob', 'bob', 'bob', 'alice', 'alice'])
+    // Two batches of the same spellings in opposite orders, with single calls, at once: still one row each.
+    const again = foldingStore(true)
+    const outcomes = await Promise.all([
+      getOrCreateMany(
+        again.store,
+        batch.map((slug) => ({ key: { slug } })),
+        strategy,
+      ),
+      getOrCreateMany(
+        again.store,
+        [...batch].reverse().map((slug) => ({ key: { slug } })),
+        strategy,
+      ),
+      ...batch.map((slug) => getOrCreate(again.store, { slug }, {}, strategy).then((result) => [result])),
+    ])
+    expect(again.inner.rows()).toHaveLength(2)
+    expect(outcomes.flat().filter((result) => result.created)).toHaveLength(2)
   })
 
   it('without it, the same callers take one lock per spelling and create duplicates (what it prevents)', async () => {

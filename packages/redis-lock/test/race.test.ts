@@ -112,4 +112,35 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
       await fixture.drop()
     }
   })
+
+  it('getOrCreateMany, four OS processes, three Redis nodes: batches over every key in opposite orders, with single calls, within a 10 s lock budget: one row, one created:true, one id per key, no deadlock', async () => {
+    const fixture = await itemsFixture(4)
+    const batches = 4 // per process: as given, reversed, and both rotated
+    const callersPerKey = 2 // single calls per key per process
+    try {
+      const reports = await raceWorkers<{ outcomes: RaceOutcome[]; readsUnderLock: number }>(
+        raceWorker,
+        Array.from({ length: 4 }, () => ({
+          databaseUrl: databaseUrl(),
+          table: fixture.name,
+          redisUrls: three.map((node) => node.url),
+          slugs,
+          callersPerKey,
+          batches,
+          // Two batches that took their locks in different orders would wait for each other until the budget
+          // ran out: LOCK_UNAVAILABLE, which fails the run.
+          acquireTimeoutMs: 10_000,
+          pool: 8,
+        })),
+      )
+      const outcomes = reports.flatMap((report) => report.outcomes)
+      const perKey = 4 * (batches + callersPerKey)
+      expect(outcomes).toHaveLength(KEYS * perKey)
+      const rowsByKey = await fixture.countBySlug()
+      expect(raceViolations({ keys: slugs, callersPerKey: perKey, outcomes, rowsByKey })).toEqual([])
+      expect(await fixture.total()).toBe(KEYS)
+    } finally {
+      await fixture.drop()
+    }
+  })
 })

@@ -178,4 +178,18 @@ describe('the stress checker', () => {
     expect(verdict.rssGrowthMb[1]).toBeGreaterThan(RSS_GROWTH_LIMIT_MB)
     expect(verdict.violations.some((line) => line.startsWith('worker 1: RSS grew'))).toBe(true)
   })
+
+  test('a 50 s run whose heap grows for 30 s, then stays: not a leak (its warm-up ends once the heap settles), while one that keeps growing is', () => {
+    const mb = 2 ** 20
+    // As measured in --quick runs: RSS climbs 3 MB a second for 30 s, then stays.
+    const settling = Array.from({ length: 50 }, (_, i) => (140 + 3 * Math.min(i, 30)) * mb)
+    const leaking = Array.from({ length: 50 }, (_, i) => (140 + 3 * i) * mb)
+    const verdict = check(history({ tables: [clean], rss: [settling, leaking] }))
+    // From 20–30 % of the run, the first would have grown 54 MB and failed.
+    expect(verdict.rssGrowthMb[0]).toBeLessThan(10)
+    expect(verdict.rssGrowthMb[1]).toBeGreaterThan(RSS_GROWTH_LIMIT_MB)
+    expect(verdict.violations.filter((line) => line.includes('RSS grew'))).toEqual([
+      `worker 1: RSS grew ${verdict.rssGrowthMb[1]} MB`,
+    ])
+  })
 })

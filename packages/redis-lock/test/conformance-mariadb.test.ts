@@ -19,4 +19,5 @@ await runLockConformance({
   concurrency: CONCURRENCY,
   table: (shape) => mysqlShapeTable(shape, CONCURRENCY),
   equalKeys: mysqlEqualKeys(CONCURRENCY),
+  batch: true,
 })

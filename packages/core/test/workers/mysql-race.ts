@@ -3,9 +3,12 @@
  * READ transactions, half in autocommit, `concurrency` at a time (the pool's size), in an order of this
  * process's own (its seed). Started by raceWorkers (@getorcreate/test-support): says "ready" once its pool is
  * open, starts on "go", reports [{ pid, key, created, id }, …].
- * Job (JSON): { url, table, keys, callersPerKey, concurrency, seed }.
+ * With `batch`, each key's first caller is an item of a getOrCreateMany batch (batches of 20 keys, in the
+ * process's order, reversed in every other process; every other batch in a REPEATABLE READ transaction), mixed
+ * in with the single calls.
+ * Job (JSON): { url, table, keys, callersPerKey, concurrency, seed, batch? }.
  */
-import { constraintStrategy, getOrCreate } from '@getorcreate/core'
+import { constraintStrategy, getOrCreate, getOrCreateMany } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { readyThenGo, reportResult, runConcurrently, shuffle, workerJob } from '@getorcreate/test-support'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
@@ -22,6 +25,7 @@ interface Job {
   callersPerKey: number
   concurrency: number
   seed: number
+  batch?: boolean
 }
 
 const job = workerJob<Job>()
@@ -44,11 +48,42 @@ await Promise.all(Array.from({ length: size }, () => pool.getConnection())).then
 await readyThenGo()
 
 // Each process takes the calls in its own order, so processes meet on every key at different moments.
-const calls = shuffle(
-  job.keys.flatMap((slug) => Array.from({ length: job.callersPerKey }, (_, caller) => ({ slug, caller }))),
-  job.seed,
+type Call =
+  | { readonly slug: string; readonly caller: number }
+  | { readonly batch: readonly string[]; readonly inTransaction: boolean }
+const singles: Call[] = job.keys.flatMap((slug) =>
+  Array.from({ length: job.callersPerKey }, (_, caller) => ({ slug, caller })).filter(
+    ({ caller }) => !job.batch || caller > 0,
+  ),
 )
-const { results, errors } = await runConcurrently(calls, job.concurrency, async ({ slug, caller }) => {
+const batches: Call[] = []
+if (job.batch) {
+  const order = shuffle(job.keys, job.seed)
+  const keys = job.seed % 2 === 0 ? [...order].reverse() : order
+  for (let from = 0; from < keys.length; from += 20) {
+    batches.push({ batch: keys.slice(from, from + 20), inTransaction: batches.length % 2 === 1 })
+  }
+}
+const calls = shuffle([...singles, ...batches], job.seed)
+const { results, errors } = await runConcurrently(calls, job.concurrency, async (call) => {
+  if ('batch' in call) {
+    const items = call.batch.map((slug) => ({
+      key: { slug },
+      defaults: { title: `pid ${process.pid} batch` },
+    }))
+    const outcomes = call.inTransaction
+      ? await db.transaction((tx) => getOrCreateMany(drizzleStore(tx, table), items, strategy), {
+          isolationLevel: 'repeatable read',
+        })
+      : await getOrCreateMany(store, items, strategy)
+    return outcomes.map((outcome, i) => ({
+      pid: process.pid,
+      key: call.batch[i] as string,
+      created: outcome.created,
+      id: outcome.row.id,
+    }))
+  }
+  const { slug, caller } = call
   const defaults = { title: `pid ${process.pid} caller ${caller}` }
   const outcome =
     caller % 2 === 0
@@ -56,9 +91,9 @@ const { results, errors } = await runConcurrently(calls, job.concurrency, async 
           isolationLevel: 'repeatable read',
         })
       : await getOrCreate(store, { slug }, defaults, strategy)
-  return { pid: process.pid, key: slug, created: outcome.created, id: outcome.row.id }
+  return [{ pid: process.pid, key: slug, created: outcome.created, id: outcome.row.id }]
 })
 await pool.end()
 // A failed call fails the worker, and so the test.
 if (errors.length > 0) throw errors[0]
-reportResult(results)
+reportResult(results.flat())

@@ -72,3 +72,53 @@ export function valuesForDrizzle<V extends Record<string, unknown>>(
   for (const field of inherited) if (!Object.hasOwn(values, field)) given[field] = undefined
   return given as V
 }
+
+/** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
+export function insertDisabled(column: Column): boolean {
+  return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
+}
+
+/** What {@link valuesTuples} gives: the columns written, one `(…)` per row, and their parameters. */
+export interface ValuesTuples {
+  /** The fields written, sorted: every field some row gives, but generated columns. */
+  readonly names: string[]
+  /** One `(?, default, null, …)` per row, in the rows' order. */
+  readonly tuples: string[]
+  /** The parameters, each encoded by its column, in the order the tuples take them. */
+  readonly params: unknown[]
+}
+
+/**
+ * The `VALUES` tuples of a multi-row INSERT written as text: each row's given fields (with `$defaultFn`s run
+ * per row as drizzle's own insert runs them, see {@link insertParameters}), `default` for a field a row leaves
+ * out, `null` for a null, generated columns left out, as in drizzle's own insert. `placeholder(n)` writes the
+ * n-th parameter (`$1`, `?`). Undefined where a `$defaultFn` returns SQL, or no column takes a value.
+ */
+export function valuesTuples(
+  columns: Record<string, Column>,
+  rows: readonly Record<string, unknown>[],
+  placeholder: (n: number) => string,
+): ValuesTuples | undefined {
+  const filled: Record<string, unknown>[] = []
+  const given = new Set<string>()
+  for (const values of rows) {
+    const parameters = insertParameters(columns, values)
+    if (!parameters) return undefined
+    for (const name of parameters.names) given.add(name)
+    filled.push(parameters.params)
+  }
+  const names = [...given].filter((name) => !insertDisabled(columns[name] as Column)).sort()
+  if (names.length === 0) return undefined
+  const params: unknown[] = []
+  const tuples = filled.map((row) => {
+    const cells = names.map((name) => {
+      if (!Object.hasOwn(row, name)) return 'default'
+      const value = row[name]
+      if (value === null) return 'null'
+      params.push((columns[name] as Column).mapToDriverValue(value))
+      return placeholder(params.length)
+    })
+    return `(${cells.join(', ')})`
+  })
+  return { names, tuples, params }
+}

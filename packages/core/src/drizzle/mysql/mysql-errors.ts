@@ -4,7 +4,7 @@ import { causeChain } from '../common/cause-chain.js'
 /** MySQL / MariaDB error number of a duplicate key. */
 export const ER_DUP_ENTRY = 1062
 /** MySQL / MariaDB error number of a deadlock (SQLSTATE 40001). */
-const ER_LOCK_DEADLOCK = 1213
+export const ER_LOCK_DEADLOCK = 1213
 
 /** The first MySQL / MariaDB error (numeric `errno`) on `error` or its causes, with the server's message. */
 export function mysqlError(error: unknown): { errno: number; message: string } | undefined {

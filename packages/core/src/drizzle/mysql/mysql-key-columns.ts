@@ -34,6 +34,8 @@ export interface KeyColumnFacts {
   readonly table: string
   /** Each column's rule, by its lower-cased name. */
   readonly columns: ReadonlyMap<string, KeyColumnRule>
+  /** Each text column's character set and collation (names safe to write into SQL), by its lower-cased name. */
+  readonly text: ReadonlyMap<string, { readonly charset: string; readonly collation: string }>
 }
 
 /**
@@ -103,8 +105,21 @@ export async function readKeyColumnFacts(
   const first = rows[0]
   if (!first) return undefined
   const columns = new Map<string, KeyColumnRule>()
-  for (const row of rows) columns.set(String(row.column_name).toLowerCase(), keyColumnRule(row))
-  return { database: String(first.table_schema), table: String(first.table_name), columns }
+  const text = new Map<string, { charset: string; collation: string }>()
+  for (const row of rows) {
+    const name = String(row.column_name).toLowerCase()
+    columns.set(name, keyColumnRule(row))
+    const { collation_name: collation, character_set_name: charset } = row
+    if (
+      typeof collation === 'string' &&
+      typeof charset === 'string' &&
+      NAME.test(collation) &&
+      NAME.test(charset)
+    ) {
+      text.set(name, { charset, collation })
+    }
+  }
+  return { database: String(first.table_schema), table: String(first.table_name), columns, text }
 }
 
 /** {@link readKeyColumnFacts}, read once per store and kept; a failed or empty read is not kept. */

@@ -33,6 +33,15 @@ export interface MySqlKeyEquality {
   where(key: Record<string, unknown>, casts: KeyCasts | undefined, inline?: boolean): SQL | undefined
   /** {@link Store.lockIdentity}: at most one round trip (none for exact types and `_bin` collations). */
   lockIdentity(key: Record<string, unknown>): Promise<LockIdentity>
+  /**
+   * For a join of the table with derived values (`… join (select ? as k0 …) k on …`): per field, the condition
+   * that the column equals `value` exactly as `where`'s `column = ?` compares it, the value cast as the column
+   * rounds (`cast(value as decimal(10,2))`) or, for a text column, converted to its character set under its
+   * collation (a derived column is not coerced to the column's collation as a parameter is). Undefined when a
+   * field's column is text in a character set other than utf8mb4: the conversion would replace what that set
+   * cannot hold with `?` (so `'a😀'` would find `'a?'`), where `find`'s comparison fails or finds nothing.
+   */
+  joinCondition(fields: readonly string[]): Promise<((field: string, value: SQL) => SQL) | undefined>
 }
 
 /** A key value as plain JSON-like data, for an exact column. */
@@ -105,6 +114,34 @@ export function mysqlKeyEquality(
           return type === undefined ? undefined : (value) => sql`cast(${value} as ${sql.raw(type)})`
         },
       })
+    },
+
+    async joinCondition(fields) {
+      const answer = await known()
+      let lossy = false
+      const conditions = new Map(
+        fields.map((field): [string, (value: SQL) => SQL] => {
+          const col = column(field)
+          const rule = ruleOf(answer, field)
+          // As `casts` decides: a cast for a field declared with a type that rounds, whose column does.
+          if (rule.kind === 'round' && rounds(field)) {
+            return [field, (value) => sql`${col} = cast(${value} as ${sql.raw(rule.castType)})`]
+          }
+          const text = answer.text.get(databaseColumnName(db, col).toLowerCase())
+          if (text && text.charset.toLowerCase() !== 'utf8mb4') lossy = true
+          if (text) {
+            const { charset, collation } = text
+            return [
+              field,
+              (value) =>
+                sql`${col} = convert(${value} using ${sql.raw(charset)}) collate ${sql.raw(collation)}`,
+            ]
+          }
+          return [field, (value) => sql`${col} = ${value}`]
+        }),
+      )
+      if (lossy) return undefined
+      return (field, value) => (conditions.get(field) as (value: SQL) => SQL)(value)
     },
 
     async lockIdentity(key) {

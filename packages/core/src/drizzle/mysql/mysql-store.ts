@@ -2,13 +2,21 @@ import { type Column, is, sql } from 'drizzle-orm'
 import { getTableConfig, type MySqlTable, MySqlTransaction } from 'drizzle-orm/mysql-core'
 import { RowVanishedError } from '../../errors.js'
 import type { Fence, InsertOptions, Uniqueness } from '../../types.js'
+import { batchMembers } from '../common/batch-claims.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
+import { mysqlBatch } from './mysql-batch.js'
 import { catalogKeeper, type MySqlCatalog, readMySqlCatalog } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
-import { duplicateIndexName, ER_DUP_ENTRY, mysqlError, mysqlStatementError } from './mysql-errors.js'
+import {
+  duplicateIndexName,
+  ER_DUP_ENTRY,
+  ER_LOCK_DEADLOCK,
+  mysqlError,
+  mysqlStatementError,
+} from './mysql-errors.js'
 import { mysqlFencing } from './mysql-fences.js'
 import {
   mysqlKeyCheck,
@@ -21,6 +29,9 @@ import { mysqlReads } from './mysql-reads.js'
 import { readBackKey, resultRows } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
 import { readMySqlUniqueIndexFix } from './mysql-unique-index-fix.js'
+
+/** How many times an insert outside a transaction runs when a deadlock rolled it back (it wrote nothing). */
+const DEADLOCK_ATTEMPTS = 3
 
 /** Options of {@link createMySqlStore}; not part of the public API. */
 export interface MySqlStoreOptions {
@@ -45,6 +56,8 @@ export interface MySqlStoreOptions {
  *   on MySQL the row is read back by `insertId` (auto-increment primary key) or by key.
  * - Error 1213 (deadlock; SQLSTATE 40001) becomes `SerializationConflictError` with the driver's error as
  *   `cause`: InnoDB has already rolled the whole transaction back, so the only way on is to run it again.
+ *   Outside a transaction, where the transaction was that one statement, `insertIfAbsentAtomically` runs it
+ *   again first, up to 3 times.
  *   Error 1205 (lock wait timeout) is rethrown unchanged: it means another transaction held the key's row
  *   uncommitted longer than `innodb_lock_wait_timeout`; only the statement was rolled back, and whether to
  *   wait again is the caller's call.
@@ -54,6 +67,10 @@ export interface MySqlStoreOptions {
  * - `lockIdentity`: the table as `mysql:<database>.<table>` however it is declared, and the key as the server
  *   compares it (collation weight strings, PAD SPACE padded; rounded dates and decimals): one statement when
  *   a key column folds or rounds, none otherwise.
+ * - `findMany` and `insertManyIfAbsentAtomically` (getOrCreateMany in three statements where no race
+ *   intervenes): the keys as a derived table joined on `find`'s own comparison, and one optimistic multi-row
+ *   `INSERT`, which a duplicate or a deadlock refuses whole; then those keys go one at a time (see
+ *   {@link mysqlBatch}).
  * - `uniqueness`: from `information_schema.STATISTICS` (`NON_UNIQUE = 0`, exactly the key's columns, no
  *   prefix or functional parts); `'nulls-distinct'` unless every key column is `NOT NULL`.
  */
@@ -168,13 +185,19 @@ export function createMySqlStore<T extends MySqlTable>(
     conn?: AnyMySqlDatabase,
   ): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
-    try {
-      return await (conn
-        ? insertRow(values as Record<string, unknown>, record, conn, true)
-        : guardedInsert(values as Record<string, unknown>, record))
-    } catch (error) {
-      if (await duplicateFound(error, record, conn)) return undefined
-      mysqlStatementError(error, label)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await (conn
+          ? insertRow(values as Record<string, unknown>, record, conn, true)
+          : guardedInsert(values as Record<string, unknown>, record))
+      } catch (error) {
+        if (await duplicateFound(error, record, conn)) return undefined
+        // Outside a transaction a deadlock rolled back this statement alone, which wrote nothing: run it again.
+        // InnoDB deadlocks two inserters of a key that both waited on a third's insert of it when that one is
+        // rolled back (a batch's multi-row insert refused by another key's duplicate, say).
+        const retry = !inTransaction && !conn && mysqlError(error)?.errno === ER_LOCK_DEADLOCK
+        if (!retry || attempt >= DEADLOCK_ATTEMPTS) mysqlStatementError(error, label)
+      }
     }
   }
 
@@ -240,6 +263,29 @@ export function createMySqlStore<T extends MySqlTable>(
     return uniquenessOf(known.indexes, wanted)
   }
 
+  /** The table's BEFORE INSERT row triggers: one round trip. */
+  const insertTriggers = async () =>
+    readMySqlInsertTriggers(db, { schema: (await catalog.current()).tableSchema, table: tableName })
+  const batch = mysqlBatch({
+    db,
+    table: table as MySqlTable,
+    columns,
+    label,
+    keys,
+    mapRow: reads.mapRow,
+    insertTriggers,
+    engine: async () => {
+      const { tableSchema } = await catalog.current()
+      const [row] = resultRows(
+        await db.execute(sql`select engine as engine from information_schema.TABLES
+          where table_schema = ${tableSchema} and table_name = ${tableName}`),
+      )
+      return row?.engine === undefined || row.engine === null ? undefined : String(row.engine)
+    },
+    inTransaction,
+    insertOne: (key, values) => insertIfAbsentAtomically(key as Partial<Row>, values as T['$inferInsert']),
+  })
+
   return {
     name,
     fields,
@@ -257,9 +303,9 @@ export function createMySqlStore<T extends MySqlTable>(
     lockIdentity: (key) => keys.lockIdentity(key as Record<string, unknown>),
     insertIfAbsentAtomically,
     insertIfAbsent: insertIfAbsentAtomically, // the name before 0.3 (deprecated, removed in 0.4)
+    ...batchMembers<Row, T['$inferInsert']>(label, columns, batch),
     uniqueness,
     uniqueIndexFix: (keyFields) => readMySqlUniqueIndexFix(db, catalog, place, columns, keyFields),
-    insertTriggers: async () =>
-      readMySqlInsertTriggers(db, { schema: (await catalog.current()).tableSchema, table: tableName }),
+    insertTriggers,
   }
 }

@@ -3,12 +3,17 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { keyId } from '../../key.js'
 import { claimCreators, primaryKeyFields, primaryKeyText } from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
-import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import {
+  inheritedFields,
+  insertDisabled,
+  insertParameters,
+  valuesForDrizzle,
+  valuesTuples,
+} from '../common/insert-parameters.js'
 import { keyWhere } from '../common/key-where.js'
 import type { castFor, PgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError, sqlState } from './pg-errors.js'
-import { insertDisabled } from './pg-insert.js'
 import { readPgInsertTriggers } from './pg-key-check.js'
 import { type RawPreparer, statementName } from './pg-session.js'
 
@@ -291,33 +296,17 @@ export function pgBatch(context: PgBatchContext) {
     targetText: string,
     pkText: string,
   ): Rendered | undefined {
-    const rows: Record<string, unknown>[] = []
-    const given = new Set<string>()
-    for (const entry of part) {
-      const parameters = insertParameters(columns, entry.values)
-      if (!parameters) return undefined
-      for (const name of parameters.names) given.add(name)
-      rows.push(parameters.params)
-    }
-    // Generated columns take no value, as in drizzle's own insert.
-    const names = [...given].filter((name) => !insertDisabled(column(name))).sort()
-    if (names.length === 0) return undefined
-    const params: unknown[] = []
-    const tuples = rows.map((row) => {
-      const cells = names.map((name) => {
-        if (!Object.hasOwn(row, name)) return 'default'
-        const value = row[name]
-        if (value === null) return 'null'
-        params.push(column(name).mapToDriverValue(value))
-        return `$${params.length}`
-      })
-      return `(${cells.join(', ')})`
-    })
+    const written = valuesTuples(
+      columns,
+      part.map((entry) => entry.values),
+      (n) => `$${n}`,
+    )
+    if (!written) return undefined
     return {
       sql:
-        `insert into ${tableText} (${names.map(columnText).join(', ')}) values ${tuples.join(', ')} ` +
+        `insert into ${tableText} (${written.names.map(columnText).join(', ')}) values ${written.tuples.join(', ')} ` +
         `on conflict (${targetText}) do nothing returning ${pkText}`,
-      params,
+      params: written.params,
     }
   }
 

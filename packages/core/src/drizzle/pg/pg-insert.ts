@@ -1,7 +1,12 @@
 import { type Column, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { databaseColumnName } from '../common/columns.js'
-import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import {
+  inheritedFields,
+  insertDisabled,
+  insertParameters,
+  valuesForDrizzle,
+} from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { castFor } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
@@ -71,11 +76,6 @@ export function pgInserter(context: PgInserterContext) {
     if (key) for (const row of rows) delete (row as Record<string, unknown>)[KEY_CHECK_FIELD]
     return rows
   }
-}
-
-/** True for a generated column, to which drizzle's own insert gives no value (`shouldDisableInsert`). */
-export function insertDisabled(column: Column): boolean {
-  return (column as { shouldDisableInsert?: () => boolean }).shouldDisableInsert?.() === true
 }
 
 /**

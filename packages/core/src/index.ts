@@ -69,3 +69,4 @@ export type {
   UniqueIndexFix,
   Uniqueness,
 } from './types.js'
+export { type UpdateOrCreateOptions, type UpdateValues, updateOrCreate } from './update-or-create.js'

@@ -26,6 +26,8 @@ export interface MemoryStore<Row extends Record<string, unknown>>
    * has it.
    */
   insertIfAbsentUnderLock(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined>
+  /** Write `values` over every row of `key` and answer one (see {@link Store.update}); every memory store has it. */
+  update(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined>
   /** @deprecated Renamed {@link MemoryStore.insertIfAbsentUnderLock} in 0.3; removed in 0.4. */
   insertUnlessFound(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined>
   /** Every row, in insertion order (copies). */
@@ -100,6 +102,21 @@ export function memoryStore<Row extends Record<string, unknown>>(
     },
     async insert(values: Partial<Row>, _opts?: InsertOptions): Promise<Row> {
       return insert(values)
+    },
+    async update(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
+      if (!isPlainObject(values)) throw new TypeError(`memoryStore ${name}: values must be a plain object.`)
+      const patch = copyRow(values, (path, what) => {
+        throw new ConflictingDefaultsError(
+          `memoryStore ${name}: the value of "${path}" is ${what}, which memoryStore cannot copy exactly.`,
+        )
+      })
+      let updated: Row | undefined
+      rows.forEach((row, i) => {
+        if (!matches(row, key)) return
+        rows[i] = { ...row, ...patch } as Row
+        updated ??= rows[i]
+      })
+      return updated && copyOut(updated)
     },
     async insertIfAbsentUnderLock(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
       return rows.some((row) => matches(row, key)) ? undefined : insert(values)

@@ -121,6 +121,13 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
   insertManyIfAbsentAtomically?(
     entries: readonly BatchEntry<Key, Values>[],
   ): Promise<readonly BatchAnswer<Row>[] | undefined>
+  /**
+   * For `updateOrCreate`: write `values` over the row of `key` (compared as `find` compares it: the database's
+   * equality) in one statement, and answer the row as updated; `undefined` when no row has the key. Where
+   * several rows have it (a table without a unique index that holds duplicates), every one of them is
+   * updated and one is answered. `values` never hold a key field with another value.
+   */
+  update?(key: Key, values: Partial<Values>): Promise<Row | undefined>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
   /**

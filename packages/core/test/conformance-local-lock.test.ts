@@ -71,6 +71,6 @@ runStoreConformance(
     enforcedBy: 'strategy',
     nullKeys: 'allowed',
     // memoryStore without uniqueBy: no insertIfAbsentAtomically, which the lock makes unnecessary.
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix'],
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'update'],
   },
 )

@@ -8,6 +8,6 @@ runStoreConformance(
   {
     name: 'MariaDB as MariaDB 10.4 (no RETURNING)',
     table: (shape, options) => mysqlConformanceTable(shape, 16, '10.4.32-MariaDB', options),
-    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
+    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch', 'update'],
   },
 )

@@ -9,7 +9,7 @@ runStoreConformance(
     name: 'MariaDB (mysql2)',
     table: (shape, options) => mysqlConformanceTable(shape, 16, undefined, options),
     // No insertIfAbsentUnderLock: its INSERT … SELECT … WHERE NOT EXISTS can deadlock on gap locks here.
-    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
+    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch', 'update'],
     equalKeys: mysqlEqualKeys({ unique: true, pool: 16 }),
   },
 )

@@ -52,6 +52,6 @@ runStoreConformance(
     name: 'memoryStore',
     table: memoryTable,
     nullKeys: 'allowed',
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix'],
+    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'update'],
   },
 )

@@ -7,7 +7,14 @@ runStoreConformance(
   {
     name: 'Postgres (node-postgres)',
     table: (shape, options) => pgConformanceTable('node-postgres', shape, 16, options),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
+    members: [
+      'insertIfAbsentUnderLock',
+      'uniqueIndexFix',
+      'statements',
+      'insertIfAbsentFenced',
+      'batch',
+      'update',
+    ],
     equalKeys: pgEqualKeyCases('node-postgres'),
   },
 )

@@ -9,7 +9,14 @@ runStoreConformance(
   {
     name: 'PGlite',
     table: (shape, options) => pgConformanceTable('pglite', shape, undefined, options),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
+    members: [
+      'insertIfAbsentUnderLock',
+      'uniqueIndexFix',
+      'statements',
+      'insertIfAbsentFenced',
+      'batch',
+      'update',
+    ],
     equalKeys: pgEqualKeyCases('pglite'),
   },
 )

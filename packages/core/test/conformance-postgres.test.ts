@@ -7,7 +7,14 @@ runStoreConformance(
   {
     name: 'Postgres (postgres.js)',
     table: (shape, options) => pgConformanceTable('postgres.js', shape, 16, options),
-    members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
+    members: [
+      'insertIfAbsentUnderLock',
+      'uniqueIndexFix',
+      'statements',
+      'insertIfAbsentFenced',
+      'batch',
+      'update',
+    ],
     equalKeys: pgEqualKeyCases('postgres.js'),
   },
 )

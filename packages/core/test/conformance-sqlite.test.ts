@@ -9,7 +9,7 @@ runStoreConformance(
     name: 'SQLite (better-sqlite3, WAL file)',
     table: sqliteConformanceTable,
     // No insertIfAbsentUnderLock: a lock strategy reads, then inserts.
-    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch'],
+    members: ['uniqueIndexFix', 'statements', 'insertIfAbsentFenced', 'batch', 'update'],
     equalKeys: sqliteEqualKeys({ unique: true }),
   },
 )

@@ -5,6 +5,7 @@ import { main as getOrCreateMany } from '../src/get-or-create-many.js'
 import { main as mariadb } from '../src/mariadb.js'
 import { main as partitionedRedisLock } from '../src/partitioned-redis-lock.js'
 import { main as sqlite } from '../src/sqlite.js'
+import { main as updateOrCreate } from '../src/update-or-create.js'
 
 const databaseUrl = process.env.DATABASE_URL!
 const redisUrl = process.env.REDIS_URL!
@@ -49,4 +50,15 @@ test("getOrCreateMany, the README's example: a repeated key settled once, then e
     ['news', false],
   ])
   expect(second?.map(({ id }) => id)).toEqual(first?.map(({ id }) => id))
+})
+
+test("updateOrCreate, the README's example: created with its start date, then updated (renewals + 1); eight racers on one key make one row, one created", async () => {
+  const run = await updateOrCreate()
+  expect(run.first).toEqual({ created: true, status: 'active', startedAt: '2026-12-01' })
+  expect(run.second).toEqual({ created: false, status: 'active', startedAt: '2026-12-01', renewals: 1 })
+  expect(run.race.created).toBe(1)
+  expect(run.race.rows).toBe(1)
+  expect(run.race.ids).toBe(1)
+  // Each caller's row holds its own status: it is the row as that caller's own statement left it.
+  expect(run.race.statuses).toEqual(Array.from({ length: 8 }, (_, i) => `status-${i}`))
 })

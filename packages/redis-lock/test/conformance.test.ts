@@ -253,9 +253,16 @@ const independent = (make: () => RedisLockStrategy) =>
   contenders(Array.from({ length: CONCURRENCY }, () => make()))
 
 /** memoryStore() without `uniqueBy` has no insertIfAbsentAtomically; drizzleStore on Postgres has every member. */
-const memoryMembers = { members: ['insertIfAbsentUnderLock', 'uniqueIndexFix'] } as const
+const memoryMembers = { members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'update'] } as const
 const postgresMembers = {
-  members: ['insertIfAbsentAtomically', 'insertIfAbsentUnderLock', 'uniqueIndexFix', 'statements', 'batch'],
+  members: [
+    'insertIfAbsentAtomically',
+    'insertIfAbsentUnderLock',
+    'uniqueIndexFix',
+    'statements',
+    'batch',
+    'update',
+  ],
   equalKeys: postgresEqualKeys,
 } as const
 

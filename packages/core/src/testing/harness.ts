@@ -3,6 +3,7 @@ import { isGetOrCreateError } from '../errors.js'
 import { getOrCreate } from '../get-or-create.js'
 import { getOrCreateMany } from '../get-or-create-many.js'
 import type { FindOptions, GetOrCreateResult, InsertOptions } from '../types.js'
+import { updateOrCreate } from '../update-or-create.js'
 import type {
   ConformanceExpect,
   ConformanceShape,
@@ -24,6 +25,7 @@ const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
   'statements',
   'insertIfAbsentFenced',
   'batch',
+  'update',
 ]
 
 /** Every shape, for cases that look at the store of each. */
@@ -40,6 +42,7 @@ interface Calls {
   lockIdentity: number
   findMany: number
   insertManyIfAbsentAtomically: number
+  update: number
 }
 
 /** A store wrapped by {@link counted}, its calls, and their total. */
@@ -64,6 +67,7 @@ function counted(store: ConformanceStore): Counter {
     lockIdentity: 0,
     findMany: 0,
     insertManyIfAbsentAtomically: 0,
+    update: 0,
   }
   const wrapper: ConformanceStore = {
     name: store.name,
@@ -86,6 +90,13 @@ function counted(store: ConformanceStore): Counter {
     uniqueness,
     uniqueIndexFix,
   } = store
+  const { update } = store
+  if (update) {
+    wrapper.update = (key, values) => {
+      calls.update++
+      return update.call(store, key, values)
+    }
+  }
   if (insertIfAbsentFenced) {
     wrapper.insertIfAbsentFenced = (key, values, fence) => {
       calls.insertIfAbsentFenced++
@@ -201,6 +212,13 @@ export interface Suite {
     key: Record<string, unknown>,
     defaults?: unknown,
   ): Promise<GetOrCreateResult<Record<string, unknown>>>
+  /** `updateOrCreate` with the strategy under test. */
+  runUpdate(
+    store: ConformanceStore,
+    key: Record<string, unknown>,
+    values: unknown,
+    createDefaults?: unknown,
+  ): Promise<GetOrCreateResult<Record<string, unknown>>>
   /** `getOrCreateMany` with the strategy under test. */
   runMany(
     store: ConformanceStore,
@@ -247,6 +265,11 @@ export function suiteOf(api: ConformanceTestApi, options: StoreConformanceOption
     },
     run: (store, key, defaults) =>
       getOrCreate(store, key, defaults as Record<string, unknown> | undefined, strategy),
+    runUpdate: (store, key, values, createDefaults) =>
+      updateOrCreate(store, key, values as Record<string, unknown>, {
+        createDefaults: createDefaults as Record<string, unknown> | undefined,
+        strategy,
+      }),
     runMany: (store, items) =>
       getOrCreateMany(
         store,

@@ -7,6 +7,7 @@ import { registerManyCases } from './many-cases.js'
 import { registerMemberCases } from './member-cases.js'
 import { registerRaceCases } from './race-cases.js'
 import type { ConformanceTestApi, StoreConformanceOptions } from './types.js'
+import { registerUpdateCases } from './update-cases.js'
 
 /**
  * Declare the store conformance suite: every rule a {@link Store} must keep for `getOrCreate` to be correct
@@ -46,6 +47,7 @@ export function runStoreConformance(api: ConformanceTestApi, options: StoreConfo
     registerManyCases(suite)
     registerMemberCases(suite)
     registerFencedCases(suite)
+    registerUpdateCases(suite)
     registerKeyEqualityCases(suite, options.equalKeys ?? [])
   })
 }

@@ -138,6 +138,12 @@ export interface StoreConformanceOptions {
    *   other nowhere): rows in the order of the keys, `undefined` for a miss; the insert's answers in order,
    *   one `inserted: true` per new row, a repeated key given the same row, an existing key its row, another
    *   unique constraint thrown.
+   * - `'update'`: {@link Store.update} and `updateOrCreate` over it: a create with `createDefaults`, `values` and
+   *   the key (`created: true`), then an update with `values` only (`created: false`), a `values` function
+   *   called with `undefined` for the create and the row for the update, a key field changed by `values`
+   *   refused before any I/O, `update` of a missing key `undefined`, and callers racing to update or create
+   *   the same keys with different values: one row and one `created: true` per key, every row returned one
+   *   call's values.
    *
    * The suite declares its tests before any table exists, so it cannot look for itself. Instead one case,
    * always registered, opens a table of each shape and fails unless the table and its store have exactly
@@ -151,6 +157,7 @@ export interface StoreConformanceOptions {
     | 'statements'
     | 'insertIfAbsentFenced'
     | 'batch'
+    | 'update'
   )[]
 }
 

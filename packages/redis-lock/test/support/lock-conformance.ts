@@ -71,6 +71,7 @@ export async function runLockConformance(options: LockConformanceOptions): Promi
       'uniqueIndexFix',
       'statements',
       ...(options.batch ? (['batch'] as const) : []),
+      'update',
     ],
     equalKeys: options.equalKeys,
   } as const

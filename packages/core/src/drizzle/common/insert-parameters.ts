@@ -122,3 +122,21 @@ export function valuesTuples(
   })
   return { names, tuples, params }
 }
+
+/**
+ * What an UPDATE sets: the own fields of `values` that are the table's, without `undefined` ones (drizzle's
+ * "not given"); undefined when none is left, since an UPDATE must set something.
+ */
+export function updateSet(
+  columns: Record<string, Column>,
+  values: Record<string, unknown>,
+): Record<string, unknown> | undefined {
+  const set: Record<string, unknown> = {}
+  let any = false
+  for (const [field, value] of Object.entries(values)) {
+    if (value === undefined || !Object.hasOwn(columns, field)) continue
+    set[field] = value
+    any = true
+  }
+  return any ? set : undefined
+}

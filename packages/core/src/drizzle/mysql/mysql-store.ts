@@ -4,7 +4,7 @@ import { RowVanishedError } from '../../errors.js'
 import type { Fence, InsertOptions, Uniqueness } from '../../types.js'
 import { batchMembers } from '../common/batch-claims.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
-import { inheritedFields, valuesForDrizzle } from '../common/insert-parameters.js'
+import { inheritedFields, updateSet, valuesForDrizzle } from '../common/insert-parameters.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
 import { mysqlBatch } from './mysql-batch.js'
@@ -243,6 +243,27 @@ export function createMySqlStore<T extends MySqlTable>(
   }
 
   /**
+   * `Store.update`: `UPDATE … SET … WHERE <find's WHERE>`, then the row read back with a locking read (MySQL and
+   * MariaDB have no `UPDATE … RETURNING`): the row as it is then, this update's or a later one's.
+   */
+  async function update(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    const set = updateSet(columns, values as Record<string, unknown>)
+    try {
+      if (set) {
+        await db
+          .update(table as MySqlTable)
+          .set(set)
+          .where(keys.where(record, await keys.casts(record), true))
+      }
+    } catch (error) {
+      mysqlStatementError(error, label)
+    }
+    return lockingFind(record)
+  }
+
+  /**
    * From the kept catalog; where it lacks the table or the key's index, which may have been added since it
    * was read (the strategy asks about a missing index again after a while), from a new read, which then
    * replaces the kept one. So only the check that is failing pays for a read, never another key's finds and
@@ -299,6 +320,7 @@ export function createMySqlStore<T extends MySqlTable>(
     }),
     find: (key, opts) => reads.find(key as Record<string, unknown>, opts) as Promise<Row | undefined>,
     insert: (values, opts) => insert(values, opts),
+    update: (key, values) => update(key, values as Partial<Row>),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     lockIdentity: (key) => keys.lockIdentity(key as Record<string, unknown>),
     insertIfAbsentAtomically,

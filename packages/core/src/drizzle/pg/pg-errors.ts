@@ -25,3 +25,20 @@ export function pgInsertError(error: unknown, label: string): never {
   }
   throw error
 }
+
+/**
+ * An update's error in our terms: 40001 (another transaction updated the row after this one's snapshot, under
+ * REPEATABLE READ or SERIALIZABLE) becomes {@link SerializationConflictError}, cause kept; any other error is
+ * rethrown unchanged.
+ */
+export function pgUpdateError(error: unknown, label: string): never {
+  if (sqlState(error) === '40001') {
+    throw new SerializationConflictError(
+      `Another transaction changed the row of this key of ${label} after this transaction's snapshot was taken ` +
+        `(REPEATABLE READ or SERIALIZABLE), so it cannot be updated over. Roll back and run the whole ` +
+        `transaction again.`,
+      { cause: error },
+    )
+  }
+  throw error
+}

@@ -3,7 +3,7 @@ import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'driz
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { batchMembers } from '../common/batch-claims.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
-import { insertParameters } from '../common/insert-parameters.js'
+import { insertParameters, updateSet } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
@@ -11,7 +11,7 @@ import { pgBatch } from './pg-batch.js'
 import { collationMismatchOf, readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
 import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
-import { pgInsertError } from './pg-errors.js'
+import { pgInsertError, pgUpdateError } from './pg-errors.js'
 import { pgFencing } from './pg-fences.js'
 import { insertUnlessFoundQuery, pgInserter } from './pg-insert.js'
 import { keyRewrittenOf, readPgInsertTriggers, rowSkipped } from './pg-key-check.js'
@@ -145,6 +145,26 @@ export function pgStore<T extends PgTable>(
     return row as Row
   }
 
+  /** `Store.update`: `UPDATE … SET … WHERE <find's WHERE> RETURNING *`, one statement. */
+  async function update(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    checkKeyTypes(label, columns, record)
+    const reading = factsFor(record)
+    if (reading) await reading
+    const set = updateSet(columns, values as Record<string, unknown>)
+    if (!set) return find(key)
+    try {
+      const rows = await db
+        .update(table as PgTable)
+        .set(set)
+        .where(keyWhere(column, record, { cast: casts, inline: true }))
+        .returning()
+      return rows[0] as Row | undefined
+    } catch (error) {
+      pgUpdateError(error, label)
+    }
+  }
+
   // getOrCreateMany's three statements (a read of every key, one insert, a read back), where they can run.
   const batch =
     preparer &&
@@ -242,6 +262,7 @@ export function pgStore<T extends PgTable>(
     inTransaction: is(db, PgTransaction),
     find,
     insert: (values, opts) => insert(values, opts),
+    update: (key, values) => update(key, values as Partial<Row>),
     checkKey: (key) => checkKeyTypes(label, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
     ...(fencing && {

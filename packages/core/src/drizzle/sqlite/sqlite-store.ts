@@ -8,7 +8,12 @@ import {
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { batchMembers } from '../common/batch-claims.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
-import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
+import {
+  inheritedFields,
+  insertParameters,
+  updateSet,
+  valuesForDrizzle,
+} from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { coveringIndexes, uniquenessOf } from '../common/unique-index-match.js'
@@ -130,6 +135,22 @@ export function sqliteStore<T extends SQLiteTable>(
       ? undefined
       : sqliteFencing({ db, table, columns, tableName, checkKey: refuseStoredAsOther }, options.fences)
 
+  /** `Store.update`: `UPDATE … SET … WHERE <find's WHERE> RETURNING *`, one statement. */
+  async function update(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
+    const record = key as Record<string, unknown>
+    checkKeyTypes(tableName, columns, record)
+    await refuseStoredAsOther(record)
+    const set = updateSet(columns, values as Record<string, unknown>)
+    if (!set) return find(key)
+    const rows = (await db
+      .update(table as SQLiteTable)
+      .set(set)
+      .where(keyWhere(column, record, { inline: true }))
+      .returning()
+      .all()) as Row[]
+    return rows[0]
+  }
+
   async function insertIfAbsentAtomically(
     key: Partial<Row>,
     values: T['$inferInsert'],
@@ -225,6 +246,7 @@ export function sqliteStore<T extends SQLiteTable>(
     inTransaction: is(db, SQLiteTransaction),
     find,
     insert: (values, opts) => insert(values, opts),
+    update: (key, values) => update(key, values as Partial<Row>),
     checkKey: (key) => checkKeyTypes(tableName, columns, key as Record<string, unknown>),
     insertIfAbsentAtomically,
     ...(fencing && {

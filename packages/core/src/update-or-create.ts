@@ -1,0 +1,137 @@
+import { defaultStrategy } from './default-strategy.js'
+import { ConflictingDefaultsError, RowVanishedError } from './errors.js'
+import { isPlainObject, mergeDefaults, validatedKeyCopy } from './key.js'
+import { newRowValues } from './new-row-values.js'
+import type { Defaults, GetOrCreateResult, Store, Strategy } from './types.js'
+
+/**
+ * What {@link updateOrCreate} writes over a row: an object of fields, or a function of the row as it was read
+ * (`undefined` when the call creates it), sync or async, called at most once per attempt.
+ */
+export type UpdateValues<Row, Values> =
+  | Partial<Values>
+  | ((current: Row | undefined) => Partial<Values> | Promise<Partial<Values>>)
+
+/** Options of {@link updateOrCreate}. */
+export interface UpdateOrCreateOptions<Values> {
+  /**
+   * Values a created row gets besides `values` and the key (`{ ...createDefaults, ...values, ...key }`); an
+   * update does not write them. An object, or a function called at most once, only when the call creates.
+   */
+  readonly createDefaults?: Defaults<Partial<Values>>
+  /** How the create is settled: default `constraintStrategy()`. */
+  readonly strategy?: Strategy
+}
+
+/** How many times a row that vanished between its create-or-find and its update is settled again. */
+const ATTEMPTS = 3
+
+/**
+ * Update the one row of `key` with `values`, or create it with `{ ...createDefaults, ...values, ...key }`:
+ * Django's `update_or_create`, Laravel's `updateOrCreate`, Prisma's `upsert`, race-free, and with a `created`
+ * that is true only for the call whose insert made the row.
+ *
+ * 1. The key, `values` (an object) and `createDefaults` (an object) are checked before any I/O, as
+ *    `getOrCreate` checks its arguments; `values` may not give a key field another value than the key's
+ *    (`CONFLICTING_DEFAULTS`): an update never moves a row to another key.
+ * 2. `getOrCreate(store, key, { ...createDefaults, ...values }, strategy)` settles whether the row exists, by
+ *    the strategy's own guarantee (the unique index, or the lock). The call that created it returns
+ *    `{ row, created: true }`: the row holds `values` already.
+ * 3. Else `store.update(key, values)` updates the row, comparing the key as `find` does, in one statement, and
+ *    its row as updated is returned with `created: false`. If no row has the key any more (deleted between the
+ *    two steps), the call starts again at 2, up to 3 times, then throws `ROW_VANISHED`.
+ *
+ * A function `values` is called once for each write it is for: with `undefined` for a create (only when the
+ * strategy creates, as a `defaults` function is), with the row `getOrCreate` found for an update. So a create
+ * that lost its race calls it twice: for its create, then with the winner's row for its update. The row is the
+ * state that was read, not a lock on it: two calls that both read then write are last writer wins, as two
+ * plain updates are; for a read-modify-write that must see every other write, lock the row in a transaction.
+ *
+ * Every row returned is a state the row was in: the values of one call over the row it updated.
+ *
+ * @param store - where the rows live; it must have `update` (every built-in store has).
+ * @param key - the lookup, as `getOrCreate` takes it.
+ * @param values - the fields to write, or a function of the row as read (`undefined` on a create).
+ * @param options - `createDefaults`, `strategy`.
+ * @throws what `getOrCreate` throws; `CONFLICTING_DEFAULTS` for values that change a key field; `ROW_VANISHED`;
+ *   a `TypeError` for a store without `update`.
+ *
+ * @example
+ * ```ts
+ * const { row, created } = await updateOrCreate(
+ *   drizzleStore(db, subscriptions),
+ *   { userId, plan: 'pro' },
+ *   { status: 'active', renewedAt: new Date() },
+ *   { createDefaults: { startedAt: new Date() } },
+ * )
+ * ```
+ */
+export async function updateOrCreate<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+  values: UpdateValues<Row, Values>,
+  options: UpdateOrCreateOptions<Values> = {},
+): Promise<GetOrCreateResult<Row>> {
+  if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
+    throw new TypeError(
+      'updateOrCreate: store must be a Store (an object with find and insert), e.g. drizzleStore(db, table).',
+    )
+  }
+  if (typeof store.update !== 'function') {
+    throw new TypeError(
+      `updateOrCreate: ${store.name} has no update(key, values); every built-in store has one, add it to this store.`,
+    )
+  }
+  if (!isPlainObject(options as unknown))
+    throw new TypeError('updateOrCreate: options must be a plain object.')
+  const strategy: Strategy = options.strategy ?? defaultStrategy
+  if (typeof strategy?.getOrCreate !== 'function') {
+    throw new TypeError(
+      'updateOrCreate: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
+    )
+  }
+  const checkedKey = validatedKeyCopy(key, store.fields)
+  if (typeof store.checkKey === 'function') store.checkKey(checkedKey as Key)
+  const patchOf = (given: unknown): Record<string, unknown> => {
+    try {
+      // The same checks as for defaults: a plain object of known fields, no key field changed.
+      mergeDefaults(checkedKey, given, store.fields)
+    } catch (error) {
+      if (!(error instanceof ConflictingDefaultsError)) throw error
+      throw new ConflictingDefaultsError(error.message.replace(/^defaults/, 'values'), { cause: error })
+    }
+    return { ...(given as Record<string, unknown>) }
+  }
+  if (typeof values !== 'function') patchOf(values)
+  if (typeof options.createDefaults !== 'function')
+    mergeDefaults(checkedKey, options.createDefaults, store.fields)
+
+  /** `values` for one write: the function called with the row as read (`undefined` for a create), checked. */
+  const valuesFor = (current: Row | undefined): Promise<Record<string, unknown>> =>
+    new Promise<unknown>((resolve) => resolve(typeof values === 'function' ? values(current) : values)).then(
+      patchOf,
+    )
+  const createDefaults = options.createDefaults
+  for (let attempt = 1; ; attempt++) {
+    const newRow = newRowValues<Values>(
+      checkedKey,
+      async () => {
+        const base =
+          typeof createDefaults === 'function' ? await (createDefaults as () => unknown)() : createDefaults
+        return { ...mergeDefaults(checkedKey, base, store.fields), ...(await valuesFor(undefined)) }
+      },
+      store.fields,
+    )
+    const { row, created } = await strategy.getOrCreate(store, checkedKey as Key, newRow)
+    if (created) return { row, created }
+    const patch = await valuesFor(row)
+    const updated = await store.update(checkedKey as Key, patch as Partial<Values>)
+    if (updated !== undefined) return { row: updated, created: false }
+    if (attempt >= ATTEMPTS) {
+      throw new RowVanishedError(
+        `The row of this key of ${store.name} was deleted between being found and being updated, ${attempt} ` +
+          'times. Something deletes rows as fast as they are written; the call may be retried.',
+      )
+    }
+  }
+}

@@ -105,18 +105,34 @@ export function memoryStore<Row extends Record<string, unknown>>(
     },
     async update(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
       if (!isPlainObject(values)) throw new TypeError(`memoryStore ${name}: values must be a plain object.`)
-      const patch = copyRow(values, (path, what) => {
+      // `undefined` is "not given", as drizzle takes it: the field keeps its value.
+      const given = Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined))
+      const patch = copyRow(given, (path, what) => {
         throw new ConflictingDefaultsError(
           `memoryStore ${name}: the value of "${path}" is ${what}, which memoryStore cannot copy exactly.`,
         )
       })
-      let updated: Row | undefined
-      rows.forEach((row, i) => {
-        if (!matches(row, key)) return
-        rows[i] = { ...row, ...patch } as Row
-        updated ??= rows[i]
+      const targets = rows.flatMap((row, i) => (matches(row, key) ? [i] : []))
+      const updated = targets.map((i) => ({ ...rows[i], ...patch }) as Row)
+      // The unique sets hold after the update, as a database's unique indexes would see to.
+      for (const fields of uniqueBy) {
+        const others = rows.filter((_, i) => !targets.includes(i))
+        const clash = updated.some(
+          (row, n) =>
+            others.some((other) => matches(other, pick(row, fields))) ||
+            updated.some((next, m) => m !== n && matches(next, pick(row, fields))),
+        )
+        if (clash) {
+          throw Object.assign(
+            new Error(`memoryStore ${name}: duplicate value for unique (${fields.join(', ')})`),
+            { code: 'UNIQUE_VIOLATION', fields },
+          )
+        }
+      }
+      targets.forEach((i, n) => {
+        rows[i] = updated[n] as Row
       })
-      return updated && copyOut(updated)
+      return updated[0] && copyOut(updated[0])
     },
     async insertIfAbsentUnderLock(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
       return rows.some((row) => matches(row, key)) ? undefined : insert(values)

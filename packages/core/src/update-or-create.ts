@@ -16,7 +16,8 @@ export type UpdateValues<Row, Values> =
 export interface UpdateOrCreateOptions<Values> {
   /**
    * Values a created row gets besides `values` and the key (`{ ...createDefaults, ...values, ...key }`); an
-   * update does not write them. An object, or a function called at most once, only when the call creates.
+   * update does not write them. An object, or a function called only when the call attempts a create (once
+   * per attempt: a create that lost its race, or that is settled again after its row vanished, calls it again).
    */
   readonly createDefaults?: Defaults<Partial<Values>>
   /** How the create is settled: default `constraintStrategy()`. */
@@ -34,8 +35,9 @@ const ATTEMPTS = 3
  * 1. The key, `values` (an object) and `createDefaults` (an object) are checked before any I/O, as
  *    `getOrCreate` checks its arguments; `values` may not give a key field another value than the key's
  *    (`CONFLICTING_DEFAULTS`): an update never moves a row to another key.
- * 2. `getOrCreate(store, key, { ...createDefaults, ...values }, strategy)` settles whether the row exists, by
- *    the strategy's own guarantee (the unique index, or the lock). The call that created it returns
+ * 2. The strategy's `getOrCreate(store, key, { ...createDefaults, ...values })` settles whether the row exists,
+ *    by its own guarantee (the unique index, or the lock). It is called directly, without `getOrCreate`'s
+ *    single flight: calls of one key in one process do not share it, since each has values of its own. The call that created it returns
  *    `{ row, created: true }`: the row holds `values` already.
  * 3. Else `store.update(key, values)` updates the row, comparing the key as `find` does, in one statement, and
  *    its row as updated is returned with `created: false`. If no row has the key any more (deleted between the
@@ -92,25 +94,45 @@ export async function updateOrCreate<Row, Key, Values>(
   }
   const checkedKey = validatedKeyCopy(key, store.fields)
   if (typeof store.checkKey === 'function') store.checkKey(checkedKey as Key)
+  /**
+   * `values` (given, or a function's result) as written: a copy (each field read once), checked, without
+   * `undefined` fields (drizzle's "not given", on a create as on an update) or key fields.
+   */
   const patchOf = (given: unknown): Record<string, unknown> => {
+    if (!isPlainObject(given)) {
+      throw new ConflictingDefaultsError(
+        `values must be a plain object (or a function of the row returning one), got ${given === null ? 'null' : typeof given}.`,
+      )
+    }
+    const copy: Record<string, unknown> = {}
+    for (const [field, value] of Object.entries(given)) if (value !== undefined) copy[field] = value
     try {
-      // The same checks as for defaults: a plain object of known fields, no key field changed.
-      mergeDefaults(checkedKey, given, store.fields)
+      mergeDefaults(checkedKey, copy, store.fields)
     } catch (error) {
       if (!(error instanceof ConflictingDefaultsError)) throw error
-      throw new ConflictingDefaultsError(error.message.replace(/^defaults/, 'values'), { cause: error })
+      throw new ConflictingDefaultsError(
+        `${error.message.replace(/\bdefaults\b/g, 'values')} An update never moves a row to another key.`,
+        { cause: error },
+      )
     }
-    return { ...(given as Record<string, unknown>) }
+    // A key field the check let through holds the key's own value: writing it could only change its spelling.
+    for (const field of Object.keys(checkedKey)) delete copy[field]
+    return copy
   }
-  if (typeof values !== 'function') patchOf(values)
+  const fixed = typeof values === 'function' ? undefined : patchOf(values)
   if (typeof options.createDefaults !== 'function')
     mergeDefaults(checkedKey, options.createDefaults, store.fields)
 
-  /** `values` for one write: the function called with the row as read (`undefined` for a create), checked. */
+  /**
+   * `values` for one write: an object's copy, made once, before any I/O; a function called with the row as read
+   * (`undefined` for a create), its result copied and checked.
+   */
   const valuesFor = (current: Row | undefined): Promise<Record<string, unknown>> =>
-    new Promise<unknown>((resolve) => resolve(typeof values === 'function' ? values(current) : values)).then(
-      patchOf,
-    )
+    fixed
+      ? Promise.resolve({ ...fixed })
+      : new Promise<unknown>((resolve) =>
+          resolve((values as (row: Row | undefined) => unknown)(current)),
+        ).then(patchOf)
   const createDefaults = options.createDefaults
   for (let attempt = 1; ; attempt++) {
     const newRow = newRowValues<Values>(

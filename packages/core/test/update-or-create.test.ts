@@ -4,6 +4,8 @@
  * row after a lost race, `ROW_VANISHED` after 3 vanished rows; and, on Postgres under REPEATABLE READ, an update
  * over a row another transaction changed after the snapshot is `SERIALIZATION_CONFLICT`.
  */
+
+import { PGlite } from '@electric-sql/pglite'
 import {
   constraintStrategy,
   isGetOrCreateError,
@@ -14,6 +16,7 @@ import {
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { databaseUrl, scratchName } from '@getorcreate/test-support'
 import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { expect, test } from 'vitest'
@@ -145,5 +148,72 @@ test('Postgres, REPEATABLE READ: updating a row another transaction changed afte
   } finally {
     await sql.unsafe(`drop table if exists ${name}`)
     await sql.end({ timeout: 5 })
+  }
+})
+
+test('values: a field set to undefined is left alone (on a create too); null, a non-object or a function returning nothing is refused; a getter cannot change a key field', async () => {
+  const store = items()
+  const created = await updateOrCreate(
+    store,
+    { slug: 'a' },
+    { title: undefined, hits: 1 },
+    { createDefaults: { title: 'from defaults' }, strategy },
+  )
+  expect([created.row.title, created.row.hits]).toEqual(['from defaults', 1])
+  const updated = await updateOrCreate(store, { slug: 'a' }, { title: undefined, hits: 2 }, { strategy })
+  expect([updated.row.title, updated.row.hits]).toEqual(['from defaults', 2])
+  for (const values of [null, 'title', () => undefined, async () => 7]) {
+    const error = await updateOrCreate(store, { slug: 'a' }, values as never, { strategy }).catch(
+      (e: unknown) => e,
+    )
+    expect(isGetOrCreateError(error) && error.code).toBe('CONFLICTING_DEFAULTS')
+  }
+  // A getter that answers the key's value once, then another: the copy is what is checked and written.
+  let reads = 0
+  const sly = {
+    get slug() {
+      reads++
+      return reads === 1 ? 'a' : 'moved'
+    },
+    title: 'sly',
+  }
+  const result = await updateOrCreate(store, { slug: 'a' }, sly as never, { strategy })
+  expect([result.row.slug, result.row.title, reads]).toEqual(['a', 'sly', 1])
+  expect(store.rows().map((row) => row.slug)).toEqual(['a'])
+})
+
+test('memoryStore.update keeps its uniqueBy sets, as a unique index would, and leaves undefined fields alone', async () => {
+  const store = memoryStore<Item & { email?: string }>({
+    uniqueBy: [['slug'], ['email']],
+    autoIncrement: 'id',
+  })
+  await store.insert({ slug: 'a', email: 'a@example.com', title: 'A' })
+  await store.insert({ slug: 'b', email: 'b@example.com' })
+  const clash = await store.update({ slug: 'b' }, { email: 'a@example.com' }).catch((e: unknown) => e)
+  expect((clash as { code?: string }).code).toBe('UNIQUE_VIOLATION')
+  expect((await store.find({ slug: 'b' }))?.email).toBe('b@example.com')
+  expect((await store.update({ slug: 'a' }, { title: undefined, email: 'new@example.com' }))?.title).toBe('A')
+  expect(await store.update({ slug: 'none' }, { title: 'x' })).toBe(undefined)
+})
+
+test('a column named like an Object.prototype member (toString) that values leave out keeps its value on update (PGlite)', async () => {
+  const client = new PGlite()
+  try {
+    await client.exec(
+      'create table named (id serial primary key, slug text not null unique, to_string text, title text)',
+    )
+    const table = pgTable('named', {
+      id: serial('id').primaryKey(),
+      slug: text('slug').notNull(),
+      toString: text('to_string'),
+      title: text('title'),
+    })
+    // Typed loosely: a key object literal has Object.prototype's toString, which the column's type is not.
+    const store = drizzleStore(drizzlePglite(client), table) as unknown as Store<Record<string, unknown>>
+    await updateOrCreate(store, { slug: 'a' }, { title: 'one', toString: 'kept' }, { strategy })
+    const updated = await updateOrCreate(store, { slug: 'a' }, { title: 'two' }, { strategy })
+    expect([updated.created, updated.row.title, updated.row.toString]).toEqual([false, 'two', 'kept'])
+  } finally {
+    await client.close()
   }
 })

@@ -19,7 +19,6 @@ const subscriptionsTable = pgTable(
     userId: integer('user_id').notNull(),
     status: text('status').notNull(),
     startedAt: text('started_at'),
-    renewals: integer('renewals').notNull().default(0),
   },
   (t) => [uniqueIndex().on(t.userId)],
 )
@@ -27,12 +26,7 @@ const subscriptionsTable = pgTable(
 /** What the example saw: the two calls of the README, and the eight racing callers. */
 export interface UpdateOrCreateRun {
   readonly first: { readonly created: boolean; readonly status: string; readonly startedAt: string | null }
-  readonly second: {
-    readonly created: boolean
-    readonly status: string
-    readonly startedAt: string | null
-    readonly renewals: number
-  }
+  readonly second: { readonly created: boolean; readonly status: string; readonly startedAt: string | null }
   readonly race: {
     readonly created: number
     readonly rows: number
@@ -46,16 +40,19 @@ export async function main(): Promise<UpdateOrCreateRun> {
   const client = new PGlite()
   try {
     await client.exec(`create table subscriptions (id serial primary key, user_id integer not null unique,
-      status text not null, started_at text, renewals integer not null default 0)`)
+      status text not null, started_at text)`)
     const subscriptions = drizzleStore(drizzle(client), subscriptionsTable)
     const userId = 7
     const calls = []
     for (let call = 0; call < 2; call++) {
+      // The second time, the subscription is paused: this call resumes it.
+      if (call === 1)
+        await client.query(`update subscriptions set status = 'paused' where user_id = ${userId}`)
       // As printed in the README:
       const { row, created } = await updateOrCreate(
         subscriptions,
         { userId },
-        (current) => ({ status: 'active', renewals: current ? current.renewals + 1 : 0 }),
+        (current) => ({ status: current?.status === 'paused' ? 'resumed' : 'active' }),
         { createDefaults: { startedAt: '2026-12-01' } },
       )
       calls.push({ created, ...row })
@@ -74,7 +71,6 @@ export async function main(): Promise<UpdateOrCreateRun> {
         created: second!.created,
         status: second!.status,
         startedAt: second!.startedAt,
-        renewals: second!.renewals,
       },
       race: {
         created: racing.filter((result) => result.created).length,

@@ -52,10 +52,10 @@ test("getOrCreateMany, the README's example: a repeated key settled once, then e
   expect(second?.map(({ id }) => id)).toEqual(first?.map(({ id }) => id))
 })
 
-test("updateOrCreate, the README's example: created with its start date, then updated (renewals + 1); eight racers on one key make one row, one created", async () => {
+test("updateOrCreate, the README's example: created with its start date, then a paused one resumed; eight racers on one key make one row, one created", async () => {
   const run = await updateOrCreate()
   expect(run.first).toEqual({ created: true, status: 'active', startedAt: '2026-12-01' })
-  expect(run.second).toEqual({ created: false, status: 'active', startedAt: '2026-12-01', renewals: 1 })
+  expect(run.second).toEqual({ created: false, status: 'resumed', startedAt: '2026-12-01' })
   expect(run.race.created).toBe(1)
   expect(run.race.rows).toBe(1)
   expect(run.race.ids).toBe(1)

@@ -125,7 +125,10 @@ export function valuesTuples(
 
 /**
  * What an UPDATE sets: the own fields of `values` that are the table's, without `undefined` ones (drizzle's
- * "not given"); undefined when none is left, since an UPDATE must set something.
+ * "not given") and generated columns (which take no value); undefined when none is left, since an UPDATE must
+ * set something. A column named like what every object inherits (`toString`, `constructor`) that `values`
+ * leave out is set to itself: drizzle reads each column's value from the object it is given, and would find
+ * Object.prototype's function there (see {@link inheritedFields}).
  */
 export function updateSet(
   columns: Record<string, Column>,
@@ -135,8 +138,13 @@ export function updateSet(
   let any = false
   for (const [field, value] of Object.entries(values)) {
     if (value === undefined || !Object.hasOwn(columns, field)) continue
+    if (insertDisabled(columns[field] as Column)) continue
     set[field] = value
     any = true
   }
-  return any ? set : undefined
+  if (!any) return undefined
+  for (const field of inheritedFields(columns)) {
+    if (!Object.hasOwn(set, field)) set[field] = sql`${columns[field] as Column}`
+  }
+  return set
 }

@@ -52,3 +52,17 @@ export function readBackKey(
   }
   return key
 }
+
+/**
+ * How many rows an UPDATE matched, from its result (`[ResultSetHeader, …]`): the server's `Rows matched: n`
+ * info, which counts matched rows whatever the connection's FOUND_ROWS flag (its `affectedRows` counts changed
+ * rows without it); else `affectedRows`; undefined when the result says neither.
+ */
+export function rowsMatched(result: unknown): number | undefined {
+  const header = (Array.isArray(result) ? result[0] : result) as
+    | { info?: unknown; affectedRows?: unknown }
+    | undefined
+  const matched = typeof header?.info === 'string' ? /Rows matched:\s*(\d+)/i.exec(header.info) : null
+  if (matched) return Number(matched[1])
+  return typeof header?.affectedRows === 'number' ? header.affectedRows : undefined
+}

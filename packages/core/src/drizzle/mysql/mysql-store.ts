@@ -26,7 +26,7 @@ import {
 } from './mysql-key-check.js'
 import { mysqlKeyEquality } from './mysql-key-equality.js'
 import { mysqlReads } from './mysql-reads.js'
-import { readBackKey, resultRows } from './mysql-rows.js'
+import { readBackKey, resultRows, rowsMatched } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
 import { readMySqlUniqueIndexFix } from './mysql-unique-index-fix.js'
 
@@ -243,22 +243,27 @@ export function createMySqlStore<T extends MySqlTable>(
   }
 
   /**
-   * `Store.update`: `UPDATE … SET … WHERE <find's WHERE>`, then the row read back with a locking read (MySQL and
-   * MariaDB have no `UPDATE … RETURNING`): the row as it is then, this update's or a later one's.
+   * `Store.update`: `UPDATE … SET … WHERE <find's WHERE>`, then, where it matched a row, the row read back
+   * with a locking read (MySQL and MariaDB have no `UPDATE … RETURNING`): the row as it is then, this update's
+   * or a later one's. Rows matched are read from the server's own count (`Rows matched: n` in the statement's
+   * info, whatever the connection's FOUND_ROWS flag): none means no row had the key, even if one is created
+   * before the read.
    */
   async function update(key: Partial<Row>, values: Partial<Row>): Promise<Row | undefined> {
     const record = key as Record<string, unknown>
     checkKeyTypes(label, columns, record)
     const set = updateSet(columns, values as Record<string, unknown>)
-    try {
-      if (set) {
-        await db
+    if (set) {
+      let result: unknown
+      try {
+        result = await db
           .update(table as MySqlTable)
           .set(set)
           .where(keys.where(record, await keys.casts(record), true))
+      } catch (error) {
+        mysqlStatementError(error, label)
       }
-    } catch (error) {
-      mysqlStatementError(error, label)
+      if (rowsMatched(result) === 0) return undefined
     }
     return lockingFind(record)
   }

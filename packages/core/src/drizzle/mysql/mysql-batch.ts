@@ -1,4 +1,4 @@
-import { type Column, SQL, sql } from 'drizzle-orm'
+import { type Column, getTableName, SQL, sql } from 'drizzle-orm'
 import type { MySqlTable } from 'drizzle-orm/mysql-core'
 import { keyId } from '../../key.js'
 import { databaseColumnName } from '../common/columns.js'
@@ -38,7 +38,14 @@ interface Rendered {
 
 /** What {@link mysqlBatch} uses of a drizzle mysql2 session: run text with parameters as `execute` does. */
 interface RawSession {
-  prepareQuery(query: Rendered, fields: undefined): { execute(): Promise<unknown> }
+  prepareQuery(
+    query: Rendered,
+    fields: undefined,
+    customResultMapper?: undefined,
+    generatedIds?: undefined,
+    returningIds?: undefined,
+    queryMetadata?: { type: 'insert'; tables: string[] },
+  ): { execute(): Promise<unknown> }
 }
 
 /** What {@link mysqlBatch} uses of a drizzle MySQL dialect: render SQL as the database does. */
@@ -107,8 +114,13 @@ export function mysqlBatch(context: MySqlBatchContext) {
    * A statement written as text with its parameters, run as `db.execute` runs drizzle SQL (the same session,
    * logger and result), without drizzle rendering a thousand parameters one by one.
    */
-  function raw(query: Rendered): Promise<unknown> {
-    return (rawSession as NonNullable<typeof rawSession>).session.prepareQuery(query, undefined).execute()
+  function raw(query: Rendered, writes = false): Promise<unknown> {
+    // A write names its table, as drizzle's own insert does, so that drizzle's query cache (if any) drops what
+    // it holds of the table.
+    const metadata = writes ? { type: 'insert' as const, tables: [getTableName(table)] } : undefined
+    return (rawSession as NonNullable<typeof rawSession>).session
+      .prepareQuery(query, undefined, undefined, undefined, undefined, metadata)
+      .execute()
   }
 
   /**
@@ -262,7 +274,7 @@ export function mysqlBatch(context: MySqlBatchContext) {
     const statement = insertText(rows)
     const insert = () =>
       statement
-        ? raw(statement)
+        ? raw(statement, true)
         : db.insert(table).values(rows.map((values) => valuesForDrizzle(values, inherited)))
     try {
       await (context.inTransaction ? inSavepoint(db, insert) : insert())

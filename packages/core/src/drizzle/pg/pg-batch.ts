@@ -89,14 +89,17 @@ export function pgBatch(context: PgBatchContext) {
    * one (a text that is the same for any number of keys) is a prepared statement, described and planned
    * once per connection; the others are sent as they are.
    */
-  async function rowsOf(query: SQL | Rendered, named = false): Promise<unknown[][]> {
+  async function rowsOf(query: SQL | Rendered, named = false, writes = false): Promise<unknown[][]> {
     const rendered = query instanceof SQL ? preparer.dialect.sqlToQuery(query) : query
+    // A write names its table, as drizzle's own insert does, so that drizzle's query cache (if any) drops what
+    // it holds of the table.
     const statement = preparer._.session.prepareQuery(
       rendered,
       undefined,
       (named ? statementName(rendered.sql) : undefined) as never,
       true,
       (rows) => rows,
+      writes ? { type: 'insert', tables: [label] } : undefined,
     )
     return (await statement.execute()) as unknown[][]
   }
@@ -386,7 +389,7 @@ export function pgBatch(context: PgBatchContext) {
       for (let attempt = 1; ; attempt++) {
         try {
           const back = statement
-            ? await rowsOf(statement, arrays !== undefined)
+            ? await rowsOf(statement, arrays !== undefined, true)
             : ((
                 await db
                   .insert(table)

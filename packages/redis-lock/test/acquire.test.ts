@@ -31,7 +31,7 @@ it('retries with a new token each time, and the lock it ends with is its own on 
   )
   // No script loaded anywhere: every first EVALSHA meets NOSCRIPT and is resent as EVAL.
   await Promise.all(clients.map((client) => client.script('FLUSH')))
-  const monitor = await admin.duplicate().monitor()
+  const monitor = await admin.monitor()
   const acquires: string[] = []
   monitor.on('monitor', (_time: string, args: string[]) => {
     const [command, script, , lockKey, token] = args

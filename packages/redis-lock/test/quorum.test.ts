@@ -80,7 +80,7 @@ describe('quorum', () => {
     /** Per node, the scripts clients sent while `body` ran: 'acquire' (EVALSHA), 'eval acquire' (EVAL), …. */
     const perNode = async (body: () => Promise<unknown>): Promise<string[][]> => {
       const seen: string[][] = three.map(() => [])
-      const monitors = await Promise.all(watchers.map((watcher) => watcher.duplicate().monitor()))
+      const monitors = await Promise.all(watchers.map((watcher) => watcher.monitor()))
       monitors.forEach((monitor, index) => {
         monitor.on('monitor', (_time: string, args: string[], source: string) => {
           const [name, script = ''] = args

@@ -111,7 +111,7 @@ const FENCE_AND_PATH = [
 
 /** Every command the node runs while `body` runs, seen through MONITOR, as arrays of arguments. */
 async function commandArgsDuring(body: () => Promise<void>): Promise<string[][]> {
-  const monitor = await admin.duplicate().monitor()
+  const monitor = await admin.monitor()
   const seen: string[][] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     // Commands a script runs show up too, from source 'lua': keep what clients sent.

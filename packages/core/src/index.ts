@@ -6,6 +6,12 @@
  * @module @getorcreate/core
  */
 
+export {
+  type AdvisoryLockStrategy,
+  type AdvisoryLockStrategyOptions,
+  advisoryLockIdFor,
+  advisoryLockStrategy,
+} from './advisory-lock-strategy.js'
 export { boundedEach, byKeyShape } from './bounded-each.js'
 export { type ConstraintStrategyOptions, constraintStrategy } from './constraint-strategy.js'
 export {
@@ -54,6 +60,7 @@ export { encodeKey, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
 export { resolveValues } from './new-row-values.js'
 export type {
+  AdvisoryLock,
   BatchAnswer,
   BatchEntry,
   Defaults,

@@ -67,6 +67,17 @@ export interface Fence {
   readonly lockKey: string
 }
 
+/** The lock `Store.findOrInsertUnderAdvisoryLock` takes: which one, and how long to wait for it. */
+export interface AdvisoryLock {
+  /**
+   * The lock: a signed 64-bit integer, as `pg_advisory_xact_lock(bigint)` takes it (`advisoryLockIdFor` makes
+   * it from the table and the key as the database compares them).
+   */
+  readonly id: bigint
+  /** How long to wait for it, in milliseconds, before throwing `LockUnavailableError`: a positive integer. */
+  readonly timeoutMs: number
+}
+
 /** What `Store.lockIdentity` answers: the names a lock key is made of. */
 export interface LockIdentity {
   /**

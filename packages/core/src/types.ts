@@ -1,4 +1,5 @@
 import type {
+  AdvisoryLock,
   BatchAnswer,
   BatchEntry,
   Fence,
@@ -10,6 +11,7 @@ import type {
 } from './store-types.js'
 
 export type {
+  AdvisoryLock,
   BatchAnswer,
   BatchEntry,
   Fence,
@@ -128,6 +130,22 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * updated and one is answered. `values` never hold a key field with another value.
    */
   update?(key: Key, values: Partial<Values>): Promise<Row | undefined>
+  /**
+   * For `advisoryLockStrategy` (Postgres): in a READ COMMITTED transaction, take the transaction-scoped
+   * advisory lock `lock.id` (`pg_advisory_xact_lock`, waiting at most `lock.timeoutMs`, else
+   * `LockUnavailableError` with nothing written), then, in a new statement (so a new snapshot, which sees a row
+   * the lock's previous holder committed), read the key and insert `values` unless a row is found; commit,
+   * which releases the lock. Answers the row found (`created: false`) or inserted (`created: true`). On a store
+   * bound to an open transaction that transaction is used, and the lock is held to its end; a transaction at
+   * REPEATABLE READ or SERIALIZABLE, whose snapshot may predate the lock, is refused with
+   * `LockInTransactionError` before the lock is taken, and the wait must not abort the transaction (a
+   * `LockUnavailableError` leaves it usable).
+   */
+  findOrInsertUnderAdvisoryLock?(
+    key: Key,
+    values: Values,
+    lock: AdvisoryLock,
+  ): Promise<GetOrCreateResult<Row>>
   /** Whether the store itself enforces uniqueness of exactly these fields (see {@link Uniqueness}). */
   uniqueness?(fields: readonly string[]): Promise<Uniqueness>
   /**

@@ -14,6 +14,7 @@ runStoreConformance(
       'insertIfAbsentFenced',
       'batch',
       'update',
+      'findOrInsertUnderAdvisoryLock',
     ],
     equalKeys: pgEqualKeyCases('node-postgres'),
   },

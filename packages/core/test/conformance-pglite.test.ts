@@ -16,6 +16,7 @@ runStoreConformance(
       'insertIfAbsentFenced',
       'batch',
       'update',
+      'findOrInsertUnderAdvisoryLock',
     ],
     equalKeys: pgEqualKeyCases('pglite'),
   },

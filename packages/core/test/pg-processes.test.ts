@@ -1,6 +1,7 @@
 /**
  * The race across four OS processes at once, on the same keys, against one Postgres: the invariants hold
- * counted across processes. (PGlite lives inside one process, so it is not part of this test.)
+ * counted across processes: the constraint strategy on a table with a unique index, and the advisory-lock
+ * strategy on one without. (PGlite lives inside one process, so it is not part of this test.)
  */
 import { type RaceOutcome, raceViolations, raceWorkers } from '@getorcreate/test-support'
 import { afterAll, beforeAll, expect, test } from 'vitest'
@@ -20,17 +21,28 @@ afterAll(async () => {
   await h.close()
 })
 
-for (const driver of ['postgres.js', 'node-postgres'] as const) {
-  test(`${PROCESSES} processes via ${driver}: one row, one created:true and one id per key`, async () => {
+const RUNS = [
+  { driver: 'postgres.js', strategy: 'constraint', keys: KEYS },
+  { driver: 'node-postgres', strategy: 'constraint', keys: KEYS },
+  // On a table without a unique index on the key: only the advisory lock keeps the second row out.
+  { driver: 'postgres.js', strategy: 'advisory-lock', keys: KEYS / 2 },
+  { driver: 'node-postgres', strategy: 'advisory-lock', keys: KEYS / 2 },
+] as const
+
+for (const { driver, strategy, keys: KEY_COUNT } of RUNS) {
+  test(`${PROCESSES} processes via ${driver}, ${strategy} strategy: one row, one created:true and one id per key`, async () => {
     const name = h.table()
-    await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+    await h.exec(
+      strategy === 'constraint' ? itemsDdl(name, `create unique index on ${name} (slug)`) : itemsDdl(name),
+    )
     const reports = await raceWorkers<{ results: [string, number, boolean][]; errors: string[] }>(
       new URL('./workers/pg-race-worker.ts', import.meta.url),
       Array.from({ length: PROCESSES }, (_, i) => ({
         driver,
         table: name,
-        keys: KEYS,
+        keys: KEY_COUNT,
         callers: CALLERS_PER_PROCESS,
+        strategy,
         concurrency: CONCURRENCY,
         seed: i + 1,
       })),
@@ -40,9 +52,9 @@ for (const driver of ['postgres.js', 'node-postgres'] as const) {
       expect(errors).toEqual([])
       for (const [key, id, created] of results) outcomes.push({ key, id, created })
     }
-    expect(outcomes).toHaveLength(PROCESSES * KEYS * CALLERS_PER_PROCESS)
+    expect(outcomes).toHaveLength(PROCESSES * KEY_COUNT * CALLERS_PER_PROCESS)
     const counts = await h.rows(`select slug, count(*)::int as n from ${name} group by slug`)
-    const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
+    const keys = Array.from({ length: KEY_COUNT }, (_, i) => `k${i}`)
     const rowsByKey = new Map(counts.map((row) => [String(row.slug), Number(row.n)]))
     expect(raceViolations({ keys, outcomes, rowsByKey })).toEqual([])
     // Every process created some keys: the processes really raced rather than ran one after another.

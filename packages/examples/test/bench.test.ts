@@ -26,11 +26,13 @@ const tiny = (procs: number): BenchOptions => ({
   systems: [
     'ours-constraint',
     'ours-constraint-unshared',
+    'ours-advisory-lock',
     'ours-redis-lock',
     'ours-redis-lock-fenced',
     'ours-redis-lock-3',
     'ours-redis-lock-3-fenced',
     'naive',
+    'advisory-lock',
     'floor-select',
     'floor-insert',
   ],
@@ -49,8 +51,9 @@ describe('pnpm bench', () => {
     test(`a tiny run in ${procs} process(es): ours exact in every workload, files written`, async () => {
       const result = await runBench(tiny(procs))
       const ours = result.cells.filter((cell) => cell.kind === 'ours')
-      // Five systems in four workloads, and the one without single flight in three (not mixed).
-      expect(ours).toHaveLength(23)
+      // Five systems in four workloads, and the one without single flight and the advisory lock in three
+      // (not mixed).
+      expect(ours).toHaveLength(26)
       for (const cell of ours) {
         const { calls, keysCreated } = expected[cell.workload]
         expect(cell, `${cell.workload} · ${cell.name}`).toMatchObject({
@@ -73,6 +76,13 @@ describe('pnpm bench', () => {
         expect(target.comparison).toBe('≤')
         expect(target.measured, target.label).toBeGreaterThan(0)
       }
+
+      const advisory = result.expectations.filter((target) => target.label.startsWith('advisoryLockStrategy'))
+      expect(advisory.map((target) => target.label)).toEqual([
+        'advisoryLockStrategy hits ÷ floor SELECT',
+        'advisoryLockStrategy miss storm ÷ advisory lock + find-then-insert on every call',
+      ])
+      for (const target of advisory) expect(target.measured, target.label).toBeGreaterThan(0)
 
       const dir = await mkdtemp(join(tmpdir(), 'bench-'))
       try {

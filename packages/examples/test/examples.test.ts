@@ -1,5 +1,6 @@
 /** Every runnable example in src/, run against the real services, so none of them can rot. */
 import { expect, test } from 'vitest'
+import { main as advisoryLock } from '../src/advisory-lock.js'
 import { main as customStore } from '../src/custom-store.js'
 import { main as getOrCreateMany } from '../src/get-or-create-many.js'
 import { main as mariadb } from '../src/mariadb.js'
@@ -14,6 +15,21 @@ test('the Redis-lock strategy on a partitioned Postgres table: one row per key',
   const summary = await partitionedRedisLock(databaseUrl, redisUrl)
   expect(summary).toMatchObject({ keys: 20, rows: 20, created: 20 })
 })
+
+test.each([
+  ['PGlite', undefined],
+  ['Postgres', databaseUrl],
+])(
+  'the advisory-lock strategy on a partitioned table (%s): refused by the default, one row per key under the lock',
+  async (_, url) => {
+    expect(await advisoryLock(url)).toEqual({
+      database: url === undefined ? 'pglite' : 'postgres',
+      constraintStrategy: 'MISSING_UNIQUE_CONSTRAINT',
+      race: { keys: 20, callersPerKey: 10, rows: 20, created: 20 },
+      inTransaction: { created: true, afterCommit: { created: false, sameId: true } },
+    })
+  },
+)
 
 test('a custom store over a plain SQL client: 20 racing callers, one row, one created, one id', async () => {
   expect(await customStore(20)).toMatchObject({ callers: 20, created: 1, ids: 1, rows: 1 })

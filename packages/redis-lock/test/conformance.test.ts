@@ -34,7 +34,7 @@ import { drizzle } from 'drizzle-orm/postgres-js'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
-import { PG_KEY_COLUMNS, pgEqualKeys } from '../../core/test/support/pg-equal-keys.js'
+import { PG_KEY_COLUMNS, PG_LOCK_MODE_MEMBERS, pgEqualKeys } from '../../core/test/support/pg-equal-keys.js'
 import { type RedisLockStrategy, redisLockStrategy } from '../src/index.js'
 import { contenders } from './support/lock-conformance.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
@@ -255,14 +255,7 @@ const independent = (make: () => RedisLockStrategy) =>
 /** memoryStore() without `uniqueBy` has no insertIfAbsentAtomically; drizzleStore on Postgres has every member. */
 const memoryMembers = { members: ['insertIfAbsentUnderLock', 'uniqueIndexFix', 'update'] } as const
 const postgresMembers = {
-  members: [
-    'insertIfAbsentAtomically',
-    'insertIfAbsentUnderLock',
-    'uniqueIndexFix',
-    'statements',
-    'batch',
-    'update',
-  ],
+  members: PG_LOCK_MODE_MEMBERS,
   equalKeys: postgresEqualKeys,
 } as const
 

@@ -32,7 +32,10 @@ export class LockLostError extends GetOrCreateError {
  * (`drizzleStore(tx, table)`). The lock is released when the call returns, but the row is committed only when
  * the transaction commits: in between, the next lock holder cannot see it and creates a second one. Nothing
  * was written. Call it with a store over the database itself (its insert commits at once), or use a unique
- * index and the constraint strategy, which is safe inside transactions.
+ * index and the constraint strategy, which is safe inside transactions. `advisoryLockStrategy` holds its lock to
+ * the transaction's end and takes such stores, except in a transaction at REPEATABLE READ or SERIALIZABLE, whose
+ * snapshot, taken before the lock, could hide another creator's row: refused before the lock is taken, the
+ * transaction left usable.
  */
 export class LockInTransactionError extends GetOrCreateError {
   constructor(message: string, options?: GetOrCreateErrorOptions) {
@@ -44,8 +47,9 @@ export class LockInTransactionError extends GetOrCreateError {
 /**
  * `LOCK_MISCONFIGURED`: a lock strategy was given clients or options with which its lock cannot be safe: a client
  * that resends a cut-off lock command after reconnecting, a client with a key prefix of its own, one Redis node
- * given twice, or a key prefix that splits a lock from its fencing counter across Redis Cluster slots. The
- * message says which, and what to set. Thrown when the strategy is made (for a node reached under two
+ * given twice, or a key prefix that splits a lock from its fencing counter across Redis Cluster slots; or
+ * `advisoryLockStrategy` a store that cannot take Postgres advisory locks. The message says which, and what to
+ * set. Thrown when the strategy is made (for a node reached under two
  * addresses: on its first lock), before any write. Not retryable: fix the configuration.
  */
 export class LockMisconfiguredError extends GetOrCreateError {

@@ -26,6 +26,7 @@ const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
   'insertIfAbsentFenced',
   'batch',
   'update',
+  'findOrInsertUnderAdvisoryLock',
 ]
 
 /** Every shape, for cases that look at the store of each. */
@@ -43,6 +44,7 @@ interface Calls {
   findMany: number
   insertManyIfAbsentAtomically: number
   update: number
+  findOrInsertUnderAdvisoryLock: number
 }
 
 /** A store wrapped by {@link counted}, its calls, and their total. */
@@ -68,6 +70,7 @@ function counted(store: ConformanceStore): Counter {
     findMany: 0,
     insertManyIfAbsentAtomically: 0,
     update: 0,
+    findOrInsertUnderAdvisoryLock: 0,
   }
   const wrapper: ConformanceStore = {
     name: store.name,
@@ -95,6 +98,13 @@ function counted(store: ConformanceStore): Counter {
     wrapper.update = (key, values) => {
       calls.update++
       return update.call(store, key, values)
+    }
+  }
+  const { findOrInsertUnderAdvisoryLock } = store
+  if (findOrInsertUnderAdvisoryLock) {
+    wrapper.findOrInsertUnderAdvisoryLock = (key, values, lock) => {
+      calls.findOrInsertUnderAdvisoryLock++
+      return findOrInsertUnderAdvisoryLock.call(store, key, values, lock)
     }
   }
   if (insertIfAbsentFenced) {
@@ -155,7 +165,8 @@ function counted(store: ConformanceStore): Counter {
       calls.uniqueness +
       calls.lockIdentity +
       calls.findMany +
-      calls.insertManyIfAbsentAtomically,
+      calls.insertManyIfAbsentAtomically +
+      calls.findOrInsertUnderAdvisoryLock,
   }
 }
 

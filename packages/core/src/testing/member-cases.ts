@@ -2,6 +2,11 @@ import { isGetOrCreateError } from '../errors.js'
 import { badInputCodes } from './core-cases.js'
 import { codeOf, membersOf, rejection, SHAPES, type Suite } from './harness.js'
 
+/** A random advisory lock id, so that tests running at once on one database do not share one. */
+function randomLockId(): bigint {
+  return BigInt.asIntN(64, (BigInt(Math.floor(Math.random() * 2 ** 52)) << 12n) | 0xabcn)
+}
+
 /**
  * The cases of optional members, each registered only when {@link StoreConformanceOptions.members} declares
  * it (the tests are declared before any table exists), and the one case, always registered, that holds the
@@ -172,6 +177,47 @@ export function registerMemberCases(suite: Suite): void {
         expect(codes).toEqual(expected)
         expect(sent()).toBe(beforeBadInput)
         expect(await count()).toBe(1)
+      })
+    })
+  }
+
+  if (suite.has('findOrInsertUnderAdvisoryLock')) {
+    test('findOrInsertUnderAdvisoryLock: inserts once, then finds the row (one written behind its back too); racers make one row', async () => {
+      await withTable('no-unique', async ({ store, count, insertBehind }) => {
+        const underLock = declared(store.findOrInsertUnderAdvisoryLock, 'findOrInsertUnderAdvisoryLock').bind(
+          store,
+        )
+        // A lock of this test's own: other test files may run against the same database at once.
+        const lock = { id: randomLockId(), timeoutMs: 10_000 }
+        const made = await underLock({ slug: 'a' }, { slug: 'a', title: 'A' }, lock)
+        expect([made.created, made.row.slug, made.row.title]).toEqual([true, 'a', 'A'])
+        // The row it returns reads as find reads it (same fields, same JavaScript values).
+        expect(await store.find({ slug: 'a' }, { fresh: true })).toEqual(made.row)
+        expect(await underLock({ slug: 'a' }, { slug: 'a', title: 'again' }, lock)).toEqual({
+          created: false,
+          row: made.row,
+        })
+        await insertBehind({ slug: 'behind', title: 'theirs' })
+        const behind = await underLock({ slug: 'behind' }, { slug: 'behind', title: 'mine' }, lock)
+        expect([behind.created, behind.row.title]).toEqual([false, 'theirs'])
+        const racers = Array.from({ length: suite.concurrency }, (_, i) =>
+          underLock({ slug: 'race' }, { slug: 'race', title: `r${i}` }, lock),
+        )
+        const results = await Promise.all(racers)
+        expect(results.filter((result) => result.created).length).toBe(1)
+        expect(new Set(results.map((result) => JSON.stringify(result.row))).size).toBe(1)
+        for (const bad of [
+          { id: 1, timeoutMs: 1000 },
+          { id: 2n ** 63n, timeoutMs: 1000 },
+          { id: 1n, timeoutMs: 0 },
+          { id: 1n, timeoutMs: 1.5 },
+          { id: 1n, timeoutMs: 2 ** 31 },
+        ]) {
+          const error = await rejection(underLock({ slug: 'bad' }, { slug: 'bad' }, bad as never))
+          expect(error instanceof TypeError, String(error)).toBe(true)
+        }
+        expect(await count({ slug: 'bad' })).toBe(0)
+        expect(await count()).toBe(3)
       })
     })
   }

@@ -144,6 +144,11 @@ export interface StoreConformanceOptions {
    *   refused before any I/O, `update` of a missing key `undefined`, and callers racing to update or create
    *   the same keys with different values: one row and one `created: true` per key, every row returned one
    *   call's values.
+   * - `'findOrInsertUnderAdvisoryLock'`: {@link Store.findOrInsertUnderAdvisoryLock} (Postgres advisory locks):
+   *   a new key inserted (`created: true`), the same key found (`created: false`, its row unchanged), a row
+   *   written behind the store's back found, callers racing on one key of a table without a unique index with
+   *   one lock: one row and one `created: true`, and a lock that is not a 64-bit bigint with a `timeoutMs` from 1 to
+   *   2,147,483,647 refused (`TypeError`) with nothing written.
    *
    * The suite declares its tests before any table exists, so it cannot look for itself. Instead one case,
    * always registered, opens a table of each shape and fails unless the table and its store have exactly
@@ -158,6 +163,7 @@ export interface StoreConformanceOptions {
     | 'insertIfAbsentFenced'
     | 'batch'
     | 'update'
+    | 'findOrInsertUnderAdvisoryLock'
   )[]
 }
 

@@ -189,3 +189,17 @@ export function pgEqualKeys(
     },
   }))
 }
+
+/**
+ * The optional members of a Postgres `drizzleStore` over a table without fenced writes, as a lock strategy's
+ * conformance run lists them (`enforcedBy: 'strategy'`, where `insertIfAbsentAtomically` is optional too).
+ */
+export const PG_LOCK_MODE_MEMBERS = [
+  'insertIfAbsentAtomically',
+  'insertIfAbsentUnderLock',
+  'uniqueIndexFix',
+  'statements',
+  'batch',
+  'update',
+  'findOrInsertUnderAdvisoryLock',
+] as const

@@ -71,6 +71,20 @@ const TARGETS: readonly Target[] = [
     goal: 5,
   },
   {
+    label: 'advisoryLockStrategy hits ÷ floor SELECT',
+    workload: 'hits',
+    system: 'ours-advisory-lock',
+    versus: 'floor-select',
+    goal: 0.95,
+  },
+  {
+    label: 'advisoryLockStrategy miss storm ÷ advisory lock + find-then-insert on every call',
+    workload: 'miss-storm',
+    system: 'ours-advisory-lock',
+    versus: 'advisory-lock',
+    goal: 1.5,
+  },
+  {
     label: 'redisLockStrategy (1 node) hits ÷ floor SELECT',
     workload: 'hits',
     system: 'ours-redis-lock',

@@ -7,6 +7,7 @@ import { insertParameters, updateSet } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { TableStore } from '../common/table-store.js'
 import { uniquenessOf } from '../common/unique-index-match.js'
+import { pgAdvisoryLock } from './pg-advisory-lock.js'
 import { pgBatch } from './pg-batch.js'
 import { collationMismatchOf, readPgTableFacts, readPgUniqueIndexes } from './pg-catalog.js'
 import { castFor, mayRound, type PgRelationFacts, readPgRelationFacts } from './pg-columns.js'
@@ -121,6 +122,7 @@ export function pgStore<T extends PgTable>(
   }
   const runInsert = pgInserter(insertContext)
   const fencing = options.fences === undefined ? undefined : pgFencing(insertContext, options.fences)
+  const advisoryLock = pgAdvisoryLock({ ...insertContext, inTransaction: is(db, PgTransaction) })
 
   async function insertIfAbsentAtomically(
     key: Partial<Row>,
@@ -273,6 +275,11 @@ export function pgStore<T extends PgTable>(
       },
     }),
     insertIfAbsentUnderLock: (key, values) => insertIfAbsentUnderLock(key, values),
+    findOrInsertUnderAdvisoryLock: (key, values, lock) => {
+      const record = key as Record<string, unknown>
+      checkKeyTypes(label, columns, record)
+      return advisoryLock<Row>(record, values as Record<string, unknown>, lock)
+    },
     ...(batch && batchMembers<Row, T['$inferInsert']>(label, columns, batch)),
     // The names before 0.3 (deprecated, removed in 0.4).
     insertIfAbsent: insertIfAbsentAtomically,

@@ -2,6 +2,7 @@
 import type { System } from '../system.js'
 import { floorInsert, floorSelect } from './floors.js'
 import {
+  oursAdvisoryLock,
   oursConstraint,
   oursConstraintUnshared,
   oursRedisLock,
@@ -21,6 +22,7 @@ import { advisoryLock, django, naive, naiveTransaction, redisMutex, redisRedlock
 export const allSystems: readonly System[] = [
   oursConstraint,
   oursConstraintUnshared,
+  oursAdvisoryLock,
   oursRedisLock,
   oursRedisLockFenced,
   oursRedisLockTrio,

@@ -1,8 +1,8 @@
 /**
- * Ours: `getOrCreate` with the constraint strategy, and with the Redis-lock strategy on one and three nodes,
- * on a plain store and on a fenced one.
+ * Ours: `getOrCreate` with the constraint strategy, with the Postgres advisory-lock strategy, and with the
+ * Redis-lock strategy on one and three nodes, on a plain store and on a fenced one.
  */
-import { constraintStrategy, getOrCreate, type Strategy } from '@getorcreate/core'
+import { advisoryLockStrategy, constraintStrategy, getOrCreate, type Strategy } from '@getorcreate/core'
 import { drizzleStore, pgFencesTable } from '@getorcreate/core/drizzle'
 import { redisLockStrategy } from '@getorcreate/redis-lock'
 import { drizzle } from 'drizzle-orm/postgres-js'
@@ -55,6 +55,20 @@ export const oursConstraintUnshared: System = {
   reportsCreated: true,
   workloads: ['miss-storm', 'burst', 'hits'],
   setup: (ctx) => withStrategy(ctx, constraintStrategy({ singleFlight: false }), async () => {}),
+}
+
+/**
+ * `getOrCreate` with `advisoryLockStrategy()` on a table without a unique index: no Redis, the creators of a
+ * key serialized by `pg_advisory_xact_lock`; set against the peer that takes the lock on every call.
+ */
+export const oursAdvisoryLock: System = {
+  id: 'ours-advisory-lock',
+  name: 'ours: advisoryLockStrategy',
+  kind: 'ours',
+  table: 'plain',
+  reportsCreated: true,
+  workloads: ['miss-storm', 'burst', 'hits'],
+  setup: (ctx) => withStrategy(ctx, advisoryLockStrategy(), async () => {}),
 }
 
 /** `getOrCreate` with `redisLockStrategy` on one Redis node (`REDIS_URL`), on a table without a unique index. */

@@ -210,8 +210,6 @@ for (const driver of PG_DRIVERS) {
           await holder.exec('commit')
           const after = await getOrCreate(store, { slug: 'busy' }, { title: 'x' }, strategy)
           expect(after.created).toBe(true)
-          // The wait bound was set for that transaction only: the pool's sessions keep theirs.
-          expect(await h.rows('show lock_timeout')).toEqual([{ lock_timeout: '0' }])
         } finally {
           await holder.exec('rollback').catch(() => {})
           await holder.release()
@@ -288,6 +286,37 @@ for (const driver of PG_DRIVERS) {
         expect(Number((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n)).toBe(0)
       })
     }
+
+    test('no session state is left on the connection: no advisory lock, lock_timeout unchanged (transaction poolers)', async () => {
+      // One connection, so the statements after the calls run on the session the calls used.
+      const one = await openPg(driver, 1)
+      try {
+        const name = one.table('adv_one')
+        await one.exec(itemsDdl(name))
+        const store = drizzleStore(one.db, itemsTable(name))
+        const strategy = advisoryLockStrategy({ lockTimeoutMs: 1234 })
+        await getOrCreate(store, { slug: 'a' }, {}, strategy) // created
+        await one.db.transaction(async (tx) => {
+          await getOrCreate(
+            drizzleStore(tx as unknown as AnyPgDatabase, itemsTable(name)),
+            { slug: 'b' },
+            {},
+            strategy,
+          )
+        })
+        await getOrCreate(store, { slug: 'a' }, {}, strategy) // a hit
+        const state = await one.db.execute(
+          "select current_setting('lock_timeout') as timeout, (select count(*)::int from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()) as held",
+        )
+        const rows = (Array.isArray(state) ? state : (state as { rows: unknown[] }).rows) as Record<
+          string,
+          unknown
+        >[]
+        expect(rows).toEqual([{ timeout: '0', held: 0 }])
+      } finally {
+        await one.close()
+      }
+    })
 
     test('keys whose lock ids collide wait for each other, and each is created', async () => {
       const { name, store } = await plainTable()

@@ -56,3 +56,12 @@ export function checkKeyTypes(
     }
   }
 }
+
+/**
+ * The primary of a drizzle `withReplicas(primary, replicas)` database, whose builder `select` goes to a replica
+ * (which may lag behind the row just created), or `db` itself.
+ */
+export function primaryOf<D>(db: D): D {
+  const primary = (db as { $primary?: unknown }).$primary
+  return (primary ?? db) as D
+}

@@ -1,7 +1,7 @@
 import { type Column, sql } from 'drizzle-orm'
 import type { MySqlTable } from 'drizzle-orm/mysql-core'
 import type { FindOptions } from '../../types.js'
-import { checkKeyTypes, databaseColumnName } from '../common/columns.js'
+import { checkKeyTypes, databaseColumnName, primaryOf } from '../common/columns.js'
 import { keyParams, keyShape } from '../common/key-where.js'
 import type { CatalogKeeper } from './mysql-catalog.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
@@ -70,11 +70,14 @@ export function mysqlReads(
     const { shape } = keyShape(key)
     let statement = finds.get(shape)
     if (!statement) {
-      statement = db
+      // On the primary (never a replica, which may lag behind the row just created) and past drizzle's query
+      // cache (which our own inserts do not always name the table to): a find must see the database.
+      statement = primaryOf(db)
         .select()
         .from(table)
         .where(keys.where(key, await keys.casts(key)))
         .limit(1)
+        .$withCache(false)
         .prepare() as PreparedFind
       finds.set(shape, statement)
     }

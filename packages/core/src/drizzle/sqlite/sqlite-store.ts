@@ -7,7 +7,7 @@ import {
 } from 'drizzle-orm/sqlite-core'
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { batchMembers } from '../common/batch-claims.js'
-import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
+import { checkKeyTypes, columnsOf, databaseColumnName, primaryOf } from '../common/columns.js'
 import {
   inheritedFields,
   insertParameters,
@@ -100,11 +100,14 @@ export function sqliteStore<T extends SQLiteTable>(
     const id = `find:${keyShape(record).shape}`
     let statement = statements.get(id)
     if (!statement) {
-      statement = db
+      // On the primary (never a replica, which may lag behind the row just created) and past drizzle's query
+      // cache: a find must see the database.
+      statement = primaryOf(db)
         .select()
         .from(table as SQLiteTable)
         .where(keyWhere(column, record))
         .limit(1)
+        .$withCache(false)
         .prepare() as Prepared
       statements.set(id, statement)
     }

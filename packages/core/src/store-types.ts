@@ -67,6 +67,9 @@ export interface Fence {
   readonly lockKey: string
 }
 
+/** The longest lock wait Postgres takes (`lock_timeout`), in milliseconds: `INT_MAX`. */
+export const MAX_LOCK_TIMEOUT_MS = 2_147_483_647
+
 /** The lock `Store.findOrInsertUnderAdvisoryLock` takes: which one, and how long to wait for it. */
 export interface AdvisoryLock {
   /**

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { type Column, type SQL, sql } from 'drizzle-orm'
 import { LockInTransactionError, LockUnavailableError } from '../../errors.js'
+import { MAX_LOCK_TIMEOUT_MS } from '../../store-types.js'
 import type { AdvisoryLock, GetOrCreateResult } from '../../types.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
@@ -35,9 +36,6 @@ const READ_COMMITTED = new Set(['read committed', 'read uncommitted'])
 
 /** Thrown inside our own transaction when it is not READ COMMITTED: roll back, and open one that is. */
 class NotReadCommitted extends Error {}
-
-/** The longest `lock_timeout` Postgres takes, in milliseconds (`INT_MAX`). */
-const MAX_TIMEOUT_MS = 2_147_483_647
 
 /** The first wait between two tries of the lock inside a caller's transaction, in milliseconds. */
 const FIRST_RETRY_MS = 2
@@ -311,9 +309,9 @@ function checkLock(lock: AdvisoryLock): void {
   if (typeof id !== 'bigint' || id < -(2n ** 63n) || id >= 2n ** 63n) {
     throw new TypeError('findOrInsertUnderAdvisoryLock: lock.id must be a signed 64-bit bigint.')
   }
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_LOCK_TIMEOUT_MS) {
     throw new TypeError(
-      `findOrInsertUnderAdvisoryLock: lock.timeoutMs must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}.`,
+      `findOrInsertUnderAdvisoryLock: lock.timeoutMs must be a whole number of milliseconds from 1 to ${MAX_LOCK_TIMEOUT_MS}.`,
     )
   }
 }

@@ -36,6 +36,67 @@ function cut(value: string, typmod: number): string {
     : value
 }
 
+/** NAMEDATALEN - 1: the bytes a `name` keeps. */
+const NAME_BYTES = 63
+
+/** `name`'s write: cut to 63 bytes of UTF-8, at a character boundary (Postgres's namein). */
+function nameOf(value: string): string {
+  if (value.length * 3 <= NAME_BYTES) return value
+  let bytes = 0
+  let kept = ''
+  for (const char of value) {
+    bytes += Buffer.byteLength(char, 'utf8')
+    if (bytes > NAME_BYTES) return kept
+    kept += char
+  }
+  return kept
+}
+
+/** The exact value of a finite double: `mantissa × 2^exponent`. */
+function exactOf(x: number): { mantissa: bigint; exponent: number } {
+  const view = new DataView(new ArrayBuffer(8))
+  view.setFloat64(0, x)
+  const bits = view.getBigUint64(0)
+  const biased = Number((bits >> 52n) & 0x7ffn)
+  const fraction = bits & 0xfffffffffffffn
+  return biased === 0
+    ? { mantissa: fraction, exponent: -1074 }
+    : { mantissa: fraction | (1n << 52n), exponent: biased - 1075 }
+}
+
+/** The sign of `decimal - x` (both positive, exact): the decimal text a driver sends for x, against x itself. */
+function decimalAgainst(decimal: string, x: number): number {
+  const [digits = '0', power = '0'] = decimal.toLowerCase().split('e')
+  const [whole = '', fraction = ''] = digits.split('.')
+  const d = BigInt(whole + fraction)
+  const k = Number(power) - fraction.length
+  const { mantissa, exponent } = exactOf(x)
+  const left = d * 10n ** BigInt(Math.max(k, 0)) * 2n ** BigInt(Math.max(-exponent, 0))
+  const right = mantissa * 2n ** BigInt(Math.max(exponent, 0)) * 10n ** BigInt(Math.max(-k, 0))
+  return left === right ? 0 : left > right ? 1 : -1
+}
+
+/**
+ * The float4 Postgres stores for the JS number `x`: drivers send `String(x)`, which Postgres rounds to the
+ * nearest float4 itself. `Math.fround(x)` rounds `x` instead, which differs where `x` is exactly halfway
+ * between two float4s and its shortest decimal is not (1 + 2^-24 is sent as 1.0000000596046448, above the
+ * midpoint: Postgres stores 1 + 2^-23, fround gives 1).
+ */
+function float4Of(x: number): number {
+  const rounded = Math.fround(x)
+  if (rounded === x || !Number.isFinite(rounded)) return rounded
+  const magnitude = Math.abs(x)
+  const near = Math.abs(rounded)
+  // The float4 on x's other side, from near's bits: one step up or down in magnitude.
+  const bits = new Uint32Array(new Float32Array([near]).buffer)[0] as number
+  const far = new Float32Array(new Uint32Array([near < magnitude ? bits + 1 : bits - 1]).buffer)[0] as number
+  if ((near + far) / 2 !== magnitude) return rounded // not a midpoint: both roundings agree
+  const side = decimalAgainst(String(magnitude), magnitude)
+  if (side === 0) return rounded // a true tie: both round to even
+  const chosen = side > 0 ? Math.max(near, far) : Math.min(near, far)
+  return x < 0 ? -chosen : chosen
+}
+
 /** Numeric text as Postgres prints it (no exponent), without the trailing zeros its scale adds. */
 function trimScale(text: string): string {
   if (!text.includes('.')) return text === '-0' ? '0' : text
@@ -66,6 +127,7 @@ function canonical(label: string, field: string, facts: PgColumnFacts, value: un
   }
   if (STRINGS.has(facts.base) && typeof value === 'string') {
     if (facts.base === 'bpchar') return { exact: value.replace(/ +$/, '') }
+    if (facts.base === 'name') return { exact: nameOf(value) }
     return { exact: facts.base === 'varchar' ? cut(value, facts.typmod) : value }
   }
   if (facts.category === 'E' && typeof value === 'string') return { exact: value }
@@ -74,7 +136,7 @@ function canonical(label: string, field: string, facts: PgColumnFacts, value: un
   }
   if (facts.base === 'bool' && typeof value === 'boolean') return { exact: value }
   if ((facts.base === 'float8' || facts.base === 'float4') && typeof value === 'number') {
-    const number = facts.base === 'float4' ? Math.fround(value) : value
+    const number = facts.base === 'float4' ? float4Of(value) : value
     return { exact: Number.isFinite(number) ? number + 0 : String(number) } // -0 is 0; NaN equals NaN
   }
   if (facts.base === 'uuid' && typeof value === 'string' && uuidOf(value) !== undefined) {

@@ -1,7 +1,13 @@
 /** Several independent Redis nodes (Redlock): quorum, nodes down, nodes hung, nothing reachable. */
 import { setTimeout as delay } from 'node:timers/promises'
 import { getOrCreate, memoryStore, type Store } from '@getorcreate/core'
-import { type RaceOutcome, raceViolations } from '@getorcreate/test-support'
+import {
+  contendedKeys,
+  raceViolations,
+  runConcurrently,
+  shuffledInBlocks,
+  type TimedRaceOutcome,
+} from '@getorcreate/test-support'
 import { freePort, type RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { Redis } from 'ioredis'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -15,27 +21,39 @@ const nodes = nodesForThisFile()
 
 failOnUnhandledRejections(200)
 
-/** `keys` keys × `callers` callers at once through drizzleStore on a table with no unique index. */
+/** Calls in flight in a race, and the size of its pool: every call in flight has a connection. */
+const POOL = 32
+
+/**
+ * `keys` keys × `callers` callers through drizzleStore on a table with no unique index, `POOL` at once, shuffled
+ * in blocks of two keys (so a key's callers are in flight together): the violations, the rows, and how many
+ * keys had two callers in flight at the same time.
+ */
 async function race(clients: Redis[], keys: number, callers: number) {
-  const fixture = await itemsFixture(32)
+  const fixture = await itemsFixture(POOL)
   try {
     // One strategy per caller: independent lock contenders, as if from separate processes.
     const strategies = Array.from({ length: callers }, () =>
       redisLockStrategy({ clients, acquireTimeoutMs: 30_000 }),
     )
     const slugs = Array.from({ length: keys }, (_, i) => `k${i}`)
-    const outcomes: RaceOutcome[] = await Promise.all(
-      slugs.flatMap((slug) =>
-        strategies.map(async (strategy) => {
-          const { row, created } = await getOrCreate(fixture.store, { slug }, { payload: slug }, strategy)
-          return { key: slug, id: row.id, created }
-        }),
-      ),
-    )
+    const calls = shuffledInBlocks(slugs, callers, 2, 5)
+    const seen = new Map<string, number>()
+    const { results, errors } = await runConcurrently(calls, POOL, async (slug) => {
+      const n = seen.get(slug) ?? 0
+      seen.set(slug, n + 1)
+      const start = performance.now()
+      const strategy = strategies[n] as (typeof strategies)[number]
+      const { row, created } = await getOrCreate(fixture.store, { slug }, { payload: slug }, strategy)
+      return { key: slug, id: row.id, created, start, end: performance.now() }
+    })
+    expect(errors).toEqual([])
+    const outcomes = results as TimedRaceOutcome[]
     const rowsByKey = await fixture.countBySlug()
     return {
       violations: raceViolations({ keys: slugs, callersPerKey: callers, outcomes, rowsByKey }),
       total: await fixture.total(),
+      contended: contendedKeys(outcomes).size,
     }
   } finally {
     await fixture.drop()
@@ -48,12 +66,16 @@ describe('quorum', () => {
     five = await nodes(5)
   })
 
-  it.each([1, 3, 5])('%i node(s): 50 keys × 20 callers make exactly one row per key', async (count) => {
-    const clients = await Promise.all(five.slice(0, count).map((node) => node.client()))
-    const { violations, total } = await race(clients, 50, 20)
-    expect(violations).toEqual([])
-    expect(total).toBe(50)
-  })
+  it.each([1, 3, 5])(
+    `%i node(s): 50 keys × 20 callers, ${POOL} in flight on a pool of ${POOL}, make exactly one row per key`,
+    async (count) => {
+      const clients = await Promise.all(five.slice(0, count).map((node) => node.client()))
+      const { violations, total, contended } = await race(clients, 50, 20)
+      expect(violations).toEqual([])
+      expect(total).toBe(50)
+      expect(contended).toBeGreaterThanOrEqual(45)
+    },
+  )
 
   it('3 nodes: a miss is one round of acquire and release (plus confirm after a defaults function; two fence rounds when the store checks fences); a node that lost its scripts gets EVAL', async () => {
     const three = await nodes(3)

@@ -1,9 +1,21 @@
 /**
  * The race the strategy exists for: a Postgres table with no unique index, through drizzleStore, 200 keys ×
- * 50 callers at once, in one process and from four OS processes; and the same race without the lock.
+ * 50 callers, in one process (32 calls in flight on a pool of 32) and from four OS processes (8 in flight on a
+ * pool of 8 each); and the same race without the lock. Every pool is at least as large as the calls in flight
+ * through it, so no call waits for a connection; the calls are shuffled in blocks of a few keys, so a key's
+ * callers are in flight together (checked: `contendedKeys`).
  */
 import { getOrCreate } from '@getorcreate/core'
-import { databaseUrl, type RaceOutcome, raceViolations, raceWorkers } from '@getorcreate/test-support'
+import {
+  contendedKeys,
+  databaseUrl,
+  type RaceOutcome,
+  raceViolations,
+  raceWorkers,
+  runConcurrently,
+  shuffledInBlocks,
+  type TimedRaceOutcome,
+} from '@getorcreate/test-support'
 import { RedisNode, startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,10 +24,42 @@ import { itemsFixture } from './support/postgres.js'
 
 const KEYS = 200
 const CALLERS = 50
+/** Calls in flight in this process, and the size of its pool: every call in flight has a connection. */
+const POOL = 32
+/** Each block of 4 keys (200 calls) shuffled within itself: with 32 in flight, about 8 callers per key at once. */
+const KEYS_PER_BLOCK = 4
+const SEED = 17
 const slugs = Array.from({ length: KEYS }, (_, i) => `key-${i}`)
 const raceWorker = new URL('./workers/race-worker.ts', import.meta.url)
 
-describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a unique index`, () => {
+/**
+ * Every caller of every key, `POOL` at once, in blocks of keys; `call(slug, n)` for the `n`-th caller of
+ * `slug`. Fails the test on any error; returns each call's outcome with when it ran.
+ */
+async function runRace(
+  call: (slug: string, n: number) => Promise<{ id: unknown; created: boolean }>,
+): Promise<TimedRaceOutcome[]> {
+  const calls = shuffledInBlocks(slugs, CALLERS, KEYS_PER_BLOCK, SEED)
+  const seen = new Map<string, number>()
+  const nth = calls.map((slug) => {
+    const n = seen.get(slug) ?? 0
+    seen.set(slug, n + 1)
+    return n
+  })
+  const { results, errors } = await runConcurrently(calls, POOL, async (slug, index) => {
+    const start = performance.now()
+    const { id, created } = await call(slug, nth[index] as number)
+    return { key: slug, id, created, start, end: performance.now() }
+  })
+  expect(errors).toEqual([])
+  expect(results).toHaveLength(KEYS * CALLERS)
+  const outcomes = results as TimedRaceOutcome[]
+  // The race happened: for almost every key, two of its callers were in flight at the same time.
+  expect(contendedKeys(outcomes).size).toBeGreaterThanOrEqual(KEYS * 0.9)
+  return outcomes
+}
+
+describe(`race: ${KEYS} keys × ${CALLERS} callers, pools as large as the calls in flight, table without a unique index`, () => {
   let single: RedisNode
   let three: RedisNode[]
   let client: Redis
@@ -28,19 +72,15 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
     await Promise.all([single, ...three].map((node) => node.stop()))
   })
 
-  it('naive find-then-insert creates duplicates (the race is real, the test can fail)', async () => {
-    const fixture = await itemsFixture(32)
+  it(`naive find-then-insert creates duplicates, ${POOL} in flight on a pool of ${POOL} (the race is real, the test can fail)`, async () => {
+    const fixture = await itemsFixture(POOL)
     try {
-      const outcomes: RaceOutcome[] = await Promise.all(
-        slugs.flatMap((slug) =>
-          Array.from({ length: CALLERS }, async () => {
-            const found = await fixture.store.find({ slug })
-            if (found) return { key: slug, id: found.id, created: false }
-            const row = await fixture.store.insert({ slug, payload: 'naive' })
-            return { key: slug, id: row.id, created: true }
-          }),
-        ),
-      )
+      const outcomes = await runRace(async (slug) => {
+        const found = await fixture.store.find({ slug })
+        if (found) return { id: found.id, created: false }
+        const row = await fixture.store.insert({ slug, payload: 'naive' })
+        return { id: row.id, created: true }
+      })
       const rowsByKey = await fixture.countBySlug()
       const violations = raceViolations({ keys: slugs, callersPerKey: CALLERS, outcomes, rowsByKey })
       expect(violations.length).toBeGreaterThan(0)
@@ -50,8 +90,8 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
     }
   })
 
-  it('redisLockStrategy, one process, one Redis node: one row, one created:true, one id per key', async () => {
-    const fixture = await itemsFixture(32)
+  it(`redisLockStrategy, one process, one Redis node, ${POOL} in flight on a pool of ${POOL}: one row, one created:true, one id per key`, async () => {
+    const fixture = await itemsFixture(POOL)
     try {
       // One strategy per caller: 50 independent lock contenders per key, as if from 50 processes (callers of
       // one strategy in one process would share one lock acquisition).
@@ -67,14 +107,11 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
           return fixture.store.find(key, opts)
         },
       }
-      const outcomes: RaceOutcome[] = await Promise.all(
-        slugs.flatMap((slug) =>
-          strategies.map(async (strategy) => {
-            const { row, created } = await getOrCreate(store, { slug }, { payload: 'locked' }, strategy)
-            return { key: slug, id: row.id, created }
-          }),
-        ),
-      )
+      const outcomes = await runRace(async (slug, n) => {
+        const strategy = strategies[n] as (typeof strategies)[number]
+        const { row, created } = await getOrCreate(store, { slug }, { payload: 'locked' }, strategy)
+        return { id: row.id, created }
+      })
       const rowsByKey = await fixture.countBySlug()
       expect(raceViolations({ keys: slugs, callersPerKey: CALLERS, outcomes, rowsByKey })).toEqual([])
       // Every key's creator read under the lock, and many more callers waited for it and found its row there.
@@ -85,11 +122,11 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
     }
   })
 
-  it('redisLockStrategy, four OS processes, three Redis nodes: one row, one created:true, one id per key', async () => {
-    const fixture = await itemsFixture(4)
+  it('redisLockStrategy, four OS processes, three Redis nodes, 8 in flight on a pool of 8 each: one row, one created:true, one id per key', async () => {
+    const fixture = await itemsFixture(2)
     const perProcess = [13, 13, 12, 12] // 50 callers per key in all
     try {
-      const reports = await raceWorkers<{ outcomes: RaceOutcome[]; readsUnderLock: number }>(
+      const reports = await raceWorkers<{ outcomes: TimedRaceOutcome[]; readsUnderLock: number }>(
         raceWorker,
         perProcess.map((callersPerKey) => ({
           databaseUrl: databaseUrl(),
@@ -98,10 +135,13 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
           slugs,
           callersPerKey,
           pool: 8,
+          seed: SEED,
         })),
       )
       const outcomes = reports.flatMap((report) => report.outcomes)
       expect(outcomes).toHaveLength(KEYS * CALLERS)
+      // Each process's callers of a key overlapped, and the four processes ran the keys in the same order.
+      expect(contendedKeys(outcomes).size).toBeGreaterThanOrEqual(KEYS * 0.9)
       const rowsByKey = await fixture.countBySlug()
       expect(raceViolations({ keys: slugs, callersPerKey: CALLERS, outcomes, rowsByKey })).toEqual([])
       expect(await fixture.total()).toBe(KEYS)
@@ -113,14 +153,19 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers at once, table without a uniq
     }
   })
 
-  it('getOrCreateMany, four OS processes, three Redis nodes: batches over every key in opposite orders, with single calls, within a 10 s lock budget: one row, one created:true, one id per key, no deadlock', async () => {
-    const fixture = await itemsFixture(4)
-    const batches = 4 // per process: as given, reversed, and both rotated
+  it('getOrCreateMany, four OS processes, three Redis nodes, at most 8 statements in flight on a pool of 8 each: batches over every key in opposite orders, with single calls, within a 10 s lock budget: one row, one created:true, one id per key, no deadlock', async () => {
+    const fixture = await itemsFixture(2)
+    const batches = 4 // per process: as given, reversed, and both rotated, each process starting at another
     const callersPerKey = 2 // single calls per key per process
     try {
+      // A batch runs up to 8 statements at once (GET_OR_CREATE_MANY_CONCURRENCY), a single call one: each
+      // process runs its batches one at a time, beside as many single calls as its pool has room for, so the
+      // four batches in flight at once (one per process) take their locks in four different orders.
       const reports = await raceWorkers<{ outcomes: RaceOutcome[]; readsUnderLock: number }>(
         raceWorker,
-        Array.from({ length: 4 }, () => ({
+        Array.from({ length: 4 }, (_, process) => ({
+          firstBatch: process,
+          seed: SEED,
           databaseUrl: databaseUrl(),
           table: fixture.name,
           redisUrls: three.map((node) => node.url),

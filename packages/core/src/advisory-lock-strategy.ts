@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
+import type { CallTrace } from './diagnostics.js'
 import { LockMisconfiguredError } from './errors.js'
 import { encodeKey } from './key.js'
+import { MAX_LOCK_TIMEOUT_MS } from './store-types.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
 /** Options of {@link advisoryLockStrategy}. */
@@ -27,9 +29,6 @@ export interface AdvisoryLockStrategy extends Strategy {
   /** The wait for a lock, in milliseconds, as checked. */
   readonly lockTimeoutMs: number
 }
-
-/** The longest `lock_timeout` Postgres takes, in milliseconds (`INT_MAX`). */
-const MAX_TIMEOUT_MS = 2_147_483_647
 
 /**
  * The Postgres advisory-lock strategy: for Postgres tables where the database cannot enforce a unique key (a
@@ -71,9 +70,9 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
     throw new RangeError('advisoryLockStrategy: options must be an object.')
   }
   const lockTimeoutMs = options.lockTimeoutMs === undefined ? 10_000 : options.lockTimeoutMs
-  if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > MAX_TIMEOUT_MS) {
+  if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > MAX_LOCK_TIMEOUT_MS) {
     throw new RangeError(
-      `advisoryLockStrategy: lockTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}; ` +
+      `advisoryLockStrategy: lockTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_LOCK_TIMEOUT_MS}; ` +
         `got ${String(options.lockTimeoutMs)}.`,
     )
   }
@@ -91,6 +90,7 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
       store: Store<Row, Key, Values>,
       key: Key,
       values: NewRowValues<Values>,
+      trace?: CallTrace,
     ): Promise<GetOrCreateResult<Row>> {
       const findOrInsert = store.findOrInsertUnderAdvisoryLock
       if (typeof findOrInsert !== 'function' || typeof store.lockIdentity !== 'function') {
@@ -101,11 +101,18 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
             'redisLockStrategy (@getorcreate/redis-lock), or a unique index and the default strategy.',
         )
       }
+      if (trace) trace.storeCalls++
       const found = await store.find(key)
       if (found !== undefined) return { row: found, created: false }
       const identity = await store.lockIdentity(key)
       const id = advisoryLockIdFor(identity.table, identity.key as Record<string, unknown>)
-      return findOrInsert.call(store, key, await values(), { id, timeoutMs: lockTimeoutMs })
+      const newRow = await values()
+      if (trace) {
+        trace.missed = true
+        trace.attempts = 1
+        trace.storeCalls++
+      }
+      return findOrInsert.call(store, key, newRow, { id, timeoutMs: lockTimeoutMs })
     },
   }
 }

@@ -1,4 +1,5 @@
 import { boundedEach, byKeyShape, GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
+import type { CallTrace } from './diagnostics.js'
 import {
   InvalidKeyError,
   KeyRewrittenError,
@@ -265,11 +266,17 @@ export function createConstraintStrategy(
     key: Key,
     newRow: NewRowValues<Values>,
     insertAtomically: AtomicInsert<Row, Key, Values>,
+    trace?: CallTrace,
   ): Promise<GetOrCreateResult<Row>> {
     const values = await newRow()
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      if (trace) {
+        trace.attempts = attempt
+        trace.storeCalls++
+      }
       const inserted = await insertAtomically.call(store, key, values)
       if (inserted !== undefined) return { row: inserted, created: true }
+      if (trace) trace.storeCalls++
       const winner = await store.find(key, { fresh: true })
       if (winner !== undefined) return { row: winner, created: false }
     }
@@ -297,12 +304,15 @@ export function createConstraintStrategy(
     store: Store<Row, Key, Values>,
     key: Key,
     newRow: NewRowValues<Values>,
+    trace?: CallTrace,
   ): Promise<GetOrCreateResult<Row>> {
     const checked = checkedInsert(store, key)
     const insertAtomically = typeof checked === 'function' ? checked : await checked
+    if (trace) trace.storeCalls++
     const found = await store.find(key)
     if (found !== undefined) return { row: found, created: false }
-    return createAfterMiss(store, key, newRow, insertAtomically)
+    if (trace) trace.missed = true
+    return createAfterMiss(store, key, newRow, insertAtomically, trace)
   }
 
   /**

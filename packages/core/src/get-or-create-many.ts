@@ -1,5 +1,6 @@
 import { boundedEach, GET_OR_CREATE_MANY_CONCURRENCY } from './bounded-each.js'
 import { defaultStrategy } from './default-strategy.js'
+import { errorCodeOf, type GetOrCreateManyTrace, getOrCreateManyTracing, nameOf } from './diagnostics.js'
 import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
 import { isPlainObject, keyId, validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
@@ -104,10 +105,37 @@ function entriesOf<Row, Key, Values>(
  * results[0].row.id // the row of 'news'; results[0].created: whether this call made it
  * ```
  */
-export async function getOrCreateMany<Row, Key, Values>(
+export function getOrCreateMany<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   items: readonly GetOrCreateItem<Key, Values>[],
   strategy: Strategy = defaultStrategy,
+): Promise<GetOrCreateResult<Row>[]> {
+  if (!getOrCreateManyTracing.active()) return settleItems(store, items, strategy)
+  const context: GetOrCreateManyTrace = {
+    operation: 'getOrCreateMany',
+    store: nameOf(store),
+    strategy: nameOf(strategy),
+    items: Array.isArray(items) ? items.length : 0,
+  }
+  return getOrCreateManyTracing.channel.tracePromise(async () => {
+    try {
+      const results = await settleItems(store, items, strategy)
+      context.outcome = 'ok'
+      context.created = results.filter((result) => result.created).length
+      return results
+    } catch (error) {
+      context.outcome = 'error'
+      Object.assign(context, errorCodeOf(error))
+      throw error
+    }
+  }, context)
+}
+
+/** {@link getOrCreateMany}, without its events. */
+async function settleItems<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  items: readonly GetOrCreateItem<Key, Values>[],
+  strategy: Strategy,
 ): Promise<GetOrCreateResult<Row>[]> {
   if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
     throw new TypeError(

@@ -1,9 +1,17 @@
 import { defaultStrategy } from './default-strategy.js'
+import {
+  CallContext,
+  type CallTrace,
+  errorCodeOf,
+  type GetOrCreateTrace,
+  getOrCreateTracing,
+  nameOf,
+} from './diagnostics.js'
 import type { DefaultsArgument, ExplicitDefaults, KeyArgument, TableOf } from './get-or-create-types.js'
 import { validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
 import { sharedGetOrCreate } from './single-flight.js'
-import type { Defaults, GetOrCreateResult, Store, Strategy, TableName } from './types.js'
+import type { Defaults, GetOrCreateResult, NewRowValues, Store, Strategy, TableName } from './types.js'
 
 /**
  * Get the row for `key`, or create it with `{ ...defaults, ...key }`: exactly one row per key and exactly one
@@ -90,12 +98,79 @@ export function getOrCreate<Row, Key, Values, K extends Key, S = unknown, D = Ex
   defaults: DefaultsArgument<D, Values, K, TableOf<S>>,
   strategy?: Strategy,
 ): Promise<GetOrCreateResult<Row>>
-export async function getOrCreate<Row, Key, Values>(
+export function getOrCreate<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   key: Key,
   defaults?: Defaults<Values>,
   strategy: Strategy = defaultStrategy,
 ): Promise<GetOrCreateResult<Row>> {
+  // Nobody listening: nothing made for the channel, no layer on the call.
+  if (!getOrCreateTracing.active()) {
+    try {
+      const { checkedKey, values } = prepare(store, key, defaults, strategy)
+      // A native promise, always, as from an async function: a custom strategy may return another thenable.
+      return Promise.resolve(settle(store, checkedKey, values, strategy, undefined))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  return traced(store, key, defaults, strategy)
+}
+
+/** {@link getOrCreate} with its `getorcreate:getOrCreate` events (see "Observability" in the README). */
+function traced<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+  defaults: Defaults<Values> | undefined,
+  strategy: Strategy,
+): Promise<GetOrCreateResult<Row>> {
+  const context = Object.assign(new CallContext(), {
+    operation: 'getOrCreate' as const,
+    store: nameOf(store),
+    strategy: nameOf(strategy),
+  }) as CallContext & GetOrCreateTrace
+  const failed = (error: unknown) => {
+    context.outcome = 'error'
+    Object.assign(context, errorCodeOf(error))
+    throw error
+  }
+  let prepared: Prepared<Values>
+  try {
+    prepared = prepare(store, key, defaults, strategy)
+  } catch (error) {
+    // Refused before any I/O: the events still tell the call and its error.
+    return getOrCreateTracing.channel.tracePromise(async () => failed(error), context)
+  }
+  context.keyChecked(store.name, prepared.checkedKey)
+  // A strategy that asks for the values tried to create, so a row it returns uncreated is a racer's, even if
+  // it does not say so in the trace.
+  const values = askedNotes(prepared.values, context)
+  return getOrCreateTracing.channel.tracePromise(async () => {
+    try {
+      const result = await settle(store, prepared.checkedKey, values, strategy, context)
+      context.outcome = result.created ? 'created' : context.missed ? 'raced' : 'hit'
+      return result
+    } catch (error) {
+      return failed(error)
+    }
+  }, context)
+}
+
+/** A call's input, checked. */
+interface Prepared<Values> {
+  /** `getOrCreate`'s own copy of the key. */
+  readonly checkedKey: Record<string, unknown>
+  /** The new row's values, as strategies get them. */
+  readonly values: NewRowValues<Values>
+}
+
+/** Every check before any I/O: the store, the key, the store's own key check, `defaults`, the strategy. */
+function prepare<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+  defaults: Defaults<Values> | undefined,
+  strategy: Strategy,
+): Prepared<Values> {
   if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
     throw new TypeError(
       'getOrCreate: store must be a Store (an object with find and insert), e.g. drizzleStore(db, table).',
@@ -113,6 +188,29 @@ export async function getOrCreate<Row, Key, Values>(
       'getOrCreate: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
     )
   }
-  if (strategy.singleFlight === true) return sharedGetOrCreate(strategy, store, checkedKey, values)
-  return strategy.getOrCreate(store, checkedKey as Key, values)
+  return { checkedKey, values }
+}
+
+/** The strategy's part: shared with the same tick's calls of the key (single flight) where it allows. */
+function settle<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  checkedKey: Record<string, unknown>,
+  values: NewRowValues<Values>,
+  strategy: Strategy,
+  trace: CallTrace | undefined,
+): Promise<GetOrCreateResult<Row>> {
+  if (strategy.singleFlight === true) return sharedGetOrCreate(strategy, store, checkedKey, values, trace)
+  // Untraced, the strategy is called as before tracing existed: three arguments.
+  return trace
+    ? strategy.getOrCreate(store, checkedKey as Key, values, trace)
+    : strategy.getOrCreate(store, checkedKey as Key, values)
+}
+
+/** `values`, setting `trace.missed` when a strategy asks for them. */
+function askedNotes<Values>(values: NewRowValues<Values>, trace: CallTrace): NewRowValues<Values> {
+  const noting = () => {
+    trace.missed = true
+    return values()
+  }
+  return Object.assign(noting, { lazy: values.lazy })
 }

@@ -15,6 +15,18 @@ export {
 export { boundedEach, byKeyShape } from './bounded-each.js'
 export { type ConstraintStrategyOptions, constraintStrategy } from './constraint-strategy.js'
 export {
+  type CallTrace,
+  configureDiagnostics,
+  DIAGNOSTICS_CHANNELS,
+  type DiagnosticsOptions,
+  type GetOrCreateManyTrace,
+  type GetOrCreateOutcome,
+  type GetOrCreateTrace,
+  type LockEvent,
+  type LockNodeFailedEvent,
+  type UpdateOrCreateTrace,
+} from './diagnostics.js'
+export {
   ConflictingDefaultsError,
   GetOrCreateError,
   type GetOrCreateErrorCode,

@@ -1,4 +1,5 @@
 import { copyRow } from './copy-value.js'
+import type { CallTrace } from './diagnostics.js'
 import { isPlainObject, keyId } from './key.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
@@ -15,6 +16,8 @@ class Flight {
    * foreign key…), which are no reason to fail the calls that joined it, so they try again on their own.
    */
   valuesAsked = false
+  /** The leader's trace, when it is traced: a joining call's `missed` is the leader's. */
+  trace: CallTrace | undefined
 }
 
 /**
@@ -90,13 +93,14 @@ export function sharedGetOrCreate<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   key: Record<string, unknown>,
   values: NewRowValues<Values>,
+  trace?: CallTrace,
 ): Promise<GetOrCreateResult<Row>> {
   const byKey = flightsOf(strategy, store)
   const id = keyId(key)
   const open = byKey.get(id)
   // The leader's caller gets the operation's own promise: no layer of ours on the path every hit takes.
-  if (!open) return lead(byKey, id, strategy, store, key, values)
-  return follow(open, strategy, store, key, values)
+  if (!open) return lead(byKey, id, strategy, store, key, values, trace)
+  return follow(open, strategy, store, key, values, trace)
 }
 
 /** A call that joined `open`: its row (a copy), or its error; or, if it failed after asking for values, its own. */
@@ -106,13 +110,19 @@ async function follow<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   key: Record<string, unknown>,
   values: NewRowValues<Values>,
+  trace: CallTrace | undefined,
 ): Promise<GetOrCreateResult<Row>> {
   try {
     const { row } = await open.result
+    if (trace) {
+      // Its own store calls: none. Whether the row was there at first: the leader's first read says.
+      trace.joined = true
+      trace.missed = open.trace?.missed ?? open.valuesAsked
+    }
     return { row: rowForFollower(row as Row), created: false }
   } catch (error) {
     // A failure that may be the leader's values': try again, with this call's own.
-    if (open.valuesAsked) return sharedGetOrCreate(strategy, store, key, values)
+    if (open.valuesAsked) return sharedGetOrCreate(strategy, store, key, values, trace)
     throw error
   }
 }
@@ -129,13 +139,20 @@ function lead<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   key: Record<string, unknown>,
   values: NewRowValues<Values>,
+  trace: CallTrace | undefined,
 ): Promise<GetOrCreateResult<Row>> {
   const flight = new Flight()
+  flight.trace = trace
   const result = new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
     queueMicrotask(() => {
       if (byKey.get(id) === flight) byKey.delete(id)
       try {
-        resolve(strategy.getOrCreate(store, key as Key, watchedValues(values, flight)))
+        const watched = watchedValues(values, flight)
+        resolve(
+          trace
+            ? strategy.getOrCreate(store, key as Key, watched, trace)
+            : strategy.getOrCreate(store, key as Key, watched),
+        )
       } catch (error) {
         reject(error)
       }

@@ -1,3 +1,4 @@
+import type { CallTrace } from './diagnostics.js'
 import type {
   AdvisoryLock,
   BatchAnswer,
@@ -267,11 +268,15 @@ export interface Strategy {
    *   copy of the caller's (own enumerable fields, each read once), which nothing else changes.
    * @param values - the new row's values, checked and with the key merged in (see {@link NewRowValues}): call
    *   it only when a create is attempted, never on a hit.
+   * @param trace - only while somebody subscribes to the `getorcreate:getOrCreate` channel: what the strategy
+   *   may report of this call (its store calls, create attempts, lock wait, whether its first read missed),
+   *   for the channel's subscribers. Optional to fill; a strategy that ignores it works the same.
    */
   getOrCreate<Row, Key, Values>(
     store: Store<Row, Key, Values>,
     key: Key,
     values: NewRowValues<Values>,
+    trace?: CallTrace,
   ): Promise<GetOrCreateResult<Row>>
   /**
    * Optional: `getOrCreate` for many keys at once, for `getOrCreateMany`, which calls it with distinct keys

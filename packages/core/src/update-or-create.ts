@@ -1,4 +1,11 @@
 import { defaultStrategy } from './default-strategy.js'
+import {
+  errorCodeOf,
+  KeyedContext,
+  nameOf,
+  type UpdateOrCreateTrace,
+  updateOrCreateTracing,
+} from './diagnostics.js'
 import { ConflictingDefaultsError, RowVanishedError } from './errors.js'
 import { isPlainObject, mergeDefaults, validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
@@ -68,11 +75,38 @@ const ATTEMPTS = 3
  * )
  * ```
  */
-export async function updateOrCreate<Row, Key, Values>(
+export function updateOrCreate<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   key: Key,
   values: UpdateValues<Row, Values>,
   options: UpdateOrCreateOptions<Values> = {},
+): Promise<GetOrCreateResult<Row>> {
+  if (!updateOrCreateTracing.active()) return updateOrInsert(store, key, values, options, undefined)
+  const context = Object.assign(new KeyedContext(), {
+    operation: 'updateOrCreate' as const,
+    store: nameOf(store),
+    strategy: nameOf(isPlainObject(options as unknown) ? (options.strategy ?? defaultStrategy) : undefined),
+  }) as KeyedContext & UpdateOrCreateTrace
+  return updateOrCreateTracing.channel.tracePromise(async () => {
+    try {
+      const result = await updateOrInsert(store, key, values, options, context)
+      context.outcome = result.created ? 'created' : 'updated'
+      return result
+    } catch (error) {
+      context.outcome = 'error'
+      Object.assign(context, errorCodeOf(error))
+      throw error
+    }
+  }, context)
+}
+
+/** {@link updateOrCreate}; with `trace`, its context gets the key's hash once the key is checked. */
+async function updateOrInsert<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+  values: UpdateValues<Row, Values>,
+  options: UpdateOrCreateOptions<Values>,
+  trace: KeyedContext | undefined,
 ): Promise<GetOrCreateResult<Row>> {
   if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
     throw new TypeError(
@@ -93,6 +127,7 @@ export async function updateOrCreate<Row, Key, Values>(
     )
   }
   const checkedKey = validatedKeyCopy(key, store.fields)
+  trace?.keyChecked(store.name, checkedKey)
   if (typeof store.checkKey === 'function') store.checkKey(checkedKey as Key)
   /**
    * `values` (given, or a function's result) as written: a copy (each field read once), checked, without

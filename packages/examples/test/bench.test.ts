@@ -26,6 +26,7 @@ const tiny = (procs: number): BenchOptions => ({
   systems: [
     'ours-constraint',
     'ours-constraint-unshared',
+    'ours-constraint-observed',
     'ours-advisory-lock',
     'ours-redis-lock',
     'ours-redis-lock-fenced',
@@ -51,9 +52,9 @@ describe('pnpm bench', () => {
     test(`a tiny run in ${procs} process(es): ours exact in every workload, files written`, async () => {
       const result = await runBench(tiny(procs))
       const ours = result.cells.filter((cell) => cell.kind === 'ours')
-      // Five systems in four workloads, and the one without single flight and the advisory lock in three
-      // (not mixed).
-      expect(ours).toHaveLength(26)
+      // Five systems in four workloads, the one without single flight and the advisory lock in three (not
+      // mixed), and the one observed by a diagnostics subscriber in two (miss storm, hits).
+      expect(ours).toHaveLength(28)
       for (const cell of ours) {
         const { calls, keysCreated } = expected[cell.workload]
         expect(cell, `${cell.workload} · ${cell.name}`).toMatchObject({
@@ -83,6 +84,13 @@ describe('pnpm bench', () => {
         'advisoryLockStrategy miss storm ÷ advisory lock + find-then-insert on every call',
       ])
       for (const target of advisory) expect(target.measured, target.label).toBeGreaterThan(0)
+
+      const observed = result.expectations.filter((target) => target.label.includes('diagnostics subscriber'))
+      expect(observed.map((target) => target.label)).toEqual([
+        'constraintStrategy hits, a diagnostics subscriber attached ÷ none',
+        'constraintStrategy miss storm, a diagnostics subscriber attached ÷ none',
+      ])
+      for (const target of observed) expect(target.measured, target.label).toBeGreaterThan(0)
 
       const dir = await mkdtemp(join(tmpdir(), 'bench-'))
       try {

@@ -4,6 +4,7 @@ import { main as advisoryLock } from '../src/advisory-lock.js'
 import { main as customStore } from '../src/custom-store.js'
 import { main as getOrCreateMany } from '../src/get-or-create-many.js'
 import { main as mariadb } from '../src/mariadb.js'
+import { main as observability } from '../src/observability.js'
 import { main as partitionedRedisLock } from '../src/partitioned-redis-lock.js'
 import { main as sqlite } from '../src/sqlite.js'
 import { main as updateOrCreate } from '../src/update-or-create.js'
@@ -27,6 +28,26 @@ test.each([
       constraintStrategy: 'MISSING_UNIQUE_CONSTRAINT',
       race: { keys: 20, callersPerKey: 10, rows: 20, created: 20 },
       inTransaction: { created: true, afterCommit: { created: false, sameId: true } },
+    })
+  },
+)
+
+test.each([
+  ['PGlite', undefined],
+  ['Postgres', databaseUrl],
+])(
+  'OpenTelemetry from the diagnostics channels (%s): a span, a count and a duration per call, by outcome',
+  async (_, url) => {
+    const outcomes = { created: 1, hit: 1, raced: 1, 'error:INVALID_KEY': 1 }
+    expect(await observability(url, false)).toEqual({
+      spans: [
+        { name: 'getOrCreate pg:public.<table>', error: false, outcome: 'created' },
+        { name: 'getOrCreate pg:public.<table>', error: false, outcome: 'hit' },
+        { name: 'getOrCreate pg:public.<table>', error: false, outcome: 'raced' },
+        { name: 'getOrCreate pg:public.<table>', error: true, outcome: 'error', errorType: 'INVALID_KEY' },
+      ],
+      operations: outcomes,
+      durations: outcomes,
     })
   },
 )

@@ -15,6 +15,7 @@ import {
   holding,
   type LockContext,
 } from './create-under-lock.js'
+import { lockChannels, publishLock } from './events.js'
 
 /** What the batch needs of the strategy besides {@link LockContext}. */
 export interface ManyContext extends LockContext {
@@ -78,6 +79,7 @@ export async function createManyUnderLocks<Row, Key, Values>(
     ordered,
     deadline,
     fencesInDatabase(store as Store<unknown, unknown, unknown>),
+    store.name,
   )
   let succeeded = false
   try {
@@ -139,13 +141,23 @@ async function acquireAll(
   ordered: readonly string[],
   deadline: number,
   fence: boolean,
+  storeName: string,
 ): Promise<Map<string, Holding>> {
   const { client, ttlMs, signals } = context
   const held = new Map<string, Holding>()
-  const take = (lockKey: string, acquireTimeoutMs: number) =>
-    client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals, fence }).then((lock) => {
-      held.set(lockKey, holding(client, lock, ttlMs))
+  const take = (lockKey: string, acquireTimeoutMs: number) => {
+    const started = performance.now()
+    return client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals, fence }).then((lock) => {
+      held.set(lockKey, holding(client, lock, ttlMs, storeName))
+      publishLock(lockChannels.acquired, () => ({
+        lock: 'redis',
+        lockKey,
+        store: storeName,
+        waitMs: Math.round(performance.now() - started),
+        attempts: lock.attempts,
+      }))
     })
+  }
   try {
     let from = 0
     while (from < ordered.length) {

@@ -1,10 +1,14 @@
 import {
+  type CallTrace,
   type GetOrCreateResult,
   type InsertOptions,
+  LockLostError,
+  LockUnavailableError,
   type NewRowValues,
   RowVanishedError,
   type Store,
 } from '@getorcreate/core'
+import { lockChannels, publishedErrors } from './events.js'
 import type { HeldLock, LockClient } from './lock/lock-client.js'
 import { LockKeeper } from './lock-keeper.js'
 
@@ -39,8 +43,8 @@ export function fencesInDatabase(store: Store<unknown, unknown, unknown>): boole
 }
 
 /** `lock`, just taken, held: its keeper starts extending it. */
-export function holding(client: LockClient, lock: HeldLock, ttlMs: number): Holding {
-  return { lock, keeper: new LockKeeper(client, lock, ttlMs), fenceTaken: false, used: false }
+export function holding(client: LockClient, lock: HeldLock, ttlMs: number, storeName: string): Holding {
+  return { lock, keeper: new LockKeeper(client, lock, ttlMs, storeName), fenceTaken: false, used: false }
 }
 
 /**
@@ -56,18 +60,42 @@ export async function createUnderLock<Row, Key, Values>(
   key: Key,
   newRow: NewRowValues<Values>,
   lockKey: string,
+  trace?: CallTrace,
 ): Promise<GetOrCreateResult<Row>> {
   const { client, ttlMs, acquireTimeoutMs, signals } = context
   // Its first write may use a token drawn by the acquire itself (one Redis round fewer); a store that only
   // has `insert` reads first, so its write is never quiet, and the acquire draws none.
   const fence = fencesInDatabase(store as Store<unknown, unknown, unknown>)
-  const lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals, fence })
-  const held = holding(client, lock, ttlMs)
+  const started = performance.now()
+  let lock: HeldLock
+  try {
+    lock = await client.acquire(lockKey, { ttlMs, acquireTimeoutMs, signals, fence })
+  } catch (error) {
+    if (error instanceof LockUnavailableError && lockChannels.unavailable.hasSubscribers) {
+      publishedErrors.add(error)
+      const waitMs = Math.round(performance.now() - started)
+      lockChannels.unavailable.publish({ lock: 'redis', lockKey, store: store.name, waitMs, error })
+    }
+    throw error
+  } finally {
+    if (trace) trace.lockWaitMs += performance.now() - started
+  }
+  if (lockChannels.acquired.hasSubscribers) {
+    const waitMs = Math.round(performance.now() - started)
+    const { attempts } = lock
+    lockChannels.acquired.publish({ lock: 'redis', lockKey, store: store.name, waitMs, attempts })
+  }
+  const held = holding(client, lock, ttlMs, store.name)
   let succeeded = false
   try {
-    const result = await createHolding(context, store, key, newRow, held)
+    const result = await createHolding(context, store, key, newRow, held, trace)
     succeeded = true
     return result
+  } catch (error) {
+    if (error instanceof LockLostError && lockChannels.lost.hasSubscribers) {
+      lockChannels.lost.publish({ lock: 'redis', lockKey, store: store.name, error })
+    }
+    throw error
   } finally {
     held.keeper.stop()
     // Never throws (bounded, failures swallowed): an unreleased lock expires after ttlMs, and a failed
@@ -90,6 +118,7 @@ export async function createHolding<Row, Key, Values>(
   key: Key,
   newRow: NewRowValues<Values>,
   held: Holding,
+  trace?: CallTrace,
 ): Promise<GetOrCreateResult<Row>> {
   const { client, ttlMs } = context
   const { lock, keeper } = held
@@ -132,9 +161,15 @@ export async function createHolding<Row, Key, Values>(
    */
   const insert = async (values: Values): Promise<Row> => {
     const opts = await beforeWrite(false)
+    if (trace) trace.storeCalls++
     return store.insert(values, { ...opts, key })
   }
-  if (fencedInDatabase) return fencedCreate(store, key, newRow, firstOwner, beforeWrite)
+  /** `store.find(key, { fresh: true })`, counted. */
+  const findFresh = (): Promise<Row | undefined> => {
+    if (trace) trace.storeCalls++
+    return store.find(key, { fresh: true })
+  }
+  if (fencedInDatabase) return fencedCreate(store, key, newRow, firstOwner, beforeWrite, findFresh, trace)
   // `insertUnlessFound`: the name before 0.3, honoured until 0.4.
   const insertUnderLock = store.insertIfAbsentUnderLock ?? store.insertUnlessFound
   if (typeof insertUnderLock === 'function' && store.checksFence !== true && firstOwner) {
@@ -149,14 +184,19 @@ export async function createHolding<Row, Key, Values>(
     const lazy = newRow.lazy !== false
     const values = await newRow()
     await beforeWrite(!lazy)
+    if (trace) {
+      trace.attempts++
+      trace.storeCalls++
+    }
     const inserted = await insertUnderLock.call(store, key, values)
     if (inserted !== undefined) return { row: inserted, created: true }
-    const winner = await store.find(key, { fresh: true })
+    const winner = await findFresh()
     if (winner !== undefined) return { row: winner, created: false }
     return { row: await insert(values), created: true }
   }
-  const winner = await store.find(key, { fresh: true })
+  const winner = await findFresh()
   if (winner !== undefined) return { row: winner, created: false }
+  if (trace) trace.attempts++
   return { row: await insert(await newRow()), created: true }
 }
 
@@ -171,10 +211,12 @@ async function fencedCreate<Row, Key, Values>(
   newRow: NewRowValues<Values>,
   firstAttempt: boolean,
   beforeWrite: (quiet: boolean) => Promise<InsertOptions | undefined>,
+  findFresh: () => Promise<Row | undefined>,
+  trace: CallTrace | undefined,
 ): Promise<GetOrCreateResult<Row>> {
   const insertFenced = store.insertIfAbsentFenced as NonNullable<typeof store.insertIfAbsentFenced>
   if (!firstAttempt) {
-    const winner = await store.find(key, { fresh: true })
+    const winner = await findFresh()
     if (winner !== undefined) return { row: winner, created: false }
   }
   const values = await newRow()
@@ -184,9 +226,13 @@ async function fencedCreate<Row, Key, Values>(
   // back, create again (still ours: each write is fenced anew).
   for (let attempt = 1; ; attempt++) {
     const { fence, lockKey } = (await beforeWrite(quiet && attempt === 1)) as Required<InsertOptions>
+    if (trace) {
+      trace.attempts++
+      trace.storeCalls++
+    }
     const inserted = await insertFenced.call(store, key, values, { token: fence, lockKey })
     if (inserted !== undefined) return { row: inserted, created: true }
-    const winner = await store.find(key, { fresh: true })
+    const winner = await findFresh()
     if (winner !== undefined || attempt >= 3) {
       if (winner !== undefined) return { row: winner, created: false }
       throw new RowVanishedError(

@@ -1,4 +1,5 @@
 import { LockLostError } from '@getorcreate/core'
+import { lockChannels } from './events.js'
 import type { HeldLock, LockClient } from './lock/lock-client.js'
 
 /**
@@ -9,15 +10,17 @@ export class LockKeeper {
   readonly #client: LockClient
   readonly #lock: HeldLock
   readonly #ttlMs: number
+  readonly #storeName: string
   #timer: NodeJS.Timeout | undefined
   #lost = false
   #stopped = false
 
   /** Starts keeping `lock`: its first extension is due `ttlMs / 3` from now. */
-  constructor(client: LockClient, lock: HeldLock, ttlMs: number) {
+  constructor(client: LockClient, lock: HeldLock, ttlMs: number, storeName: string) {
     this.#client = client
     this.#lock = lock
     this.#ttlMs = ttlMs
+    this.#storeName = storeName
     this.#schedule()
   }
 
@@ -28,6 +31,9 @@ export class LockKeeper {
 
   async #extend(): Promise<void> {
     const outcome = await this.#client.extend(this.#lock, this.#ttlMs).catch(() => 'unknown' as const)
+    if (outcome === 'extended' && lockChannels.extended.hasSubscribers) {
+      lockChannels.extended.publish({ lock: 'redis', lockKey: this.#lock.key, store: this.#storeName })
+    }
     if (outcome === 'lost') this.#lost = true
     else if (!this.#stopped) this.#schedule()
   }

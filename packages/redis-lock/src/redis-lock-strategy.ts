@@ -1,5 +1,6 @@
 import {
   type BatchEntry,
+  type CallTrace,
   type GetOrCreateResult,
   LockInTransactionError,
   LockUnavailableError,
@@ -10,6 +11,7 @@ import {
 import { createManyUnderLocks } from './create-many-under-locks.js'
 import { createUnderLock, type LockContext } from './create-under-lock.js'
 import { DistinctNodes } from './distinct-nodes.js'
+import { lockChannels, publishedErrors, publishLock } from './events.js'
 import type { LockClient } from './lock/lock-client.js'
 import { RedlockClient } from './lock/redlock-client.js'
 import { lockKeyFor } from './lock-key.js'
@@ -126,10 +128,13 @@ function makeStrategy(
       store: Store<Row, Key, Values>,
       key: Key,
       newRow: NewRowValues<Values>,
+      trace?: CallTrace,
     ): Promise<GetOrCreateResult<Row>> {
       refuseTransaction(store)
+      if (trace) trace.storeCalls++
       const found = await store.find(key)
       if (found !== undefined) return { row: found, created: false }
+      if (trace) trace.missed = true
 
       const lockKey = await lockKeyOf(store, key, keyPrefix)
       // One budget for the whole wait: for the nodes' run_ids (the first lock only), for another call of this
@@ -142,10 +147,25 @@ function makeStrategy(
             'it for this key all that time. Nothing was written; the call may be retried.',
         )
       const create = (remainingMs: number) =>
-        createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey)
+        createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey, trace)
       // Without single flight the whole budget left after the nodes' check goes to this caller's own lock.
       if (!flights) return create(Math.max(1, Math.ceil(deadline - performance.now())))
-      return flights.run(store, lockKey, signals, deadline, timedOut, create)
+      const waiting = flights.run(store, lockKey, signals, deadline, timedOut, create)
+      if (!lockChannels.unavailable.hasSubscribers) return waiting
+      // The wait for another call of this process can time out too: tell it as the lock's own would be.
+      return waiting.catch((error: unknown) => {
+        if (error instanceof LockUnavailableError && !publishedErrors.has(error)) {
+          const waitMs = Math.round(acquireTimeoutMs - (deadline - performance.now()))
+          publishLock(lockChannels.unavailable, () => ({
+            lock: 'redis',
+            lockKey,
+            store: store.name,
+            waitMs,
+            error,
+          }))
+        }
+        throw error
+      })
     },
     async getOrCreateMany<Row, Key, Values>(
       store: Store<Row, Key, Values>,

@@ -1,4 +1,5 @@
-import { LockLostError, LockUnavailableError } from '@getorcreate/core'
+import { LockLostError, type LockNodeFailedEvent, LockUnavailableError } from '@getorcreate/core'
+import { lockChannels } from '../events.js'
 import type { RedisClientLike } from '../redis-client.js'
 import { abortable, abortReason, sleep } from './bounded.js'
 import { driftMs, FENCE_TTL_MS, fenceKeys } from './fence-counter.js'
@@ -48,6 +49,7 @@ export class RedlockClient implements LockClient {
 
   /** Run one script on every node at once, each bounded by `timeoutMs`. */
   async #everywhere(
+    operation: LockNodeFailedEvent['operation'],
     script: LuaScript,
     keys: readonly string[],
     args: readonly (string | number)[],
@@ -56,7 +58,14 @@ export class RedlockClient implements LockClient {
     const results = await Promise.allSettled(
       this.#nodes.map((node) => node.run(script, keys, args, timeoutMs)),
     )
-    return tally(this.#nodes, results)
+    const counted = tally(this.#nodes, results)
+    if (counted.errors.length > 0 && lockChannels.nodeFailed.hasSubscribers) {
+      const lockKey = keys[0] as string
+      for (const { node, error } of counted.errors) {
+        lockChannels.nodeFailed.publish({ lock: 'redis', node, operation, lockKey, error })
+      }
+    }
+    return counted
   }
 
   async acquire(key: string, options: AcquireOptions): Promise<HeldLock> {
@@ -97,7 +106,7 @@ export class RedlockClient implements LockClient {
       const floorMs = Math.min(this.#commandTimeoutMs, 100)
       const timeoutMs = Math.min(this.#commandTimeoutMs, Math.max(floorMs, deadline - start))
       const args = fenced ? [token, ttlMs, FENCE_TTL_MS] : [token, ttlMs]
-      const { replies, errors } = await this.#everywhere(script, keys, args, timeoutMs)
+      const { replies, errors } = await this.#everywhere('acquire', script, keys, args, timeoutMs)
       // A granting node answers 1, or with `fence` the token it drew (>= 1); a node held by another owner 0.
       const draws = replies.filter((reply) => reply >= 1)
       const granted = draws.length
@@ -148,6 +157,7 @@ export class RedlockClient implements LockClient {
   async extend(lock: HeldLock, ttlMs: number): Promise<ExtendOutcome> {
     const start = performance.now()
     const { replies } = await this.#everywhere(
+      'extend',
       EXTEND_SCRIPT,
       [lock.key],
       [lock.token, ttlMs],
@@ -165,6 +175,7 @@ export class RedlockClient implements LockClient {
   async confirm(lock: HeldLock, ttlMs: number): Promise<void> {
     const start = performance.now()
     const { replies, errors } = await this.#everywhere(
+      'confirm',
       EXTEND_SCRIPT,
       [lock.key],
       [lock.token, ttlMs],
@@ -219,7 +230,13 @@ export class RedlockClient implements LockClient {
     floor: number,
   ) {
     const args = [lock.token, ttlMs, increment, floor, FENCE_TTL_MS]
-    const { replies, errors } = await this.#everywhere(FENCE_SCRIPT, keys, args, this.#commandTimeoutMs)
+    const { replies, errors } = await this.#everywhere(
+      'fence',
+      FENCE_SCRIPT,
+      keys,
+      args,
+      this.#commandTimeoutMs,
+    )
     // Round 2's replies are >= the floor on every node that holds our token (the script raises to it).
     const tokens = replies.filter((reply) => reply >= Math.max(1, floor))
     if (tokens.length >= this.#quorum) return tokens
@@ -246,9 +263,15 @@ export class RedlockClient implements LockClient {
       // The acquire's token may sit on one granting node: raise the counter to it wherever the lock is ours,
       // before the lock goes (see `holdFence`).
       const args = [lock.token, String(lock.fence), FENCE_TTL_MS]
-      await this.#everywhere(RELEASE_FENCED_SCRIPT, fenceKeys(lock.key), args, this.#commandTimeoutMs)
+      await this.#everywhere(
+        'release',
+        RELEASE_FENCED_SCRIPT,
+        fenceKeys(lock.key),
+        args,
+        this.#commandTimeoutMs,
+      )
       return
     }
-    await this.#everywhere(RELEASE_SCRIPT, [lock.key], [lock.token], this.#commandTimeoutMs)
+    await this.#everywhere('release', RELEASE_SCRIPT, [lock.key], [lock.token], this.#commandTimeoutMs)
   }
 }

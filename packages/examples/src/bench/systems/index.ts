@@ -4,6 +4,7 @@ import { floorInsert, floorSelect } from './floors.js'
 import {
   oursAdvisoryLock,
   oursConstraint,
+  oursConstraintObserved,
   oursConstraintUnshared,
   oursRedisLock,
   oursRedisLockFenced,
@@ -22,6 +23,7 @@ import { advisoryLock, django, naive, naiveTransaction, redisMutex, redisRedlock
 export const allSystems: readonly System[] = [
   oursConstraint,
   oursConstraintUnshared,
+  oursConstraintObserved,
   oursAdvisoryLock,
   oursRedisLock,
   oursRedisLockFenced,

@@ -2,7 +2,15 @@
  * Ours: `getOrCreate` with the constraint strategy, with the Postgres advisory-lock strategy, and with the
  * Redis-lock strategy on one and three nodes, on a plain store and on a fenced one.
  */
-import { advisoryLockStrategy, constraintStrategy, getOrCreate, type Strategy } from '@getorcreate/core'
+import diagnosticsChannel from 'node:diagnostics_channel'
+import {
+  advisoryLockStrategy,
+  constraintStrategy,
+  DIAGNOSTICS_CHANNELS,
+  type GetOrCreateTrace,
+  getOrCreate,
+  type Strategy,
+} from '@getorcreate/core'
 import { drizzleStore, pgFencesTable } from '@getorcreate/core/drizzle'
 import { redisLockStrategy } from '@getorcreate/redis-lock'
 import { drizzle } from 'drizzle-orm/postgres-js'
@@ -55,6 +63,47 @@ export const oursConstraintUnshared: System = {
   reportsCreated: true,
   workloads: ['miss-storm', 'burst', 'hits'],
   setup: (ctx) => withStrategy(ctx, constraintStrategy({ singleFlight: false }), async () => {}),
+}
+
+/**
+ * {@link oursConstraint} with a subscriber on the `getorcreate:getOrCreate` tracing channel for the whole turn
+ * (subscribed at set-up, gone at tear-down), as a metrics exporter would be: it counts each call's outcome and
+ * sums its duration. What observing getOrCreate costs, beside {@link oursConstraint}, which nobody observes.
+ */
+export const oursConstraintObserved: System = {
+  id: 'ours-constraint-observed',
+  name: 'ours: constraintStrategy, a subscriber attached',
+  kind: 'ours',
+  table: 'unique',
+  reportsCreated: true,
+  workloads: ['miss-storm', 'hits'],
+  async setup(ctx) {
+    const channel = diagnosticsChannel.tracingChannel<unknown, GetOrCreateTrace>(
+      DIAGNOSTICS_CHANNELS.getOrCreate,
+    )
+    const started = new WeakMap<GetOrCreateTrace, number>()
+    const outcomes = new Map<string, { calls: number; ms: number }>()
+    const handlers = {
+      // Node requires no handler but these two; its typings want all five.
+      end: () => undefined,
+      asyncStart: () => undefined,
+      error: () => undefined,
+      start(trace: GetOrCreateTrace) {
+        started.set(trace, performance.now())
+      },
+      asyncEnd(trace: GetOrCreateTrace) {
+        const key = `${trace.outcome}:${trace.errorCode ?? ''}`
+        const seen = outcomes.get(key) ?? { calls: 0, ms: 0 }
+        seen.calls++
+        seen.ms += performance.now() - (started.get(trace) ?? performance.now())
+        outcomes.set(key, seen)
+      },
+    }
+    channel.subscribe(handlers)
+    return withStrategy(ctx, constraintStrategy(), async () => {
+      channel.unsubscribe(handlers)
+    })
+  },
 }
 
 /**

@@ -49,8 +49,10 @@ export class ConflictingDefaultsError extends GetOrCreateError {
 /**
  * `SERIALIZATION_CONFLICT` (retryable): inside a REPEATABLE READ or SERIALIZABLE transaction, another caller
  * created the row after this transaction's snapshot was taken, so this transaction can neither see it nor
- * create a second one. The database's error (SQLSTATE 40001 or 23505) is kept as `cause`. Roll back and run
- * the whole transaction again.
+ * create a second one (or, for `updateOrCreate`, changed it). `cause` is the driver's own error: on Postgres
+ * its `code` is `'40001'`; on MySQL / MariaDB a deadlock, `errno` 1213 (`sqlState` `'40001'`); on SQLite
+ * `code` `'SQLITE_BUSY_SNAPSHOT'`. None where no statement failed (a fence moved after the snapshot). Roll back
+ * and run the whole transaction again.
  */
 export class SerializationConflictError extends GetOrCreateError {
   override readonly retryable = true
@@ -90,8 +92,9 @@ export interface KeyRewrittenErrorOptions extends GetOrCreateErrorOptions {
  * row (Postgres, MySQL / MariaDB `BEFORE INSERT … FOR EACH ROW`) changed a key column, or skipped the row.
  * No row compares equal to the key, and none can be created for it, so no caller gets a row: not the one
  * whose insert was rewritten (it would hold another key), nor the ones whose insert the rewritten row then
- * blocked. `written` says whether a row was left behind (see the README). Not retryable: normalize the key
- * before calling, the way the trigger does, or make the trigger leave key columns alone.
+ * blocked. `written` says whether a row was left behind (see the README). Where the database refused the
+ * insert, `cause` is the driver's own error (Postgres `code` `'22P02'`, MariaDB `errno` 1690). Not retryable:
+ * normalize the key before calling, the way the trigger does, or make the trigger leave key columns alone.
  */
 export class KeyRewrittenError extends GetOrCreateError {
   /** The store's name, e.g. `'pg:public.tags'`. */

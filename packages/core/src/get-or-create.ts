@@ -50,7 +50,8 @@ import type { Defaults, GetOrCreateResult, NewRowValues, Store, Strategy, TableN
  * @returns the row, and whether this call created it.
  * @throws InvalidKeyError, ConflictingDefaultsError, MissingUniqueConstraintError, SerializationConflictError,
  *   RowVanishedError; with a lock strategy also LockUnavailableError and LockLostError. Database errors that
- *   are not about this key (a unique violation on another column) are rethrown unchanged.
+ *   are not about this key (a unique violation on another column) are rethrown as drizzle-orm threw them: a
+ *   `DrizzleQueryError` whose `cause` is the driver's error (better-sqlite3: the driver's error itself).
  *
  * @example
  * ```ts
@@ -84,7 +85,8 @@ export function getOrCreate<Row, Key, Values, K extends Key, S = unknown>(
  * @returns the row, and whether this call created it.
  * @throws InvalidKeyError, ConflictingDefaultsError, MissingUniqueConstraintError, SerializationConflictError,
  *   RowVanishedError; with a lock strategy also LockUnavailableError and LockLostError. Database errors that
- *   are not about this key (a unique violation on another column) are rethrown unchanged.
+ *   are not about this key (a unique violation on another column) are rethrown as drizzle-orm threw them: a
+ *   `DrizzleQueryError` whose `cause` is the driver's error (better-sqlite3: the driver's error itself).
  *
  * @example
  * ```ts

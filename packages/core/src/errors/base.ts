@@ -2,7 +2,11 @@
  * Every error this library throws on its own account, by stable `code`.
  *
  * Errors that come from the database itself (a unique violation on another column, a lost connection) are
- * not wrapped: they reach the caller unchanged, with every field the driver set.
+ * not this library's: they reach the caller as drizzle-orm throws them, neither wrapped again nor unwrapped.
+ * That is drizzle's `DrizzleQueryError` (`Failed query: …`, with `query` and `params`) whose `cause` is the
+ * driver's error, every field the driver set (postgres.js, node-postgres, PGlite, mysql2); on better-sqlite3,
+ * which drizzle does not wrap, the driver's `SqliteError` itself. The README's "Errors" section lists the
+ * exceptions (a transaction the library opens itself).
  */
 export type GetOrCreateErrorCode =
   | 'INVALID_KEY'
@@ -21,7 +25,11 @@ const BRAND: unique symbol = Symbol.for('getorcreate.error')
 
 /** Options every {@link GetOrCreateError} takes. */
 export interface GetOrCreateErrorOptions {
-  /** The underlying error (a driver error, a Redis error), kept as `error.cause`. */
+  /**
+   * The underlying error, kept as `error.cause`. Where this library raises its error from a database error,
+   * the driver's own error (`code` on Postgres drivers and better-sqlite3, `errno` on mysql2), never drizzle's
+   * `DrizzleQueryError` around it; from the Redis lock, the nodes' errors (see `LockUnavailableError`).
+   */
   cause?: unknown
 }
 

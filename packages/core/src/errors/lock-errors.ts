@@ -3,7 +3,10 @@ import { GetOrCreateError, type GetOrCreateErrorOptions } from './base.js'
 /**
  * `LOCK_UNAVAILABLE`: a lock strategy could not take the lock within its bound: another caller held it for the
  * whole wait, the lock server is down or unreachable, or no quorum of lock servers answered. The message says
- * which. Nothing was written; the call may be retried.
+ * which. Nothing was written; the call may be retried. `cause`: from `advisoryLockStrategy` in its own
+ * transaction, the driver's own error (`code` `'55P03'`, lock_timeout); in the caller's transaction, none; from
+ * the Redis lock, an `AggregateError` of the nodes' errors when some failed (for `getOrCreateMany`, the
+ * `LockUnavailableError` of the lock it could not take).
  */
 export class LockUnavailableError extends GetOrCreateError {
   override readonly retryable = true

@@ -13,3 +13,18 @@ export function causeChain(error: unknown): unknown[] {
   }
   return chain
 }
+
+/**
+ * The first of `error` and its causes for which `matches` holds: the driver's own error (the one that carries
+ * its code), whether drizzle wrapped it (`DrizzleQueryError`, whose `cause` it is) or not (better-sqlite3).
+ * What our errors keep as `cause`, so that `error.cause.code` is the database's code.
+ */
+export function driverErrorIn<T extends object>(
+  error: unknown,
+  matches: (candidate: object) => candidate is T,
+): T | undefined {
+  for (const current of causeChain(error)) {
+    if (typeof current === 'object' && current !== null && matches(current)) return current
+  }
+  return undefined
+}

@@ -1,24 +1,33 @@
 import { SerializationConflictError } from '../../errors.js'
-import { causeChain } from '../common/cause-chain.js'
+import { driverErrorIn } from '../common/cause-chain.js'
 
 /** MySQL / MariaDB error number of a duplicate key. */
 export const ER_DUP_ENTRY = 1062
 /** MySQL / MariaDB error number of a deadlock (SQLSTATE 40001). */
 export const ER_LOCK_DEADLOCK = 1213
 
-/** The first MySQL / MariaDB error (numeric `errno`) on `error` or its causes, with the server's message. */
-export function mysqlError(error: unknown): { errno: number; message: string } | undefined {
-  for (const current of causeChain(error)) {
-    const { errno, sqlMessage, message } = current as {
-      errno?: unknown
-      sqlMessage?: unknown
-      message?: unknown
-    }
-    if (typeof errno === 'number') {
-      return { errno, message: typeof sqlMessage === 'string' ? sqlMessage : String(message ?? '') }
-    }
+/** mysql2's error for a server error: `errno`, `code` (`'ER_DUP_ENTRY'`), `sqlState`, `sqlMessage`. */
+export type MySqlDriverError = Error & { readonly errno: number; readonly sqlMessage?: string }
+
+/**
+ * The first MySQL / MariaDB error (numeric `errno`) on `error` or its causes, with the server's message, and
+ * the driver's error itself (`error`), drizzle's `DrizzleQueryError` around it skipped.
+ */
+export function mysqlError(
+  error: unknown,
+): { errno: number; message: string; error: MySqlDriverError } | undefined {
+  const driver = driverErrorIn(
+    error,
+    (candidate): candidate is MySqlDriverError =>
+      typeof (candidate as { errno?: unknown }).errno === 'number',
+  )
+  if (!driver) return undefined
+  const { sqlMessage, message } = driver as { sqlMessage?: unknown; message?: unknown }
+  return {
+    errno: driver.errno,
+    message: typeof sqlMessage === 'string' ? sqlMessage : String(message ?? ''),
+    error: driver,
   }
-  return undefined
 }
 
 /**
@@ -34,15 +43,17 @@ export function duplicateIndexName(message: string, table: string): string | und
 }
 
 /**
- * A statement's error in our terms: a deadlock (1213) becomes {@link SerializationConflictError}, cause kept,
- * since InnoDB has already rolled the whole transaction back; any other error is rethrown unchanged.
+ * A statement's error in our terms: a deadlock (1213) becomes {@link SerializationConflictError}, with the
+ * driver's error (`errno` 1213) as `cause`, since InnoDB has already rolled the whole transaction back; any
+ * other error is rethrown unchanged.
  */
 export function mysqlStatementError(error: unknown, label: string): never {
-  if (mysqlError(error)?.errno === ER_LOCK_DEADLOCK) {
+  const driver = mysqlError(error)
+  if (driver?.errno === ER_LOCK_DEADLOCK) {
     throw new SerializationConflictError(
       `A deadlock (MySQL error 1213, SQLSTATE 40001) ended this transaction while it got or created a row ` +
         `of ${label}; the server has rolled the whole transaction back. Run the whole transaction again.`,
-      { cause: error },
+      { cause: driver.error },
     )
   }
   throw error

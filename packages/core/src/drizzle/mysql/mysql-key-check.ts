@@ -42,7 +42,7 @@ export function mysqlKeyRewrittenOf(
   if (cause?.errno !== ER_DATA_OUT_OF_RANGE || !cause.message.includes(MARKER)) return undefined
   return new KeyRewrittenError(rewritten(key, store, 'The insert failed, so nothing was written.'), {
     store,
-    cause: error,
+    cause: cause.error,
   })
 }
 

@@ -1,5 +1,6 @@
 import { type Column, type SQL, sql } from 'drizzle-orm'
 import { KeyRewrittenError } from '../../errors.js'
+import { causeChain } from '../common/cause-chain.js'
 import { databaseColumnName } from '../common/columns.js'
 import { type KeyCast, keyShape, keyWhere } from '../common/key-where.js'
 import { rowsOf } from './pg-catalog.js'
@@ -50,8 +51,11 @@ export function keyRewrittenOf(
   key: Record<string, unknown>,
 ): KeyRewrittenError | undefined {
   if (sqlState(error) !== '22P02') return undefined
-  const message = error instanceof Error ? error.message : String(error)
-  const at = message.indexOf(MARKER)
+  // The message of the driver's error (`invalid input syntax for type integer: "<MARKER> {…}"`), not of
+  // drizzle's wrapper around it, whose message lists the statement's parameters, the marker among them.
+  const driver = causeChain(error).find((current) => (current as { code?: unknown }).code === '22P02')
+  const message = driver instanceof Error ? driver.message : String(driver)
+  const at = message.indexOf(`${MARKER} `)
   if (at < 0) return undefined
   const stored = message.slice(at + MARKER.length + 1, message.lastIndexOf('"'))
   return new KeyRewrittenError(
@@ -59,7 +63,7 @@ export function keyRewrittenOf(
       `not compare equal to the key: a trigger that runs before each insert rewrites a key column. The insert ` +
       `failed, so nothing was written (inside a transaction, Postgres has aborted it: roll back). Normalize ` +
       `the key before calling, as the trigger does, or make the trigger leave key columns alone.`,
-    { store, cause: error },
+    { store, cause: driver },
   )
 }
 

@@ -52,8 +52,8 @@ interface Prepared {
  * - Several processes on one file: use WAL (`pragma journal_mode = wal`) and a busy timeout
  *   (`pragma busy_timeout = 5000`), so a writer waits for the lock instead of failing with `SQLITE_BUSY`.
  * - Inside a transaction that read before it writes, SQLite refuses the write with `SQLITE_BUSY_SNAPSHOT` when
- *   another connection wrote since: that is a `SerializationConflictError` (cause kept); run the whole
- *   transaction again. Any other error, `SQLITE_BUSY` after the timeout included, is rethrown unchanged.
+ *   another connection wrote since: that is a `SerializationConflictError` (its cause the driver's error); run
+ *   the whole transaction again. Any other error, `SQLITE_BUSY` after the timeout included, is rethrown unchanged.
  * - `uniqueness`: `PRAGMA index_list` / `index_xinfo` (partial indexes excluded) and the INTEGER PRIMARY KEY;
  *   SQLite unique indexes treat NULLs as distinct, so `'nulls-distinct'` unless every key column is NOT NULL;
  *   `'not-enforced'` where the covering index compares under another collation than its column.

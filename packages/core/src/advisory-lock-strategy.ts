@@ -57,7 +57,8 @@ export interface AdvisoryLockStrategy extends Strategy {
  * could hide the other creator's row), before the lock is taken. Only transaction-scoped locks are used, so it
  * works through a transaction-mode pooler (PgBouncer) as well as directly.
  *
- * @throws RangeError for invalid options.
+ * @throws TypeError for options that are not an object or a `singleFlight` that is not a boolean; RangeError
+ *   for a `lockTimeoutMs` that is not a whole number of milliseconds in range.
  *
  * @example
  * ```ts
@@ -67,7 +68,7 @@ export interface AdvisoryLockStrategy extends Strategy {
  */
 export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}): AdvisoryLockStrategy {
   if (typeof options !== 'object' || options === null) {
-    throw new RangeError('advisoryLockStrategy: options must be an object.')
+    throw new TypeError('advisoryLockStrategy: options must be an object.')
   }
   const lockTimeoutMs = options.lockTimeoutMs === undefined ? 10_000 : options.lockTimeoutMs
   if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > MAX_LOCK_TIMEOUT_MS) {
@@ -78,7 +79,7 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
   }
   const singleFlight = options.singleFlight === undefined ? true : options.singleFlight
   if (typeof singleFlight !== 'boolean') {
-    throw new RangeError(
+    throw new TypeError(
       `advisoryLockStrategy: singleFlight must be a boolean; got ${String(options.singleFlight)}.`,
     )
   }

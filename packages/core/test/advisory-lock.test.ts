@@ -442,9 +442,9 @@ describe('advisoryLockStrategy refuses what it cannot lock', () => {
     expect(() => advisoryLockStrategy({ lockTimeoutMs: value as number })).toThrow(RangeError)
   })
 
-  test('singleFlight must be a boolean; options an object', () => {
-    expect(() => advisoryLockStrategy({ singleFlight: 'yes' as unknown as boolean })).toThrow(RangeError)
-    expect(() => advisoryLockStrategy(null as unknown as object)).toThrow(RangeError)
+  test('singleFlight must be a boolean; options an object: TypeError, as constraintStrategy', () => {
+    expect(() => advisoryLockStrategy({ singleFlight: 'yes' as unknown as boolean })).toThrow(TypeError)
+    expect(() => advisoryLockStrategy(null as unknown as object)).toThrow(TypeError)
     expect(advisoryLockStrategy()).toMatchObject({
       name: 'advisory-lock',
       lockTimeoutMs: 10_000,

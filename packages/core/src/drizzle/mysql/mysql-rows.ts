@@ -28,6 +28,20 @@ function autoIncrementField(columns: Record<string, Column>): string | undefined
 }
 
 /**
+ * Whether {@link readBackKey} will know where to read back a row inserted with `values`: decided before the
+ * insert, so that a row that could not be read back is never written.
+ */
+export function canReadBack(
+  columns: Record<string, Column>,
+  values: Record<string, unknown>,
+  key: Record<string, unknown> | undefined,
+): boolean {
+  if (key !== undefined || autoIncrementField(columns) !== undefined) return true
+  const primary = Object.keys(columns).filter((field) => (columns[field] as Column).primary)
+  return primary.length > 0 && primary.every((field) => values[field] !== undefined)
+}
+
+/**
  * Where to read back a row just inserted without `RETURNING`: by the auto-increment primary key (given, or
  * the INSERT's `insertId`), else by a primary key the values give in full, else by `key`; undefined when
  * none of these is known.

@@ -123,6 +123,9 @@ function canonical(value: unknown, field: string, label: string, db: Column, col
  * {@link Store.lockIdentity} of a SQLite table, computed in JavaScript from its `facts` (no round trip):
  * `table` is `sqlite:<database file>:<table>` (`sqlite::memory::<table>` for a database without a file),
  * `key` each value as {@link canonical} says. `columnOf` gives a field's column, `nameOf` its database name.
+ *
+ * @throws InvalidKeyError for a key value no lock key can stand for (see {@link refuseChangedKey} and
+ *   {@link canonical}), or a key field whose column the live table lacks.
  */
 export function sqliteLockIdentity(
   facts: SqliteTableFacts,
@@ -137,8 +140,11 @@ export function sqliteLockIdentity(
     const column = columnOf(field)
     const live = facts.columns.get(asciiLower(nameOf(column)))
     if (!live) {
-      throw new Error(
-        `sqliteStore: ${label} has no column "${nameOf(column)}" in the database (key field "${field}").`,
+      // The declaration names a column the live table lacks: as on Postgres, the key names a column the table
+      // does not have.
+      throw new InvalidKeyError(
+        `Key field "${field}" of ${label} has no column in the live table (no column "${nameOf(column)}" in ` +
+          'the database): migrate the table, or leave the field out of the key.',
       )
     }
     identity[field] = canonical(value, field, label, column, live)

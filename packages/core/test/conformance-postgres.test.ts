@@ -2,11 +2,18 @@ import { runStoreConformance } from '@getorcreate/core/testing'
 import { describe, expect, test } from 'vitest'
 import { pgConformanceTable, pgEqualKeyCases } from './support/conformance-pg.js'
 
+/**
+ * Callers at once in the suite's races (16 callers of one key at once in its race cases); each table's pool is
+ * exactly this large, so that every one of them holds a connection at the same time.
+ */
+const CONCURRENCY = 16
+
 runStoreConformance(
   { describe, test, expect },
   {
     name: 'Postgres (postgres.js)',
-    table: (shape, options) => pgConformanceTable('postgres.js', shape, 16, options),
+    concurrency: CONCURRENCY,
+    table: (shape, options) => pgConformanceTable('postgres.js', shape, CONCURRENCY, options),
     members: [
       'insertIfAbsentUnderLock',
       'uniqueIndexFix',

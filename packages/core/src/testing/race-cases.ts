@@ -33,33 +33,52 @@ export function interleave<T>(items: T[]): T[] {
   return items
 }
 
-/** `concurrency` callers for each of three keys at once: one row, one `created: true`, one id per key. */
+/**
+ * A race on each of three keys, one key after another: `concurrency` callers of the key, all started at once
+ * (none waits for a slot, so all of them are in flight together: the case asserts it), each with defaults of
+ * its own. Each key: no call fails, `concurrency` answers, exactly one `created: true`, one id for every
+ * caller, every caller given the creator's row (its defaults), one row in the table; then exactly three rows.
+ * The keys race one after another, so that every caller of a key can hold a connection of a pool as large as
+ * `concurrency` (the `concurrency` option: make the pool at least that large) at the same time.
+ */
 async function raceOn(
   { expect, run, concurrency }: Suite,
   { store, count }: ConformanceTable,
 ): Promise<void> {
   const keys = ['r1', 'r2', 'r3']
-  const tasks = interleave(
-    keys.flatMap((slug) =>
-      Array.from({ length: concurrency }, (_, caller) => async () => ({
-        slug,
-        outcome: await run(store, { slug }, { title: `caller ${caller}` }),
-      })),
-    ),
-  )
-  const outcomes = await settleAll(tasks, concurrency)
-  const failures = outcomes.filter((outcome) => outcome.status === 'rejected')
-  expect(failures.map((failure) => String((failure as PromiseRejectedResult).reason))).toEqual([])
   for (const slug of keys) {
-    const results = outcomes.flatMap((outcome) =>
-      outcome.status === 'fulfilled' && outcome.value.slug === slug ? [outcome.value.outcome] : [],
+    let inFlight = 0
+    let peak = 0
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: concurrency }, async (_, caller) => {
+        inFlight++
+        peak = Math.max(peak, inFlight)
+        try {
+          return { caller, outcome: await run(store, { slug }, { title: `caller ${caller}` }) }
+        } finally {
+          inFlight--
+        }
+      }),
     )
-    expect(results.length).toBe(concurrency)
-    expect(results.filter((result) => result.created).length).toBe(1)
-    expect(new Set(results.map((result) => String(result.row.id))).size).toBe(1)
-    expect(await count({ slug })).toBe(1)
+    expect(peak, `callers of ${slug} in flight at once`).toBe(concurrency)
+    const failures = outcomes.flatMap((outcome) =>
+      outcome.status === 'rejected' ? [String(outcome.reason)] : [],
+    )
+    expect(failures, `calls for ${slug} that failed`).toEqual([])
+    const results = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []))
+    expect(results.length, `answers for ${slug}`).toBe(concurrency)
+    const creators = results.filter(({ outcome }) => outcome.created)
+    expect(creators.length, `created: true for ${slug}`).toBe(1)
+    expect(new Set(results.map(({ outcome }) => String(outcome.row.id))).size, `ids for ${slug}`).toBe(1)
+    const creatorsTitle = `caller ${creators[0]?.caller}`
+    expect(
+      results.filter(({ outcome }) => outcome.row.slug !== slug || outcome.row.title !== creatorsTitle)
+        .length,
+      `callers of ${slug} given another row than the one its creator made (title '${creatorsTitle}')`,
+    ).toBe(0)
+    expect(await count({ slug }), `rows for ${slug}`).toBe(1)
   }
-  expect(await count()).toBe(keys.length)
+  expect(await count(), 'rows in the table').toBe(keys.length)
 }
 
 /**
@@ -69,12 +88,12 @@ async function raceOn(
 export function registerRaceCases(suite: Suite): void {
   const { test, expect, withTable, run, concurrency } = suite
 
-  test(`race: ${concurrency} callers at once per key, one row, one created, one id per key`, async () => {
+  test(`race: ${concurrency} callers at once per key, 3 keys in turn: one row, one created, one id per key`, async () => {
     await withTable('unique', (table) => raceOn(suite, table))
   })
 
   if (suite.enforcedBy === 'strategy') {
-    test(`without a unique index the strategy keeps one row per key: ${concurrency} callers per key`, async () => {
+    test(`without a unique index the strategy keeps one row per key: ${concurrency} callers at once per key, 3 keys in turn`, async () => {
       await withTable('no-unique', (table) => raceOn(suite, table))
     })
     return

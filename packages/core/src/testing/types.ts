@@ -90,8 +90,10 @@ export interface StoreConformanceOptions {
    */
   table(shape: ConformanceShape, options?: ConformanceTableOptions): Promise<ConformanceTable>
   /**
-   * How many callers run at once in the race tests. Make the store's connection pool at least this large,
-   * else the callers queue for connections and the race proves nothing. Default is `16`.
+   * How many callers run at once in the race tests. The race cases start this many callers of one key all at
+   * once (and assert that all of them were in flight together), on three keys one after another; the other
+   * races keep up to this many calls in flight. Make the store's connection pool at least this large, else the
+   * callers queue for connections and the race proves nothing. Default is `16`.
    */
   readonly concurrency?: number
   /**

@@ -9,13 +9,17 @@
  *   else redis://127.0.0.1:6379).
  *
  * With no configuration it runs on embedded PGlite; with DATABASE_URL on that Postgres. It exits non-zero if
- * `getOrCreate` ever produced a duplicate row, a second `created: true` or two ids for one key.
+ * `getOrCreate` ever produced a duplicate row, a second `created: true` or two ids for one key
+ * ({@link demoMain}). test/demo.test.ts proves that in child processes: the script exits 0, and `demoMain`
+ * over a deliberately broken strategy (`DemoOptions.moreStrategies`, a test-only seam that the script never
+ * sets; test/workers/demo-broken.ts) exits 1 and names it.
  *
  * This file runs the steps and prints; the approaches raced are in `demo/approaches.ts`, the opening of the
  * database (and the one line printed when it cannot be used) in `demo/database.ts`, the table in
  * `demo/table.ts`.
  */
 import { pathToFileURL } from 'node:url'
+import type { Strategy } from '@getorcreate/core'
 import { runConcurrently, shuffledCalls } from '@getorcreate/test-support'
 import { uniqueName } from './database.js'
 import {
@@ -23,13 +27,14 @@ import {
   naive,
   naiveInTransaction,
   withRedisLock,
+  withStrategy,
   withUniqueIndex,
 } from './demo/approaches.js'
 import { DemoDatabaseError, openDemoDatabase, rowsPerKey } from './demo/database.js'
 import { type DemoRow, formatTable, isWrong } from './demo/table.js'
 import { summarize } from './load.js'
 import { connectRedis, LOCK_CONNECTION } from './redis.js'
-import { createTagsTableSql } from './tags.js'
+import { createTagsTableSql, type SlugIndex } from './tags.js'
 
 // The demo's API as before the split: the table's rows and its verdict, the error for a database it cannot use.
 export { DemoDatabaseError } from './demo/database.js'
@@ -37,6 +42,16 @@ export { type DemoRow, formatTable, isWrong } from './demo/table.js'
 
 /** The seed of the calls' order: the same order on every run and machine, so runs can be compared. */
 const DEMO_SEED = 7
+
+/** A strategy of the caller's, raced as one more `getOrCreate` row: see {@link DemoOptions.moreStrategies}. */
+export interface DemoStrategy {
+  /** What the table shows, e.g. `'getOrCreate (broken on purpose: always inserts)'`. */
+  readonly name: string
+  /** How `slug` is indexed in the table it runs on. */
+  readonly slugIndex: SlugIndex
+  /** The strategy `getOrCreate` is called with. */
+  readonly strategy: Strategy
+}
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -52,9 +67,16 @@ export interface DemoOptions {
   readonly concurrency?: number
   /** Where progress and the table go. Default is `console.log`. */
   readonly print?: (line: string) => void
+  /**
+   * Test-only: more `getOrCreate` rows, one per strategy, raced after `getOrCreate (unique index)` and held to
+   * the same rule as ours (a duplicate row, a wrong `created` count, a split id or an error makes the run
+   * fail). The test of the failure detector races a deliberately broken strategy here, in a child process
+   * (test/workers/demo-broken.ts). `pnpm demo` sets none. Default is none.
+   */
+  readonly moreStrategies?: readonly DemoStrategy[]
 }
 
-/** Run the demo and return its table; `main` prints it and sets the exit code. */
+/** Run the demo and return its table; {@link demoMain} prints it and sets the exit code. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   const print = options.print ?? ((line: string) => console.log(line))
   const keyCount = options.keys ?? 200
@@ -87,6 +109,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
     // PGlite runs one transaction at a time, which hides the race; a server runs them side by side.
     if (database.kind === 'postgres') await race(naiveInTransaction(database.db))
     await race(withUniqueIndex(database.db))
+    for (const more of options.moreStrategies ?? []) {
+      await race(withStrategy(database.db, more.name, more.slugIndex, more.strategy))
+    }
 
     const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379'
     const redis = await connectRedis(redisUrl, LOCK_CONNECTION, 1_000).catch(() => undefined)
@@ -111,28 +136,40 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   return table
 }
 
-async function main() {
-  const rows = await runDemo({ databaseUrl: process.env.DATABASE_URL, redisUrl: process.env.REDIS_URL })
-  const naiveRows = rows.filter((row) => !row.mustBeExact)
-  const wrong = rows.filter((row) => row.mustBeExact && isWrong(row))
-  console.log('')
-  if (naiveRows.some((row) => row.duplicateRows > 0)) {
-    console.log('The naive code created duplicate rows: two callers both found nothing, then both inserted.')
-  }
-  if (wrong.length > 0) {
-    console.error(
-      `FAILED: ${wrong.map((row) => row.approach).join(', ')} produced a duplicate or a wrong answer.`,
-    )
+/**
+ * What `pnpm demo` runs: {@link runDemo} with `options`, then its verdict. Sets `process.exitCode` to 1 when a
+ * row held to our rule is wrong ({@link isWrong}: a duplicate row, a `created: true` too many or too few, a key
+ * given two ids, an error), printing `FAILED: <those rows> produced a duplicate or a wrong answer.` on stderr,
+ * or when the database cannot be used (its one line, no stack). The script passes DATABASE_URL and REDIS_URL
+ * only; test/workers/demo-broken.ts passes a deliberately broken strategy too, to prove the exit code fires.
+ */
+export async function demoMain(options: DemoOptions): Promise<void> {
+  try {
+    const rows = await runDemo(options)
+    const naiveRows = rows.filter((row) => !row.mustBeExact)
+    const wrong = rows.filter((row) => row.mustBeExact && isWrong(row))
+    console.log('')
+    if (naiveRows.some((row) => row.duplicateRows > 0)) {
+      console.log(
+        'The naive code created duplicate rows: two callers both found nothing, then both inserted.',
+      )
+    }
+    if (wrong.length > 0) {
+      console.error(
+        `FAILED: ${wrong.map((row) => row.approach).join(', ')} produced a duplicate or a wrong answer.`,
+      )
+      process.exitCode = 1
+    } else {
+      console.log('getOrCreate: exactly one row, one created:true and one id per key.')
+    }
+  } catch (error) {
+    // A database that cannot be used is the user's setup, not a bug: one line, no stack.
+    console.error(error instanceof DemoDatabaseError ? error.message : error)
     process.exitCode = 1
-  } else {
-    console.log('getOrCreate: exactly one row, one created:true and one id per key.')
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((error: unknown) => {
-    // A database that cannot be used is the user's setup, not a bug: one line, no stack.
-    console.error(error instanceof DemoDatabaseError ? error.message : error)
-    process.exitCode = 1
-  })
+  // demoMain never rejects: it reports every failure and sets the exit code itself.
+  void demoMain({ databaseUrl: process.env.DATABASE_URL, redisUrl: process.env.REDIS_URL })
 }

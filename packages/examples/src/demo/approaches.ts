@@ -63,7 +63,18 @@ export function naiveInTransaction(db: AnyPgDatabase): Approach {
   }
 }
 
-function ours(db: AnyPgDatabase, name: string, slugIndex: SlugIndex, strategy?: Strategy): Approach {
+/**
+ * `getOrCreate` with `strategy` (default: the constraint strategy) on a table whose `slug` has `slugIndex`,
+ * shown as `name` and held to our rule (`mustBeExact`: any duplicate, extra created flag, split id or error
+ * fails the run). The demo's own rows are made with it; so is the row of a deliberately broken strategy in
+ * the test of the demo's failure detector (`DemoOptions.moreStrategies`).
+ */
+export function withStrategy(
+  db: AnyPgDatabase,
+  name: string,
+  slugIndex: SlugIndex,
+  strategy?: Strategy,
+): Approach {
   return {
     name,
     mustBeExact: true,
@@ -80,10 +91,15 @@ function ours(db: AnyPgDatabase, name: string, slugIndex: SlugIndex, strategy?: 
 
 /** `getOrCreate` with the default constraint strategy, on a table with a unique index on `slug`. */
 export function withUniqueIndex(db: AnyPgDatabase): Approach {
-  return ours(db, 'getOrCreate (unique index)', 'unique')
+  return withStrategy(db, 'getOrCreate (unique index)', 'unique')
 }
 
 /** `getOrCreate` with the Redis-lock strategy on `redis`, on a table without a unique index. */
 export function withRedisLock(db: AnyPgDatabase, redis: Redis): Approach {
-  return ours(db, 'getOrCreate (Redis lock, no unique index)', 'none', redisLockStrategy({ clients: redis }))
+  return withStrategy(
+    db,
+    'getOrCreate (Redis lock, no unique index)',
+    'none',
+    redisLockStrategy({ clients: redis }),
+  )
 }

@@ -374,7 +374,9 @@ describe('errors', () => {
     expect(isGetOrCreateError(new Error('x'))).toBe(false)
     expect(isGetOrCreateError(null)).toBe(false)
     expect(isGetOrCreateError({ code: 'INVALID_KEY' })).toBe(false)
-    // The brand is global (Symbol.for), so an error from another copy of the package is recognised.
+    // The brand's key in the global symbol registry is what every copy and version of the package shares:
+    // pinned here, with no build needed. Errors thrown by real other copies (the CommonJS and ESM builds,
+    // loaded beside these sources) are checked in cross-copy.test.ts, which needs the build.
     const foreign = Object.defineProperty(new Error('other copy'), Symbol.for('getorcreate.error'), {
       value: true,
     })

@@ -24,7 +24,9 @@ export {
 /**
  * `INVALID_KEY`: the key cannot identify one row. It is empty, not a plain object, has an `undefined` value,
  * names a column the table lacks, holds a value of an unsupported type, or holds `null` where the unique index
- * treats NULLs as distinct. Thrown before any I/O. Fix the call.
+ * treats NULLs as distinct. Thrown before anything is written; for a value of the wrong type, before any I/O.
+ * NULL under a NULLs-distinct index needs the index's definition, so a store's first call may read the catalog
+ * first (the README's "Errors" section counts it). Fix the call.
  */
 export class InvalidKeyError extends GetOrCreateError {
   constructor(message: string, options?: GetOrCreateErrorOptions) {

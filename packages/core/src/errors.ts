@@ -51,10 +51,12 @@ export class ConflictingDefaultsError extends GetOrCreateError {
 /**
  * `SERIALIZATION_CONFLICT` (retryable): inside a REPEATABLE READ or SERIALIZABLE transaction, another caller
  * created the row after this transaction's snapshot was taken, so this transaction can neither see it nor
- * create a second one (or, for `updateOrCreate`, changed it). `cause` is the driver's own error: on Postgres
- * its `code` is `'40001'`; on MySQL / MariaDB a deadlock, `errno` 1213 (`sqlState` `'40001'`); on SQLite
- * `code` `'SQLITE_BUSY_SNAPSHOT'`. None where no statement failed (a fence moved after the snapshot). Roll back
- * and run the whole transaction again.
+ * create a second one (or, for `updateOrCreate`, changed it); or, at any isolation level, the database ended
+ * the statement to break a deadlock (transactions taking the same keys in opposite orders). `cause` is the
+ * driver's own error: on Postgres its `code` is `'40001'`, or `'40P01'` for a deadlock; on MySQL / MariaDB a
+ * deadlock, `errno` 1213 (`sqlState` `'40001'`); on SQLite `code` `'SQLITE_BUSY_SNAPSHOT'`. None where no
+ * statement failed (a fence moved after the snapshot). Roll back and run the whole transaction again (outside
+ * a transaction, the call).
  */
 export class SerializationConflictError extends GetOrCreateError {
   override readonly retryable = true

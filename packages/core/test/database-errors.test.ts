@@ -302,6 +302,100 @@ describe.each(PG_DRIVERS)('Postgres via %s', (driver) => {
       expect((cause as { code?: unknown }).code).toBe('40001')
     })
 
+    /**
+     * A deadlock between the caller's transaction and another session's: the other session holds key `b`
+     * (`holderFirst`), the caller's transaction takes key `a` then blocks on `b` (`second`); once it waits,
+     * the other session takes `a` and blocks on it. The caller's backend waited first, so its
+     * `deadlock_timeout` (1 s by default) runs out first, and Postgres aborts its statement with 40P01.
+     */
+    async function deadlocked(
+      name: string,
+      holderFirst: string,
+      holderSecond: string,
+      first: (tx: AnyPgDatabase) => Promise<unknown>,
+      second: (tx: AnyPgDatabase) => Promise<unknown>,
+    ): Promise<unknown> {
+      const holder = await h.session!()
+      try {
+        await holder.exec(`begin; ${holderFirst}`)
+        let holderDone: Promise<void> | undefined
+        const error = await rejection(
+          h.db.transaction(async (tx) => {
+            await first(tx as unknown as AnyPgDatabase)
+            const waiting = second(tx as unknown as AnyPgDatabase)
+            // Once the caller's statement waits for the holder's row, the holder waits for the caller's.
+            for (let tries = 0; ; tries++) {
+              const rows = await h.rows(
+                `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%${name}%'`,
+              )
+              if (rows.length > 0) break
+              if (tries > 200) throw new Error('the caller never waited for the holder')
+              await new Promise((resolve) => setTimeout(resolve, 10))
+            }
+            holderDone = holder.exec(holderSecond)
+            return waiting
+          }),
+        )
+        // The caller's transaction is rolled back: the holder's statement goes on, and commits.
+        await holderDone
+        await holder.exec('commit')
+        return error
+      } finally {
+        await holder.exec('rollback').catch(() => undefined)
+        await holder.release()
+      }
+    }
+
+    /** `error` is SERIALIZATION_CONFLICT for a deadlock, the driver's 40P01 as cause. */
+    function deadlockConflict(error: unknown) {
+      expect(error).toBeInstanceOf(SerializationConflictError)
+      expect((error as SerializationConflictError).retryable).toBe(true)
+      expect((error as Error).message).toMatch(/deadlock \(Postgres 40P01\)/)
+      const cause = (error as Error).cause
+      expect(cause).not.toBeInstanceOf(DrizzleQueryError)
+      expect(cause).toBeInstanceOf(PG_DRIVER_ERROR[driver])
+      expect((cause as { code?: unknown }).code).toBe('40P01')
+    }
+
+    test("a deadlock of getOrCreate's insert in the caller's transaction: SERIALIZATION_CONFLICT, cause 40P01", async () => {
+      const { name, table } = await taken()
+      const keyed = (tx: AnyPgDatabase, slug: string) =>
+        getOrCreate(drizzleStore(tx, table), { slug }, {}, strategy)
+      const error = await deadlocked(
+        name,
+        `insert into ${name} (slug) values ('b')`,
+        `insert into ${name} (slug) values ('a')`,
+        async (tx) => expect((await keyed(tx, 'a')).created).toBe(true),
+        (tx) => keyed(tx, 'b'),
+      )
+      deadlockConflict(error)
+      // The caller's rows rolled back; the holder's committed: one row per key.
+      expect(await h.rows(`select slug from ${name} order by slug`)).toEqual([
+        { slug: 'a' },
+        { slug: 'b' },
+        { slug: 'first' },
+      ])
+    })
+
+    test("a deadlock of updateOrCreate's update in the caller's transaction: SERIALIZATION_CONFLICT, cause 40P01", async () => {
+      const { name, table } = await taken()
+      await h.exec(`insert into ${name} (slug, title) values ('a', 'old'), ('b', 'old')`)
+      const update = (tx: AnyPgDatabase, slug: string) =>
+        updateOrCreate(drizzleStore(tx, table), { slug }, { title: 'mine' }, { strategy })
+      const error = await deadlocked(
+        name,
+        `update ${name} set title = 'holder' where slug = 'b'`,
+        `update ${name} set title = 'holder' where slug = 'a'`,
+        async (tx) => expect((await update(tx, 'a')).created).toBe(false),
+        (tx) => update(tx, 'b'),
+      )
+      deadlockConflict(error)
+      expect(await h.rows(`select slug, title from ${name} where slug in ('a', 'b') order by slug`)).toEqual([
+        { slug: 'a', title: 'holder' },
+        { slug: 'b', title: 'holder' },
+      ])
+    })
+
     test("LOCK_UNAVAILABLE (advisory lock past lock_timeout): cause is the driver's error, code 55P03", async () => {
       const { store } = await taken()
       const identity = await store.lockIdentity!({ slug: 'busy' })

@@ -88,4 +88,16 @@ export type {
   UniqueIndexFix,
   Uniqueness,
 } from './types.js'
-export { type UpdateOrCreateOptions, type UpdateValues, updateOrCreate } from './update-or-create.js'
+export { updateOrCreate } from './update-or-create.js'
+export type {
+  CheckedCreateDefaults,
+  CheckedUpdateValues,
+  CreateDefaultsRequired,
+  GivenFields,
+  MissingOnCreate,
+  NeedsCreateDefaults,
+  UpdateOrCreateArgumentOptions,
+  UpdateOrCreateOptions,
+  UpdateValues,
+  UpdateValuesArgument,
+} from './update-or-create-types.js'

@@ -7,29 +7,16 @@ import {
   updateOrCreateTracing,
 } from './diagnostics.js'
 import { ConflictingDefaultsError, RowVanishedError } from './errors.js'
+import type { ExactKey, NoInferFrom, TableOf } from './get-or-create-types.js'
 import { isPlainObject, mergeDefaults, validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
 import type { Defaults, GetOrCreateResult, Store, Strategy } from './types.js'
-
-/**
- * What {@link updateOrCreate} writes over a row: an object of fields, or a function of the row as it was read
- * (`undefined` when the call creates it), sync or async, called at most once per attempt.
- */
-export type UpdateValues<Row, Values> =
-  | Partial<Values>
-  | ((current: Row | undefined) => Partial<Values> | Promise<Partial<Values>>)
-
-/** Options of {@link updateOrCreate}. */
-export interface UpdateOrCreateOptions<Values> {
-  /**
-   * Values a created row gets besides `values` and the key (`{ ...createDefaults, ...values, ...key }`); an
-   * update does not write them. An object, or a function called only when the call attempts a create (once
-   * per attempt: a create that lost its race, or that is settled again after its row vanished, calls it again).
-   */
-  readonly createDefaults?: Defaults<Partial<Values>>
-  /** How the create is settled: default `constraintStrategy()`. */
-  readonly strategy?: Strategy
-}
+import type {
+  UpdateOrCreateArgumentOptions,
+  UpdateOrCreateOptions,
+  UpdateValues,
+  UpdateValuesArgument,
+} from './update-or-create-types.js'
 
 /** How many times a row that vanished between its create-or-find and its update is settled again. */
 const ATTEMPTS = 3
@@ -75,6 +62,21 @@ const ATTEMPTS = 3
  * )
  * ```
  */
+export function updateOrCreate<
+  Row,
+  Key,
+  Values,
+  K extends Key = Key,
+  V extends UpdateValues<Row, Values> = UpdateValues<Row, Values>,
+  // Not constrained: a bad createDefaults then fails CheckedCreateDefaults, whose message names the column.
+  C = Defaults<Partial<Values>> | undefined,
+  S = unknown,
+>(
+  store: S & Store<Row, Key, Values>,
+  key: K & NoInferFrom<ExactKey<K, Key, TableOf<S>>>,
+  values: UpdateValuesArgument<Row, Values, K, V, C, TableOf<S>>,
+  options?: UpdateOrCreateArgumentOptions<Values, C, TableOf<S>>,
+): Promise<GetOrCreateResult<Row>>
 export function updateOrCreate<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   key: Key,

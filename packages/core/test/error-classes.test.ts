@@ -386,7 +386,7 @@ const NO_DATABASE: Case[] = [
     site: 'updateOrCreate: store (update-or-create.ts)',
     is: TypeError,
     message: /updateOrCreate: store must be a Store/,
-    run: () => updateOrCreate(null as never, { slug: 'a' }, {}),
+    run: () => updateOrCreate(null as never, { slug: 'a' } as never, {}),
   },
   {
     site: 'updateOrCreate: a store without update (update-or-create.ts)',

@@ -1,5 +1,6 @@
 /** Compile-time contract of the public API: checked by `vitest --typecheck` and `tsc`. */
 import {
+  type CreateDefaultsRequired,
   constraintStrategy,
   type Defaults,
   type DefaultsFor,
@@ -9,6 +10,7 @@ import {
   type GetOrCreateResult,
   getOrCreate,
   memoryStore,
+  type NeedsCreateDefaults,
   type NeedsDefaults,
   type NewRowValues,
   type NoInferFrom,
@@ -18,6 +20,7 @@ import {
   type TableOf,
   type UnknownColumn,
   type UnknownField,
+  updateOrCreate,
 } from '@getorcreate/core'
 import { drizzleStore, mysqlFencesTable, pgFencesTable, pruneFences } from '@getorcreate/core/drizzle'
 import { sql } from 'drizzle-orm'
@@ -494,5 +497,72 @@ describe("fences: a fences table of the store's dialect", () => {
     void (() => pruneFences(myDb, pgFencesTable(), { olderThanMs: 1 }))
     // @ts-expect-error: a MySQL table's store takes a mysql-core fences table
     void (() => drizzleStore(myDb, myItems, { fences: pgFencesTable() }))
+  })
+})
+
+describe('updateOrCreate checks its arguments against the table, as getOrCreate does', () => {
+  test('the row type is the select model; a function of values gets the row as read', () => {
+    expectTypeOf(updateOrCreate(store, { slug: 'a' }, { title: 'A' })).resolves.toEqualTypeOf<
+      GetOrCreateResult<Row>
+    >()
+    void updateOrCreate(store, { slug: 'a' }, (current) => {
+      expectTypeOf(current).toEqualTypeOf<Row | undefined>()
+      return { title: current?.title ?? 'A' }
+    })
+  })
+
+  test('a key, values or createDefaults naming a column the table lacks does not compile', () => {
+    // @ts-expect-error: "nope" is not a column of items (the key)
+    void updateOrCreate(store, { slug: 'a', nope: 1 }, { title: 'A' })
+    // @ts-expect-error: "nope" is not a column of items (values)
+    void updateOrCreate(store, { slug: 'a' }, { title: 'A', nope: 1 })
+    const patch = { title: 'A', nope: 1 }
+    // @ts-expect-error: the same through a variable, where no excess-property check would see it
+    void updateOrCreate(store, { slug: 'a' }, patch)
+    // @ts-expect-error: "nope" in what a values function returns
+    void updateOrCreate(store, { slug: 'a' }, () => ({ title: 'A', nope: 1 }))
+    // @ts-expect-error: "nope" in what an async values function returns
+    void updateOrCreate(store, { slug: 'a' }, async () => ({ title: 'A', nope: 1 }))
+    // @ts-expect-error: "nope" in createDefaults
+    void updateOrCreate(store, { slug: 'a' }, { title: 'A' }, { createDefaults: { nope: 1 } })
+    // @ts-expect-error: "nope" in what a createDefaults function returns
+    void updateOrCreate(store, { slug: 'a' }, { title: 'A' }, { createDefaults: () => ({ nope: 1 }) })
+    // @ts-expect-error: title must be a string
+    void updateOrCreate(store, { slug: 'a' }, { title: 1 })
+  })
+
+  test('a create must get every column the insert model requires, from the key, values or createDefaults', () => {
+    // @ts-expect-error: title (NOT NULL, no default) is given by neither values nor createDefaults
+    void updateOrCreate(store, { slug: 'a' }, { tenant: 1 })
+    // @ts-expect-error: a patch that may leave title out does not give it for sure
+    void updateOrCreate(store, { slug: 'a' }, {} as Partial<Insert>)
+    // @ts-expect-error: nor does a createDefaults that may leave it out
+    void updateOrCreate(store, { slug: 'a' }, { tenant: 1 }, { createDefaults: {} as Partial<Insert> })
+    void updateOrCreate(store, { slug: 'a' }, { tenant: 1 }, { createDefaults: { title: 'A' } })
+    void updateOrCreate(store, { slug: 'a' }, { tenant: 1 }, { createDefaults: async () => ({ title: 'A' }) })
+    void updateOrCreate(store, { slug: 'a' }, (current) => ({ title: current ? `${current.title}!` : 'new' }))
+    void updateOrCreate(store, { slug: 'a', title: 'A' }, { tenant: 2 })
+  })
+
+  test('the message names the missing column and its table', () => {
+    expectTypeOf<
+      NeedsCreateDefaults<Row, Insert, { slug: string }, { tenant: number }, undefined, 'items'>
+    >().toEqualTypeOf<CreateDefaultsRequired<'title', 'items'>>()
+    expectTypeOf<
+      keyof CreateDefaultsRequired<'title', 'items'>
+    >().toEqualTypeOf<'createDefaults must give title (NOT NULL in items, no default)'>()
+    expectTypeOf<
+      NeedsCreateDefaults<Row, Insert, { slug: string }, { title: string }, undefined, 'items'>
+    >().toEqualTypeOf<unknown>()
+  })
+
+  test('type arguments given explicitly: checked as before these checks', () => {
+    void updateOrCreate<Row, Partial<Row>, Insert>(store, { slug: 'a' }, { tenant: 1 })
+    void updateOrCreate<Row, Partial<Row>, Insert>(
+      store,
+      { slug: 'a' },
+      { tenant: 1 },
+      { createDefaults: { title: 'A' } },
+    )
   })
 })

@@ -1,11 +1,10 @@
 import { type Column, type SQL, sql } from 'drizzle-orm'
 import { KeyRewrittenError } from '../../errors.js'
-import { causeChain } from '../common/cause-chain.js'
 import { databaseColumnName } from '../common/columns.js'
 import { type KeyCast, keyShape, keyWhere } from '../common/key-where.js'
 import { rowsOf } from './pg-catalog.js'
 import type { AnyPgDatabase } from './pg-database.js'
-import { sqlState } from './pg-errors.js'
+import { pgDriverError } from './pg-errors.js'
 
 /** What the check's failure says, so that its error can be told from any other. */
 const MARKER = 'getorcreate:KEY_REWRITTEN'
@@ -50,11 +49,11 @@ export function keyRewrittenOf(
   store: string,
   key: Record<string, unknown>,
 ): KeyRewrittenError | undefined {
-  if (sqlState(error) !== '22P02') return undefined
   // The message of the driver's error (`invalid input syntax for type integer: "<MARKER> {…}"`), not of
   // drizzle's wrapper around it, whose message lists the statement's parameters, the marker among them.
-  const driver = causeChain(error).find((current) => (current as { code?: unknown }).code === '22P02')
-  const message = driver instanceof Error ? driver.message : String(driver)
+  const driver = pgDriverError(error)
+  if (driver?.code !== '22P02') return undefined
+  const message = driver.message
   const at = message.indexOf(`${MARKER} `)
   if (at < 0) return undefined
   const stored = message.slice(at + MARKER.length + 1, message.lastIndexOf('"'))

@@ -28,43 +28,32 @@ function autoIncrementField(columns: Record<string, Column>): string | undefined
 }
 
 /**
- * Whether {@link readBackKey} will know where to read back a row inserted with `values`: decided before the
- * insert, so that a row that could not be read back is never written.
+ * Where to read back a row inserted without `RETURNING` with `values`, decided before the insert (so that a
+ * row that could not be read back is never written): by the auto-increment primary key (given, or the
+ * INSERT's `insertId`), else by a primary key the values give in full, else by `key`. A function of the
+ * INSERT's result; undefined when none of these is known.
  */
-export function canReadBack(
+export function readBackFor(
   columns: Record<string, Column>,
   values: Record<string, unknown>,
   key: Record<string, unknown> | undefined,
-): boolean {
-  if (key !== undefined || autoIncrementField(columns) !== undefined) return true
-  const primary = Object.keys(columns).filter((field) => (columns[field] as Column).primary)
-  return primary.length > 0 && primary.every((field) => values[field] !== undefined)
-}
-
-/**
- * Where to read back a row just inserted without `RETURNING`: by the auto-increment primary key (given, or
- * the INSERT's `insertId`), else by a primary key the values give in full, else by `key`; undefined when
- * none of these is known.
- */
-export function readBackKey(
-  columns: Record<string, Column>,
-  values: Record<string, unknown>,
-  insertResult: unknown,
-  key: Record<string, unknown> | undefined,
-): Record<string, unknown> | undefined {
+): ((insertResult: unknown) => Record<string, unknown>) | undefined {
   const autoIncrement = autoIncrementField(columns)
   if (autoIncrement) {
-    const id = values[autoIncrement] ?? insertIdOf(insertResult)
     const dataType = (columns[autoIncrement] as Column).dataType
-    return {
-      [autoIncrement]: dataType === 'bigint' ? BigInt(String(id)) : dataType === 'number' ? Number(id) : id,
+    return (insertResult) => {
+      const id = values[autoIncrement] ?? insertIdOf(insertResult)
+      return {
+        [autoIncrement]: dataType === 'bigint' ? BigInt(String(id)) : dataType === 'number' ? Number(id) : id,
+      }
     }
   }
   const primary = Object.keys(columns).filter((field) => (columns[field] as Column).primary)
   if (primary.length > 0 && primary.every((field) => values[field] !== undefined)) {
-    return Object.fromEntries(primary.map((field) => [field, values[field]]))
+    const byPrimary = Object.fromEntries(primary.map((field) => [field, values[field]]))
+    return () => byPrimary
   }
-  return key
+  return key && (() => key)
 }
 
 /**

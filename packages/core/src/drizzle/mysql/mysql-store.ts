@@ -26,7 +26,7 @@ import {
 } from './mysql-key-check.js'
 import { mysqlKeyEquality } from './mysql-key-equality.js'
 import { mysqlReads } from './mysql-reads.js'
-import { canReadBack, readBackKey, resultRows, rowsMatched } from './mysql-rows.js'
+import { readBackFor, resultRows, rowsMatched } from './mysql-rows.js'
 import { inSavepoint } from './mysql-savepoint.js'
 import { readMySqlUniqueIndexFix } from './mysql-unique-index-fix.js'
 
@@ -147,18 +147,17 @@ export function createMySqlStore<T extends MySqlTable>(
       return mapRow(rows[0])
     }
     // Refused before the insert, not after it: a row that cannot be read back is never written.
-    if (!canReadBack(columns, values, key)) {
+    const readBack = readBackFor(columns, values, key)
+    if (!readBack) {
       throw new TypeError(
         `mysqlStore ${label}: MySQL has no INSERT … RETURNING, and this table has no auto-increment primary key ` +
           `and the values give no primary key, so the inserted row could not be read back. Nothing was written.`,
       )
     }
-    const insertedAt = readBackKey(columns, values, await insert, key)
+    const insertedAt = readBack(await insert)
     // Read back by the auto-increment id and the key at once: a miss then means the key was rewritten (or
-    // the row deleted), at no extra statement. Never undefined here: canReadBack said where to read.
-    const readKey = (
-      insertedAt && key && insertedAt !== key ? { ...insertedAt, ...key } : insertedAt
-    ) as Record<string, unknown>
+    // the row deleted), at no extra statement.
+    const readKey = key && insertedAt !== key ? { ...insertedAt, ...key } : insertedAt
     const row = await lockingFind(readKey, conn)
     if (!row) {
       const place = { schema: tableSchema, table: tableName }

@@ -7,7 +7,7 @@ import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/i
 import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import { rowsOf } from './pg-catalog.js'
 import type { AnyPgDatabase } from './pg-database.js'
-import { pgDriverError, sqlState } from './pg-errors.js'
+import { pgDriverError } from './pg-errors.js'
 import { insertUnlessFoundQuery, type PgInserterContext } from './pg-insert.js'
 import { keyRewrittenOf, rowSkipped } from './pg-key-check.js'
 import { type Prepared, type RawPreparer, rawPreparer, statementName } from './pg-session.js'
@@ -236,7 +236,8 @@ export function pgAdvisoryLock(context: PgAdvisoryLockContext) {
           try {
             isolation = ((await lockStatement(on).execute(lockParams)) as unknown[][])[0]?.[0]
           } catch (error) {
-            if (sqlState(error) === '55P03') throw unavailable(lock, '', pgDriverError(error))
+            const driver = pgDriverError(error)
+            if (driver?.code === '55P03') throw unavailable(lock, '', driver)
             throw error
           }
           if (!READ_COMMITTED.has(String(isolation))) throw new NotReadCommitted()

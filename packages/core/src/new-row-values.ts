@@ -18,12 +18,16 @@ export function newRowValues<Values>(
   defaults: unknown,
   fields: readonly string[] | undefined,
 ): NewRowValues<Values> {
+  let made: Promise<Values> | undefined
   if (typeof defaults !== 'function') {
-    const made = Promise.resolve(mergeDefaults(key, defaults, fields) as Values)
-    return Object.assign(() => made, { lazy: false })
+    // Merged now (a snapshot: the caller may change its object later); the promise made on first use only,
+    // since a hit never asks.
+    const merged = mergeDefaults(key, defaults, fields) as Values
+    const values = () => (made ??= Promise.resolve(merged))
+    values.lazy = false
+    return values
   }
   const make = defaults as () => unknown
-  let made: Promise<Values> | undefined
   const values = () => {
     // The executor runs `make` now and turns a synchronous throw into this promise's rejection.
     made ??= new Promise<unknown>((resolve) => resolve(make())).then(
@@ -31,7 +35,8 @@ export function newRowValues<Values>(
     )
     return made
   }
-  return Object.assign(values, { lazy: true })
+  values.lazy = true
+  return values
 }
 
 /** True for what `getOrCreate` hands a strategy, as opposed to `defaults` as 0.2 handed them over. */

@@ -358,6 +358,52 @@ describe('the key is copied once checked', () => {
     expect(Object.getPrototypeOf(received[0])).toBe(Object.prototype)
     expect(Object.keys(received[0] as object)).toEqual(['slug', '__proto__'])
   })
+
+  test('the values a strategy inserts are { ...defaults, ...key } as an object literal spreads them', async () => {
+    const received: Record<string | symbol, unknown>[] = []
+    const inspecting: Strategy = {
+      name: 'inspecting',
+      async getOrCreate(s, _key, values) {
+        const merged = (await values()) as Record<string | symbol, unknown>
+        received.push(merged)
+        return { row: await s.insert(merged as never), created: true }
+      },
+    }
+    const tag = Symbol('tag')
+    const hidden = Symbol('hidden')
+    let reads = 0
+    // A field named __proto__ (from JSON) stays a field; an enumerable symbol is copied, a non-enumerable one
+    // is not; a getter is read once; the key wins over defaults that repeat it.
+    const defaults = JSON.parse('{"title":"T","__proto__":"p","slug":"a"}') as Record<
+      string | symbol,
+      unknown
+    >
+    defaults[tag] = 'sym'
+    Object.defineProperty(defaults, hidden, { value: 'no', enumerable: false })
+    Object.defineProperty(defaults, 'body', {
+      enumerable: true,
+      get() {
+        reads++
+        return 'B'
+      },
+    })
+    await getOrCreate(memoryStore<Row>(), { slug: 'a' }, defaults as never, inspecting)
+    const merged = received[0] as Record<string | symbol, unknown>
+    expect(Object.getPrototypeOf(merged)).toBe(Object.prototype)
+    expect(Object.keys(merged)).toEqual(['title', '__proto__', 'slug', 'body'])
+    expect(merged).toEqual({ title: 'T', ['__proto__']: 'p', slug: 'a', body: 'B', [tag]: 'sym' })
+    expect(Object.getOwnPropertySymbols(merged)).toEqual([tag])
+    expect(reads).toBe(1)
+    expect(merged).toEqual({ ...defaults, slug: 'a' })
+  })
+
+  test('a defaults object is read when the call is made: changing it afterwards does not change the row', async () => {
+    const rows = store()
+    const defaults = { title: 'first' }
+    const pending = getOrCreate(rows, { slug: 'a' }, defaults)
+    defaults.title = 'changed'
+    await expect(pending).resolves.toEqual({ row: { id: 1, slug: 'a', title: 'first' }, created: true })
+  })
 })
 
 describe('errors', () => {

@@ -36,7 +36,8 @@ export function checkKeyTypes(
   columns: Record<string, Column>,
   key: Record<string, unknown>,
 ): void {
-  for (const [field, value] of Object.entries(key)) {
+  for (const field of Object.keys(key)) {
+    const value = key[field]
     const column = columns[field]
     if (!column) continue
     if (value === null) {

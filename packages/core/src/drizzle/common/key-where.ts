@@ -59,7 +59,8 @@ export function keyParams(
 ): Record<string, unknown> {
   const params: Record<string, unknown> = {}
   for (const name of Object.keys(key)) {
-    if (key[name] !== null) params[`${prefix}${name}`] = column(name).mapToDriverValue(key[name])
+    const value = key[name]
+    if (value !== null) params[prefix === '' ? name : prefix + name] = column(name).mapToDriverValue(value)
   }
   return params
 }

@@ -47,7 +47,8 @@ function watchedValues<Values>(values: NewRowValues<Values>, flight: Flight): Ne
     flight.valuesAsked = true
     return values()
   }
-  return Object.assign(watched, { lazy: values.lazy })
+  watched.lazy = values.lazy
+  return watched
 }
 
 /** A value no copy can reproduce exactly: the row is then shared, as it is. */
@@ -148,11 +149,12 @@ function lead<Row, Key, Values>(
       if (byKey.get(id) === flight) byKey.delete(id)
       try {
         const watched = watchedValues(values, flight)
-        resolve(
-          trace
-            ? strategy.getOrCreate(store, key as Key, watched, trace)
-            : strategy.getOrCreate(store, key as Key, watched),
-        )
+        const operation = trace
+          ? strategy.getOrCreate(store, key as Key, watched, trace)
+          : strategy.getOrCreate(store, key as Key, watched)
+        // Settled by a reaction of its own, not by adopting it as a thenable (one job and tick fewer). A
+        // strategy's result is a promise, or a thenable Promise.resolve turns into one.
+        Promise.resolve(operation).then(resolve, reject)
       } catch (error) {
         reject(error)
       }

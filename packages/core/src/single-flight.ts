@@ -3,13 +3,27 @@ import type { CallTrace } from './diagnostics.js'
 import { isPlainObject, keyId } from './key.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
+/** A call that joined a {@link Flight}: how to settle its promise, and what it asks again with on a retry. */
+interface Follower {
+  readonly resolve: (result: GetOrCreateResult<unknown> | Promise<GetOrCreateResult<unknown>>) => void
+  readonly reject: (error: unknown) => void
+  readonly key: Record<string, unknown>
+  readonly values: NewRowValues<unknown>
+  readonly trace: CallTrace | undefined
+}
+
 /**
- * One operation (a strategy's `getOrCreate`), begun by its first call (the leader), and the state the calls
- * that joined it read.
+ * One operation (a strategy's `getOrCreate`), begun by its first call (the leader), and the calls that joined
+ * it. The leader's promise and every follower's are settled in one callback, when the operation settles, so
+ * that all of their callers resume in the same round of microtasks. Callers that then call again at once (one
+ * event's handlers, a pool of workers taking the next keys) make their next calls before the first of them
+ * begins its operation, and share it as the first calls did. (A follower settled one round later, as an
+ * `async` function awaiting the leader's promise would be, calls again after the next operation began: a
+ * burst of callers shared only its first operation.)
  */
 class Flight {
-  /** The operation's result. */
-  result!: Promise<GetOrCreateResult<unknown>>
+  /** The calls that joined the operation, in the order they came. */
+  readonly followers: Follower[] = []
   /**
    * Set once the operation asked for its leader's values (a create was attempted): a failure from then on may
    * come from those values (its `defaults` function, or a row the database refused: NOT NULL, CHECK, a
@@ -99,33 +113,27 @@ export function sharedGetOrCreate<Row, Key, Values>(
   const byKey = flightsOf(strategy, store)
   const id = keyId(key)
   const open = byKey.get(id)
-  // The leader's caller gets the operation's own promise: no layer of ours on the path every hit takes.
+  // The leader's caller gets the promise the operation's end settles, in the same callback as its followers'.
   if (!open) return lead(byKey, id, strategy, store, key, values, trace)
-  return follow(open, strategy, store, key, values, trace)
+  return follow<Row>(open, key, values as NewRowValues<unknown>, trace)
 }
 
-/** A call that joined `open`: its row (a copy), or its error; or, if it failed after asking for values, its own. */
-async function follow<Row, Key, Values>(
+/** A call that joins `open`: a promise that the operation's end settles (see {@link Flight}). */
+function follow<Row>(
   open: Flight,
-  strategy: Strategy,
-  store: Store<Row, Key, Values>,
   key: Record<string, unknown>,
-  values: NewRowValues<Values>,
+  values: NewRowValues<unknown>,
   trace: CallTrace | undefined,
 ): Promise<GetOrCreateResult<Row>> {
-  try {
-    const { row } = await open.result
-    if (trace) {
-      // Its own store calls: none. Whether the row was there at first: the leader's first read says.
-      trace.joined = true
-      trace.missed = open.trace?.missed ?? open.valuesAsked
-    }
-    return { row: rowForFollower(row as Row), created: false }
-  } catch (error) {
-    // A failure that may be the leader's values': try again, with this call's own.
-    if (open.valuesAsked) return sharedGetOrCreate(strategy, store, key, values, trace)
-    throw error
-  }
+  return new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
+    open.followers.push({
+      resolve: resolve as Follower['resolve'],
+      reject,
+      key,
+      values,
+      trace,
+    })
+  })
 }
 
 /**
@@ -147,21 +155,54 @@ function lead<Row, Key, Values>(
   const result = new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
     queueMicrotask(() => {
       if (byKey.get(id) === flight) byKey.delete(id)
+      let operation: Promise<GetOrCreateResult<Row>>
       try {
         const watched = watchedValues(values, flight)
-        const operation = trace
-          ? strategy.getOrCreate(store, key as Key, watched, trace)
-          : strategy.getOrCreate(store, key as Key, watched)
-        // Settled by a reaction of its own, not by adopting it as a thenable (one job and tick fewer). A
-        // strategy's result is a promise, or a thenable Promise.resolve turns into one.
-        Promise.resolve(operation).then(resolve, reject)
+        operation = Promise.resolve(
+          trace
+            ? strategy.getOrCreate(store, key as Key, watched, trace)
+            : strategy.getOrCreate(store, key as Key, watched),
+        )
       } catch (error) {
-        reject(error)
+        operation = Promise.reject(error)
       }
+      operation.then(
+        (settled) => {
+          resolve(settled)
+          for (const follower of flight.followers) {
+            try {
+              if (follower.trace) {
+                // Its own store calls: none. Whether the row was there at first: the leader's first read says.
+                follower.trace.joined = true
+                follower.trace.missed = flight.trace?.missed ?? flight.valuesAsked
+              }
+              follower.resolve({ row: rowForFollower(settled.row), created: false })
+            } catch (error) {
+              // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
+              follower.reject(error)
+            }
+          }
+        },
+        (error: unknown) => {
+          reject(error)
+          for (const follower of flight.followers) {
+            // A failure that may be the leader's values': each follower tries again, with its own.
+            if (flight.valuesAsked) {
+              follower.resolve(
+                sharedGetOrCreate(
+                  strategy,
+                  store,
+                  follower.key,
+                  follower.values as NewRowValues<Values>,
+                  follower.trace,
+                ),
+              )
+            } else follower.reject(error)
+          }
+        },
+      )
     })
   })
-  // Followers await it; the leader's caller gets `result` itself, so a rejection is always handled.
-  flight.result = result as Promise<GetOrCreateResult<unknown>>
   byKey.set(id, flight)
   return result
 }

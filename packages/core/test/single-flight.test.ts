@@ -5,6 +5,7 @@
  */
 import { constraintStrategy, getOrCreate, type Store, type Strategy } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
+import { runConcurrently } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
 import { itemsDdl, itemsTable } from './support/tables.js'
@@ -255,4 +256,33 @@ test('a store whose reads run synchronously (memoryStore): a row deleted between
   expect(a.row.n).toBe(2)
   expect(b).toEqual({ row: a.row, created: false })
   expect(store.rows()).toHaveLength(1)
+})
+
+test('a burst that keeps coming: callers that resume together and call again at once share every operation, not only the first', async () => {
+  // 100 fresh keys, each key's 4 callers one after another in the list, taken by 16 workers (the bench's
+  // burst; one event fanned out to several handlers, again and again). The callers of an operation resume in
+  // one round of microtasks, leader and followers alike, so the next 4 calls are made before the first of
+  // them begins its operation, and share it.
+  let operations = 0
+  const strategy: Strategy = {
+    name: 'counting',
+    singleFlight: true,
+    async getOrCreate(_store, key, values) {
+      operations++
+      await new Promise((resolve) => setImmediate(resolve)) // a round trip: another macrotask
+      return { row: { ...(await values()), ...(key as object) } as never, created: true }
+    },
+  }
+  const { memoryStore } = await import('@getorcreate/core')
+  const store = memoryStore<{ slug: string; n?: number }>({ uniqueBy: [['slug']] })
+  const keys = Array.from({ length: 100 }, (_, i) => `k${i}`)
+  const calls = keys.flatMap((slug) => [slug, slug, slug, slug])
+  const { results, errors } = await runConcurrently(calls, 16, (slug, n) =>
+    getOrCreate(store, { slug }, { n }, strategy),
+  )
+  expect(errors).toEqual([])
+  expect(operations).toBe(100)
+  // Each key's first call led (created) and the next three got its row.
+  expect(results.map((r) => r?.created)).toEqual(calls.map((_, i) => i % 4 === 0))
+  expect(results.map((r) => r?.row.n)).toEqual(calls.map((_, i) => i - (i % 4)))
 })

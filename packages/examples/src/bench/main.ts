@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { BenchError, type BenchOptions, estimateSeconds, systemIds, type TurnEvent } from './options.js'
+import { packagesRun } from './packages.js'
 import { terminalTable, writeResults } from './report.js'
 import { runBench } from './run-bench.js'
 import type { WorkloadId } from './system.js'
@@ -154,6 +155,12 @@ async function main(): Promise<void> {
       `pool ${options.pool}, ${options.concurrency} in flight, ${options.procs} process(es). ` +
       `Estimated time: ${estimate < 90 ? `${Math.round(estimate)} s` : `${Math.round(estimate / 60)} min`}.`,
   )
+  if (packagesRun() === 'sources') {
+    console.log(
+      'Measuring the TypeScript sources through tsx, which cost more CPU per call than the built packages ' +
+        '(tsx keeps function names by wrapping every closure): `pnpm bench` builds and measures the built ones.',
+    )
+  }
   const bar = progress()
   let result: Awaited<ReturnType<typeof runBench>>
   try {

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { WORKER_NODE_FLAGS } from '@getorcreate/test-support'
+import { childNodeFlags } from './packages.js'
 import { prepareTurn, TooManyConnectionsError, type TurnResult, type TurnSpec } from './turn.js'
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js'
 
@@ -74,7 +74,10 @@ function failure(message: WorkerMessage): Error {
     : new Error(message.message)
 }
 
-/** Start `count` child processes (`node --conditions=@getorcreate/source --import tsx worker.ts`) and wait until they answer. */
+/**
+ * Start `count` child processes (`node --import tsx worker.ts`, with `--conditions=@getorcreate/source` when this
+ * process runs the sources: see `packages.ts`) and wait until they answer.
+ */
 export async function processRunner(count: number): Promise<TurnRunner> {
   const script = fileURLToPath(new URL('./worker.ts', import.meta.url))
   const children: Child[] = []
@@ -85,7 +88,7 @@ export async function processRunner(count: number): Promise<TurnRunner> {
     for (let i = 0; i < count; i++) {
       const child = new Child(
         fork(script, [], {
-          execArgv: [...WORKER_NODE_FLAGS],
+          execArgv: [...childNodeFlags()],
           cwd: fileURLToPath(new URL('../..', import.meta.url)),
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         }),

@@ -8,6 +8,7 @@ import { startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import type postgres from 'postgres'
 import { connectRedis } from '../redis.js'
 import { BenchError, type BenchOptions } from './options.js'
+import { type PackagesRun, packagesRun } from './packages.js'
 import type { System } from './system.js'
 
 /** What the machine and the services were. */
@@ -21,6 +22,8 @@ export interface Environment {
   readonly postgres: string
   readonly database: string
   readonly redis: string
+  /** The getorcreate code measured: the built packages (as installed) or the sources through tsx. */
+  readonly packages: PackagesRun
 }
 
 /** The Redis a run uses: what to call it in the report, and the 3 nodes it started (none when not needed). */
@@ -140,5 +143,6 @@ export function describeEnvironment(
     postgres: postgresVersion,
     database: shown(options.databaseUrl),
     redis: `${redisLabel} at ${shown(options.redisUrl)}`,
+    packages: packagesRun(),
   }
 }

@@ -100,8 +100,8 @@ export function rowForFollower<Row>(row: Row): Row {
  *   later runs its own operation, concurrently with the first, as without single flight.
  * - A failure before the operation asked for the leader's values (a read, the catalog check) fails every
  *   call that shared it, with the same error. A failure after it may come from those values (the leader's
- *   `defaults` function, or a row the database refused), so the other calls try again, each in an
- *   operation of its own (or one that another of them, resuming in the same tick, leads).
+ *   `defaults` function, or a row the database refused), so the other calls try again: the first of them
+ *   leads a new operation with its own values, which the rest join.
  */
 export function sharedGetOrCreate<Row, Key, Values>(
   strategy: Strategy,

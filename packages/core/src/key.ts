@@ -114,10 +114,7 @@ export function validatedKeyCopy(key: unknown, fields?: readonly string[]): Reco
   const names = Object.keys(key)
   const copy: Record<string, unknown> = {}
   for (const name of names) {
-    const value = copyKeyValue(key[name])
-    // A data property, `__proto__` included, where `copy[name] = …` would set the copy's prototype.
-    if (name === '__proto__') defineData(copy, name, value)
-    else copy[name] = value
+    setField(copy, name, copyKeyValue(key[name]))
   }
   // The copy is a plain object of string keys by construction: only its fields and values to check.
   checkNames(copy, names, fields)
@@ -153,18 +150,20 @@ function copyOwnInto(
   target: Record<string | symbol, unknown>,
   source: Record<string | symbol, unknown>,
 ): void {
-  for (const name of Object.keys(source)) {
-    if (name === '__proto__') defineData(target, name, source[name])
-    else target[name] = source[name]
-  }
+  for (const name of Object.keys(source)) setField(target, name, source[name])
   for (const symbol of Object.getOwnPropertySymbols(source)) {
     if (Object.prototype.propertyIsEnumerable.call(source, symbol)) target[symbol] = source[symbol]
   }
 }
 
-/** Define `name` on `target` as a plain data property (what an object literal makes). */
-function defineData(target: object, name: string, value: unknown): void {
-  Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true })
+/**
+ * `target[name] = value` on a fresh plain object, as a data property even for `__proto__` (what an object
+ * literal makes), where the assignment would set `target`'s prototype.
+ */
+function setField(target: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === '__proto__') {
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true })
+  } else target[name] = value
 }
 
 /**

@@ -186,7 +186,8 @@ function lead<Row, Key, Values>(
         (error: unknown) => {
           reject(error)
           for (const follower of flight.followers) {
-            // A failure that may be the leader's values': each follower tries again, with its own.
+            // A failure that may be the leader's values': the followers try again with their own (the first
+            // of them leads a new operation, which the rest join).
             if (flight.valuesAsked) {
               follower.resolve(
                 sharedGetOrCreate(

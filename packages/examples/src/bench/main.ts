@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { BenchError, type BenchOptions, estimateSeconds, systemIds, type TurnEvent } from './options.js'
-import { packagesRun } from './packages.js'
+import { packagesRun, SOURCES_NOTE } from './packages.js'
 import { terminalTable, writeResults } from './report.js'
 import { runBench } from './run-bench.js'
 import type { WorkloadId } from './system.js'
@@ -156,10 +156,7 @@ async function main(): Promise<void> {
       `Estimated time: ${estimate < 90 ? `${Math.round(estimate)} s` : `${Math.round(estimate / 60)} min`}.`,
   )
   if (packagesRun() === 'sources') {
-    console.log(
-      'Measuring the TypeScript sources through tsx, which cost more CPU per call than the built packages ' +
-        '(tsx keeps function names by wrapping every closure): `pnpm bench` builds and measures the built ones.',
-    )
+    console.log(`Measuring ${SOURCES_NOTE}.`)
   }
   const bar = progress()
   let result: Awaited<ReturnType<typeof runBench>>

@@ -22,7 +22,14 @@ export function packagesRun(): PackagesRun {
   }
 }
 
-/** Node's flags for a child process that runs the same copy as this one. */
+/** Node's flags for a child process that runs the same copy as this one: the workers' flags, less the condition. */
 export function childNodeFlags(run: PackagesRun = packagesRun()): readonly string[] {
-  return run === 'built' ? ['--import', 'tsx'] : WORKER_NODE_FLAGS
+  return run === 'built'
+    ? WORKER_NODE_FLAGS.filter((flag) => !flag.startsWith('--conditions='))
+    : WORKER_NODE_FLAGS
 }
+
+/** What a run from the sources is told (on the console and in `results.md`). */
+export const SOURCES_NOTE =
+  'the TypeScript sources through tsx, which cost more CPU per call than the built packages (tsx keeps ' +
+  'function names by wrapping every closure; see packages.ts); `pnpm bench` builds and measures the built ones'

@@ -50,9 +50,8 @@ export async function boundedEach<T>(
 export function byKeyShape(keys: readonly unknown[]): number[][] {
   const shapes = new Map<string, number[]>()
   keys.forEach((key, i) => {
-    const shape = Object.keys(key as object)
-      .sort()
-      .join('\u0000')
+    const names = Object.keys(key as object)
+    const shape = names.length === 1 ? (names[0] as string) : names.sort().join('\u0000')
     const same = shapes.get(shape)
     if (same) same.push(i)
     else shapes.set(shape, [i])

@@ -6,7 +6,17 @@ import {
   MissingUniqueConstraintError,
   RowVanishedError,
 } from './errors.js'
-import type { GetOrCreateResult, NewRowValues, Store, Strategy, UniqueIndexFix, Uniqueness } from './types.js'
+import { valuesAtHand } from './new-row-values.js'
+import type {
+  BatchAnswer,
+  BatchEntry,
+  GetOrCreateResult,
+  NewRowValues,
+  Store,
+  Strategy,
+  UniqueIndexFix,
+  Uniqueness,
+} from './types.js'
 
 /** A store's atomic insert ({@link Store.insertIfAbsentAtomically}). */
 type AtomicInsert<Row, Key, Values> = NonNullable<Store<Row, Key, Values>['insertIfAbsentAtomically']>
@@ -316,16 +326,20 @@ export function createConstraintStrategy(
   }
 
   /**
-   * `getOrCreateMany`'s entries (distinct keys): in three statements per chunk of one key shape where the
-   * store can batch ({@link Store.findMany} and {@link Store.insertManyIfAbsentAtomically}): read every key,
-   * insert the missing ones in one statement and read them back; a key the batch could not settle (its row
-   * deleted meanwhile, a store that declined) goes the way of `getOrCreate`, as does every key of a store that
-   * cannot batch, {@link MANY_AT_ONCE} at a time.
+   * `getOrCreateMany`'s entries (distinct keys), per chunk of one key shape where the store can batch
+   * ({@link Store.findMany} and {@link Store.insertManyIfAbsentAtomically}): the entries whose values are at
+   * hand (no `defaults` function) in one statement where the store has
+   * {@link Store.findOrInsertManyAtomically}; the others (and those, where it declines) in three: read every
+   * key, then call the `defaults` of the keys that missed, insert them in one statement and read them back. A
+   * key the batch could not settle (a row committed by another caller meanwhile, or deleted; a store that
+   * declined) goes the way of `getOrCreate`, as does every key of a store that cannot batch,
+   * {@link MANY_AT_ONCE} at a time.
    */
   async function settleMany<Row, Key, Values>(
     store: Store<Row, Key, Values>,
     entries: readonly { readonly key: Key; readonly values: NewRowValues<Values> }[],
   ): Promise<GetOrCreateResult<Row>[]> {
+    type Entry = (typeof entries)[number]
     const results: GetOrCreateResult<Row>[] = new Array(entries.length)
     // Every key checked first (the index, the NULL rule): nothing is read or written for a batch that fails.
     for (const entry of entries) {
@@ -333,21 +347,57 @@ export function createConstraintStrategy(
       if (typeof insert !== 'function') await insert
     }
     const one = async (i: number) => {
-      const entry = entries[i] as (typeof entries)[number]
+      const entry = entries[i] as Entry
       results[i] = await getOrCreateOne(store, entry.key, entry.values)
     }
     const alone: number[] = []
-    const { findMany, insertManyIfAbsentAtomically: insertMany } = store
+    /** Settles `answers[j]` as the result of `indexes[j]`; a key without a row is settled alone. */
+    const take = (indexes: readonly number[], answers: readonly BatchAnswer<Row>[] | undefined) => {
+      indexes.forEach((i, j) => {
+        const answer = answers?.[j]
+        if (answer?.row === undefined) alone.push(i)
+        else results[i] = { row: answer.row, created: answer.inserted }
+      })
+    }
+    const {
+      findMany,
+      insertManyIfAbsentAtomically: insertMany,
+      findOrInsertManyAtomically: findOrInsert,
+    } = store
     if (typeof findMany !== 'function' || typeof insertMany !== 'function') {
       alone.push(...entries.keys())
     } else {
       // One key shape per statement: its fields, in order.
       for (const indexes of byKeyShape(entries.map((entry) => entry.key))) {
         for (let from = 0; from < indexes.length; from += BATCH_KEYS) {
-          const chunk = indexes.slice(from, from + BATCH_KEYS)
+          let chunk = indexes.slice(from, from + BATCH_KEYS)
+          if (typeof findOrInsert === 'function') {
+            // Values an object gave cost nothing to hand over for a key that turns out to exist (and are at
+            // hand without a promise); a defaults function is called only for a key that missed.
+            const atHand: number[] = []
+            const rest: number[] = []
+            const batch: BatchEntry<Key, Values>[] = []
+            for (const i of chunk) {
+              const entry = entries[i] as Entry
+              const values = valuesAtHand(entry.values)
+              if (values === undefined) rest.push(i)
+              else {
+                atHand.push(i)
+                batch.push({ key: entry.key, values })
+              }
+            }
+            if (batch.length > 0) {
+              const answers = await findOrInsert.call(store, batch)
+              if (answers !== undefined) {
+                take(atHand, answers)
+                chunk = rest
+                if (chunk.length === 0) continue
+              }
+            }
+          }
           const found = await findMany.call(
             store,
-            chunk.map((i) => (entries[i] as (typeof entries)[number]).key),
+            chunk.map((i) => (entries[i] as Entry).key),
           )
           const missing: number[] = []
           chunk.forEach((i, j) => {
@@ -357,21 +407,12 @@ export function createConstraintStrategy(
           })
           if (missing.length === 0) continue
           // Defaults only for the keys that missed, each at most once (values() is memoized).
-          const values = await Promise.all(
-            missing.map((i) => (entries[i] as (typeof entries)[number]).values()),
-          )
+          const values = await Promise.all(missing.map((i) => (entries[i] as Entry).values()))
           const answers = await insertMany.call(
             store,
-            missing.map((i, j) => ({
-              key: (entries[i] as (typeof entries)[number]).key,
-              values: values[j] as Values,
-            })),
+            missing.map((i, j) => ({ key: (entries[i] as Entry).key, values: values[j] as Values })),
           )
-          missing.forEach((i, j) => {
-            const answer = answers?.[j]
-            if (answer?.row === undefined) alone.push(i)
-            else results[i] = { row: answer.row, created: answer.inserted }
-          })
+          take(missing, answers)
         }
       }
     }

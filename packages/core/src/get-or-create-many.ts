@@ -157,7 +157,8 @@ async function settleItems<Row, Key, Values>(
     if (!first.has(entry.id)) first.set(entry.id, index)
   })
   const settling = [...first.values()]
-  const settled = new Map<number, GetOrCreateResult<Row>>()
+  // By item index: the result of each item that settled its key.
+  const settled: (GetOrCreateResult<Row> | undefined)[] = new Array(entries.length)
   if (typeof strategy.getOrCreateMany === 'function') {
     const answers = await strategy.getOrCreateMany(
       store,
@@ -172,13 +173,13 @@ async function settleItems<Row, Key, Values>(
       )
     }
     settling.forEach((index, j) => {
-      settled.set(index, answers[j] as GetOrCreateResult<Row>)
+      settled[index] = answers[j] as GetOrCreateResult<Row>
     })
     return resultsOf(entries, first, settled)
   }
   await boundedEach(settling, GET_OR_CREATE_MANY_CONCURRENCY, async (index) => {
     const entry = entries[index] as Entry<Values>
-    settled.set(index, await strategy.getOrCreate(store, entry.key as Key, entry.values))
+    settled[index] = await strategy.getOrCreate(store, entry.key as Key, entry.values)
   })
   return resultsOf(entries, first, settled)
 }
@@ -187,12 +188,12 @@ async function settleItems<Row, Key, Values>(
 function resultsOf<Row, Values>(
   entries: readonly Entry<Values>[],
   first: ReadonlyMap<string, number>,
-  settled: ReadonlyMap<number, GetOrCreateResult<Row>>,
+  settled: readonly (GetOrCreateResult<Row> | undefined)[],
 ): GetOrCreateResult<Row>[] {
   return entries.map((entry, index) => {
-    const own = settled.get(index)
+    const own = settled[index]
     if (own) return own
-    const { row } = settled.get(first.get(entry.id) as number) as GetOrCreateResult<Row>
+    const { row } = settled[first.get(entry.id) as number] as GetOrCreateResult<Row>
     return { row: rowForFollower(row), created: false }
   })
 }

@@ -1,6 +1,18 @@
 import { mergeDefaults } from './key.js'
 import type { Defaults, NewRowValues } from './types.js'
 
+/** Where a {@link NewRowValues} made from an object (or no `defaults`) keeps its values, for {@link valuesAtHand}. */
+const AT_HAND = Symbol('getorcreate.valuesAtHand')
+
+/**
+ * The values of `values` without waiting for its promise, where {@link newRowValues} made them from an
+ * object (or no `defaults`); `undefined` for any other (a `defaults` function, one a strategy made itself).
+ * For a batch of a thousand keys, a thousand promises fewer.
+ */
+export function valuesAtHand<Values>(values: NewRowValues<Values>): Values | undefined {
+  return (values as unknown as { [AT_HAND]?: Values })[AT_HAND]
+}
+
 /**
  * The one shape of `defaults` that strategies receive: `{ ...defaults, ...key }`, checked, the key merged in
  * here and nowhere else. An object (or no `defaults`) is checked and merged now, before any I/O, so bad
@@ -25,6 +37,7 @@ export function newRowValues<Values>(
     const merged = mergeDefaults(key, defaults, fields) as Values
     const values = () => (made ??= Promise.resolve(merged))
     values.lazy = false
+    ;(values as unknown as Record<symbol, unknown>)[AT_HAND] = merged
     return values
   }
   const make = defaults as () => unknown

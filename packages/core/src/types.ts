@@ -125,6 +125,21 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
     entries: readonly BatchEntry<Key, Values>[],
   ): Promise<readonly BatchAnswer<Row>[] | undefined>
   /**
+   * For `getOrCreateMany`, where every entry's values are at hand (no `defaults` function to call): read each
+   * key's row and insert the entries whose keys have none, in one statement where the database allows, the
+   * insert atomic as {@link Store.insertIfAbsentAtomically} (the unique index on the keys' fields decides).
+   * Answer, in the order of `entries`, each key's row (compared as `find` compares it) and whether this call
+   * inserted it; two entries the database treats as equal get the same row, and at most the first of them
+   * `inserted: true`. `row: undefined` for a key it could settle neither way (a row committed by another
+   * caller after the statement began, which the insert did not overwrite): the strategy settles those one at
+   * a time. A conflict on any other unique constraint is thrown. The keys have the same fields. Answer
+   * `undefined` (nothing written) where it cannot: then the strategy uses {@link Store.findMany} and
+   * {@link Store.insertManyIfAbsentAtomically}. Optional, and only with those two.
+   */
+  findOrInsertManyAtomically?(
+    entries: readonly BatchEntry<Key, Values>[],
+  ): Promise<readonly BatchAnswer<Row>[] | undefined>
+  /**
    * For `updateOrCreate`: write `values` over the row of `key` (compared as `find` compares it: the database's
    * equality) in one statement, and answer the row as updated; `undefined` when no row has the key. Where
    * several rows have it (a table without a unique index that holds duplicates), every one of them is

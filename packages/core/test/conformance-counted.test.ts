@@ -28,6 +28,7 @@ const STORE_MEMBERS = {
   insertUnlessFound: 'method',
   findMany: 'method',
   insertManyIfAbsentAtomically: 'method',
+  findOrInsertManyAtomically: 'method',
   update: 'method',
   findOrInsertUnderAdvisoryLock: 'method',
   uniqueness: 'method',

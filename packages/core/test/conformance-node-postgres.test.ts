@@ -20,6 +20,7 @@ runStoreConformance(
       'statements',
       'insertIfAbsentFenced',
       'batch',
+      'findOrInsertManyAtomically',
       'update',
       'findOrInsertUnderAdvisoryLock',
     ],

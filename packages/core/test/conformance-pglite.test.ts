@@ -15,6 +15,7 @@ runStoreConformance(
       'statements',
       'insertIfAbsentFenced',
       'batch',
+      'findOrInsertManyAtomically',
       'update',
       'findOrInsertUnderAdvisoryLock',
     ],

@@ -124,7 +124,7 @@ describe.each(PG_DRIVERS)('Postgres via %s', (driver) => {
     expect(await count(name)).toBe(1)
   })
 
-  test('getOrCreateMany: the same, from the batch insert', async () => {
+  test('getOrCreateMany: the same, from the one statement that reads and inserts (defaults objects)', async () => {
     const { name, store } = await taken()
     const error = await rejection(
       getOrCreateMany(
@@ -132,6 +132,22 @@ describe.each(PG_DRIVERS)('Postgres via %s', (driver) => {
         [
           { key: { slug: 'a' }, defaults: { email: 'a@example.com' } },
           { key: { slug: 'b' }, defaults: { email: 'taken@example.com' } },
+        ],
+        strategy,
+      ),
+    )
+    emailTaken(wrappedByDrizzle(error, /^with goc_rows as \(/, 'taken@example.com'), name)
+    expect(await count(name)).toBe(1)
+  })
+
+  test('getOrCreateMany: the same, from the batch insert (defaults functions)', async () => {
+    const { name, store } = await taken()
+    const error = await rejection(
+      getOrCreateMany(
+        store,
+        [
+          { key: { slug: 'a' }, defaults: () => ({ email: 'a@example.com' }) },
+          { key: { slug: 'b' }, defaults: () => ({ email: 'taken@example.com' }) },
         ],
         strategy,
       ),

@@ -2,7 +2,8 @@ import { ConflictingDefaultsError, encodeKey, InvalidKeyError, validateKey } fro
 import { keyValue } from '@getorcreate/test-support/arbitraries'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { mergeDefaults } from '../src/key.js'
+import { keyOrder } from '../src/drizzle/common/batch-claims.js'
+import { keyId, mergeDefaults } from '../src/key.js'
 
 describe('encodeKey', () => {
   test('field order does not matter', () => {
@@ -98,5 +99,37 @@ describe('mergeDefaults', () => {
     expect(() => mergeDefaults({ a: 1 }, { a: '1' })).toThrow(ConflictingDefaultsError)
     expect(() => mergeDefaults({ a: 1 }, [1])).toThrow(ConflictingDefaultsError)
     expect(() => mergeDefaults({ a: 1 }, { c: 1 }, ['a', 'b'])).toThrow(/"c"/)
+  })
+})
+
+describe('keyId and keyOrder', () => {
+  test('keyId tells keys apart exactly as encodeKey does (one field and several, any values)', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string({ minLength: 1 }), keyValue, { minKeys: 1, maxKeys: 3 }),
+        fc.dictionary(fc.string({ minLength: 1 }), keyValue, { minKeys: 1, maxKeys: 3 }),
+        (a, b) => {
+          expect(keyId(a) === keyId(b)).toBe(encodeKey('s', a) === encodeKey('s', b))
+        },
+      ),
+    )
+    expect(keyId({ slug: 'a' })).toBe(keyId({ slug: 'a' }))
+    expect(keyId({ slug: '1' })).not.toBe(keyId({ slug: 1 }))
+  })
+
+  test("keyOrder sorts keys of one text field as keyId orders them (the batches' write order)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string(), { maxLength: 40 }), (texts) => {
+        const keys = texts.map((slug) => ({ slug }))
+        const byId = keys
+          .map((key, i) => [keyId(key), i] as const)
+          .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] - y[1]))
+          .map(([, i]) => i)
+        expect(keyOrder(keys)).toEqual(byId)
+      }),
+    )
+    // Keys of other values, and of several fields, by keyId itself.
+    const mixed = [{ n: 2 }, { n: 10 }, { n: 1 }]
+    expect(keyOrder(mixed)).toEqual([2, 1, 0]) // 'n1' < 'n10' < 'n2'
   })
 })

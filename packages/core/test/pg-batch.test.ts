@@ -1,7 +1,8 @@
 /**
- * getOrCreateMany on Postgres in three statements (findMany, one multi-row insert, its read back): on every
- * driver; keys the database equates but JavaScript does not; triggers; transactions; and overlapping batches
- * racing single calls across four OS processes.
+ * getOrCreateMany on Postgres: in one statement where every key's defaults are at hand (findOrInsertManyAtomically),
+ * in three where defaults are functions (findMany, one multi-row insert, its read back): on every driver; keys
+ * the database equates but JavaScript does not; triggers; transactions; a row committed by another session
+ * while the statement runs; and overlapping batches racing single calls across four OS processes.
  */
 import { constraintStrategy, getOrCreateMany, isGetOrCreateError, type Store } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
@@ -129,6 +130,91 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     ])
   })
 
+  test('1,000 keys, half existing, defaults objects: one statement on the table; no sequence value spent on a found key', async () => {
+    const { name, store } = await makeItems()
+    await h.exec(
+      `insert into ${name} (slug, title) select 'k' || (i * 2), 'old' from generate_series(0, 499) i`,
+    )
+    await getOrCreateMany(store, [{ key: { slug: 'warm-up' }, defaults: { title: 'w' } }], strategy)
+    const [before] = await h.rows(`select max(id)::int as id from ${name}`)
+    const from = h.queries.length
+    const results = await getOrCreateMany(
+      store,
+      Array.from({ length: 1000 }, (_, i) => ({ key: { slug: `k${i}` }, defaults: { title: 'new' } })),
+      strategy,
+    )
+    const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+    expect(onTable).toHaveLength(1)
+    expect(results.map((r) => r.created)).toEqual(Array.from({ length: 1000 }, (_, i) => i % 2 === 1))
+    expect(results.every((r, i) => r.row.slug === `k${i}` && r.row.title === (i % 2 ? 'new' : 'old'))).toBe(
+      true,
+    )
+    // The 500 new rows took the next 500 ids: the insert never drew one for a key it found.
+    const ids = results.filter((r) => r.created).map((r) => Number(r.row.id))
+    expect([Math.min(...ids), Math.max(...ids)]).toEqual([Number(before?.id) + 1, Number(before?.id) + 500])
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(1001)
+  })
+
+  test('defaults objects and functions in one call: the objects in one statement, the functions read first; each function called only for its missed key', async () => {
+    const { name, store } = await makeItems()
+    await h.exec(`insert into ${name} (slug, title) values ('hit-object', 'old'), ('hit-function', 'old')`)
+    await getOrCreateMany(store, [{ key: { slug: 'warm-up' } }], strategy)
+    const called: string[] = []
+    const lazy = (slug: string) => () => {
+      called.push(slug)
+      return { title: `f:${slug}` }
+    }
+    const from = h.queries.length
+    const results = await getOrCreateMany(
+      store,
+      [
+        { key: { slug: 'new-object' }, defaults: { title: 'o' } },
+        { key: { slug: 'hit-function' }, defaults: lazy('hit-function') },
+        { key: { slug: 'new-function' }, defaults: lazy('new-function') },
+        { key: { slug: 'hit-object' }, defaults: { title: 'o' } },
+      ],
+      strategy,
+    )
+    expect(results.map((r) => [r.row.slug, r.row.title, r.created])).toEqual([
+      ['new-object', 'o', true],
+      ['hit-function', 'old', false],
+      ['new-function', 'f:new-function', true],
+      ['hit-object', 'old', false],
+    ])
+    expect(called).toEqual(['new-function'])
+    // One statement for the objects; a read, an insert and its read back for the functions.
+    const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+    expect(onTable).toHaveLength(4)
+  })
+
+  test('defaults objects that give different columns: each row written as given (a column left out takes its default), read first then inserted', async () => {
+    const { name, store } = await makeItems()
+    await h.exec(`alter table ${name} alter column title set default 'untitled'`)
+    await h.exec(`insert into ${name} (slug, title) values ('old', 'Old')`)
+    await getOrCreateMany(store, [{ key: { slug: 'warm-up' } }], strategy)
+    const from = h.queries.length
+    const results = await getOrCreateMany(
+      store,
+      [
+        { key: { slug: 'a' }, defaults: { title: 'A' } },
+        { key: { slug: 'b' }, defaults: { email: 'b@example.com' } },
+        { key: { slug: 'old' }, defaults: { email: 'old@example.com' } },
+        { key: { slug: 'c' }, defaults: { title: 'C', email: null } },
+      ],
+      strategy,
+    )
+    expect(results.map((r) => [r.row.slug, r.row.title, r.row.email, r.created])).toEqual([
+      ['a', 'A', null, true],
+      ['b', 'untitled', 'b@example.com', true],
+      ['old', 'Old', null, false],
+      ['c', 'C', null, true],
+    ])
+    // The one statement cannot give a column to some rows only: a read, an insert, its read back.
+    const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+    expect(onTable.map((query) => query.slice(0, 6))).toEqual(['select', 'insert', 'select'])
+  })
+
   test('keys with the characters an array literal escapes are read and written as given, in one statement each', async () => {
     const { name, store } = await makeItems()
     const slugs = [
@@ -155,8 +241,8 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
       strategy,
     )
     const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
-    expect(onTable).toHaveLength(3)
-    // The keys went as arrays: every statement unnests them, none lists them.
+    expect(onTable).toHaveLength(1)
+    // The keys went as arrays: the statement unnests them, never lists them.
     expect(onTable.every((query) => query.includes('unnest(') && !query.includes('(values '))).toBe(true)
     expect(first.map((r) => [r.row.slug, r.created, r.row.title])).toEqual(
       slugs.map((slug) => [slug, slug !== 'NULL', slug === 'NULL' ? 'old' : `t:${slug}`]),
@@ -300,6 +386,56 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     expect(count?.n).toBe(0)
   })
 })
+
+describe.each(['postgres.js', 'node-postgres'] as const)(
+  'getOrCreateMany on Postgres via %s, beside another session',
+  (driver) => {
+    let h: PgHarness
+    beforeAll(async () => {
+      h = await openPg(driver, 4)
+    })
+    afterAll(async () => {
+      await h.close()
+    })
+
+    test('a key another session inserts while the statement runs: its row, created: false, after one more read; the others created', async () => {
+      const name = h.table()
+      await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+      const store = drizzleStore(h.db, itemsTable(name))
+      await getOrCreateMany(store, [{ key: { slug: 'warm-up' } }], strategy)
+      const other = await h.session?.()
+      if (!other) throw new Error('no second session')
+      try {
+        // The other session's insert of 'k1' is not committed: the batch's insert waits for it, then skips it.
+        await other.exec(`begin; insert into ${name} (slug, title) values ('k1', 'theirs')`)
+        const batch = getOrCreateMany(
+          store,
+          ['k0', 'k1', 'k2'].map((slug) => ({ key: { slug }, defaults: { title: 'mine' } })),
+          strategy,
+        )
+        for (let tries = 0; ; tries++) {
+          const rows = await h.rows(
+            `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%goc_ins%${name}%'`,
+          )
+          if (rows.length > 0) break
+          if (tries > 500) throw new Error('the batch never waited for the other session')
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        await other.exec('commit')
+        const results = await batch
+        expect(results.map((r) => [r.row.slug, r.row.title, r.created])).toEqual([
+          ['k0', 'mine', true],
+          ['k1', 'theirs', false],
+          ['k2', 'mine', true],
+        ])
+        const [count] = await h.rows(`select count(*)::int as n from ${name} where slug like 'k%'`)
+        expect(count?.n).toBe(3)
+      } finally {
+        await other.release()
+      }
+    })
+  },
+)
 
 describe('overlapping batches in opposite orders and single calls, 4 OS processes', () => {
   let h: PgHarness

@@ -25,6 +25,7 @@ const OPTIONAL_MEMBERS: readonly ConformanceMember[] = [
   'statements',
   'insertIfAbsentFenced',
   'batch',
+  'findOrInsertManyAtomically',
   'update',
   'findOrInsertUnderAdvisoryLock',
 ]
@@ -49,6 +50,7 @@ const COUNTED_METHODS = [
   'insertTriggers',
   'findMany',
   'insertManyIfAbsentAtomically',
+  'findOrInsertManyAtomically',
   'update',
   'findOrInsertUnderAdvisoryLock',
 ] as const satisfies readonly (keyof ConformanceStore)[]

@@ -40,12 +40,15 @@ export function registerManyCases(suite: Suite): void {
       expect(await count()).toBe(3)
       if (store.findMany && store.insertManyIfAbsentAtomically && suite.enforcedBy === 'index') {
         // A store that batches, under the constraint strategy: one read of every key, one insert (its read
-        // back inside), and no key settled alone.
+        // back inside), and no key settled alone; with findOrInsertManyAtomically, the key whose defaults
+        // are an object ('new-2') in one call of that, the others (defaults functions) as before.
+        const oneStatement = typeof store.findOrInsertManyAtomically === 'function'
         expect({
           findMany: counter.calls.findMany,
           insertMany: counter.calls.insertManyIfAbsentAtomically,
+          findOrInsertMany: counter.calls.findOrInsertManyAtomically,
           insertOne: counter.calls.insertIfAbsentAtomically - singleInserts,
-        }).toEqual({ findMany: 1, insertMany: 1, insertOne: 0 })
+        }).toEqual({ findMany: 1, insertMany: 1, findOrInsertMany: oneStatement ? 1 : 0, insertOne: 0 })
       }
       expect(await runMany(store, [])).toEqual([])
     })
@@ -70,17 +73,24 @@ export function registerManyCases(suite: Suite): void {
   test(`getOrCreateMany: overlapping batches in opposite orders race single calls (${concurrency} at once): one row and one created per key`, async () => {
     await withTable(table, async ({ store, count }) => {
       const keys = Array.from({ length: 12 }, (_, i) => `m${i}`)
-      const batch = (order: string[]) => async () =>
-        (
-          await runMany(
-            store,
-            order.map((slug) => ({ key: { slug }, defaults: { title: 'batch' } })),
-          )
-        ).map((result) => ({
-          slug: String(result.row.slug),
-          id: String(result.row.id),
-          created: result.created,
-        }))
+      // Defaults as objects (one statement where the store has findOrInsertManyAtomically) and as functions
+      // (read, then insert the keys that missed).
+      const batch =
+        (order: string[], lazy = false) =>
+        async () =>
+          (
+            await runMany(
+              store,
+              order.map((slug) => ({
+                key: { slug },
+                defaults: lazy ? () => ({ title: 'lazy' }) : { title: 'batch' },
+              })),
+            )
+          ).map((result) => ({
+            slug: String(result.row.slug),
+            id: String(result.row.id),
+            created: result.created,
+          }))
       const single = (slug: string) => async () => {
         const result = await run(store, { slug }, { title: 'single' })
         return [{ slug, id: String(result.row.id), created: result.created }]
@@ -89,6 +99,7 @@ export function registerManyCases(suite: Suite): void {
         batch(keys),
         batch([...keys].reverse()),
         batch(keys.filter((_, i) => i % 2 === 0)),
+        batch(keys.filter((_, i) => i % 3 !== 0).reverse(), true),
         ...keys.flatMap((slug) => [single(slug), single(slug)]),
       ])
       const outcomes = await settleAll(tasks, concurrency)

@@ -97,6 +97,51 @@ export function registerMemberCases(suite: Suite): void {
     })
   }
 
+  if (suite.has('findOrInsertManyAtomically')) {
+    test('findOrInsertManyAtomically: rows in order, a found row left as it is, one inserted per new row; another unique constraint throws, nothing written', async () => {
+      await withTable('unique', async ({ store, count, insertBehind }) => {
+        const findOrInsert = declared(store.findOrInsertManyAtomically, 'findOrInsertManyAtomically')
+        await run(store, { slug: 'old' }, { title: 'Old' })
+        await insertBehind({ slug: 'behind', title: 'theirs' })
+        const answers = await findOrInsert.call(store, [
+          { key: { slug: 'n1' }, values: { slug: 'n1', title: 'N1' } },
+          { key: { slug: 'old' }, values: { slug: 'old', title: 'again' } },
+          { key: { slug: 'behind' }, values: { slug: 'behind', title: 'mine' } },
+          { key: { slug: 'n1' }, values: { slug: 'n1', title: 'twice' } },
+          { key: { slug: 'n2' }, values: { slug: 'n2', title: null } },
+        ])
+        // A plain table with a unique index on the key: the store must answer, not decline.
+        expect(answers === undefined).toBe(false)
+        const flat = (answers ?? []).map((a) => [a.row?.slug, a.row?.title, a.inserted])
+        expect(flat).toEqual([
+          ['n1', 'N1', true],
+          ['old', 'Old', false],
+          ['behind', 'theirs', false],
+          ['n1', 'N1', false],
+          ['n2', null, true],
+        ])
+        expect(String(answers?.[3]?.row?.id)).toBe(String(answers?.[0]?.row?.id))
+        // The rows it answers read as find reads them.
+        expect(await store.find({ slug: 'n1' }, { fresh: true })).toEqual(answers?.[0]?.row)
+        expect(await store.find({ slug: 'old' }, { fresh: true })).toEqual(answers?.[1]?.row)
+        expect(await count()).toBe(4)
+        await findOrInsert.call(store, [
+          { key: { slug: 'e1' }, values: { slug: 'e1', email: 'same@example.com' } },
+        ])
+        const other = await rejection(
+          findOrInsert.call(store, [
+            { key: { slug: 'e0' }, values: { slug: 'e0', email: 'other@example.com' } },
+            { key: { slug: 'e2' }, values: { slug: 'e2', email: 'same@example.com' } },
+          ]),
+        )
+        expect(isGetOrCreateError(other)).toBe(false)
+        expect(await count({ slug: 'e0' })).toBe(0) // nothing of the statement was written
+        expect(await count({ slug: 'e2' })).toBe(0)
+        expect(await count()).toBe(5)
+      })
+    })
+  }
+
   if (suite.has('insertIfAbsentUnderLock')) {
     test('insertIfAbsentUnderLock (optional): inserts once, then sees the row, even one written behind its back', async () => {
       await withTable('no-unique', async ({ store, count, insertBehind }) => {

@@ -140,6 +140,10 @@ export interface StoreConformanceOptions {
    *   other nowhere): rows in the order of the keys, `undefined` for a miss; the insert's answers in order,
    *   one `inserted: true` per new row, a repeated key given the same row, an existing key its row, another
    *   unique constraint thrown.
+   * - `'findOrInsertManyAtomically'`: {@link Store.findOrInsertManyAtomically} (with `'batch'`): answers in
+   *   order, a found row (one written behind the store's back too) answered as it is, one `inserted: true`
+   *   per new row, a repeated key given the same row, another unique constraint thrown with nothing of the
+   *   statement written.
    * - `'update'`: {@link Store.update} and `updateOrCreate` over it: a create with `createDefaults`, `values` and
    *   the key (`created: true`), then an update with `values` only (`created: false`), a `values` function
    *   called with `undefined` for the create and the row for the update, a key field changed by `values`
@@ -164,6 +168,7 @@ export interface StoreConformanceOptions {
     | 'statements'
     | 'insertIfAbsentFenced'
     | 'batch'
+    | 'findOrInsertManyAtomically'
     | 'update'
     | 'findOrInsertUnderAdvisoryLock'
   )[]

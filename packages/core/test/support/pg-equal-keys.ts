@@ -200,6 +200,7 @@ export const PG_LOCK_MODE_MEMBERS = [
   'uniqueIndexFix',
   'statements',
   'batch',
+  'findOrInsertManyAtomically',
   'update',
   'findOrInsertUnderAdvisoryLock',
 ] as const

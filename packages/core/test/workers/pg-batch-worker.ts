@@ -1,6 +1,6 @@
 /**
  * One OS process of the multi-process batch race: `batches` calls of getOrCreateMany over overlapping windows
- * of the keys, every other one in reverse order, with single getOrCreate calls on the same keys between
+ * of the keys, every other one in reverse order, half with defaults objects and half with functions, with single getOrCreate calls on the same keys between
  * them, `concurrency` at once. Started by raceWorkers (@getorcreate/test-support); reports
  * { results: [[key, id, created], …], errors }. Job (JSON): { driver, table, keys, batches, window,
  * concurrency, seed }.
@@ -28,12 +28,13 @@ const job = workerJob<Job>()
 const h = await openPg(job.driver, job.concurrency)
 const store = drizzleStore(h.db, itemsTable(job.table))
 const keys = Array.from({ length: job.keys }, (_, i) => `k${i}`)
-type Task = { readonly batch: string[] } | { readonly single: string }
+type Task = { readonly batch: string[]; readonly lazy: boolean } | { readonly single: string }
 const tasks: Task[] = []
 for (let b = 0; b < job.batches; b++) {
   const from = ((b * 7 + job.seed * 13) * job.window) % job.keys
   const window = Array.from({ length: job.window }, (_, i) => keys[(from + i) % job.keys] as string)
-  tasks.push({ batch: (b + job.seed) % 2 === 0 ? window : [...window].reverse() })
+  // Defaults as objects (one statement) and as functions (a read, then the insert), in turn.
+  tasks.push({ batch: (b + job.seed) % 2 === 0 ? window : [...window].reverse(), lazy: b % 4 >= 2 })
   tasks.push({ single: window[b % window.length] as string }, { single: window.at(-1 - (b % 3)) as string })
 }
 const ordered = shuffle(tasks, job.seed)
@@ -50,7 +51,10 @@ const { results, errors } = await runConcurrently(ordered, job.concurrency, asyn
   }
   const answers = await getOrCreateMany(
     store,
-    task.batch.map((slug) => ({ key: { slug }, defaults: { title: `b${job.seed}` } })),
+    task.batch.map((slug) => ({
+      key: { slug },
+      defaults: task.lazy ? () => ({ title: `f${job.seed}` }) : { title: `b${job.seed}` },
+    })),
     strategy,
   )
   return answers.map(({ row, created }, i) => [task.batch[i] as string, row.id, created] as const)

@@ -1,14 +1,17 @@
 /**
  * `pnpm bench:batch`: `getOrCreateMany` of N keys (half of them existing) against a loop of `getOrCreate` over
  * the same keys, against the hand-written floor (one multi-row `INSERT … ON CONFLICT DO NOTHING` and one
- * `SELECT … = ANY`, in postgres.js), and beside what the ORMs and query builders offer for a batch: Sequelize
- * `bulkCreate(rows, { ignoreDuplicates: true })` then `findAll`, Knex `insert(rows).onConflict().ignore()` then
- * `whereIn`, drizzle `insert(rows).onConflictDoNothing()` then `inArray`. The floor and the peers take two
- * statements and tell no created row from a found one. Each round runs every system on fresh tables, in a
- * rotating order; the ratios are the medians of the ratios within a round. Prints ratios, not a verdict on
- * this machine's speed.
+ * `SELECT` of the rows by `= ANY`, both prepared, in postgres.js), and beside what the ORMs and query builders
+ * offer for a batch: Sequelize `bulkCreate(rows, { ignoreDuplicates: true })` then `findAll`, Knex
+ * `insert(rows).onConflict().ignore()` then `whereIn`, drizzle `insert(rows).onConflictDoNothing()` then
+ * `inArray`. The floor and the peers take two statements and tell no created row from a found one. Each round
+ * runs every system on a fresh table of its own, in a rotating order: `--calls` batches of N new keys one after
+ * the other, as a service calls it (the first round or rounds warm up, uncounted: the JIT, the pool, the
+ * catalog). The ratios are the medians of the ratios within a round. Prints ratios, not a verdict on this
+ * machine's speed.
  *
- * Options: `--keys N` (default 1000), `--rounds N` (default 5), `--pool N` (default 16).
+ * Options: `--keys N` (default 1000), `--calls N` (batches per system and round, default 5), `--rounds N`
+ * (counted, default 5), `--warmup N` (uncounted rounds first, default 1), `--pool N` (default 16).
  */
 import { pathToFileURL } from 'node:url'
 import { getOrCreate, getOrCreateMany } from '@getorcreate/core'
@@ -34,7 +37,11 @@ export interface BatchRound {
 export interface BatchOptions {
   readonly databaseUrl: string
   readonly keys: number
+  /** Batches of `keys` new keys each system makes per round, one after the other. Default 5. */
+  readonly calls?: number
   readonly rounds: number
+  /** Rounds run first and not counted. Default 1. */
+  readonly warmup?: number
   readonly pool: number
   /** Called with a line of progress or of the result. */
   readonly print: (line: string) => void
@@ -65,14 +72,20 @@ export async function runBatchBench(options: BatchOptions): Promise<{
   manyOverPeers: Record<keyof typeof PEERS, number>
 }> {
   const { databaseUrl, keys, rounds, pool, print } = options
+  const calls = options.calls ?? 5
+  const warmup = options.warmup ?? 1
   const sql = postgres(databaseUrl, { max: pool, onnotice: () => {} })
   const sequelize = new Sequelize(databaseUrl, { logging: false, pool: { max: pool, min: 0 } })
   const builder = knex({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: pool } })
   const made: string[] = []
   try {
     const results: BatchRound[] = []
-    for (let round = 0; round < rounds; round++) {
-      const slugs = Array.from({ length: keys }, (_, i) => `b${round}-${i}`)
+    for (let round = 0; round < warmup + rounds; round++) {
+      const counted = round >= warmup
+      // `calls` batches of `keys` keys each; half of every batch's keys exist before the clock starts.
+      const batches = Array.from({ length: calls }, (_, c) =>
+        Array.from({ length: keys }, (_, i) => `b${round}-${c}-${i}`),
+      )
       const rate: Partial<Record<System, number>> = {}
       const order = SYSTEMS.map((_, i) => SYSTEMS[(i + round) % SYSTEMS.length] as System)
       for (const system of order) {
@@ -81,45 +94,52 @@ export async function runBatchBench(options: BatchOptions): Promise<{
         await sql.unsafe(
           `create table ${table} (id serial primary key, slug text not null unique, label text)`,
         )
-        // Half of the keys exist before the clock starts.
         await sql.unsafe(`insert into ${table} (slug, label) select unnest($1::text[]), 'seeded'`, [
-          slugs.filter((_, i) => i % 2 === 0),
+          batches.flatMap((slugs) => slugs.filter((_, i) => i % 2 === 0)),
         ])
         const store = drizzleStore(drizzle(sql), tagsTable(table))
         // A store made once at start-up has read the catalog (its index, its columns' types, its triggers)
         // and prepared its statements before the calls that count.
         await getOrCreate(store, { slug: 'warm-up' }, { label: 'w' })
         await getOrCreateMany(store, [{ key: { slug: 'warm-up-2' }, defaults: { label: 'w' } }])
+        if (system === 'sequelize') sequelizeModel(table)
         const started = performance.now()
-        if (system === 'loop') {
-          for (const slug of slugs) await getOrCreate(store, { slug }, { label: slug })
-        } else if (system === 'many') {
-          await getOrCreateMany(
-            store,
-            slugs.map((slug) => ({ key: { slug }, defaults: { label: slug } })),
-          )
-        } else if (system === 'floor') {
-          await sql.unsafe(
-            `insert into ${table} (slug, label) select s, s from unnest($1::text[]) as s on conflict (slug) do nothing returning id`,
-            [slugs],
-          )
-          await sql.unsafe(`select id, slug from ${table} where slug = any($1::text[])`, [slugs])
-        } else {
-          await peerBatch(system, table, slugs)
+        for (const slugs of batches) {
+          if (system === 'loop') {
+            for (const slug of slugs) await getOrCreate(store, { slug }, { label: slug })
+          } else if (system === 'many') {
+            await getOrCreateMany(
+              store,
+              slugs.map((slug) => ({ key: { slug }, defaults: { label: slug } })),
+            )
+          } else if (system === 'floor') {
+            // Prepared, as a service's hand-written statements would be; the rows read whole, as
+            // getOrCreateMany returns them.
+            await sql.unsafe(
+              `insert into ${table} (slug, label) select s, s from unnest($1::text[]) as s on conflict (slug) do nothing returning id`,
+              [slugs],
+              { prepare: true },
+            )
+            await sql.unsafe(`select id, slug, label from ${table} where slug = any($1::text[])`, [slugs], {
+              prepare: true,
+            })
+          } else {
+            await peerBatch(system, table, slugs)
+          }
         }
-        rate[system] = keys / ((performance.now() - started) / 1000)
-        const counted = await sql.unsafe(
+        rate[system] = (calls * keys) / ((performance.now() - started) / 1000)
+        const count = await sql.unsafe(
           `select count(*)::int as n from ${table} where slug not like 'warm-up%'`,
         )
-        const n = Number(counted[0]?.n)
-        if (n !== keys) throw new Error(`${system}: ${n} rows for ${keys} keys`)
+        const n = Number(count[0]?.n)
+        if (n !== calls * keys) throw new Error(`${system}: ${n} rows for ${calls * keys} keys`)
         await sql.unsafe(`drop table ${table}`)
         made.pop()
       }
       const measured = rate as BatchRound
-      results.push(measured)
+      if (counted) results.push(measured)
       print(
-        `round ${round + 1}/${rounds}: keys/s ` +
+        `${counted ? `round ${round - warmup + 1}/${rounds}` : `warm-up ${round + 1}/${warmup}`}: keys/s ` +
           SYSTEMS.map((system) => `${system} ${measured[system].toFixed(0)}`).join(', '),
       )
     }
@@ -144,11 +164,11 @@ export async function runBatchBench(options: BatchOptions): Promise<{
     await builder.destroy()
   }
 
-  /** A peer's batch, as its documentation shows one: insert ignoring duplicates, then read every key. */
-  async function peerBatch(system: keyof typeof PEERS, table: string, slugs: readonly string[]) {
-    const rows = slugs.map((slug) => ({ slug, label: slug }))
-    if (system === 'sequelize') {
-      const Tag = sequelize.define(
+  /** The Sequelize model of `table`, defined on first use (before the clock starts). */
+  function sequelizeModel(table: string) {
+    return (
+      sequelize.models[table] ??
+      sequelize.define(
         table,
         {
           id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
@@ -157,6 +177,14 @@ export async function runBatchBench(options: BatchOptions): Promise<{
         },
         { tableName: table, timestamps: false },
       )
+    )
+  }
+
+  /** A peer's batch, as its documentation shows one: insert ignoring duplicates, then read every key. */
+  async function peerBatch(system: keyof typeof PEERS, table: string, slugs: readonly string[]) {
+    const rows = slugs.map((slug) => ({ slug, label: slug }))
+    if (system === 'sequelize') {
+      const Tag = sequelizeModel(table)
       await Tag.bulkCreate(rows, { ignoreDuplicates: true })
       await Tag.findAll({ where: { slug: [...slugs] }, raw: true })
     } else if (system === 'knex') {
@@ -174,11 +202,12 @@ export async function runBatchBench(options: BatchOptions): Promise<{
   }
 }
 
-function option(args: readonly string[], name: string, fallback: number): number {
+function option(args: readonly string[], name: string, fallback: number, least = 1): number {
   const at = args.indexOf(name)
   if (at < 0) return fallback
   const value = Number(args[at + 1])
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number ≥ 1.`)
+  if (!Number.isInteger(value) || value < least)
+    throw new RangeError(`${name} must be a whole number ≥ ${least}.`)
   return value
 }
 
@@ -187,7 +216,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   runBatchBench({
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test',
     keys: option(args, '--keys', 1000),
+    calls: option(args, '--calls', 5),
     rounds: option(args, '--rounds', 5),
+    warmup: option(args, '--warmup', 1, 0),
     pool: option(args, '--pool', 16),
     print: (line) => console.log(line),
   }).catch((error: unknown) => {

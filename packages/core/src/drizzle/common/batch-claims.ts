@@ -6,10 +6,11 @@ import type { Column } from 'drizzle-orm'
 import { is } from 'drizzle-orm'
 import { PgTable, getTableConfig as pgTableConfig } from 'drizzle-orm/pg-core'
 import { SQLiteTable, getTableConfig as sqliteTableConfig } from 'drizzle-orm/sqlite-core'
+import { keyId } from '../../key.js'
 import { checkKeyTypes } from './columns.js'
 
 /** A primary key value as text that tells values apart: a Date to the millisecond, bytes as hex. */
-export function primaryKeyText(value: unknown): string {
+function primaryKeyText(value: unknown): string {
   return value instanceof Date
     ? `d${value.toISOString()}`
     : value instanceof Uint8Array
@@ -21,7 +22,38 @@ export function primaryKeyText(value: unknown): string {
 
 /** A row's primary key (`fields` of it), as text: what an inserted row and the row read back are compared by. */
 export function rowIdentity(fields: readonly string[], row: Record<string, unknown>): string {
+  if (fields.length === 1) {
+    // One column, the common case: its text alone (no array to build), which tells values apart as well.
+    const value = row[fields[0] as string]
+    return typeof value === 'number' || typeof value === 'string'
+      ? `${typeof value}:${value}`
+      : primaryKeyText(value)
+  }
   return JSON.stringify(fields.map((field) => primaryKeyText(row[field])))
+}
+
+/**
+ * The indexes of `keys` (validated keys of one shape) sorted by `keyId`: the one order in which every batch
+ * writes its rows, so that two batches of overlapping keys take their rows' locks in the same order. Keys of
+ * one text field are compared as they are (the order `keyId` gives them, without making it).
+ */
+export function keyOrder(keys: readonly Record<string, unknown>[]): number[] {
+  const indexes = keys.map((_, i) => i)
+  const [name, ...more] = keys.length > 0 ? Object.keys(keys[0] as object) : []
+  if (name !== undefined && more.length === 0 && keys.every((key) => typeof key[name] === 'string')) {
+    const texts = keys.map((key) => key[name] as string)
+    return indexes.sort((a, b) => {
+      const x = texts[a] as string
+      const y = texts[b] as string
+      return x < y ? -1 : x > y ? 1 : 0
+    })
+  }
+  const ids = keys.map((key) => keyId(key))
+  return indexes.sort((a, b) => {
+    const x = ids[a] as string
+    const y = ids[b] as string
+    return x < y ? -1 : x > y ? 1 : 0
+  })
 }
 
 /**
@@ -75,15 +107,31 @@ interface Batch {
   insertMany(
     entries: readonly { readonly key: Record<string, unknown>; readonly values: Record<string, unknown> }[],
   ): Promise<{ row: unknown; inserted: boolean }[] | undefined>
+  /** `findOrInsertManyAtomically`, where the dialect reads and inserts in one statement. */
+  findOrInsertMany?(
+    entries: readonly { readonly key: Record<string, unknown>; readonly values: Record<string, unknown> }[],
+  ): Promise<{ row: unknown; inserted: boolean }[] | undefined>
 }
 
 /**
- * A store's `findMany` and `insertManyIfAbsentAtomically` over its dialect's `batch`: every key's types
- * checked against its columns first (as `find` checks one), then the batch, its answers typed as the store's.
+ * A store's `findMany` and `insertManyIfAbsentAtomically` (and `findOrInsertManyAtomically` where the dialect
+ * has it) over its dialect's `batch`: every key's types checked against its columns first (as `find` checks
+ * one), then the batch, its answers typed as the store's.
  */
 export function batchMembers<Row, Insert>(label: string, columns: Record<string, Column>, batch: Batch) {
   const check = (key: unknown) => checkKeyTypes(label, columns, key as Record<string, unknown>)
+  const { findOrInsertMany } = batch
   return {
+    ...(findOrInsertMany && {
+      findOrInsertManyAtomically: (
+        entries: readonly { readonly key: Partial<Row>; readonly values: Insert }[],
+      ) => {
+        for (const entry of entries) check(entry.key)
+        return findOrInsertMany(
+          entries as readonly { key: Record<string, unknown>; values: Record<string, unknown> }[],
+        ) as Promise<{ row: Row | undefined; inserted: boolean }[] | undefined>
+      },
+    }),
     findMany: (keys: readonly Partial<Row>[]) => {
       for (const key of keys) check(key)
       return batch.findMany(keys as Record<string, unknown>[]) as Promise<(Row | undefined)[]>

@@ -1,7 +1,6 @@
 import { type Column, SQL, sql } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
-import { keyId } from '../../key.js'
-import { claimCreators, primaryKeyFields, primaryKeyText } from '../common/batch-claims.js'
+import { claimCreators, keyOrder, primaryKeyFields, rowIdentity } from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
 import {
   inheritedFields,
@@ -313,50 +312,224 @@ export function pgBatch(context: PgBatchContext) {
     }
   }
 
+  /** Whether a column has a `$defaultFn` or `$onUpdateFn`, which drizzle's insert runs for every row. */
+  const computed = Object.values(columns).some((col) => (col.defaultFn ?? col.onUpdateFn) !== undefined)
+  /** The fields an insert writes when given: every column but generated ones. */
+  const writable = new Set(Object.keys(columns).filter((field) => !insertDisabled(column(field))))
+
+  /**
+   * Each row's values as the insert writes them, and the fields they give (sorted); undefined when two rows
+   * give different fields (one would take a column's `default`) or a `$defaultFn` returns SQL. `$defaultFn`s
+   * run per row as drizzle's own insert runs them (see `insertParameters`).
+   */
+  function rowsToWrite(
+    part: readonly { readonly values: Record<string, unknown> }[],
+  ): { rows: readonly Record<string, unknown>[]; names: string[] } | undefined {
+    const given = (values: Record<string, unknown>) =>
+      Object.keys(values).filter((field) => values[field] !== undefined && writable.has(field))
+    let rows: Record<string, unknown>[]
+    if (computed) {
+      rows = []
+      for (const entry of part) {
+        const parameters = insertParameters(columns, entry.values)
+        if (!parameters) return undefined
+        rows.push(parameters.params)
+      }
+    } else {
+      rows = part.map((entry) => entry.values)
+    }
+    const names = given(rows[0] as Record<string, unknown>).sort()
+    const expected = new Set(names)
+    for (let r = 1; r < rows.length; r++) {
+      const values = rows[r] as Record<string, unknown>
+      const own = Object.keys(values)
+      if (own.length === names.length) {
+        // As many fields as the first row: the same ones if each of its fields is given here.
+        let same = true
+        for (const name of names) {
+          if (values[name] === undefined || !Object.hasOwn(values, name)) {
+            same = false
+            break
+          }
+        }
+        if (same) continue
+      }
+      let count = 0
+      for (const field of own) {
+        if (values[field] === undefined || !writable.has(field)) continue
+        if (!expected.has(field)) return undefined
+        count++
+      }
+      if (count !== names.length) return undefined
+    }
+    return { rows, names }
+  }
+
+  /**
+   * The rows of `part` as one array parameter per column (every value encoded by its column, as a parameter
+   * would be), with the columns' live types. Undefined where a statement with a parameter per value is
+   * needed: a row leaves out a column another gives (its `default`), a `$defaultFn` returns SQL, or a column's
+   * type an array cannot carry.
+   */
+  async function rowArrays(part: readonly { readonly values: Record<string, unknown> }[]) {
+    if (part.length === 0) return undefined
+    const written = rowsToWrite(part)
+    if (written === undefined || written.names.length === 0) return undefined
+    const { rows, names } = written
+    const types = await arrayTypes(names)
+    if (types === undefined) return undefined
+    const params: string[] = []
+    for (const name of names) {
+      const literal = columnLiteral(rows, name, column(name))
+      if (literal === undefined) return undefined
+      params.push(literal)
+    }
+    return { names, types, params }
+  }
+
   /**
    * {@link insertText}'s statement with one array parameter per column: `insert into t (cols) select … from
    * unnest($1::type[], …) with ordinality … order by ordinality on conflict (key) do nothing returning pk`,
-   * rows in the given order. Undefined where {@link insertText} is needed: a row leaves out a column another
-   * gives (its `default`), a `$defaultFn` returns SQL, or a column's type an array cannot carry.
+   * rows in the given order. Undefined where {@link insertText} is needed (see {@link rowArrays}).
    */
   async function insertArrays(
     part: readonly { readonly values: Record<string, unknown> }[],
     targetText: string,
     pkText: string,
   ): Promise<Rendered | undefined> {
-    const rows: Record<string, unknown>[] = []
-    let names: string[] | undefined
-    for (const entry of part) {
-      const parameters = insertParameters(columns, entry.values)
-      if (!parameters) return undefined
-      const given = parameters.names.filter((name) => !insertDisabled(column(name))).sort()
-      if (names === undefined) names = given
-      else if (given.length !== names.length || given.some((name, n) => name !== names?.[n])) return undefined
-      rows.push(parameters.params)
-    }
-    if (names === undefined || names.length === 0) return undefined
-    const types = await arrayTypes(names)
-    if (types === undefined) return undefined
+    const arrays = await rowArrays(part)
+    if (arrays === undefined) return undefined
+    const { names, types, params } = arrays
     const cells = names.map((_, n) => `"c${n}"`).join(', ')
-    const arrays = types.map((type, n) => `$${n + 1}::${type.untyped}[]`).join(', ')
-    const params: string[] = []
-    for (const name of names) {
-      const literal = arrayLiteral(
-        rows.map((row) => {
-          const value = row[name]
-          return value === null ? null : column(name).mapToDriverValue(value)
-        }),
-      )
-      if (literal === undefined) return undefined
-      params.push(literal)
-    }
+    const typed = types.map((type, n) => `$${n + 1}::${type.untyped}[]`).join(', ')
     return {
       sql:
         `insert into ${tableText} (${names.map(columnText).join(', ')}) select ${cells} from ` +
-        `unnest(${arrays}) with ordinality as goc_rows(${cells}, goc_at) order by goc_at ` +
+        `unnest(${typed}) with ordinality as goc_rows(${cells}, goc_at) order by goc_at ` +
         `on conflict (${targetText}) do nothing returning ${pkText}`,
       params,
     }
+  }
+
+  /**
+   * `write()`, run again when it lost a deadlock (it wrote nothing) outside a transaction, up to
+   * {@link DEADLOCK_ATTEMPTS} times; its error otherwise, as `pgInsertError` says it.
+   */
+  async function writing<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write()
+      } catch (error) {
+        const retry = sqlState(error) === '40P01' && !context.inTransaction && attempt < DEADLOCK_ATTEMPTS
+        if (!retry) pgInsertError(error, label)
+      }
+    }
+  }
+
+  /** The text of {@link findOrInsertMany}'s statement per set of columns written and key fields. */
+  const findOrInsertTexts = new Map<string, string>()
+
+  /**
+   * `findOrInsertManyAtomically`: every key read and the missing ones inserted in one statement, `entries`
+   * as one array parameter per column (see {@link rowArrays}):
+   *
+   * ```sql
+   * with goc_rows as (select * from unnest($1::type[], …) with ordinality as goc_rows(goc_c0, …, goc_at)),
+   * goc_found as (select goc_rows.*, goc_row.* from goc_rows left join lateral
+   *   (select true as goc_hit, cols as goc_r0, … from t where <find's probe> limit 1) as goc_row on true),
+   * goc_ins as (insert into t (cols) select goc_c0, … from goc_found where goc_hit is null order by goc_at
+   *   on conflict (key) do nothing returning cols)
+   * select goc_r0, …, goc_at from goc_found where goc_hit
+   * union all select goc_ins.cols, -goc_at from goc_found join goc_ins on <find's probe of goc_ins>
+   * ```
+   *
+   * Every part sees the statement's snapshot: a key's row as it was when the statement began, else the row
+   * this statement inserted for it, compared with the same casts as `find` (the database's equality). A key
+   * in neither (a row committed by another caller after the snapshot, which the conflict skipped) answers
+   * no row. Undefined, nothing written, where the statement cannot be written so (a key with a NULL, which
+   * `=` does not find; rows that give different columns; a type an array cannot carry; a key column the
+   * insert does not write) or the table has a trigger that runs before each inserted row.
+   */
+  async function findOrInsertMany(
+    entries: readonly { readonly key: Record<string, unknown>; readonly values: Record<string, unknown> }[],
+  ): Promise<{ row: unknown; inserted: boolean }[] | undefined> {
+    if (entries.length === 0) return []
+    const keyNames = Object.keys((entries[0] as (typeof entries)[number]).key).sort()
+    for (const entry of entries) {
+      for (const name of keyNames) if (entry.key[name] === null) return undefined
+    }
+    if (!(await noTriggers())) return undefined
+    for (const entry of entries) {
+      const reading = context.factsFor(entry.key)
+      if (reading) await reading
+    }
+    const order = keyOrder(entries.map((entry) => entry.key))
+    const ordered = order.map((i) => entries[i] as (typeof entries)[number])
+    const arrays = await rowArrays(ordered)
+    if (arrays === undefined) return undefined
+    const { names, types, params } = arrays
+    const at = keyNames.map((name) => names.indexOf(name))
+    if (at.includes(-1)) return undefined
+    const shape = `${names.join('\u0000')}\u0001${keyNames.join('\u0000')}`
+    let statement = findOrInsertTexts.get(shape)
+    if (statement === undefined) {
+      const probe = (target: string) =>
+        keyNames
+          .map((name, k) => {
+            const ref = sql.raw(`goc_rows."goc_c${at[k]}"`)
+            const cast = casts(name)
+            return `${target}${columnText(name)} = ${text(cast ? cast(ref) : ref)}`
+          })
+          .join(' and ')
+      const cells = names.map((_, n) => `"goc_c${n}"`).join(', ')
+      const typed = types.map((type, n) => `$${n + 1}::${type.untyped}[]`).join(', ')
+      const aliased = fields.map((field, f) => `${columnText(field)} as "goc_r${f}"`).join(', ')
+      const found = fields.map((_, f) => `"goc_r${f}"`).join(', ')
+      const returned = fields.map((field) => `goc_ins.${columnText(field)}`).join(', ')
+      const targetText = keyNames.map(columnText).join(', ')
+      statement =
+        `with goc_rows as (select * from unnest(${typed}) with ordinality as goc_rows(${cells}, goc_at)), ` +
+        `goc_found as (select goc_rows.*, goc_row.* from goc_rows left join lateral ` +
+        `(select true as goc_hit, ${aliased} from ${tableText} where ${probe(`${tableText}.`)} limit 1) as goc_row on true), ` +
+        `goc_ins as (insert into ${tableText} (${names.map(columnText).join(', ')}) select ${cells} from goc_found ` +
+        `where goc_hit is null order by goc_at on conflict (${targetText}) do nothing returning ${text(selected)}) ` +
+        `select ${found}, goc_at::int4 from goc_found where goc_hit ` +
+        `union all select ${returned}, -goc_rows.goc_at::int4 from goc_found as goc_rows join goc_ins on ${probe('goc_ins.')}`
+      findOrInsertTexts.set(shape, statement)
+    }
+    const query = { sql: statement, params }
+    const rows = await writing(() => rowsOf(query, true, true))
+    // Each row's columns in `fields` order, then its position (mapRows reads no further).
+    const mapped = mapRows(rows) as Record<string, unknown>[]
+    const last = fields.length
+    // By position in `ordered`: the row found, else the row inserted for the key (a key the snapshot has
+    // was not inserted; should both ever answer, the row found wins).
+    const answers: { row: unknown; inserted: boolean }[] = new Array(ordered.length)
+    rows.forEach((row, r) => {
+      const position = Number(row[last])
+      if (position > 0) answers[position - 1] = { row: mapped[r], inserted: false }
+    })
+    // Keys the database treats as equal meet one inserted row: the first of them in the insert's order wrote it.
+    const creators = new Map<unknown, number>()
+    const [single] = primaryKey.length === 1 ? primaryKey : []
+    rows.forEach((row, r) => {
+      const at = -Number(row[last]) - 1
+      if (at < 0 || answers[at] !== undefined) return
+      const read = mapped[r] as Record<string, unknown>
+      answers[at] = { row: read, inserted: false }
+      // A one-column key's number or text is its identity as it is (a column has one type).
+      const value = single === undefined ? undefined : read[single]
+      const id =
+        typeof value === 'number' || typeof value === 'string' ? value : rowIdentity(primaryKey, read)
+      const first = creators.get(id)
+      if (first === undefined || at < first) creators.set(id, at)
+    })
+    for (const at of creators.values()) (answers[at] as { inserted: boolean }).inserted = true
+    const results: { row: unknown; inserted: boolean }[] = new Array(entries.length)
+    order.forEach((i, at) => {
+      results[i] = answers[at] ?? { row: undefined, inserted: false }
+    })
+    return results
   }
 
   async function insertMany(
@@ -371,12 +544,9 @@ export function pgBatch(context: PgBatchContext) {
     // Rows in one order for every batch (by key), so that two batches of overlapping keys take their rows'
     // locks in the same order; where they still deadlock (keys the database equates but JavaScript orders
     // apart), the statement, which wrote nothing, runs again.
-    const ids = new Map(entries.map((entry) => [entry, keyId(entry.key)]))
-    const ordered = [...entries].sort((a, b) => {
-      const x = ids.get(a) as string
-      const y = ids.get(b) as string
-      return x < y ? -1 : x > y ? 1 : 0
-    })
+    const ordered = keyOrder(entries.map((entry) => entry.key)).map(
+      (i) => entries[i] as (typeof entries)[number],
+    )
     const pkText = primaryKey.map(columnText).join(', ')
     const targetText = Object.keys((entries[0] as (typeof entries)[number]).key)
       .sort()
@@ -386,33 +556,25 @@ export function pgBatch(context: PgBatchContext) {
       const part = ordered.slice(from, from + chunk)
       const arrays = await insertArrays(part, targetText, pkText)
       const statement = arrays ?? insertText(part, targetText, pkText)
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const back = statement
-            ? await rowsOf(statement, arrays !== undefined, true)
-            : ((
-                await db
-                  .insert(table)
-                  .values(part.map((entry) => valuesForDrizzle(entry.values, inherited)))
-                  .onConflictDoNothing({ target })
-                  .returning(returning)
-              ).map((row) =>
-                primaryKey.map((field) => (row as Record<string, unknown>)[field]),
-              ) as unknown[][])
-          for (const row of back) {
-            inserted.add(
-              JSON.stringify(
-                primaryKey.map((field, f) =>
-                  primaryKeyText(statement ? column(field).mapFromDriverValue(row[f]) : row[f]),
-                ),
-              ),
-            )
-          }
-          break
-        } catch (error) {
-          const retry = sqlState(error) === '40P01' && !context.inTransaction && attempt < DEADLOCK_ATTEMPTS
-          if (!retry) pgInsertError(error, label)
-        }
+      const back = await writing(async () =>
+        statement
+          ? rowsOf(statement, arrays !== undefined, true)
+          : ((
+              await db
+                .insert(table)
+                .values(part.map((entry) => valuesForDrizzle(entry.values, inherited)))
+                .onConflictDoNothing({ target })
+                .returning(returning)
+            ).map((row) =>
+              primaryKey.map((field) => (row as Record<string, unknown>)[field]),
+            ) as unknown[][]),
+      )
+      for (const row of back) {
+        const pk: Record<string, unknown> = {}
+        primaryKey.forEach((field, f) => {
+          pk[field] = statement ? column(field).mapFromDriverValue(row[f]) : row[f]
+        })
+        inserted.add(rowIdentity(primaryKey, pk))
       }
     }
     const found = (await findMany(entries.map((entry) => entry.key))) as (
@@ -422,7 +584,7 @@ export function pgBatch(context: PgBatchContext) {
     return claimCreators(entries, ordered, found, inserted, primaryKey)
   }
 
-  return { findMany, insertMany }
+  return { findMany, insertMany, findOrInsertMany }
 }
 
 /**
@@ -433,14 +595,43 @@ export function pgBatch(context: PgBatchContext) {
  * object: each driver writes those its own way, which the statement with one parameter per value keeps).
  */
 function arrayLiteral(values: readonly unknown[]): string | undefined {
-  const cells: string[] = []
-  for (const value of values) {
-    if (value === null) cells.push('NULL')
-    else if (typeof value === 'string')
-      cells.push(`"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)
-    else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-      cells.push(`"${String(value)}"`)
-    else return undefined
+  let literal = '{'
+  for (let i = 0; i < values.length; i++) {
+    const cell = arrayCell(values[i])
+    if (cell === undefined) return undefined
+    literal += i > 0 ? `,${cell}` : cell
   }
-  return `{${cells.join(',')}}`
+  return `${literal}}`
 }
+
+/**
+ * {@link arrayLiteral} of the `field` of every row, each value encoded by its column (`mapToDriverValue`) as a
+ * parameter would be, a null as SQL NULL; without an array of the values in between.
+ */
+function columnLiteral(
+  rows: readonly Record<string, unknown>[],
+  field: string,
+  column: Column,
+): string | undefined {
+  let literal = '{'
+  for (let i = 0; i < rows.length; i++) {
+    const value = (rows[i] as Record<string, unknown>)[field]
+    const cell = value === null ? 'NULL' : arrayCell(column.mapToDriverValue(value))
+    if (cell === undefined) return undefined
+    literal += i > 0 ? `,${cell}` : cell
+  }
+  return `${literal}}`
+}
+
+/** One element of {@link arrayLiteral}; undefined for a value it does not write. */
+function arrayCell(value: unknown): string | undefined {
+  if (value === null) return 'NULL'
+  if (typeof value === 'string')
+    return `"${ESCAPED.test(value) ? value.replaceAll('\\', '\\\\').replaceAll('"', '\\"') : value}"`
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return `"${String(value)}"`
+  return undefined
+}
+
+/** The characters an array literal's quoted element escapes with a backslash. */
+const ESCAPED = /["\\]/

@@ -215,6 +215,42 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     expect(onTable.map((query) => query.slice(0, 6))).toEqual(['select', 'insert', 'select'])
   })
 
+  test('a table with a statement-level INSERT trigger: a batch of hits fires it never, a batch with misses once', async () => {
+    const { name, store } = await makeItems()
+    const log = h.table('log')
+    await h.exec(`create table ${log} (n int)`)
+    await h.exec(
+      `create function ${log}_fn() returns trigger language plpgsql as $$ begin insert into ${log} values (1); return null; end $$`,
+    )
+    await h.exec(
+      `create trigger ${log}_t after insert on ${name} for each statement execute function ${log}_fn()`,
+    )
+    await h.exec(`insert into ${name} (slug, title) values ('a', 'A'), ('b', 'B')`)
+    const fired = async () => Number((await h.rows(`select count(*)::int as n from ${log}`))[0]?.n)
+    const before = await fired()
+    const hits = await getOrCreateMany(
+      store,
+      ['a', 'b'].map((slug) => ({ key: { slug }, defaults: { title: 'new' } })),
+      strategy,
+    )
+    expect(hits.map((r) => [r.row.title, r.created])).toEqual([
+      ['A', false],
+      ['B', false],
+    ])
+    expect(await fired()).toBe(before)
+    const mixed = await getOrCreateMany(
+      store,
+      ['a', 'c'].map((slug) => ({ key: { slug }, defaults: { title: 'new' } })),
+      strategy,
+    )
+    expect(mixed.map((r) => [r.row.title, r.created])).toEqual([
+      ['A', false],
+      ['new', true],
+    ])
+    expect(await fired()).toBe(before + 1)
+    await h.exec(`drop trigger ${log}_t on ${name}; drop function ${log}_fn()`)
+  })
+
   test('keys with the characters an array literal escapes are read and written as given, in one statement each', async () => {
     const { name, store } = await makeItems()
     const slugs = [

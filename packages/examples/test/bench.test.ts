@@ -193,3 +193,17 @@ describe('pnpm bench options', () => {
     expect([mixed.pool, mixed.concurrency]).toEqual([16, 32])
   })
 })
+
+describe('pnpm bench targets', () => {
+  test("issue 14's targets: miss storm 0.78× the INSERT floor and 1.3× Django; the 1-node Redis lock 1.3× at 4 callers, 1.5× at 8", async () => {
+    const { expectations } = await import('../src/bench/targets.js')
+    const target = (callers: number, label: string) =>
+      expectations([], callers).find((expectation) => expectation.label === label)
+    expect(target(4, 'constraintStrategy miss storm ÷ floor INSERT')?.target).toBe(0.78)
+    expect(target(4, "constraintStrategy miss storm ÷ Django's get_or_create")?.target).toBe(1.3)
+    const redis = 'redisLockStrategy (1 node) miss storm ÷ Redis lock around every call'
+    expect([target(4, redis)?.target, target(8, redis)?.target]).toEqual([1.3, 1.5])
+    // Nothing measured, nothing judged.
+    expect(expectations([], 4).every((expectation) => expectation.met === undefined)).toBe(true)
+  })
+})

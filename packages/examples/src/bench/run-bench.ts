@@ -87,7 +87,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       environment: describeEnvironment(postgresVersion, redis.label, options),
       workloads: options.workloads.map((id) => ({ id, title: all[id].title, floor: all[id].floor })),
       cells,
-      expectations: expectations(cells),
+      expectations: expectations(cells, options.sizes.callersPerKey),
     }
   } finally {
     guard.releaseSignals()

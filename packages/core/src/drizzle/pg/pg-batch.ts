@@ -13,7 +13,7 @@ import { keyWhere } from '../common/key-where.js'
 import type { castFor, PgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError, sqlState } from './pg-errors.js'
-import { readPgInsertTriggers } from './pg-key-check.js'
+import { readPgAllInsertTriggers } from './pg-key-check.js'
 import { type RawPreparer, statementName } from './pg-session.js'
 
 /** What {@link pgBatch} needs of its store. */
@@ -273,18 +273,31 @@ export function pgBatch(context: PgBatchContext) {
     return found
   }
 
-  let triggers: { readonly until: number; readonly none: Promise<boolean> } | undefined
-  /** Whether the table has no trigger that runs before each inserted row (read again after a second). */
-  function noTriggers(): Promise<boolean> {
+  let triggers:
+    | { readonly until: number; readonly list: Promise<{ name: string; beforeRow: boolean }[]> }
+    | undefined
+  /** The table's INSERT triggers (read again after a second). */
+  function insertTriggers(): Promise<{ name: string; beforeRow: boolean }[]> {
     const now = performance.now()
     if (!triggers || now >= triggers.until) {
-      const none = readPgInsertTriggers(db, context.relation).then((names) => names.length === 0)
-      triggers = { until: now + TRIGGERS_RECHECK_MS, none }
-      none.catch(() => {
+      const list = readPgAllInsertTriggers(db, context.relation)
+      triggers = { until: now + TRIGGERS_RECHECK_MS, list }
+      list.catch(() => {
         triggers = undefined
       })
     }
-    return triggers.none
+    return triggers.list
+  }
+  /** Whether the table has no trigger that runs before each inserted row (which may rewrite the key). */
+  async function noTriggers(): Promise<boolean> {
+    return !(await insertTriggers()).some((trigger) => trigger.beforeRow)
+  }
+  /**
+   * Whether the table has no INSERT trigger at all: the one statement that reads and inserts runs an INSERT
+   * even when every key is found, which would fire a statement-level trigger on a batch of hits.
+   */
+  async function noInsertTriggers(): Promise<boolean> {
+    return (await insertTriggers()).length === 0
   }
 
   /**
@@ -448,7 +461,7 @@ export function pgBatch(context: PgBatchContext) {
    * in neither (a row committed by another caller after the snapshot, which the conflict skipped) answers
    * no row. Undefined, nothing written, where the statement cannot be written so (a key with a NULL, which
    * `=` does not find; rows that give different columns; a type an array cannot carry; a key column the
-   * insert does not write) or the table has a trigger that runs before each inserted row.
+   * insert does not write) or the table has an INSERT trigger (a statement-level one would fire on a batch of hits).
    */
   async function findOrInsertMany(
     entries: readonly { readonly key: Record<string, unknown>; readonly values: Record<string, unknown> }[],
@@ -458,7 +471,7 @@ export function pgBatch(context: PgBatchContext) {
     for (const entry of entries) {
       for (const name of keyNames) if (entry.key[name] === null) return undefined
     }
-    if (!(await noTriggers())) return undefined
+    if (!(await noInsertTriggers())) return undefined
     for (const entry of entries) {
       const reading = context.factsFor(entry.key)
       if (reading) await reading

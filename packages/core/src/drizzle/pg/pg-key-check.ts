@@ -72,6 +72,25 @@ function describe(key: Record<string, unknown>): string {
 }
 
 /**
+ * The enabled, user-defined INSERT triggers of `relation` (`pg_trigger.tgtype`: INSERT 4), whatever their
+ * timing and level, each with whether it runs before each row (ROW 1, BEFORE 2): one round trip.
+ */
+export async function readPgAllInsertTriggers(
+  db: AnyPgDatabase,
+  relation: string,
+): Promise<{ readonly name: string; readonly beforeRow: boolean }[]> {
+  const rows = rowsOf(
+    await db.execute(sql`select tgname::text as name, tgtype::int & 7 = 7 as before_row from pg_trigger
+      where tgrelid = ${relation}::regclass and not tgisinternal and tgenabled <> 'D' and tgtype::int & 4 = 4
+      order by tgname`),
+  )
+  return rows.map((row) => ({
+    name: String(row.name),
+    beforeRow: row.before_row === true || row.before_row === 't',
+  }))
+}
+
+/**
  * The enabled, user-defined triggers that run before each row inserted into `relation` (`pg_trigger.tgtype`:
  * ROW 1, BEFORE 2, INSERT 4), by name: one round trip.
  */

@@ -84,8 +84,9 @@ function entriesOf<Row, Key, Values>(
  * Every item is checked before any I/O, as `getOrCreate` checks its arguments; an invalid one fails the call
  * with its error, its message prefixed with where (`items[3].key: …`), and nothing is written. The distinct
  * keys then go to the strategy's `getOrCreateMany` where it has one (`constraintStrategy()` does: three
- * statements per chunk on a store with `findMany` and `insertManyIfAbsentAtomically`, such as the Postgres
- * drizzle stores), else to its `getOrCreate`, {@link GET_OR_CREATE_MANY_CONCURRENCY} keys at a time. When a
+ * statements per chunk on a store with `findMany` and `insertManyIfAbsentAtomically`, one for the keys whose
+ * `defaults` are objects on a store with `findOrInsertManyAtomically` too, as the Postgres drizzle stores
+ * have), else to its `getOrCreate`, {@link GET_OR_CREATE_MANY_CONCURRENCY} keys at a time. When a
  * key fails, no further key is started, the ones in flight finish, and the call rejects with the first error;
  * outside a transaction the keys settled before it keep their rows (each one is what `getOrCreate` would have
  * left), so the call can be run again as it is, but which of them it created is lost with the results.

@@ -107,7 +107,8 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * For `getOrCreateMany`: the row of each key, in the order of `keys` (`undefined` where none), each compared
    * as `find` compares it (the database's equality), read in as few statements as the database allows, each
    * a new statement (as `find(key, { fresh: true })`). The keys have the same fields. Optional: with it and
-   * {@link Store.insertManyIfAbsentAtomically}, the constraint strategy settles a batch in three statements;
+   * {@link Store.insertManyIfAbsentAtomically}, the constraint strategy settles a batch in three statements
+   * (in one where the store has {@link Store.findOrInsertManyAtomically} too and the `defaults` are objects);
    * without, one key at a time.
    */
   findMany?(keys: readonly Key[]): Promise<(Row | undefined)[]>

@@ -481,15 +481,15 @@ export function pgBatch(context: PgBatchContext) {
     const arrays = await rowArrays(ordered)
     if (arrays === undefined) return undefined
     const { names, types, params } = arrays
-    const at = keyNames.map((name) => names.indexOf(name))
-    if (at.includes(-1)) return undefined
+    const keyCells = keyNames.map((name) => names.indexOf(name))
+    if (keyCells.includes(-1)) return undefined
     const shape = `${names.join('\u0000')}\u0001${keyNames.join('\u0000')}`
     let statement = findOrInsertTexts.get(shape)
     if (statement === undefined) {
       const probe = (target: string) =>
         keyNames
           .map((name, k) => {
-            const ref = sql.raw(`goc_rows."goc_c${at[k]}"`)
+            const ref = sql.raw(`goc_rows."goc_c${keyCells[k]}"`)
             const cast = casts(name)
             return `${target}${columnText(name)} = ${text(cast ? cast(ref) : ref)}`
           })

@@ -167,7 +167,8 @@ export function pgStore<T extends PgTable>(
     }
   }
 
-  // getOrCreateMany's three statements (a read of every key, one insert, a read back), where they can run.
+  // getOrCreateMany's batch (one statement that reads and inserts, or a read of every key, one insert and a
+  // read back), where it can run.
   const batch =
     preparer &&
     pgBatch({

@@ -1,6 +1,6 @@
 import { type Column, getTableName, SQL, sql } from 'drizzle-orm'
 import type { MySqlTable } from 'drizzle-orm/mysql-core'
-import { keyId } from '../../key.js'
+import { keyOrder } from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle, valuesTuples } from '../common/insert-parameters.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
@@ -297,12 +297,9 @@ export function mysqlBatch(context: MySqlBatchContext) {
     // does not roll a failed statement back (MyISAM, Aria) would keep part of a refused insert.
     if (!(await batchable())) return undefined
     // One order for every batch (by key), so that two batches meet their keys' index records in one order.
-    const ids = new Map(entries.map((entry) => [entry, keyId(entry.key)]))
-    const ordered = [...entries].sort((a, b) => {
-      const x = ids.get(a) as string
-      const y = ids.get(b) as string
-      return x < y ? -1 : x > y ? 1 : 0
-    })
+    const ordered = keyOrder(entries.map((entry) => entry.key)).map(
+      (i) => entries[i] as (typeof entries)[number],
+    )
     const chunk = Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, Object.keys(columns).length)))
     /** Entries this call inserted: their rows are read back. */
     const inserted = new Set<(typeof entries)[number]>()

@@ -1,7 +1,6 @@
 import { type Column, is, SQL, sql } from 'drizzle-orm'
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core'
-import { keyId } from '../../key.js'
-import { claimCreators, primaryKeyFields, rowIdentity } from '../common/batch-claims.js'
+import { claimCreators, keyOrder, primaryKeyFields, rowIdentity } from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import type { AnySQLiteDatabase } from './sqlite-database.js'
@@ -192,12 +191,9 @@ export function sqliteBatch(context: SqliteBatchContext) {
     for (const entry of entries) await checkBeforeWrite(entry.key)
     // Rows in one order for every batch (by key), as on Postgres: the creator among keys the database treats
     // as equal is the first of them in this order.
-    const ids = new Map(entries.map((entry) => [entry, keyId(entry.key)]))
-    const ordered = [...entries].sort((a, b) => {
-      const x = ids.get(a) as string
-      const y = ids.get(b) as string
-      return x < y ? -1 : x > y ? 1 : 0
-    })
+    const ordered = keyOrder(entries.map((entry) => entry.key)).map(
+      (i) => entries[i] as (typeof entries)[number],
+    )
     const targetFields = Object.keys((entries[0] as (typeof entries)[number]).key).sort()
     const target = targetFields.map(column) as SQLiteColumn[]
     const returning = Object.fromEntries(primaryKey.map((field) => [field, column(field) as SQLiteColumn]))

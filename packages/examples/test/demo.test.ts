@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { databaseUrl, WORKER_NODE_FLAGS } from '@getorcreate/test-support'
+import { againAfterWasmCrash, databaseUrl, WORKER_NODE_FLAGS } from '@getorcreate/test-support'
 import { describe, expect, test } from 'vitest'
 import { isWrong, runDemo } from '../src/demo.js'
 import type { DemoBrokenJob } from './workers/demo-broken.js'
@@ -19,8 +19,15 @@ interface Exit {
 /**
  * Run the TypeScript file `script` (relative to the package) in a new Node process, as `pnpm demo` runs
  * src/demo.ts (workspace packages as sources, through tsx), with `args` and `env`; killed after two minutes.
+ * These children open embedded PGlite: one that dies of V8's WebAssembly SIGSEGV is run once more
+ * ({@link againAfterWasmCrash}).
  */
 function runNode(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Exit> {
+  return againAfterWasmCrash(script, () => runNodeOnce(script, args, env))
+}
+
+/** {@link runNode}, one process. */
+function runNodeOnce(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Exit> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, script, ...args], {
       cwd: PACKAGE_DIR,

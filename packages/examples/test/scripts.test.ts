@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { againAfterWasmCrash } from '@getorcreate/test-support'
 import { describe, expect, test } from 'vitest'
 
 const examples = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -25,15 +26,26 @@ function nodeFlags(): string[] {
 }
 
 interface Ran {
-  /** The exit code; `null` when the process had to be killed (it did not end by itself). */
+  /** The exit code; `null` when the process had to be killed (it did not end by itself) or died of a signal. */
   readonly code: number | null
+  /** The signal it died of, `null` when it exited (or had to be killed). */
+  readonly signal: NodeJS.Signals | null
   readonly stdout: string
   readonly stderr: string
   readonly ms: number
 }
 
-/** Run `file` (under src/) as the package scripts run files, with `env` added; kill it after `limitMs`. */
+/**
+ * Run `file` (under src/) as the package scripts run files, with `env` added; kill it after `limitMs`. A
+ * script may open embedded PGlite: one that dies of V8's WebAssembly SIGSEGV is run once more
+ * ({@link againAfterWasmCrash}).
+ */
 function runScript(file: string, env: Record<string, string | undefined>, limitMs: number): Promise<Ran> {
+  return againAfterWasmCrash(file, () => runScriptOnce(file, env, limitMs))
+}
+
+/** {@link runScript}, one process. */
+function runScriptOnce(file: string, env: Record<string, string | undefined>, limitMs: number): Promise<Ran> {
   const started = Date.now()
   const merged: Record<string, string | undefined> = { ...process.env, ...env }
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]
@@ -57,9 +69,15 @@ function runScript(file: string, env: Record<string, string | undefined>, limitM
   }, limitMs)
   return new Promise((resolve, reject) => {
     child.on('error', reject)
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer)
-      resolve({ code: killed ? null : code, stdout, stderr, ms: Date.now() - started })
+      resolve({
+        code: killed ? null : code,
+        signal: killed ? null : signal,
+        stdout,
+        stderr,
+        ms: Date.now() - started,
+      })
     })
   })
 }

@@ -9,7 +9,8 @@
  * - concurrency.ts: the bounded concurrent runner and the seeded shuffle;
  * - race.ts: the race invariants, counted exactly;
  * - sql.ts: the WHERE clause of the tests' counting queries;
- * - workers.ts: worker processes that start together (ready / go).
+ * - workers.ts: worker processes that start together (ready / go), and the one rerun of a child that met
+ *   V8's WebAssembly crash.
  *
  * Apart: `@getorcreate/test-support/probes` (the guest checks' connections: postgres.js, mysql2, ioredis),
  * `@getorcreate/test-support/redis-nodes` (`redis-server` processes and ioredis clients) and

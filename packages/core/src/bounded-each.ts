@@ -1,3 +1,5 @@
+import { onlyField } from './key.js'
+
 /**
  * How many keys of one `getOrCreateMany` call are settled at once where they are settled one by one (each one
  * strategy call in flight, on a connection of its own).
@@ -50,8 +52,12 @@ export async function boundedEach<T>(
 export function byKeyShape(keys: readonly unknown[]): number[][] {
   const shapes = new Map<string, number[]>()
   keys.forEach((key, i) => {
-    const names = Object.keys(key as object)
-    const shape = names.length === 1 ? (names[0] as string) : names.sort().join('\u0000')
+    // One field, the common case, without an array of names.
+    const shape =
+      onlyField(key as Record<string, unknown>) ??
+      Object.keys(key as object)
+        .sort()
+        .join('\u0000')
     const same = shapes.get(shape)
     if (same) same.push(i)
     else shapes.set(shape, [i])

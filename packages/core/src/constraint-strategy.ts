@@ -27,6 +27,12 @@ const BATCH_KEYS = 1000
 /** Keys settled at once, one `getOrCreate` each, where a store cannot batch (as `getOrCreateMany` does). */
 const MANY_AT_ONCE = GET_OR_CREATE_MANY_CONCURRENCY
 
+/** Whether a field of `key` (a validated key: own fields only) is null. */
+function hasNull(key: Record<string, unknown>): boolean {
+  for (const field in key) if (key[field] === null && Object.hasOwn(key, field)) return true
+  return false
+}
+
 /** Options of {@link constraintStrategy}. */
 export interface ConstraintStrategyOptions {
   /**
@@ -342,9 +348,15 @@ export function createConstraintStrategy(
     type Entry = (typeof entries)[number]
     const results: GetOrCreateResult<Row>[] = new Array(entries.length)
     // Every key checked first (the index, the NULL rule): nothing is read or written for a batch that fails.
-    for (const entry of entries) {
-      const insert = checkedInsert(store, entry.key)
-      if (typeof insert !== 'function') await insert
+    // The index is a matter of the fields, so one key of each shape asks; the NULL rule is each key's own.
+    const shapes = byKeyShape(entries.map((entry) => entry.key))
+    for (const indexes of shapes) {
+      for (let n = 0; n < indexes.length; n++) {
+        const { key } = entries[indexes[n] as number] as Entry
+        if (n > 0 && !hasNull(key as Record<string, unknown>)) continue
+        const insert = checkedInsert(store, key)
+        if (typeof insert !== 'function') await insert
+      }
     }
     const one = async (i: number) => {
       const entry = entries[i] as Entry
@@ -368,7 +380,7 @@ export function createConstraintStrategy(
       alone.push(...entries.keys())
     } else {
       // One key shape per statement: its fields, in order.
-      for (const indexes of byKeyShape(entries.map((entry) => entry.key))) {
+      for (const indexes of shapes) {
         for (let from = 0; from < indexes.length; from += BATCH_KEYS) {
           let chunk = indexes.slice(from, from + BATCH_KEYS)
           if (typeof findOrInsert === 'function') {

@@ -161,12 +161,10 @@ async function settleItems<Row, Key, Values>(
   // By item index: the result of each item that settled its key.
   const settled: (GetOrCreateResult<Row> | undefined)[] = new Array(entries.length)
   if (typeof strategy.getOrCreateMany === 'function') {
+    // The entries themselves (a key and its values, and the id the strategy does not read): no object per key.
     const answers = await strategy.getOrCreateMany(
       store,
-      settling.map((index) => {
-        const entry = entries[index] as Entry<Values>
-        return { key: entry.key as Key, values: entry.values }
-      }),
+      settling.map((index) => entries[index] as Entry<Values> as { key: Key; values: NewRowValues<Values> }),
     )
     if (!Array.isArray(answers) || answers.length !== settling.length) {
       throw new TypeError(

@@ -96,7 +96,11 @@ function checkNames(key: Record<string, unknown>, names: string[], fields?: read
       )
     }
   }
-  for (const name of names) encodeValue(name, key[name])
+  for (const name of names) {
+    const value = key[name]
+    // A string is always valid: no tuple to build for the common case.
+    if (typeof value !== 'string') encodeValue(name, value)
+  }
 }
 
 /**
@@ -185,17 +189,20 @@ function checkDefaults(key: Record<string, unknown>, defaults: unknown, fields?:
   }
   if (fields) {
     const unknown: string[] = []
-    for (const name of Object.keys(defaults)) if (!fields.includes(name)) unknown.push(name)
+    // `for…in` and `hasOwn`: the own enumerable names, as Object.keys gives them, without their array.
+    for (const name in defaults) {
+      if (Object.hasOwn(defaults, name) && !fields.includes(name)) unknown.push(name)
+    }
     if (unknown.length > 0) {
       throw new ConflictingDefaultsError(
         `defaults name ${quoteList(unknown)}, which the table does not have; they would be dropped silently. Its fields: ${fields.join(', ')}.`,
       )
     }
   }
-  for (const name of Object.keys(key)) {
+  for (const name in key) {
     // Own fields only: `in` would also see what every object inherits (a key column named `constructor`
     // or `toString` would meet Object.prototype's function, and every defaults object would conflict).
-    if (!Object.hasOwn(defaults, name) || defaults[name] === undefined) continue
+    if (!Object.hasOwn(key, name) || !Object.hasOwn(defaults, name) || defaults[name] === undefined) continue
     if (!sameKeyValue(name, key[name], defaults[name])) {
       throw new ConflictingDefaultsError(
         `defaults give key field "${name}" a different value than the key does. A created row always has the key's values: leave "${name}" out of defaults.`,
@@ -253,19 +260,32 @@ function quotedName(name: string): string {
 }
 
 /**
+ * The name of the one own enumerable field of `key` (a plain object); `undefined` when it has none or several.
+ * What `Object.keys(key)` would tell for the common one-field key, without an array per key.
+ */
+export function onlyField(key: Record<string, unknown>): string | undefined {
+  let only: string | undefined
+  for (const name in key) {
+    if (!Object.hasOwn(key, name)) continue
+    if (only !== undefined) return undefined
+    only = name
+  }
+  return only
+}
+
+/**
  * An id of a key already validated (fields in any order): equal for two keys exactly when
  * {@link encodeKey} encodes them alike. For the in-process single flight; not part of the public API.
  */
 export function keyId(key: Record<string, unknown>): string {
-  const names = Object.keys(key)
-  if (names.length === 1) {
+  const name = onlyField(key)
+  if (name !== undefined) {
     // One field, the common case: the quoted name, then the tag and the text (no JSON array to build).
-    const name = names[0] as string
     const value = key[name]
     if (typeof value === 'string') return `${quotedName(name)}s${value}`
     const [tag, text = ''] = encodeValue(name, value)
     return `${quotedName(name)}${tag}${text}`
   }
-  names.sort()
+  const names = Object.keys(key).sort()
   return JSON.stringify(names.map((name) => [name, ...encodeValue(name, key[name])]))
 }

@@ -36,7 +36,9 @@ export function checkKeyTypes(
   columns: Record<string, Column>,
   key: Record<string, unknown>,
 ): void {
-  for (const field of Object.keys(key)) {
+  // `for…in` and `hasOwn`: the key's own fields, as Object.keys gives them, without an array per key.
+  for (const field in key) {
+    if (!Object.hasOwn(key, field)) continue
     const value = key[field]
     const column = columns[field]
     if (!column) continue

@@ -10,8 +10,10 @@
  * catalog). The ratios are the medians of the ratios within a round. Prints ratios, not a verdict on this
  * machine's speed.
  *
- * Options: `--keys N` (default 1000), `--calls N` (batches per system and round, default 5), `--rounds N`
- * (counted, default 5), `--warmup N` (uncounted rounds first, default 1), `--pool N` (default 16).
+ * Options: `--keys N` (default 1000), `--calls N` (batches per system and round, default 20: a system's round
+ * then lasts about 150 ms at 1,000 keys, so that one garbage collection or scheduling pause of 10–15 ms does
+ * not decide it, as it could in the 30 ms of 5 batches), `--rounds N` (counted, default 5),
+ * `--warmup N` (uncounted rounds first, default 1), `--pool N` (default 16).
  */
 import { pathToFileURL } from 'node:url'
 import { getOrCreate, getOrCreateMany } from '@getorcreate/core'
@@ -37,7 +39,7 @@ export interface BatchRound {
 export interface BatchOptions {
   readonly databaseUrl: string
   readonly keys: number
-  /** Batches of `keys` new keys each system makes per round, one after the other. Default 5. */
+  /** Batches of `keys` new keys each system makes per round, one after the other. Default 20. */
   readonly calls?: number
   readonly rounds: number
   /** Rounds run first and not counted. Default 1. */
@@ -72,7 +74,7 @@ export async function runBatchBench(options: BatchOptions): Promise<{
   manyOverPeers: Record<keyof typeof PEERS, number>
 }> {
   const { databaseUrl, keys, rounds, pool, print } = options
-  const calls = options.calls ?? 5
+  const calls = options.calls ?? 20
   const warmup = options.warmup ?? 1
   const sql = postgres(databaseUrl, { max: pool, onnotice: () => {} })
   const sequelize = new Sequelize(databaseUrl, { logging: false, pool: { max: pool, min: 0 } })
@@ -216,7 +218,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   runBatchBench({
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test',
     keys: option(args, '--keys', 1000),
-    calls: option(args, '--calls', 5),
+    calls: option(args, '--calls', 20),
     rounds: option(args, '--rounds', 5),
     warmup: option(args, '--warmup', 1, 0),
     pool: option(args, '--pool', 16),

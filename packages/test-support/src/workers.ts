@@ -185,10 +185,10 @@ export interface ChildEnd {
  * Run `run` (which starts one child process that opens embedded PGlite, and resolves with how it ended); if
  * the child died of `SIGSEGV`, say so on stderr and run it once more. PGlite is PostgreSQL compiled to
  * WebAssembly, and Node's V8 has an open, intermittent crash (a native `SIGSEGV`, nothing printed; this
- * repository's CI met it once in the demo's child) while a process compiles and starts that module; the code of this
- * repository runs no native code in those children, so that crash says nothing about what a test checks. A
- * second `SIGSEGV`, or any other ending, is returned as it is for the test to judge: a child that crashes
- * twice in a row still fails its test.
+ * repository's CI met it once, in the demo's child) while a process compiles and starts that module; the
+ * code of this repository runs no native code in those children, so that crash says nothing about what a
+ * test checks. A second `SIGSEGV`, or any other ending, is returned as it is for the test to judge: a child
+ * that crashes twice in a row still fails its test.
  */
 export async function againAfterWasmCrash<T extends ChildEnd>(
   what: string,

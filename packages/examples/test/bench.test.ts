@@ -207,3 +207,51 @@ describe('pnpm bench targets', () => {
     expect(expectations([], 4).every((expectation) => expectation.met === undefined)).toBe(true)
   })
 })
+
+describe('pnpm bench rounds', () => {
+  test('each round runs every system once, and no system follows the same one in every round', async () => {
+    const { turnOrder } = await import('../src/bench/rounds.js')
+    const systems = Array.from({ length: 19 }, (_, i) => `s${i}`)
+    const orders = Array.from({ length: 7 }, (_, r) => turnOrder(systems, r + 1))
+    for (const order of orders) expect([...order].sort()).toEqual([...systems].sort())
+    // A rotation keeps every system behind the same one: the system after the INSERT floor, slowed by the
+    // work the floor leaves Postgres, would be the same in every round.
+    const before = (order: readonly string[], system: string) => order[order.indexOf(system) - 1]
+    for (const system of systems) {
+      const predecessors = new Set(orders.map((order) => before(order, system)))
+      expect(predecessors.size, system).toBeGreaterThan(1)
+    }
+    // Seeded: a run replays.
+    expect(turnOrder(systems, 3)).toEqual(orders[2])
+  })
+
+  test("a turn's table is vacuumed and analyzed before the next turn (autovacuum then has nothing to do during it)", async () => {
+    const { settleTable } = await import('../src/bench/rounds.js')
+    const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+    const made: string[] = []
+    try {
+      const fenced = systemById('ours-redis-lock-fenced')
+      const missStorm = workloads(tiny(1).sizes)['miss-storm']
+      const tables = await createTables(admin, `settle${process.pid}`, missStorm, [fenced], made)
+      const own = tables.get(fenced.id)!
+      await admin.unsafe(
+        `insert into ${own} (slug, label) select 'new-' || g, 'n' from generate_series(1, 5000) g`,
+      )
+      const stats = () =>
+        admin<{ relname: string; vacuums: number; analyzes: number }[]>`
+          select relname, vacuum_count::int as vacuums, analyze_count::int as analyzes
+          from pg_stat_user_tables where relname in (${own}, ${fencesTableFor(own)}) order by relname`
+      const before = await stats()
+      await settleTable(admin, own, true)
+      const after = await stats()
+      expect(after.map((row) => row.relname)).toEqual([own, fencesTableFor(own)])
+      after.forEach((row, i) => {
+        expect(row.vacuums, row.relname).toBe((before[i]?.vacuums ?? 0) + 1)
+        expect(row.analyzes, row.relname).toBe((before[i]?.analyzes ?? 0) + 1)
+      })
+    } finally {
+      await dropTables(admin, made)
+      await admin.end({ timeout: 5 })
+    }
+  })
+})

@@ -1,14 +1,19 @@
 /**
- * One workload's rounds: every system takes its turn on its own table, round after round, the order rotating
- * each round so the machine's noise falls on every system alike. Each turn's answers are checked against the
- * table; a turn for which Postgres had no connection left is run again, twice at most, 3 s later.
+ * One workload's rounds: every system takes its turn on its own table, round after round, in an order
+ * shuffled anew each round (seeded: a run replays), so that no system always follows the same one. Each
+ * turn's answers are checked against the table, which is then vacuumed and analyzed before the next turn
+ * starts: the work a turn leaves Postgres (autovacuum of a table that grew by thousands of rows in a
+ * second) is done between turns, not during the next system's. A turn for which Postgres had no connection
+ * left is run again, twice at most, 3 s later.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import { shuffle } from '@getorcreate/test-support'
 import type postgres from 'postgres'
 import { BenchError, type BenchOptions } from './options.js'
 import type { TurnRunner } from './runner.js'
 import { aggregate, type Cell, measureTurn, type TurnMeasure } from './stats.js'
 import type { System } from './system.js'
+import { fencesTableFor } from './tables.js'
 import { TooManyConnectionsError, type TurnSpec } from './turn.js'
 import type { Workload } from './workloads.js'
 
@@ -30,15 +35,33 @@ export interface WorkloadRun {
   turnDone(system: System, round: number, measure: TurnMeasure): void
 }
 
+/**
+ * The systems in the order of their turns in `round`: shuffled, seeded by the round (a run replays). A
+ * rotation would keep each system behind the same one every round, and one that leaves Postgres busy (the
+ * INSERT floor, which adds rows fastest) would then slow the same system every round.
+ */
+export function turnOrder<T>(systems: readonly T[], round: number): T[] {
+  return shuffle([...systems], round * 7_919)
+}
+
+/**
+ * Vacuum and analyze a turn's `table` (and its fences table, for a fenced system) before the next turn:
+ * autovacuum would otherwise do it while the next system runs, a table that grew by thousands of rows
+ * costing a third of a 0.3 s turn on a 2-core machine.
+ */
+export async function settleTable(admin: postgres.Sql, table: string, fenced: boolean): Promise<void> {
+  await admin.unsafe(`vacuum (analyze) ${table}`)
+  if (fenced) await admin.unsafe(`vacuum (analyze) ${fencesTableFor(table)}`)
+}
+
 /** Run every round of the workload; returns one cell per system, its rates also taken against the floor's. */
 export async function runRounds(run: WorkloadRun): Promise<Cell[]> {
   const { options, workload, systems } = run
   const seeded = new Set(workload.seeded)
   const turns = new Map<string, TurnMeasure[]>(systems.map((system) => [system.id, []]))
   for (let round = 1; round <= options.rounds; round++) {
-    for (let i = 0; i < systems.length; i++) {
+    for (const system of turnOrder(systems, round)) {
       if (run.interrupted()) throw new BenchError('Interrupted.')
-      const system = systems[(i + round) % systems.length]!
       const measure = await measureWithRetries(run, system, round, seeded)
       turns.get(system.id)!.push(measure)
       run.turnDone(system, round, measure)
@@ -122,5 +145,6 @@ async function measureOnce(
   const asked = [...new Set(calls)]
   const rows = await run.admin<{ slug: string; id: number }[]>`
     select slug, id from ${run.admin(table)} where slug = any(${asked})`
+  await settleTable(run.admin, table, system.fenced === true)
   return measureTurn(round, split, results, rows, seeded)
 }

@@ -2,7 +2,7 @@ import { ConflictingDefaultsError, encodeKey, InvalidKeyError, validateKey } fro
 import { keyValue } from '@getorcreate/test-support/arbitraries'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { keyOrder } from '../src/drizzle/common/batch-claims.js'
+import { entriesInKeyOrder, keyOrder } from '../src/drizzle/common/batch-claims.js'
 import { keyId, mergeDefaults } from '../src/key.js'
 
 describe('encodeKey', () => {
@@ -131,5 +131,20 @@ describe('keyId and keyOrder', () => {
     // Keys of other values, and of several fields, by keyId itself.
     const mixed = [{ n: 2 }, { n: 10 }, { n: 1 }]
     expect(keyOrder(mixed)).toEqual([2, 1, 0]) // 'n1' < 'n10' < 'n2'
+  })
+
+  test('entriesInKeyOrder: the entries themselves, in keyOrder of their keys', () => {
+    const entries = [
+      { key: { slug: 'b' }, values: { n: 1 } },
+      { key: { slug: 'a' }, values: { n: 2 } },
+      { key: { slug: 'c' }, values: { n: 3 } },
+    ]
+    const ordered = entriesInKeyOrder(entries)
+    expect(ordered.map((entry) => entry.values.n)).toEqual([2, 1, 3])
+    expect(ordered[0]).toBe(entries[1])
+    // Keys of two fields, by keyId.
+    const pairs = [{ key: { a: 2, b: 'x' } }, { key: { a: 1, b: 'y' } }]
+    expect(entriesInKeyOrder(pairs)).toEqual(keyOrder(pairs.map((entry) => entry.key)).map((i) => pairs[i]))
+    expect(entriesInKeyOrder([])).toEqual([])
   })
 })

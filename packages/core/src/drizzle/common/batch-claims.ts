@@ -6,7 +6,7 @@ import type { Column } from 'drizzle-orm'
 import { is } from 'drizzle-orm'
 import { PgTable, getTableConfig as pgTableConfig } from 'drizzle-orm/pg-core'
 import { SQLiteTable, getTableConfig as sqliteTableConfig } from 'drizzle-orm/sqlite-core'
-import { keyId } from '../../key.js'
+import { keyId, onlyField } from '../../key.js'
 import { checkKeyTypes } from './columns.js'
 
 /** A primary key value as text that tells values apart: a Date to the millisecond, bytes as hex. */
@@ -39,8 +39,8 @@ export function rowIdentity(fields: readonly string[], row: Record<string, unkno
  */
 export function keyOrder(keys: readonly Record<string, unknown>[]): number[] {
   const indexes = keys.map((_, i) => i)
-  const [name, ...more] = keys.length > 0 ? Object.keys(keys[0] as object) : []
-  if (name !== undefined && more.length === 0 && keys.every((key) => typeof key[name] === 'string')) {
+  const name = keys.length > 0 ? onlyField(keys[0] as Record<string, unknown>) : undefined
+  if (name !== undefined && keys.every((key) => typeof key[name] === 'string')) {
     const texts = keys.map((key) => key[name] as string)
     return indexes.sort((a, b) => {
       const x = texts[a] as string
@@ -54,6 +54,13 @@ export function keyOrder(keys: readonly Record<string, unknown>[]): number[] {
     const y = ids[b] as string
     return x < y ? -1 : x > y ? 1 : 0
   })
+}
+
+/** `entries` in {@link keyOrder} of their keys: the order in which an insert batch writes its rows. */
+export function entriesInKeyOrder<Entry extends { readonly key: Record<string, unknown> }>(
+  entries: readonly Entry[],
+): Entry[] {
+  return keyOrder(entries.map((entry) => entry.key)).map((i) => entries[i] as Entry)
 }
 
 /**

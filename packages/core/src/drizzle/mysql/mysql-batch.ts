@@ -1,6 +1,6 @@
 import { type Column, getTableName, SQL, sql } from 'drizzle-orm'
 import type { MySqlTable } from 'drizzle-orm/mysql-core'
-import { keyOrder } from '../common/batch-claims.js'
+import { entriesInKeyOrder } from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
 import { inheritedFields, valuesForDrizzle, valuesTuples } from '../common/insert-parameters.js'
 import type { AnyMySqlDatabase } from './mysql-database.js'
@@ -297,9 +297,7 @@ export function mysqlBatch(context: MySqlBatchContext) {
     // does not roll a failed statement back (MyISAM, Aria) would keep part of a refused insert.
     if (!(await batchable())) return undefined
     // One order for every batch (by key), so that two batches meet their keys' index records in one order.
-    const ordered = keyOrder(entries.map((entry) => entry.key)).map(
-      (i) => entries[i] as (typeof entries)[number],
-    )
+    const ordered = entriesInKeyOrder(entries)
     const chunk = Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, Object.keys(columns).length)))
     /** Entries this call inserted: their rows are read back. */
     const inserted = new Set<(typeof entries)[number]>()

@@ -1,6 +1,12 @@
 import { type Column, SQL, sql } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
-import { claimCreators, keyOrder, primaryKeyFields, rowIdentity } from '../common/batch-claims.js'
+import {
+  claimCreators,
+  entriesInKeyOrder,
+  keyOrder,
+  primaryKeyFields,
+  rowIdentity,
+} from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
 import {
   inheritedFields,
@@ -550,9 +556,7 @@ export function pgBatch(context: PgBatchContext) {
     // Rows in one order for every batch (by key), so that two batches of overlapping keys take their rows'
     // locks in the same order; where they still deadlock (keys the database equates but JavaScript orders
     // apart), the statement, which wrote nothing, runs again.
-    const ordered = keyOrder(entries.map((entry) => entry.key)).map(
-      (i) => entries[i] as (typeof entries)[number],
-    )
+    const ordered = entriesInKeyOrder(entries)
     const pkText = primaryKey.map(columnText).join(', ')
     const targetText = Object.keys((entries[0] as (typeof entries)[number]).key)
       .sort()

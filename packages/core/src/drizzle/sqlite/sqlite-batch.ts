@@ -1,6 +1,6 @@
 import { type Column, is, SQL, sql } from 'drizzle-orm'
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core'
-import { claimCreators, keyOrder, primaryKeyFields, rowIdentity } from '../common/batch-claims.js'
+import { claimCreators, entriesInKeyOrder, primaryKeyFields, rowIdentity } from '../common/batch-claims.js'
 import { databaseColumnName } from '../common/columns.js'
 import { inheritedFields, insertParameters, valuesForDrizzle } from '../common/insert-parameters.js'
 import type { AnySQLiteDatabase } from './sqlite-database.js'
@@ -191,9 +191,7 @@ export function sqliteBatch(context: SqliteBatchContext) {
     for (const entry of entries) await checkBeforeWrite(entry.key)
     // Rows in one order for every batch (by key), as on Postgres: the creator among keys the database treats
     // as equal is the first of them in this order.
-    const ordered = keyOrder(entries.map((entry) => entry.key)).map(
-      (i) => entries[i] as (typeof entries)[number],
-    )
+    const ordered = entriesInKeyOrder(entries)
     const targetFields = Object.keys((entries[0] as (typeof entries)[number]).key).sort()
     const target = targetFields.map(column) as SQLiteColumn[]
     const returning = Object.fromEntries(primaryKey.map((field) => [field, column(field) as SQLiteColumn]))

@@ -6,9 +6,17 @@
  * With `batch`, each key's first caller is an item of a getOrCreateMany batch (batches of 20 keys, in the
  * process's order, reversed in every other process; every other batch in a REPEATABLE READ transaction), mixed
  * in with the single calls.
+ * A transaction that InnoDB ends with a deadlock (`SerializationConflictError`: it rolled the whole
+ * transaction back, so nothing of it stays) is run again, as the README tells applications to; in autocommit
+ * the store itself runs a deadlocked insert again, so any error there fails the worker.
  * Job (JSON): { url, table, keys, callersPerKey, concurrency, seed, batch? }.
  */
-import { constraintStrategy, getOrCreate, getOrCreateMany } from '@getorcreate/core'
+import {
+  constraintStrategy,
+  getOrCreate,
+  getOrCreateMany,
+  SerializationConflictError,
+} from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { readyThenGo, reportResult, runConcurrently, shuffle, workerJob } from '@getorcreate/test-support'
 import { int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
@@ -47,6 +55,22 @@ await Promise.all(Array.from({ length: size }, () => pool.getConnection())).then
 })
 await readyThenGo()
 
+/** Transactions run at most this many times; a deadlock each time fails the worker. */
+const TRANSACTION_ATTEMPTS = 5
+
+/** `db.transaction(work)` at REPEATABLE READ, run again after a deadlock ended it (nothing of it stayed). */
+async function inTransaction<T>(
+  work: (tx: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<T>,
+) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(work, { isolationLevel: 'repeatable read' })
+    } catch (error) {
+      if (!(error instanceof SerializationConflictError) || attempt >= TRANSACTION_ATTEMPTS) throw error
+    }
+  }
+}
+
 // Each process takes the calls in its own order, so processes meet on every key at different moments.
 type Call =
   | { readonly slug: string; readonly caller: number }
@@ -72,9 +96,7 @@ const { results, errors } = await runConcurrently(calls, job.concurrency, async 
       defaults: { title: `pid ${process.pid} batch` },
     }))
     const outcomes = call.inTransaction
-      ? await db.transaction((tx) => getOrCreateMany(drizzleStore(tx, table), items, strategy), {
-          isolationLevel: 'repeatable read',
-        })
+      ? await inTransaction((tx) => getOrCreateMany(drizzleStore(tx, table), items, strategy))
       : await getOrCreateMany(store, items, strategy)
     return outcomes.map((outcome, i) => ({
       pid: process.pid,
@@ -87,9 +109,7 @@ const { results, errors } = await runConcurrently(calls, job.concurrency, async 
   const defaults = { title: `pid ${process.pid} caller ${caller}` }
   const outcome =
     caller % 2 === 0
-      ? await db.transaction((tx) => getOrCreate(drizzleStore(tx, table), { slug }, defaults, strategy), {
-          isolationLevel: 'repeatable read',
-        })
+      ? await inTransaction((tx) => getOrCreate(drizzleStore(tx, table), { slug }, defaults, strategy))
       : await getOrCreate(store, { slug }, defaults, strategy)
   return [{ pid: process.pid, key: slug, created: outcome.created, id: outcome.row.id }]
 })

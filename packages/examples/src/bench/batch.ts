@@ -19,13 +19,13 @@
 import { pathToFileURL } from 'node:url'
 import { getOrCreate, getOrCreateMany } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
-import { shuffle } from '@getorcreate/test-support'
 import { inArray } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import knex from 'knex'
 import postgres from 'postgres'
 import { DataTypes, Sequelize } from 'sequelize'
 import { tagsTable } from '../tags.js'
+import { turnOrder } from './rounds.js'
 
 /** What one round measured: keys per second of each system. */
 export interface BatchRound {
@@ -91,8 +91,7 @@ export async function runBatchBench(options: BatchOptions): Promise<{
         Array.from({ length: keys }, (_, i) => `b${round}-${c}-${i}`),
       )
       const rate: Partial<Record<System, number>> = {}
-      // A new order each round: a rotation would keep each system behind the same one every round.
-      for (const system of shuffle([...SYSTEMS], (round + 1) * 7_919)) {
+      for (const system of turnOrder(SYSTEMS, round + 1)) {
         const table = `bench_batch_${process.pid}_${round}_${system}`
         made.push(table)
         await sql.unsafe(

@@ -114,8 +114,10 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers, pools as large as the calls 
       })
       const rowsByKey = await fixture.countBySlug()
       expect(raceViolations({ keys: slugs, callersPerKey: CALLERS, outcomes, rowsByKey })).toEqual([])
-      // Every key's creator read under the lock, and many more callers waited for it and found its row there.
-      expect(readsUnderLock).toBeGreaterThan(2 * KEYS)
+      // Every key's creator read under the lock, and more callers waited for it and found its row there: how
+      // many depends on how soon each creator commits (CI runs have seen 335 and over 400 for 200 keys), so
+      // the bound asks for a waiter on a quarter of the keys at least; with no queueing it would be 200.
+      expect(readsUnderLock).toBeGreaterThan(KEYS * 1.25)
       expect(await fixture.total()).toBe(KEYS)
     } finally {
       await fixture.drop()

@@ -25,7 +25,7 @@ import knex from 'knex'
 import postgres from 'postgres'
 import { DataTypes, Sequelize } from 'sequelize'
 import { tagsTable } from '../tags.js'
-import { turnOrder } from './rounds.js'
+import { settleTable, turnOrder } from './rounds.js'
 
 /** What one round measured: keys per second of each system. */
 export interface BatchRound {
@@ -101,7 +101,7 @@ export async function runBatchBench(options: BatchOptions): Promise<{
           batches.flatMap((slugs) => slugs.filter((_, i) => i % 2 === 0)),
         ])
         // Statistics, as a production table has, and nothing left for autovacuum to do while the clock runs.
-        await sql.unsafe(`vacuum (analyze) ${table}`)
+        await settleTable(sql, table, false)
         const store = drizzleStore(drizzle(sql), tagsTable(table))
         // A store made once at start-up has read the catalog (its index, its columns' types, its triggers)
         // and prepared its statements before the calls that count.

@@ -45,9 +45,9 @@ export function turnOrder<T>(systems: readonly T[], round: number): T[] {
 }
 
 /**
- * Vacuum and analyze a turn's `table` (and its fences table, for a fenced system) before the next turn:
- * autovacuum would otherwise do it while the next system runs, a table that grew by thousands of rows
- * costing a third of a 0.3 s turn on a 2-core machine.
+ * Vacuum and analyze `table` (and its fences table, for a fenced system) now, between turns: autovacuum would
+ * otherwise do it while a later turn runs, a table that grew by thousands of rows costing a third of a 0.3 s
+ * turn on a 2-core machine.
  */
 export async function settleTable(admin: postgres.Sql, table: string, fenced: boolean): Promise<void> {
   await admin.unsafe(`vacuum (analyze) ${table}`)

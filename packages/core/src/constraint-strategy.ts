@@ -7,6 +7,7 @@ import {
   RowVanishedError,
 } from './errors.js'
 import { valuesAtHand } from './new-row-values.js'
+import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
 import type {
   BatchAnswer,
   BatchEntry,
@@ -42,8 +43,9 @@ export interface ConstraintStrategyOptions {
   readonly maxAttempts?: number
   /**
    * Share one operation among this process's calls for the same store object and key made in the same tick
-   * (see `Strategy.singleFlight`): one read and at most one insert for a burst of callers of one key. Default
-   * is `true`; `false` sends every call's own statements (as race tests do, to make the database settle
+   * (see `Strategy.singleFlight`): one read and at most one insert for a burst of callers of one key, or one
+   * statement that does both where the store has {@link Store.findOrInsertManyAtomically} and its previous
+   * shared operation found no row (see {@link constraintStrategy}). Default is `true`; `false` sends every call's own statements (as race tests do, to make the database settle
    * every race).
    */
   readonly singleFlight?: boolean
@@ -140,6 +142,12 @@ export interface ConstraintStrategyTestingOptions {
  * `MISSING_INDEX_RECHECK_MS` (one second), during which the same call throws again without a round trip,
  * and is looked for again after it: once the index is added, the same store works within about a second.
  *
+ * An operation that other calls joined (single flight) goes the same way, except where the store's previous
+ * shared operation found no row (fresh keys arriving in bursts), `defaults` is an object (or absent), the
+ * store is not bound to a transaction and has {@link Store.findOrInsertManyAtomically}: then steps 1 and 2 are
+ * one statement (that member with one entry), one round trip for a fresh key, its cost shared by every
+ * caller; where it declines, as above.
+ *
  * @example
  * ```ts
  * const strategy = constraintStrategy({ maxAttempts: 5 })
@@ -154,7 +162,7 @@ export function constraintStrategy(options: ConstraintStrategyOptions = {}): Str
 export function createConstraintStrategy(
   options: ConstraintStrategyOptions = {},
   testing: ConstraintStrategyTestingOptions = {},
-): Strategy {
+): SharingStrategy {
   const now = testing.now ?? (() => performance.now())
   const maxAttempts = options.maxAttempts ?? 3
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
@@ -331,6 +339,66 @@ export function createConstraintStrategy(
     return createAfterMiss(store, key, newRow, insertAtomically, trace)
   }
 
+  // Per store object: whether its latest shared operation found no row at first (it created one, or lost the
+  // race for it). Fresh keys that many callers ask for at once (one event fanned out) keep it true; a hot key
+  // that exists keeps it false.
+  const sharedMissed = new WeakMap<object, boolean>()
+
+  /**
+   * {@link getOrCreateOne} for an operation that other calls joined (single flight): where the store's latest
+   * shared operation missed, the store can read and insert in one statement
+   * ({@link Store.findOrInsertManyAtomically}, one entry) and the values are at hand (`defaults` an object),
+   * the read and the insert go in that one statement: one round trip for a fresh key instead of two in a
+   * row, its cost shared by every caller. Not in a transaction: the statement runs an INSERT even where the
+   * key is found, which a read-only transaction refuses, and an error there aborts it. Otherwise, and where
+   * the store declines (nothing written), as {@link getOrCreateOne}.
+   */
+  async function getOrCreateShared<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+    trace?: CallTrace,
+  ): Promise<GetOrCreateResult<Row>> {
+    const findOrInsert = store.findOrInsertManyAtomically
+    if (
+      typeof findOrInsert === 'function' &&
+      !newRow.lazy &&
+      store.inTransaction !== true &&
+      sharedMissed.get(store) === true
+    ) {
+      const checked = checkedInsert(store, key)
+      const insertAtomically = typeof checked === 'function' ? checked : await checked
+      const values = await newRow()
+      if (trace) trace.storeCalls++
+      const answers = await findOrInsert.call(store, [{ key, values }])
+      const answer = answers?.[0]
+      if (answer?.row !== undefined) {
+        sharedMissed.set(store, answer.inserted)
+        if (trace) {
+          // Taking the values marked a miss; a row the statement found was there at first.
+          trace.missed = answer.inserted
+          if (answer.inserted) trace.attempts = 1
+        }
+        return { row: answer.row, created: answer.inserted }
+      }
+      if (answers !== undefined) {
+        // No row in the statement's snapshot, and its insert met one committed since: a new read sees it.
+        if (trace) {
+          trace.missed = true
+          trace.attempts = 1
+          trace.storeCalls++
+        }
+        const winner = await store.find(key, { fresh: true })
+        if (winner !== undefined) return { row: winner, created: false }
+        return createAfterMiss(store, key, newRow, insertAtomically, trace)
+      }
+      // Declined, nothing written (an INSERT trigger, a NULL in the key…): read first.
+    }
+    const result = await getOrCreateOne(store, key, newRow, trace)
+    sharedMissed.set(store, result.created || trace?.missed === true)
+    return result
+  }
+
   /**
    * `getOrCreateMany`'s entries (distinct keys), per chunk of one key shape where the store can batch
    * ({@link Store.findMany} and {@link Store.insertManyIfAbsentAtomically}): the entries whose values are at
@@ -436,6 +504,7 @@ export function createConstraintStrategy(
     name: 'constraint',
     singleFlight,
     getOrCreate: getOrCreateOne,
+    [SHARED_OPERATION]: getOrCreateShared,
     getOrCreateMany: (store, entries) => settleMany(store, entries),
   }
 }

@@ -3,6 +3,16 @@ import type { CallTrace } from './diagnostics.js'
 import { isPlainObject, keyId } from './key.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
+/**
+ * Where a strategy keeps its own way of running an operation that other calls joined (at least one call
+ * besides the leader), called in place of its `getOrCreate` with the same arguments. Internal: the
+ * constraint strategy's (which may read and insert in one statement, its cost shared by every caller).
+ */
+export const SHARED_OPERATION: unique symbol = Symbol('getorcreate.sharedOperation')
+
+/** A strategy that may have a {@link SHARED_OPERATION}. */
+export type SharingStrategy = Strategy & { readonly [SHARED_OPERATION]?: Strategy['getOrCreate'] }
+
 /** A call that joined a {@link Flight}: how to settle its promise, and what it asks again with on a retry. */
 interface Follower {
   readonly resolve: (result: GetOrCreateResult<unknown> | Promise<GetOrCreateResult<unknown>>) => void
@@ -158,10 +168,14 @@ function lead<Row, Key, Values>(
       let operation: Promise<GetOrCreateResult<Row>>
       try {
         const watched = watchedValues(values, flight)
+        // Joined by other calls (none can join from now on): the strategy's way for a shared operation, if any.
+        const shared =
+          flight.followers.length > 0 ? (strategy as SharingStrategy)[SHARED_OPERATION] : undefined
+        const runner: Pick<Strategy, 'getOrCreate'> = shared ? { getOrCreate: shared } : strategy
         operation = Promise.resolve(
           trace
-            ? strategy.getOrCreate(store, key as Key, watched, trace)
-            : strategy.getOrCreate(store, key as Key, watched),
+            ? runner.getOrCreate(store, key as Key, watched, trace)
+            : runner.getOrCreate(store, key as Key, watched),
         )
       } catch (error) {
         operation = Promise.reject(error)

@@ -11,6 +11,7 @@ import {
   constraintStrategy,
   DIAGNOSTICS_CHANNELS,
   type GetOrCreateManyTrace,
+  type GetOrCreateResult,
   type GetOrCreateTrace,
   getOrCreate,
   getOrCreateMany,
@@ -187,6 +188,70 @@ describe('getorcreate:getOrCreate on the memory store', () => {
       ['hit', false],
       ['hit', true],
     ])
+  })
+
+  test('single flight with a store that reads and inserts in one statement: one store call, or the way back to reading', async () => {
+    type Item = { id?: number; slug: string; title?: string }
+    const base = memoryStore<Item>({ uniqueBy: [['slug']], autoIncrement: 'id' })
+    let mode: 'one statement' | 'declined' | 'committed meanwhile' = 'one statement'
+    const statements: string[] = []
+    // findOrInsertManyAtomically as a database runs it: the key's row as the statement began, else the row it
+    // inserted; `committed meanwhile` plays another caller's row committed after the statement's snapshot.
+    const store = Object.assign(Object.create(base) as typeof base, {
+      async findOrInsertManyAtomically(entries: readonly { key: Partial<Item>; values: Partial<Item> }[]) {
+        statements.push(mode)
+        if (mode === 'declined') return undefined
+        const [{ key, values }] = entries as [{ key: Partial<Item>; values: Partial<Item> }]
+        if (mode === 'committed meanwhile') {
+          await base.insert({ ...values, title: 'theirs' })
+          return [{ row: undefined, inserted: false }]
+        }
+        const found = await base.find(key)
+        if (found) return [{ row: found, inserted: false }]
+        return [{ row: await base.insert(values), inserted: true }]
+      },
+      findMany: async () => [],
+      insertManyIfAbsentAtomically: async () => undefined,
+    })
+    const burst = async (slug: string) => {
+      recorded?.stop()
+      recorded = record<GetOrCreateTrace>(DIAGNOSTICS_CHANNELS.getOrCreate)
+      const results = await Promise.all([1, 2, 3].map(() => getOrCreate(store, { slug }, { title: 'mine' })))
+      const [leader, ...joined] = recorded.contexts()
+      for (const context of joined) expect(context).toMatchObject({ joined: true, storeCalls: 0 })
+      return { results, leader }
+    }
+
+    // The store's first shared operation reads first, and misses: a read and an insert.
+    let { leader } = await burst('a')
+    expect(leader).toMatchObject({ outcome: 'created', storeCalls: 2 })
+    expect(statements).toEqual([])
+    // Now one statement per shared operation: a fresh key is created by it alone.
+    ;({ leader } = await burst('b'))
+    expect(leader).toMatchObject({ outcome: 'created', storeCalls: 1, attempts: 1, missed: true })
+    // A key it finds: a hit in one store call (and the next shared operation reads first).
+    let results: GetOrCreateResult<Item>[]
+    ;({ leader, results } = await burst('a'))
+    expect(leader).toMatchObject({ outcome: 'hit', storeCalls: 1, attempts: 0, missed: false })
+    expect(results.every((result) => !result.created)).toBe(true)
+    expect(statements).toEqual(['one statement', 'one statement'])
+    ;({ leader } = await burst('a'))
+    expect(leader).toMatchObject({ outcome: 'hit', storeCalls: 1 })
+    expect(statements).toHaveLength(2)
+
+    // Declined (nothing written): the read, then the insert.
+    await burst('c') // misses, read first
+    mode = 'declined'
+    ;({ leader, results } = await burst('d'))
+    expect(leader).toMatchObject({ outcome: 'created', storeCalls: 3, attempts: 1 })
+    expect(results.map((result) => result.created)).toEqual([true, false, false])
+
+    // A row committed after the statement's snapshot blocked its insert: a fresh read finds it.
+    mode = 'committed meanwhile'
+    ;({ leader, results } = await burst('e'))
+    expect(leader).toMatchObject({ outcome: 'raced', storeCalls: 2, attempts: 1, missed: true })
+    expect(results.every((result) => !result.created && result.row.title === 'theirs')).toBe(true)
+    expect(base.rows().map((row) => row.slug)).toEqual(['a', 'b', 'c', 'd', 'e'])
   })
 
   test('a strategy that fills no trace: a row returned uncreated after asking for values is raced', async () => {

@@ -4,9 +4,15 @@
  * the database equates but JavaScript does not; triggers; transactions; a row committed by another session
  * while the statement runs; and overlapping batches racing single calls across four OS processes.
  */
-import { constraintStrategy, getOrCreateMany, isGetOrCreateError, type Store } from '@getorcreate/core'
+import {
+  constraintStrategy,
+  getOrCreate,
+  getOrCreateMany,
+  isGetOrCreateError,
+  type Store,
+} from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
-import { type RaceOutcome, raceViolations, raceWorkers } from '@getorcreate/test-support'
+import { databaseUrl, type RaceOutcome, raceViolations, raceWorkers } from '@getorcreate/test-support'
 import { numeric, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
@@ -449,14 +455,7 @@ describe.each(['postgres.js', 'node-postgres'] as const)(
           ['k0', 'k1', 'k2'].map((slug) => ({ key: { slug }, defaults: { title: 'mine' } })),
           strategy,
         )
-        for (let tries = 0; ; tries++) {
-          const rows = await h.rows(
-            `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%goc_ins%${name}%'`,
-          )
-          if (rows.length > 0) break
-          if (tries > 500) throw new Error('the batch never waited for the other session')
-          await new Promise((resolve) => setTimeout(resolve, 10))
-        }
+        await untilWaiting(h, name)
         await other.exec('commit')
         const results = await batch
         expect(results.map((r) => [r.row.slug, r.row.title, r.created])).toEqual([
@@ -470,8 +469,101 @@ describe.each(['postgres.js', 'node-postgres'] as const)(
         await other.release()
       }
     })
+
+    test("single flight's one statement for a fresh key, when another session inserts it meanwhile: a fresh read gives every caller that row", async () => {
+      const name = h.table()
+      await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+      const store = drizzleStore(h.db, itemsTable(name))
+      const shared = (slug: string) =>
+        Promise.all([1, 2, 3].map(() => getOrCreate(store, { slug }, { title: 'mine' })))
+      await shared('warm-up') // a shared operation that missed: the next one sends the one statement
+      const other = await h.session?.()
+      if (!other) throw new Error('no second session')
+      try {
+        await other.exec(`begin; insert into ${name} (slug, title) values ('k', 'theirs')`)
+        const from = h.queries.length
+        const burst = shared('k')
+        await untilWaiting(h, name)
+        await other.exec('commit')
+        const results = await burst
+        expect(results.map((r) => [r.row.title, r.created])).toEqual([
+          ['theirs', false],
+          ['theirs', false],
+          ['theirs', false],
+        ])
+        // The statement (its snapshot had no row, its insert met theirs), then one read.
+        const sent = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+        expect(sent.map((query) => query.slice(0, 6))).toEqual(['with g', 'select'])
+        const [count] = await h.rows(`select count(*)::int as n from ${name} where slug = 'k'`)
+        expect(count?.n).toBe(1)
+      } finally {
+        await other.release()
+      }
+    })
+
+    test('a read-only connection: getOrCreateMany of existing keys reads them (the statement that also inserts is refused, then not sent for a while); a missing key fails as the database says', async () => {
+      const name = h.table()
+      await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+      await h.exec(`insert into ${name} (slug, title) values ('a', 'A'), ('b', 'B')`)
+      const readOnly = await openReadOnly(driver)
+      try {
+        const store = drizzleStore(readOnly.db, itemsTable(name))
+        const items = ['a', 'b'].map((slug) => ({ key: { slug }, defaults: { title: 'new' } }))
+        for (let round = 0; round < 2; round++) {
+          const from = readOnly.queries.length
+          const results = await getOrCreateMany(store, items, strategy)
+          expect(results.map((r) => [r.row.title, r.created])).toEqual([
+            ['A', false],
+            ['B', false],
+          ])
+          const sent = readOnly.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+          // The first round tries the one statement (refused: 25006), then reads; the second reads at once.
+          expect(sent.filter((query) => query.startsWith('with')).length).toBe(round === 0 ? 1 : 0)
+        }
+        const missing = getOrCreateMany(store, [{ key: { slug: 'c' }, defaults: { title: 'C' } }], strategy)
+        await expect(missing).rejects.toMatchObject({ cause: { code: '25006' } }) // the insert's own refusal
+      } finally {
+        await readOnly.close()
+      }
+    })
   },
 )
+
+/** Resolves once a statement that reads and inserts in `table` (`goc_ins`) waits for a lock another session holds. */
+async function untilWaiting(h: PgHarness, table: string): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const rows = await h.rows(
+      `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%goc_ins%${table}%'`,
+    )
+    if (rows.length > 0) return
+    if (tries > 500) throw new Error('the statement never waited for the other session')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/** A drizzle database on `driver` whose sessions are read-only (`default_transaction_read_only`), with its statements. */
+async function openReadOnly(driver: 'postgres.js' | 'node-postgres') {
+  const queries: string[] = []
+  const logger = { logQuery: (query: string) => void queries.push(query) }
+  if (driver === 'postgres.js') {
+    const { default: postgres } = await import('postgres')
+    const { drizzle } = await import('drizzle-orm/postgres-js')
+    const client = postgres(databaseUrl(), {
+      max: 2,
+      onnotice: () => {},
+      connection: { default_transaction_read_only: true },
+    })
+    return { db: drizzle(client, { logger }), queries, close: () => client.end({ timeout: 5 }) }
+  }
+  const { default: pg } = await import('pg')
+  const { drizzle } = await import('drizzle-orm/node-postgres')
+  const pool = new pg.Pool({
+    connectionString: databaseUrl(),
+    max: 2,
+    options: '-c default_transaction_read_only=on',
+  })
+  return { db: drizzle(pool, { logger }), queries, close: () => pool.end() }
+}
 
 describe('overlapping batches in opposite orders and single calls, 4 OS processes', () => {
   let h: PgHarness

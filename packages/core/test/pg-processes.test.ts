@@ -62,3 +62,43 @@ for (const { driver, strategy, keys: KEY_COUNT } of RUNS) {
     expect(creators.filter(Boolean).length).toBeGreaterThan(1)
   })
 }
+
+for (const driver of ['postgres.js', 'node-postgres'] as const) {
+  test(`${PROCESSES} processes via ${driver}, single flight's shared operations in one statement racing on the same keys: one row, one created:true and one id per key`, async () => {
+    const name = h.table()
+    await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+    const callers = 4 // per process, one after another: one shared operation per key and process
+    const reports = await raceWorkers<{
+      results: [string, number, boolean][]
+      errors: string[]
+      oneStatements: number
+    }>(
+      new URL('./workers/pg-race-worker.ts', import.meta.url),
+      Array.from({ length: PROCESSES }, (_, i) => ({
+        driver,
+        table: name,
+        keys: KEYS,
+        callers,
+        bursts: true,
+        concurrency: CONCURRENCY,
+        seed: i + 1,
+      })),
+    )
+    const outcomes: RaceOutcome[] = []
+    for (const { results, errors } of reports) {
+      expect(errors).toEqual([])
+      for (const [key, id, created] of results) outcomes.push({ key, id, created })
+    }
+    // The one statement was in play: a process that reaches keys no other has read yet sends it (one that
+    // follows another finds the rows and reads first), about once per key in all.
+    const oneStatements = reports.reduce((sum, report) => sum + report.oneStatements, 0)
+    expect(oneStatements).toBeGreaterThan(KEYS / 2)
+    expect(outcomes).toHaveLength(PROCESSES * KEYS * callers)
+    const counts = await h.rows(`select slug, count(*)::int as n from ${name} group by slug`)
+    const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
+    const rowsByKey = new Map(counts.map((row) => [String(row.slug), Number(row.n)]))
+    expect(raceViolations({ keys, outcomes, rowsByKey })).toEqual([])
+    const creators = reports.map((report) => report.results.filter(([, , c]) => c).length)
+    expect(creators.filter((n) => n > 0).length).toBeGreaterThan(1)
+  })
+}

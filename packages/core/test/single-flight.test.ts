@@ -71,6 +71,102 @@ describe.each(PG_DRIVERS)('single flight on Postgres via %s', (driver) => {
     expect(rows[0]?.n).toBe(1)
   })
 
+  /** `n` callers of `slug` in one tick with object defaults, each with its own title. */
+  function burst(store: Store<Item, Partial<Item>, Partial<Item>>, slug: string, n = 8) {
+    return Promise.all(
+      Array.from({ length: n }, (_, i) => getOrCreate(store, { slug }, { title: `${slug} ${i}` })),
+    )
+  }
+
+  test('after a shared operation that missed, the next reads and inserts in one statement: one round trip per fresh key', async () => {
+    const { name, store } = await makeItems()
+    await getOrCreate(store, { slug: 'warm-up' }, { title: 'w' })
+    let from = h.queries.length
+    await burst(store, 'first') // read first: nothing told the store that shared keys are fresh yet
+    expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 1 })
+    for (const slug of ['second', 'third']) {
+      from = h.queries.length
+      const results = await burst(store, slug)
+      expect(statementsOn(h, name, from)).toEqual({ reads: 0, inserts: 1 })
+      expect(h.queries.at(-1)).toMatch(/^with /)
+      expect(results.map((r) => r.created)).toEqual([true, false, false, false, false, false, false, false])
+      expect(new Set(results.map((r) => r.row.id)).size).toBe(1)
+      expect(results.every((r) => r.row.slug === slug && r.row.title === `${slug} 0`)).toBe(true)
+      expect(new Set(results.map((r) => r.row)).size).toBe(8)
+    }
+    const rows = await h.rows(`select slug, count(*)::int as n from ${name} group by slug order by slug`)
+    expect(rows).toEqual([
+      { slug: 'first', n: 1 },
+      { slug: 'second', n: 1 },
+      { slug: 'third', n: 1 },
+      { slug: 'warm-up', n: 1 },
+    ])
+  })
+
+  test('the one statement finds an existing row (nothing written, no id drawn); the next shared operation reads first again', async () => {
+    const { name, store } = await makeItems()
+    await getOrCreate(store, { slug: 'old' }, { title: 'old' })
+    await burst(store, 'fresh') // missed: the next shared operation takes the one statement
+    const lastId = async () => (await h.rows(`select last_value from ${name}_id_seq`))[0]?.last_value
+    const before = await lastId()
+    let from = h.queries.length
+    const hits = await burst(store, 'old')
+    expect(statementsOn(h, name, from)).toEqual({ reads: 0, inserts: 1 })
+    expect(hits.every((r) => !r.created && r.row.title === 'old')).toBe(true)
+    const after = await lastId()
+    expect(after).toBe(before) // the insert had no row to write, so no default was evaluated
+    from = h.queries.length
+    await burst(store, 'old') // found: a hot key that exists is read first, as a hit costs least so
+    expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 0 })
+    const rows = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(rows[0]?.n).toBe(2)
+  })
+
+  test('the one statement compares the key as find does: a key that rounds to an existing row gets that row', async () => {
+    const name = h.table()
+    await h.exec(
+      `create table ${name} (id serial primary key, amount numeric(10,2) not null unique, title text)`,
+    )
+    const { pgTable, serial, numeric, text } = await import('drizzle-orm/pg-core')
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      amount: numeric('amount', { precision: 10, scale: 2 }).notNull(),
+      title: text('title'),
+    })
+    const store = drizzleStore(h.db, table)
+    const existing = await getOrCreate(store, { amount: '1.01' }, { title: 'existing' })
+    const shared = (amount: string) =>
+      Promise.all(Array.from({ length: 4 }, () => getOrCreate(store, { amount }, { title: 'new' })))
+    await shared('2.00') // a shared operation that missed
+    const from = h.queries.length
+    const results = await shared('1.005') // stored as 1.01
+    // Found by the one statement itself: no insert refused, no read after it.
+    expect(statementsOn(h, name, from)).toEqual({ reads: 0, inserts: 1 })
+    expect(results.every((r) => !r.created && r.row.id === existing.row.id)).toBe(true)
+    const rows = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(rows[0]?.n).toBe(2)
+  })
+
+  test('lazy defaults and a store bound to a transaction are read first', async () => {
+    const { name, store, table } = await makeItems()
+    await burst(store, 'fresh')
+    let from = h.queries.length
+    const lazy = await Promise.all(
+      Array.from({ length: 4 }, () => getOrCreate(store, { slug: 'lazy' }, () => ({ title: 'l' }))),
+    )
+    // A defaults function must not run for a key that exists: the statement would need its values first.
+    expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 1 })
+    expect(lazy.filter((r) => r.created)).toHaveLength(1)
+    await h.db.transaction(async (tx) => {
+      const inTx = drizzleStore(tx, table)
+      await burst(inTx, 'tx-1')
+      from = h.queries.length
+      const results = await burst(inTx, 'tx-2')
+      expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 1 })
+      expect(results.filter((r) => r.created)).toHaveLength(1)
+    })
+  })
+
   test('turned off, each caller sends its own statements (and the index still settles the race)', async () => {
     const { name, store } = await makeItems()
     const strategy = constraintStrategy({ singleFlight: false })

@@ -142,6 +142,33 @@ export function registerMemberCases(suite: Suite): void {
     })
   }
 
+  if (suite.has('findOrInsertManyAtomically')) {
+    test('findOrInsertManyAtomically with one entry (what a shared getOrCreate sends): inserted once, then found as it is, a row written behind found; another unique constraint throws, nothing written', async () => {
+      await withTable('unique', async ({ store, count, insertBehind }) => {
+        const findOrInsert = declared(store.findOrInsertManyAtomically, 'findOrInsertManyAtomically')
+        const one = async (slug: string, values: Record<string, unknown>) => {
+          const answers = await findOrInsert.call(store, [{ key: { slug }, values: { slug, ...values } }])
+          // A plain table with a unique index on the key: the store must answer, not decline.
+          expect(answers?.length).toBe(1)
+          const [answer] = answers ?? []
+          return [answer?.row?.slug, answer?.row?.title, answer?.inserted]
+        }
+        expect(await one('n', { title: 'N' })).toEqual(['n', 'N', true])
+        expect(await one('n', { title: 'again' })).toEqual(['n', 'N', false])
+        await insertBehind({ slug: 'behind', title: 'theirs' })
+        expect(await one('behind', { title: 'mine' })).toEqual(['behind', 'theirs', false])
+        const [answer] =
+          (await findOrInsert.call(store, [{ key: { slug: 'n' }, values: { slug: 'n' } }])) ?? []
+        expect(await store.find({ slug: 'n' }, { fresh: true })).toEqual(answer?.row)
+        await one('e1', { email: 'same@example.com' })
+        const other = await rejection(one('e2', { email: 'same@example.com' }))
+        expect(isGetOrCreateError(other)).toBe(false)
+        expect(await count({ slug: 'e2' })).toBe(0)
+        expect(await count()).toBe(3)
+      })
+    })
+  }
+
   if (suite.has('insertIfAbsentUnderLock')) {
     test('insertIfAbsentUnderLock (optional): inserts once, then sees the row, even one written behind its back', async () => {
       await withTable('no-unique', async ({ store, count, insertBehind }) => {

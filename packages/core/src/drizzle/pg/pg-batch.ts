@@ -15,12 +15,13 @@ import {
   valuesForDrizzle,
   valuesTuples,
 } from '../common/insert-parameters.js'
-import { keyWhere } from '../common/key-where.js'
+import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { castFor, PgRelationFacts } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError, sqlState } from './pg-errors.js'
+import { findOrInsertQuery } from './pg-insert.js'
 import { readPgAllInsertTriggers } from './pg-key-check.js'
-import { type RawPreparer, statementName } from './pg-session.js'
+import { type Prepared, prepareMapped, type RawPreparer, statementName } from './pg-session.js'
 
 /** What {@link pgBatch} needs of its store. */
 export interface PgBatchContext {
@@ -70,6 +71,12 @@ const MAX_PARAMETERS = 30_000
  * a table with such a trigger is settled one key at a time, where each insert checks its key.
  */
 const TRIGGERS_RECHECK_MS = 1000
+
+/**
+ * How long the statement that reads and inserts is not sent after the database refused an INSERT on this
+ * connection (read-only, no INSERT right), in milliseconds: then the keys are read first.
+ */
+const REFUSED_RECHECK_MS = 1000
 
 /**
  * `findMany` and `insertManyIfAbsentAtomically` for a Postgres store, or `undefined` for a table without a
@@ -471,9 +478,14 @@ export function pgBatch(context: PgBatchContext) {
       for (let k = 0; k < keyNames.length; k++) if (key[keyNames[k] as string] === null) return undefined
     }
     if (!(await noInsertTriggers())) return undefined
+    if (refusedUntil !== undefined && performance.now() < refusedUntil) return undefined
     for (let e = 0; e < entries.length; e++) {
       const reading = context.factsFor((entries[e] as (typeof entries)[number]).key)
       if (reading) await reading
+    }
+    if (entries.length === 1) {
+      const one = await findOrInsertOne(entries[0] as (typeof entries)[number])
+      if (one !== undefined) return [one]
     }
     const order = keyOrder(entries.map((entry) => entry.key))
     const ordered = order.map((i) => entries[i] as (typeof entries)[number])
@@ -510,7 +522,8 @@ export function pgBatch(context: PgBatchContext) {
       findOrInsertTexts.set(shape, statement)
     }
     const query = { sql: statement, params }
-    const rows = await writing(() => rowsOf(query, true, true))
+    const rows = await unlessRefused(() => writing(() => rowsOf(query, true, true)))
+    if (rows === undefined) return undefined
     // Each row's columns in `fields` order, then its position (mapRows reads no further).
     const mapped = mapRows(rows) as Record<string, unknown>[]
     const last = fields.length
@@ -542,6 +555,68 @@ export function pgBatch(context: PgBatchContext) {
       results[i] = answers[at] ?? { row: undefined, inserted: false }
     })
     return results
+  }
+
+  /**
+   * Until when (`performance.now()`) the statement that reads and inserts is not sent, once the database
+   * refused to run an INSERT here outside a transaction (a read-only connection or hot standby, 25006; no
+   * INSERT right, 42501): the strategy then reads first, as it does for a batch without it. Tried again after
+   * {@link REFUSED_RECHECK_MS}.
+   */
+  let refusedUntil: number | undefined
+
+  /** `write()`'s rows, or `undefined` where the database refused to run an INSERT (see {@link refusedUntil}). */
+  async function unlessRefused<T>(write: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await write()
+    } catch (error) {
+      const state = sqlState(error)
+      if ((state === '25006' || state === '42501') && !context.inTransaction) {
+        refusedUntil = performance.now() + REFUSED_RECHECK_MS
+        return undefined
+      }
+      throw error
+    }
+  }
+
+  /** {@link findOrInsertOne}'s statements, by the shape of the values and of the key; `null`: none can be. */
+  const findOrInsertOneStatements = new Map<string, Prepared | null>()
+
+  /**
+   * {@link findOrInsertMany} for one entry: the prepared statement of {@link findOrInsertQuery}, one parameter
+   * per value (so any type a single insert takes), which plans as cheaply as a read and an insert, where the
+   * batch's unnest of arrays costs several reads to plan for one key. `undefined` where it cannot be written
+   * (a `$defaultFn` that returns SQL; no column takes a value).
+   */
+  async function findOrInsertOne(entry: {
+    readonly key: Record<string, unknown>
+    readonly values: Record<string, unknown>
+  }): Promise<{ row: unknown; inserted: boolean } | undefined> {
+    const { key, values } = entry
+    const parameters = insertParameters(columns, values)
+    if (parameters === undefined) return undefined
+    const id = `${parameters.shape}|${keyShape(key).shape}`
+    let statement = findOrInsertOneStatements.get(id)
+    if (statement === undefined) {
+      const query = findOrInsertQuery(context, key, parameters)
+      statement = query ? prepareMapped(preparer, query, rowsFoundOrInserted, label) : null
+      findOrInsertOneStatements.set(id, statement)
+    }
+    if (statement === null) return undefined
+    const params = { ...parameters.params, ...keyParams(column, key, 'key:') }
+    const ready = statement
+    const answers = await unlessRefused(() =>
+      writing(() => ready.execute(params) as Promise<{ row: unknown; inserted: boolean }[]>),
+    )
+    if (answers === undefined) return undefined
+    return answers[0] ?? { row: undefined, inserted: false }
+  }
+
+  /** {@link findOrInsertQuery}'s rows (every column, then 1 for a row found, 0 for one inserted), mapped. */
+  function rowsFoundOrInserted(rows: unknown[][]): { row: unknown; inserted: boolean }[] {
+    const mapped = mapRows(rows)
+    const last = fields.length
+    return mapped.map((row, r) => ({ row, inserted: Number((rows[r] as unknown[])[last]) === 0 }))
   }
 
   async function insertMany(

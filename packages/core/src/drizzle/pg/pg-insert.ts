@@ -107,3 +107,36 @@ export function insertUnlessFoundQuery(
     sql`, `,
   )}, ${pgKeyCheck(db, column, key, casts)}`
 }
+
+/**
+ * `WITH goc_found AS (SELECT <every column> FROM t WHERE key LIMIT 1), goc_ins AS (INSERT INTO t (…) SELECT $1, …
+ * WHERE NOT EXISTS (SELECT FROM goc_found) ON CONFLICT (key) DO NOTHING RETURNING <every column>) SELECT
+ * <every column>, 1 FROM goc_found UNION ALL SELECT <every column>, 0 FROM goc_ins`: one key read, and inserted
+ * where the statement's snapshot has no row for it, in one round trip, for a store prepared statement
+ * (placeholders: the values' fields, and the key's as `key:<field>`). A row with `1` is the one found, with `0`
+ * the one inserted; none when a row committed after the snapshot blocked the insert. The read compares as
+ * `find` does (the same casts). `undefined` when the insert would not write every key column (a
+ * generated one).
+ */
+export function findOrInsertQuery(
+  context: Pick<PgInserterContext, 'db' | 'table' | 'columns' | 'casts'> & {
+    readonly fields: readonly string[]
+  },
+  key: Record<string, unknown>,
+  parameters: NonNullable<ReturnType<typeof insertParameters>>,
+): SQL | undefined {
+  const { db, table, columns, casts, fields } = context
+  const column = (field: string) => columns[field] as Column
+  const given = parameters.names.filter((field) => !insertDisabled(column(field)))
+  const keyFields = Object.keys(key).sort()
+  // A key column the insert does not write (generated) would not be the key of the row it inserts.
+  if (keyFields.some((field) => !given.includes(field))) return undefined
+  const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
+  const where = keyWhere(column, key, { cast: casts, prefix: 'key:' })
+  const values = given.map((field) =>
+    parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
+  )
+  const every = sql.join(fields.map(identifier), sql`, `)
+  const target = sql.join(keyFields.map(identifier), sql`, `)
+  return sql`with goc_found as (select ${every} from ${table} where ${where} limit 1), goc_ins as (insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(values, sql`, `)} where not exists (select from goc_found) on conflict (${target}) do nothing returning ${every}) select ${every}, 1 from goc_found union all select ${every}, 0 from goc_ins`
+}

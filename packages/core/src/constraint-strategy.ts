@@ -45,8 +45,8 @@ export interface ConstraintStrategyOptions {
    * Share one operation among this process's calls for the same store object and key made in the same tick
    * (see `Strategy.singleFlight`): one read and at most one insert for a burst of callers of one key, or one
    * statement that does both where the store has {@link Store.findOrInsertManyAtomically} and its previous
-   * shared operation found no row (see {@link constraintStrategy}). Default is `true`; `false` sends every call's own statements (as race tests do, to make the database settle
-   * every race).
+   * shared operation found no row (see {@link constraintStrategy}). Default is `true`; `false` sends every
+   * call's own statements (as race tests do, to make the database settle every race).
    */
   readonly singleFlight?: boolean
 }

@@ -586,7 +586,8 @@ export function pgBatch(context: PgBatchContext) {
    * {@link findOrInsertMany} for one entry: the prepared statement of {@link findOrInsertQuery}, one parameter
    * per value (so any type a single insert takes), which plans as cheaply as a read and an insert, where the
    * batch's unnest of arrays costs several reads to plan for one key. `undefined` where it cannot be written
-   * (a `$defaultFn` that returns SQL; no column takes a value).
+   * (a `$defaultFn` that returns SQL; a key column the insert does not write) or the database refused it
+   * (see {@link refusedUntil}).
    */
   async function findOrInsertOne(entry: {
     readonly key: Record<string, unknown>

@@ -8,6 +8,7 @@ import { drizzleStore } from '@getorcreate/core/drizzle'
 import { runConcurrently } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
+import { CASE_INSENSITIVE_COLLATION, PG_KEY_COLUMNS } from './support/pg-equal-keys.js'
 import { itemsDdl, itemsTable } from './support/tables.js'
 
 type Item = ReturnType<typeof itemsTable>['$inferSelect']
@@ -122,30 +123,26 @@ describe.each(PG_DRIVERS)('single flight on Postgres via %s', (driver) => {
     expect(rows[0]?.n).toBe(2)
   })
 
-  test('the one statement compares the key as find does: a key that rounds to an existing row gets that row', async () => {
-    const name = h.table()
-    await h.exec(
-      `create table ${name} (id serial primary key, amount numeric(10,2) not null unique, title text)`,
-    )
-    const { pgTable, serial, numeric, text } = await import('drizzle-orm/pg-core')
-    const table = pgTable(name, {
-      id: serial('id').primaryKey(),
-      amount: numeric('amount', { precision: 10, scale: 2 }).notNull(),
-      title: text('title'),
+  // Every key type whose spellings Postgres equates though JavaScript does not (PGlite has no ICU).
+  for (const spec of PG_KEY_COLUMNS.filter((column) => driver !== 'pglite' || !column.icu)) {
+    test(`the one statement finds the row of a spelling the database equates: ${spec.name}`, async () => {
+      const name = h.table()
+      if (spec.icu) await h.exec(CASE_INSENSITIVE_COLLATION)
+      if (spec.setup) await h.exec(spec.setup)
+      await h.exec(`create table ${name} (id serial primary key, k ${spec.sqlType} unique, title text)`)
+      const { pgTable, serial, text } = await import('drizzle-orm/pg-core')
+      const table = pgTable(name, { id: serial('id').primaryKey(), k: spec.column(), title: text('title') })
+      const store = drizzleStore(h.db, table)
+      const shared = (k: unknown) =>
+        Promise.all([1, 2, 3].map(() => getOrCreate(store, { k } as never, { title: 't' })))
+      const [first] = await shared(spec.spellings[0]) // read first, missed: created
+      const from = h.queries.length
+      const again = await shared(spec.spellings[1])
+      expect(statementsOn(h, name, from)).toEqual({ reads: 0, inserts: 1 })
+      expect(again.every((r) => !r.created && r.row.id === first?.row.id)).toBe(true)
+      expect((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n).toBe(1)
     })
-    const store = drizzleStore(h.db, table)
-    const existing = await getOrCreate(store, { amount: '1.01' }, { title: 'existing' })
-    const shared = (amount: string) =>
-      Promise.all(Array.from({ length: 4 }, () => getOrCreate(store, { amount }, { title: 'new' })))
-    await shared('2.00') // a shared operation that missed
-    const from = h.queries.length
-    const results = await shared('1.005') // stored as 1.01
-    // Found by the one statement itself: no insert refused, no read after it.
-    expect(statementsOn(h, name, from)).toEqual({ reads: 0, inserts: 1 })
-    expect(results.every((r) => !r.created && r.row.id === existing.row.id)).toBe(true)
-    const rows = await h.rows(`select count(*)::int as n from ${name}`)
-    expect(rows[0]?.n).toBe(2)
-  })
+  }
 
   test('lazy defaults and a store bound to a transaction are read first', async () => {
     const { name, store, table } = await makeItems()

@@ -117,7 +117,7 @@ describe.each(PG_DRIVERS)('single flight on Postgres via %s', (driver) => {
     const after = await lastId()
     expect(after).toBe(before) // the insert had no row to write, so no default was evaluated
     from = h.queries.length
-    await burst(store, 'old') // found: a hot key that exists is read first, as a hit costs least so
+    await burst(store, 'old') // the last one found its row: this one reads first (a hit costs least so)
     expect(statementsOn(h, name, from)).toEqual({ reads: 1, inserts: 0 })
     const rows = await h.rows(`select count(*)::int as n from ${name}`)
     expect(rows[0]?.n).toBe(2)

@@ -21,6 +21,28 @@ afterAll(async () => {
   await h.close()
 })
 
+/**
+ * The race's invariants over every process's report: no errors, every call answered, one row, one
+ * `created: true` and one id per key `k0` … (as the table `name` and the answers tell).
+ */
+async function expectOneRowPerKey(
+  name: string,
+  reports: readonly { results: [string, number, boolean][]; errors: string[] }[],
+  keyCount: number,
+  callersPerProcess: number,
+): Promise<void> {
+  const outcomes: RaceOutcome[] = []
+  for (const { results, errors } of reports) {
+    expect(errors).toEqual([])
+    for (const [key, id, created] of results) outcomes.push({ key, id, created })
+  }
+  expect(outcomes).toHaveLength(PROCESSES * keyCount * callersPerProcess)
+  const counts = await h.rows(`select slug, count(*)::int as n from ${name} group by slug`)
+  const keys = Array.from({ length: keyCount }, (_, i) => `k${i}`)
+  const rowsByKey = new Map(counts.map((row) => [String(row.slug), Number(row.n)]))
+  expect(raceViolations({ keys, outcomes, rowsByKey })).toEqual([])
+}
+
 const RUNS = [
   { driver: 'postgres.js', strategy: 'constraint', keys: KEYS },
   { driver: 'node-postgres', strategy: 'constraint', keys: KEYS },
@@ -47,16 +69,7 @@ for (const { driver, strategy, keys: KEY_COUNT } of RUNS) {
         seed: i + 1,
       })),
     )
-    const outcomes: RaceOutcome[] = []
-    for (const { results, errors } of reports) {
-      expect(errors).toEqual([])
-      for (const [key, id, created] of results) outcomes.push({ key, id, created })
-    }
-    expect(outcomes).toHaveLength(PROCESSES * KEY_COUNT * CALLERS_PER_PROCESS)
-    const counts = await h.rows(`select slug, count(*)::int as n from ${name} group by slug`)
-    const keys = Array.from({ length: KEY_COUNT }, (_, i) => `k${i}`)
-    const rowsByKey = new Map(counts.map((row) => [String(row.slug), Number(row.n)]))
-    expect(raceViolations({ keys, outcomes, rowsByKey })).toEqual([])
+    await expectOneRowPerKey(name, reports, KEY_COUNT, CALLERS_PER_PROCESS)
     // Every process created some keys: the processes really raced rather than ran one after another.
     const creators = reports.map((report) => report.results.some(([, , c]) => c))
     expect(creators.filter(Boolean).length).toBeGreaterThan(1)
@@ -84,20 +97,11 @@ for (const driver of ['postgres.js', 'node-postgres'] as const) {
         seed: i + 1,
       })),
     )
-    const outcomes: RaceOutcome[] = []
-    for (const { results, errors } of reports) {
-      expect(errors).toEqual([])
-      for (const [key, id, created] of results) outcomes.push({ key, id, created })
-    }
+    await expectOneRowPerKey(name, reports, KEYS, callers)
     // The one statement was in play: a process that reaches keys no other has read yet sends it (one that
     // follows another finds the rows and reads first), about once per key in all.
     const oneStatements = reports.reduce((sum, report) => sum + report.oneStatements, 0)
     expect(oneStatements).toBeGreaterThan(KEYS / 2)
-    expect(outcomes).toHaveLength(PROCESSES * KEYS * callers)
-    const counts = await h.rows(`select slug, count(*)::int as n from ${name} group by slug`)
-    const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
-    const rowsByKey = new Map(counts.map((row) => [String(row.slug), Number(row.n)]))
-    expect(raceViolations({ keys, outcomes, rowsByKey })).toEqual([])
     const creators = reports.map((report) => report.results.filter(([, , c]) => c).length)
     expect(creators.filter((n) => n > 0).length).toBeGreaterThan(1)
   })

@@ -94,14 +94,8 @@ export function insertUnlessFoundQuery(
 ): SQL | undefined {
   const { db, table, columns, casts, fields } = context
   const column = (field: string) => columns[field] as Column
-  // Generated columns take no value, as in drizzle's own insert.
-  const given = parameters.names.filter((field) => !insertDisabled(column(field)))
+  const { given, identifier, where, values } = insertSelectParts(context, key, parameters)
   if (given.length === 0) return undefined
-  const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
-  const where = keyWhere(column, key, { cast: casts, prefix: 'key:' })
-  const values = given.map((field) =>
-    parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
-  )
   return sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(values, sql`, `)} where not exists (select 1 from ${table} where ${where})${also ? sql` and ${also}` : sql``} returning ${sql.join(
     fields.map(identifier),
     sql`, `,
@@ -125,18 +119,35 @@ export function findOrInsertQuery(
   key: Record<string, unknown>,
   parameters: NonNullable<ReturnType<typeof insertParameters>>,
 ): SQL | undefined {
-  const { db, table, columns, casts, fields } = context
-  const column = (field: string) => columns[field] as Column
-  const given = parameters.names.filter((field) => !insertDisabled(column(field)))
+  const { table, fields } = context
+  const { given, identifier, where, values } = insertSelectParts(context, key, parameters)
   const keyFields = Object.keys(key).sort()
   // A key column the insert does not write (generated) would not be the key of the row it inserts.
   if (keyFields.some((field) => !given.includes(field))) return undefined
-  const identifier = (field: string) => sql.identifier(databaseColumnName(db, column(field)))
-  const where = keyWhere(column, key, { cast: casts, prefix: 'key:' })
-  const values = given.map((field) =>
-    parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
-  )
   const every = sql.join(fields.map(identifier), sql`, `)
   const target = sql.join(keyFields.map(identifier), sql`, `)
   return sql`with goc_found as (select ${every} from ${table} where ${where} limit 1), goc_ins as (insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(values, sql`, `)} where not exists (select from goc_found) on conflict (${target}) do nothing returning ${every}) select ${every}, 1 from goc_found union all select ${every}, 0 from goc_ins`
+}
+
+/**
+ * What an `INSERT INTO t (given) SELECT values WHERE …` needs for a store prepared statement: the fields the
+ * insert writes (generated columns take no value, as in drizzle's own insert), their columns' names, the
+ * placeholders of their values (a null as SQL `null`), and `find`'s probe of `key` (placeholders `key:<field>`).
+ */
+function insertSelectParts(
+  context: Pick<PgInserterContext, 'db' | 'columns' | 'casts'>,
+  key: Record<string, unknown>,
+  parameters: NonNullable<ReturnType<typeof insertParameters>>,
+) {
+  const { db, columns, casts } = context
+  const column = (field: string) => columns[field] as Column
+  const given = parameters.names.filter((field) => !insertDisabled(column(field)))
+  return {
+    given,
+    identifier: (field: string) => sql.identifier(databaseColumnName(db, column(field))),
+    where: keyWhere(column, key, { cast: casts, prefix: 'key:' }),
+    values: given.map((field) =>
+      parameters.params[field] === null ? sql`null` : sql.param(sql.placeholder(field), column(field)),
+    ),
+  }
 }

@@ -42,7 +42,7 @@ import pg from 'pg'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createMysqlShape, type MysqlHarness, mysqlShapeTable, openMysql } from './support/mysql.js'
-import { openPg, PG_DRIVERS, type PgDriver, type PgHarness } from './support/pg.js'
+import { openPg, PG_DRIVERS, type PgDriver, type PgHarness, untilLockWait } from './support/pg.js'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 import { itemsDdl, itemsTable } from './support/tables.js'
 
@@ -340,14 +340,7 @@ describe.each(PG_DRIVERS)('Postgres via %s', (driver) => {
             await first(tx as unknown as AnyPgDatabase)
             const waiting = second(tx as unknown as AnyPgDatabase)
             // Once the caller's statement waits for the holder's row, the holder waits for the caller's.
-            for (let tries = 0; ; tries++) {
-              const rows = await h.rows(
-                `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%${name}%'`,
-              )
-              if (rows.length > 0) break
-              if (tries > 200) throw new Error('the caller never waited for the holder')
-              await new Promise((resolve) => setTimeout(resolve, 10))
-            }
+            await untilLockWait(h, `%${name}%`, 200, 'the caller never waited for the holder')
             holderDone = holder.exec(holderSecond)
             return waiting
           }),

@@ -15,7 +15,7 @@ import { drizzleStore } from '@getorcreate/core/drizzle'
 import { databaseUrl, type RaceOutcome, raceViolations, raceWorkers } from '@getorcreate/test-support'
 import { numeric, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
+import { openPg, PG_DRIVERS, type PgHarness, untilLockWait } from './support/pg.js'
 import { itemsDdl, itemsTable } from './support/tables.js'
 
 const strategy = constraintStrategy({ singleFlight: false })
@@ -530,15 +530,8 @@ describe.each(['postgres.js', 'node-postgres'] as const)(
 )
 
 /** Resolves once a statement that reads and inserts in `table` (`goc_ins`) waits for a lock another session holds. */
-async function untilWaiting(h: PgHarness, table: string): Promise<void> {
-  for (let tries = 0; ; tries++) {
-    const rows = await h.rows(
-      `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%goc_ins%${table}%'`,
-    )
-    if (rows.length > 0) return
-    if (tries > 500) throw new Error('the statement never waited for the other session')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+function untilWaiting(h: PgHarness, table: string): Promise<void> {
+  return untilLockWait(h, `%goc_ins%${table}%`, 500, 'the statement never waited for the other session')
 }
 
 /** A drizzle database on `driver` whose sessions are read-only (`default_transaction_read_only`), with its statements. */

@@ -128,3 +128,23 @@ async function openDriver(driver: PgDriver, pool: number): Promise<Omit<PgHarnes
     }
   }
 }
+
+/**
+ * Resolves once a statement whose text matches `pattern` (a `LIKE` pattern) waits for a lock another session
+ * holds, polling `pg_stat_activity` every 10 ms; throws `never` after `tries` polls.
+ */
+export async function untilLockWait(
+  h: PgHarness,
+  pattern: string,
+  tries: number,
+  never: string,
+): Promise<void> {
+  for (let n = 0; ; n++) {
+    const rows = await h.rows(
+      `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '${pattern}'`,
+    )
+    if (rows.length > 0) return
+    if (n > tries) throw new Error(never)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}

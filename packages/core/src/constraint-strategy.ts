@@ -6,6 +6,7 @@ import {
   MissingUniqueConstraintError,
   RowVanishedError,
 } from './errors.js'
+import { keyId } from './key.js'
 import { valuesAtHand } from './new-row-values.js'
 import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
 import type {
@@ -24,6 +25,47 @@ type AtomicInsert<Row, Key, Values> = NonNullable<Store<Row, Key, Values>['inser
 
 /** Keys per batch statement of `getOrCreateMany` (each key's fields are parameters: far under any limit). */
 const BATCH_KEYS = 1000
+
+/**
+ * The keys a store's calls met lately (the latest {@link FirstMeetings.REMEMBERED} keys not met before), and
+ * how often a key met for the first time had no row (a moving average over about the latest 16 such keys).
+ * It tells which way a call costs least: a key met lately most likely has its row, which one plain read
+ * finds; a key met for the first time where such keys mostly had none (fresh keys, as in a miss storm) most
+ * likely has none either, and one statement that reads and inserts costs less than a read that misses and
+ * an insert after it. Only a cost: every way returns the same row.
+ */
+class FirstMeetings {
+  /** How many keys are remembered. */
+  static readonly REMEMBERED = 4096
+  /** How often a key met for the first time had no row, from 0 to 1. */
+  private missRate = 0
+  /** The latest keys met for the first time, as `keyId` strings, oldest first. */
+  private readonly met = new Set<string>()
+
+  /** Whether at least half of the latest keys met for the first time had no row. */
+  mostlyMissed(): boolean {
+    return this.missRate >= 0.5
+  }
+
+  /** A key met for the first time had no row at first (`missed`), or had one. */
+  readonly count = (missed: boolean): void => {
+    this.missRate += ((missed ? 1 : 0) - this.missRate) / 16
+  }
+
+  /** Whether `key` is met for the first time (not among the remembered); it is remembered from now on. */
+  meet(key: Record<string, unknown>): boolean {
+    const id = keyId(key)
+    if (this.met.has(id)) return false
+    this.met.add(id)
+    if (this.met.size > FirstMeetings.REMEMBERED) {
+      for (const oldest of this.met) {
+        this.met.delete(oldest)
+        break
+      }
+    }
+    return true
+  }
+}
 
 /** Keys settled at once, one `getOrCreate` each, where a store cannot batch (as `getOrCreateMany` does). */
 const MANY_AT_ONCE = GET_OR_CREATE_MANY_CONCURRENCY
@@ -142,11 +184,12 @@ export interface ConstraintStrategyTestingOptions {
  * `MISSING_INDEX_RECHECK_MS` (one second), during which the same call throws again without a round trip,
  * and is looked for again after it: once the index is added, the same store works within about a second.
  *
- * An operation that other calls joined (single flight) goes the same way, except where the store's previous
- * shared operation found no row (fresh keys arriving in bursts), `defaults` is an object (or absent), the
- * store is not bound to a transaction and has {@link Store.findOrInsertManyAtomically}: then steps 1 and 2 are
- * one statement (that member with one entry), one round trip for a fresh key, its cost shared by every
- * caller; where it declines, as above.
+ * Where a fresh key is likely, steps 1 and 2 are one statement (the store's
+ * {@link Store.findOrInsertManyAtomically} with one entry: one round trip for a fresh key), if `defaults` is an
+ * object (or absent) and the store is not bound to a transaction: for a single call whose key this process has
+ * not met lately where the keys met for the first time mostly had no row (as in a miss storm), and for an
+ * operation that other calls joined (single flight) where the store's previous shared operation found no row
+ * (fresh keys arriving in bursts), its cost shared by every caller. Where the store declines, as above.
  *
  * @example
  * ```ts
@@ -323,20 +366,104 @@ export function createConstraintStrategy(
     )
   }
 
-  /** {@link Strategy.getOrCreate}: the checks, a read, and on a miss {@link createAfterMiss}. */
+  /** Per store object: its {@link FirstMeetings}. */
+  const meetings = new WeakMap<object, FirstMeetings>()
+
+  /** The read-first way: the checks, a read, and on a miss {@link createAfterMiss}. */
+  async function readFirst<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+    trace: CallTrace | undefined,
+    count?: (missed: boolean) => void,
+  ): Promise<GetOrCreateResult<Row>> {
+    const checked = checkedInsert(store, key)
+    const insertAtomically = typeof checked === 'function' ? checked : await checked
+    if (trace) trace.storeCalls++
+    const found = await store.find(key)
+    if (found !== undefined) {
+      count?.(false)
+      return { row: found, created: false }
+    }
+    count?.(true)
+    if (trace) trace.missed = true
+    return createAfterMiss(store, key, newRow, insertAtomically, trace)
+  }
+
+  /**
+   * The key read and, where no row holds it, inserted in one statement ({@link Store.findOrInsertManyAtomically},
+   * one entry): one round trip for a fresh key. `undefined` where it cannot be, nothing written: the store has
+   * no such statement or declines it; `defaults` is a function (never called for a key that exists); the
+   * store is bound to a transaction (the statement's INSERT, run even for a key that is found, is refused by
+   * a read-only transaction, and its error aborts the transaction). `missed` is told whether the statement
+   * found no row at first.
+   */
+  async function inOneStatement<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+    trace: CallTrace | undefined,
+    missed: (missed: boolean) => void,
+  ): Promise<GetOrCreateResult<Row> | undefined> {
+    const findOrInsert = store.findOrInsertManyAtomically
+    if (typeof findOrInsert !== 'function' || newRow.lazy || store.inTransaction === true) return undefined
+    const checked = checkedInsert(store, key)
+    const insertAtomically = typeof checked === 'function' ? checked : await checked
+    const values = await newRow()
+    if (trace) trace.storeCalls++
+    const answers = await findOrInsert.call(store, [{ key, values }])
+    if (answers === undefined) return undefined
+    const answer = answers[0]
+    if (answer?.row !== undefined) {
+      missed(answer.inserted)
+      if (trace) {
+        // Taking the values marked a miss; a row the statement found was there at first.
+        trace.missed = answer.inserted
+        if (answer.inserted) trace.attempts = 1
+      }
+      return { row: answer.row, created: answer.inserted }
+    }
+    // No row in the statement's snapshot, and its insert met one committed since: a new read sees it.
+    missed(true)
+    if (trace) {
+      trace.missed = true
+      trace.attempts = 1
+      trace.storeCalls++
+    }
+    const winner = await store.find(key, { fresh: true })
+    if (winner !== undefined) return { row: winner, created: false }
+    return createAfterMiss(store, key, newRow, insertAtomically, trace)
+  }
+
+  /**
+   * {@link Strategy.getOrCreate}: read first ({@link readFirst}); but for a key this process has not met
+   * lately, where the keys met for the first time mostly had no row (fresh keys, as in a miss storm: see
+   * {@link FirstMeetings}), read and insert in one statement ({@link inOneStatement}) where it can be.
+   */
   async function getOrCreateOne<Row, Key, Values>(
     store: Store<Row, Key, Values>,
     key: Key,
     newRow: NewRowValues<Values>,
     trace?: CallTrace,
   ): Promise<GetOrCreateResult<Row>> {
-    const checked = checkedInsert(store, key)
-    const insertAtomically = typeof checked === 'function' ? checked : await checked
-    if (trace) trace.storeCalls++
-    const found = await store.find(key)
-    if (found !== undefined) return { row: found, created: false }
-    if (trace) trace.missed = true
-    return createAfterMiss(store, key, newRow, insertAtomically, trace)
+    if (
+      typeof store.findOrInsertManyAtomically !== 'function' ||
+      newRow.lazy ||
+      store.inTransaction === true
+    ) {
+      return readFirst(store, key, newRow, trace)
+    }
+    let met = meetings.get(store)
+    if (met === undefined) {
+      met = new FirstMeetings()
+      meetings.set(store, met)
+    }
+    if (!met.meet(key as Record<string, unknown>)) return readFirst(store, key, newRow, trace)
+    if (met.mostlyMissed()) {
+      const result = await inOneStatement(store, key, newRow, trace, met.count)
+      if (result !== undefined) return result
+    }
+    return readFirst(store, key, newRow, trace, met.count)
   }
 
   // Per store object: whether its latest shared operation found no row at first (it created one, or lost the
@@ -345,13 +472,9 @@ export function createConstraintStrategy(
   const sharedMissed = new WeakMap<object, boolean>()
 
   /**
-   * {@link getOrCreateOne} for an operation that other calls joined (single flight): where the store's latest
-   * shared operation missed, the store can read and insert in one statement
-   * ({@link Store.findOrInsertManyAtomically}, one entry) and the values are at hand (`defaults` an object),
-   * the read and the insert go in that one statement: one round trip for a fresh key instead of two in a
-   * row, its cost shared by every caller. Not in a transaction: the statement runs an INSERT even where the
-   * key is found, which a read-only transaction refuses, and an error there aborts it. Otherwise, and where
-   * the store declines (nothing written), as {@link getOrCreateOne}.
+   * The strategy's way for an operation that other calls joined (single flight): where the store's latest
+   * shared operation missed, in one statement ({@link inOneStatement}), its cost shared by every caller;
+   * otherwise, and where that cannot be, read first.
    */
   async function getOrCreateShared<Row, Key, Values>(
     store: Store<Row, Key, Values>,
@@ -359,42 +482,13 @@ export function createConstraintStrategy(
     newRow: NewRowValues<Values>,
     trace?: CallTrace,
   ): Promise<GetOrCreateResult<Row>> {
-    const findOrInsert = store.findOrInsertManyAtomically
-    if (
-      typeof findOrInsert === 'function' &&
-      !newRow.lazy &&
-      store.inTransaction !== true &&
-      sharedMissed.get(store) === true
-    ) {
-      const checked = checkedInsert(store, key)
-      const insertAtomically = typeof checked === 'function' ? checked : await checked
-      const values = await newRow()
-      if (trace) trace.storeCalls++
-      const answers = await findOrInsert.call(store, [{ key, values }])
-      const answer = answers?.[0]
-      if (answer?.row !== undefined) {
-        sharedMissed.set(store, answer.inserted)
-        if (trace) {
-          // Taking the values marked a miss; a row the statement found was there at first.
-          trace.missed = answer.inserted
-          if (answer.inserted) trace.attempts = 1
-        }
-        return { row: answer.row, created: answer.inserted }
-      }
-      if (answers !== undefined) {
-        // No row in the statement's snapshot, and its insert met one committed since: a new read sees it.
-        if (trace) {
-          trace.missed = true
-          trace.attempts = 1
-          trace.storeCalls++
-        }
-        const winner = await store.find(key, { fresh: true })
-        if (winner !== undefined) return { row: winner, created: false }
-        return createAfterMiss(store, key, newRow, insertAtomically, trace)
-      }
-      // Declined, nothing written (an INSERT trigger, a NULL in the key…): read first.
+    if (sharedMissed.get(store) === true) {
+      const result = await inOneStatement(store, key, newRow, trace, (missed) =>
+        sharedMissed.set(store, missed),
+      )
+      if (result !== undefined) return result
     }
-    const result = await getOrCreateOne(store, key, newRow, trace)
+    const result = await readFirst(store, key, newRow, trace)
     sharedMissed.set(store, result.created || trace?.missed === true)
     return result
   }

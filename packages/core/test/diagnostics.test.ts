@@ -21,6 +21,7 @@ import {
 } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { oneStatementStore, type SluggedRow } from './support/one-statement-store.js'
 import { openPg, type PgHarness } from './support/pg.js'
 import { itemsDdl, itemsTable } from './support/tables.js'
 
@@ -191,28 +192,8 @@ describe('getorcreate:getOrCreate on the memory store', () => {
   })
 
   test('single flight with a store that reads and inserts in one statement: one store call, or the way back to reading', async () => {
-    type Item = { id?: number; slug: string; title?: string }
-    const base = memoryStore<Item>({ uniqueBy: [['slug']], autoIncrement: 'id' })
-    let mode: 'one statement' | 'declined' | 'committed meanwhile' = 'one statement'
-    const statements: string[] = []
-    // findOrInsertManyAtomically as a database runs it: the key's row as the statement began, else the row it
-    // inserted; `committed meanwhile` plays another caller's row committed after the statement's snapshot.
-    const store = Object.assign(Object.create(base) as typeof base, {
-      async findOrInsertManyAtomically(entries: readonly { key: Partial<Item>; values: Partial<Item> }[]) {
-        statements.push(mode)
-        if (mode === 'declined') return undefined
-        const [{ key, values }] = entries as [{ key: Partial<Item>; values: Partial<Item> }]
-        if (mode === 'committed meanwhile') {
-          await base.insert({ ...values, title: 'theirs' })
-          return [{ row: undefined, inserted: false }]
-        }
-        const found = await base.find(key)
-        if (found) return [{ row: found, inserted: false }]
-        return [{ row: await base.insert(values), inserted: true }]
-      },
-      findMany: async () => [],
-      insertManyIfAbsentAtomically: async () => undefined,
-    })
+    const { base, store, state } = oneStatementStore()
+    const statements = () => state.sent.filter((call) => call.startsWith('one '))
     const burst = async (slug: string) => {
       recorded?.stop()
       recorded = record<GetOrCreateTrace>(DIAGNOSTICS_CHANNELS.getOrCreate)
@@ -225,33 +206,71 @@ describe('getorcreate:getOrCreate on the memory store', () => {
     // The store's first shared operation reads first, and misses: a read and an insert.
     let { leader } = await burst('a')
     expect(leader).toMatchObject({ outcome: 'created', storeCalls: 2 })
-    expect(statements).toEqual([])
+    expect(statements()).toEqual([])
     // Now one statement per shared operation: a fresh key is created by it alone.
     ;({ leader } = await burst('b'))
     expect(leader).toMatchObject({ outcome: 'created', storeCalls: 1, attempts: 1, missed: true })
     // A key it finds: a hit in one store call (and the next shared operation reads first).
-    let results: GetOrCreateResult<Item>[]
+    let results: GetOrCreateResult<SluggedRow>[]
     ;({ leader, results } = await burst('a'))
     expect(leader).toMatchObject({ outcome: 'hit', storeCalls: 1, attempts: 0, missed: false })
     expect(results.every((result) => !result.created)).toBe(true)
-    expect(statements).toEqual(['one statement', 'one statement'])
+    expect(statements()).toEqual(['one b', 'one a'])
     ;({ leader } = await burst('a'))
     expect(leader).toMatchObject({ outcome: 'hit', storeCalls: 1 })
-    expect(statements).toHaveLength(2)
+    expect(statements()).toHaveLength(2)
 
     // Declined (nothing written): the read, then the insert.
     await burst('c') // misses, read first
-    mode = 'declined'
+    state.mode = 'declined'
     ;({ leader, results } = await burst('d'))
     expect(leader).toMatchObject({ outcome: 'created', storeCalls: 3, attempts: 1 })
     expect(results.map((result) => result.created)).toEqual([true, false, false])
 
     // A row committed after the statement's snapshot blocked its insert: a fresh read finds it.
-    mode = 'committed meanwhile'
+    state.mode = 'committed meanwhile'
     ;({ leader, results } = await burst('e'))
     expect(leader).toMatchObject({ outcome: 'raced', storeCalls: 2, attempts: 1, missed: true })
     expect(results.every((result) => !result.created && result.row.title === 'theirs')).toBe(true)
     expect(base.rows().map((row) => row.slug)).toEqual(['a', 'b', 'c', 'd', 'e'])
+  })
+
+  test("single calls where the keys met for the first time mostly had no row: each way's trace", async () => {
+    const { store, state } = oneStatementStore()
+    for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `f${i}` }, { title: 'mine' })
+    state.sent.length = 0
+    recorded = record<GetOrCreateTrace>(DIAGNOSTICS_CHANNELS.getOrCreate)
+    // A key met for the first time: one statement creates it.
+    await getOrCreate(store, { slug: 'new' }, { title: 'mine' })
+    // A key met lately: one plain read.
+    await getOrCreate(store, { slug: 'f3' }, { title: 'mine' })
+    // A row committed after the statement's snapshot blocked its insert: a fresh read finds it.
+    state.mode = 'committed meanwhile'
+    const raced = await getOrCreate(store, { slug: 'late' }, { title: 'mine' })
+    expect(raced).toMatchObject({ created: false, row: { title: 'theirs' } })
+    // Declined (nothing written): the read, then the insert.
+    state.mode = 'declined'
+    await getOrCreate(store, { slug: 'declined' }, { title: 'mine' })
+    expect(state.sent).toEqual([
+      'one new',
+      'find f3',
+      'one late',
+      'find late',
+      'one declined',
+      'find declined',
+    ])
+    const traced = recorded.contexts().map(({ outcome, storeCalls, attempts, missed }) => ({
+      outcome,
+      storeCalls,
+      attempts,
+      missed,
+    }))
+    expect(traced).toEqual([
+      { outcome: 'created', storeCalls: 1, attempts: 1, missed: true },
+      { outcome: 'hit', storeCalls: 1, attempts: 0, missed: false },
+      { outcome: 'raced', storeCalls: 2, attempts: 1, missed: true },
+      { outcome: 'created', storeCalls: 3, attempts: 1, missed: true },
+    ])
   })
 
   test('a strategy that fills no trace: a row returned uncreated after asking for values is raced', async () => {

@@ -7,20 +7,11 @@ import { constraintStrategy, getOrCreate, type Store, type Strategy } from '@get
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { runConcurrently } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { openPg, PG_DRIVERS, type PgHarness } from './support/pg.js'
+import { openPg, PG_DRIVERS, type PgHarness, statementsOn, uniqueItems } from './support/pg.js'
 import { CASE_INSENSITIVE_COLLATION, PG_KEY_COLUMNS } from './support/pg-equal-keys.js'
-import { itemsDdl, itemsTable } from './support/tables.js'
+import type { itemsTable } from './support/tables.js'
 
 type Item = ReturnType<typeof itemsTable>['$inferSelect']
-
-/** How many of the statements sent since `from` read or wrote `table`. */
-function statementsOn(h: PgHarness, table: string, from: number) {
-  const sent = h.queries.slice(from).filter((query) => query.includes(`"${table}"`))
-  return {
-    reads: sent.filter((query) => /^\s*select/i.test(query)).length,
-    inserts: sent.filter((query) => /^\s*(insert|with)/i.test(query)).length,
-  }
-}
 
 /** A promise and the function that resolves it. */
 function gate(): { opened: Promise<void>; open: () => void } {
@@ -40,12 +31,7 @@ describe.each(PG_DRIVERS)('single flight on Postgres via %s', (driver) => {
     await h.close()
   })
 
-  async function makeItems() {
-    const name = h.table()
-    await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
-    const table = itemsTable(name)
-    return { name, table, store: drizzleStore(h.db, table) }
-  }
+  const makeItems = () => uniqueItems(h)
 
   test('a burst of 24 callers of one new key in one tick: one read, one insert, one created, one id', async () => {
     const { name, store } = await makeItems()

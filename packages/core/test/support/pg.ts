@@ -1,6 +1,6 @@
 import { PGlite } from '@electric-sql/pglite'
 import { citext } from '@electric-sql/pglite/contrib/citext'
-import type { AnyPgDatabase } from '@getorcreate/core/drizzle'
+import { type AnyPgDatabase, drizzleStore } from '@getorcreate/core/drizzle'
 import { databaseUrl, scratchName } from '@getorcreate/test-support'
 import type { Logger } from 'drizzle-orm'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
@@ -8,6 +8,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgresJs } from 'drizzle-orm/postgres-js'
 import pg from 'pg'
 import postgres from 'postgres'
+import { itemsDdl, itemsTable } from './tables.js'
 
 /** The Postgres drivers drizzle users run, each tested against the same suite. */
 export const PG_DRIVERS = ['postgres.js', 'node-postgres', 'pglite'] as const
@@ -46,6 +47,26 @@ let sharedPglite: PGlite | undefined
 function pglite(): PGlite {
   sharedPglite ??= new PGlite({ extensions: { citext } })
   return sharedPglite
+}
+
+/**
+ * How many of the statements `h` sent since `from` (an index into `h.queries`) read or wrote `table`: reads
+ * (`SELECT`) and inserts (`INSERT`, or a `WITH` whose statement inserts, as the one that reads and inserts).
+ */
+export function statementsOn(h: PgHarness, table: string, from: number): { reads: number; inserts: number } {
+  const sent = h.queries.slice(from).filter((query) => query.includes(`"${table}"`))
+  return {
+    reads: sent.filter((query) => /^\s*select/i.test(query)).length,
+    inserts: sent.filter((query) => /^\s*(insert|with)/i.test(query)).length,
+  }
+}
+
+/** A new `items` table of `h` with a unique index on `slug` (dropped by `h.close()`), and a store over it. */
+export async function uniqueItems(h: PgHarness) {
+  const name = h.table()
+  await h.exec(itemsDdl(name, `create unique index on ${name} (slug)`))
+  const table = itemsTable(name)
+  return { name, table, store: drizzleStore(h.db, table) }
 }
 
 /** Open a drizzle database on `driver` with a pool of `pool` connections (PGlite: one in-process engine). */

@@ -6,7 +6,7 @@ import {
   MissingUniqueConstraintError,
   RowVanishedError,
 } from './errors.js'
-import { keyId } from './key.js'
+import { FreshKeyGuess } from './fresh-keys.js'
 import { valuesAtHand } from './new-row-values.js'
 import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
 import type {
@@ -25,47 +25,6 @@ type AtomicInsert<Row, Key, Values> = NonNullable<Store<Row, Key, Values>['inser
 
 /** Keys per batch statement of `getOrCreateMany` (each key's fields are parameters: far under any limit). */
 const BATCH_KEYS = 1000
-
-/**
- * The keys a store's calls met lately (the latest {@link FirstMeetings.REMEMBERED} keys not met before), and
- * how often a key met for the first time had no row (a moving average over about the latest 16 such keys).
- * It tells which way a call costs least: a key met lately most likely has its row, which one plain read
- * finds; a key met for the first time where such keys mostly had none (fresh keys, as in a miss storm) most
- * likely has none either, and one statement that reads and inserts costs less than a read that misses and
- * an insert after it. Only a cost: every way returns the same row.
- */
-class FirstMeetings {
-  /** How many keys are remembered. */
-  static readonly REMEMBERED = 4096
-  /** How often a key met for the first time had no row, from 0 to 1. */
-  private missRate = 0
-  /** The latest keys met for the first time, as `keyId` strings, oldest first. */
-  private readonly met = new Set<string>()
-
-  /** Whether at least half of the latest keys met for the first time had no row. */
-  mostlyMissed(): boolean {
-    return this.missRate >= 0.5
-  }
-
-  /** A key met for the first time had no row at first (`missed`), or had one. */
-  readonly count = (missed: boolean): void => {
-    this.missRate += ((missed ? 1 : 0) - this.missRate) / 16
-  }
-
-  /** Whether `key` is met for the first time (not among the remembered); it is remembered from now on. */
-  meet(key: Record<string, unknown>): boolean {
-    const id = keyId(key)
-    if (this.met.has(id)) return false
-    this.met.add(id)
-    if (this.met.size > FirstMeetings.REMEMBERED) {
-      for (const oldest of this.met) {
-        this.met.delete(oldest)
-        break
-      }
-    }
-    return true
-  }
-}
 
 /** Keys settled at once, one `getOrCreate` each, where a store cannot batch (as `getOrCreateMany` does). */
 const MANY_AT_ONCE = GET_OR_CREATE_MANY_CONCURRENCY
@@ -366,8 +325,8 @@ export function createConstraintStrategy(
     )
   }
 
-  /** Per store object: its {@link FirstMeetings}. */
-  const meetings = new WeakMap<object, FirstMeetings>()
+  /** Per store object: what its calls met lately ({@link FreshKeyGuess}). */
+  const guesses = new WeakMap<object, FreshKeyGuess>()
 
   /** The read-first way: the checks, a read, and on a miss {@link createAfterMiss}. */
   async function readFirst<Row, Key, Values>(
@@ -438,7 +397,7 @@ export function createConstraintStrategy(
   /**
    * {@link Strategy.getOrCreate}: read first ({@link readFirst}); but for a key this process has not met
    * lately, where the keys met for the first time mostly had no row (fresh keys, as in a miss storm: see
-   * {@link FirstMeetings}), read and insert in one statement ({@link inOneStatement}) where it can be.
+   * {@link FreshKeyGuess}), read and insert in one statement ({@link inOneStatement}) where it can be.
    */
   async function getOrCreateOne<Row, Key, Values>(
     store: Store<Row, Key, Values>,
@@ -453,17 +412,18 @@ export function createConstraintStrategy(
     ) {
       return readFirst(store, key, newRow, trace)
     }
-    let met = meetings.get(store)
-    if (met === undefined) {
-      met = new FirstMeetings()
-      meetings.set(store, met)
+    let guess = guesses.get(store)
+    if (guess === undefined) {
+      guess = new FreshKeyGuess()
+      guesses.set(store, guess)
     }
-    if (!met.meet(key as Record<string, unknown>)) return readFirst(store, key, newRow, trace)
-    if (met.mostlyMissed()) {
-      const result = await inOneStatement(store, key, newRow, trace, met.count)
+    const meeting = guess.meet(key as Record<string, unknown>)
+    if (meeting === 'met') return readFirst(store, key, newRow, trace)
+    if (meeting === 'fresh') {
+      const result = await inOneStatement(store, key, newRow, trace, guess.count)
       if (result !== undefined) return result
     }
-    return readFirst(store, key, newRow, trace, met.count)
+    return readFirst(store, key, newRow, trace, guess.count)
   }
 
   // Per store object: whether its latest shared operation found no row at first (it created one, or lost the

@@ -44,6 +44,7 @@ export {
   RowVanishedError,
   SerializationConflictError,
 } from './errors.js'
+export { FreshKeyGuess, type KeyMeeting } from './fresh-keys.js'
 export { getOrCreate } from './get-or-create.js'
 export {
   GET_OR_CREATE_MANY_CONCURRENCY,

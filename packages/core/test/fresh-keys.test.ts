@@ -5,7 +5,7 @@
  * first. Real Postgres on every driver, the statements counted as drizzle sent them; and how many keys are
  * remembered, on a memory store that plays the statement (the traces: diagnostics.test.ts).
  */
-import { constraintStrategy, getOrCreate, type Store } from '@getorcreate/core'
+import { constraintStrategy, FreshKeyGuess, getOrCreate, type Store } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { runConcurrently, shuffledCalls } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -142,12 +142,36 @@ test('a key met long ago (more keys met for the first time since than are rememb
   state.sent.length = 0
   await getOrCreate(store, { slug: 'early' }, { title: 'mine' })
   expect(state.sent).toEqual(['find early']) // met lately
-  for (let i = 0; i < 4096; i++) {
+  for (let i = 0; i < FreshKeyGuess.REMEMBERED; i++) {
     await getOrCreate(store, { slug: `g${i}` }, { title: 'mine' })
-    if (i < 4095) base.delete({ slug: `g${i}` }) // the memory store reads its rows one by one: keep them few
+    if (i < FreshKeyGuess.REMEMBERED - 1) base.delete({ slug: `g${i}` }) // the memory store reads its rows one by one: keep them few
   }
   state.sent.length = 0
   await getOrCreate(store, { slug: 'early' }, { title: 'mine' })
-  await getOrCreate(store, { slug: 'g4095' }, { title: 'mine' })
-  expect(state.sent).toEqual(['one early', 'find g4095'])
+  const last = `g${FreshKeyGuess.REMEMBERED - 1}`
+  await getOrCreate(store, { slug: last }, { title: 'mine' })
+  expect(state.sent).toEqual(['one early', `find ${last}`])
+})
+
+test('FreshKeyGuess: new keys until half of the first-met ones missed, then fresh; a remembered key is met', () => {
+  const guess = new FreshKeyGuess()
+  expect(guess.meet({ slug: 'a' })).toBe('new')
+  expect(guess.meet({ slug: 'a' })).toBe('met')
+  guess.count(true)
+  // The moving average weighs each key 1/16: at least half after 11 misses in a row (1 - (15/16)^11 ≈ 0.51).
+  const meetings: string[] = []
+  for (let i = 0; i < 11; i++) {
+    meetings.push(guess.meet({ slug: `k${i}` }))
+    guess.count(true)
+  }
+  expect(meetings).toEqual([...Array.from({ length: 10 }, () => 'new'), 'fresh'])
+  expect(guess.meet({ slug: 'k0' })).toBe('met')
+  // Keys that had their rows bring it back under half: 0.54, then 0.51, then 0.47.
+  expect(guess.meet({ tenant: 1, slug: 'old0' })).toBe('fresh')
+  guess.count(false)
+  expect(guess.meet({ tenant: 1, slug: 'old1' })).toBe('fresh')
+  guess.count(false)
+  expect(guess.meet({ tenant: 1, slug: 'old2' })).toBe('new')
+  // Keys the database may equate but encode apart are apart here too ('1' and 1): a guess, never an answer.
+  expect(guess.meet({ slug: 1 })).toBe('new')
 })

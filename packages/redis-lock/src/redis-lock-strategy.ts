@@ -1,6 +1,7 @@
 import {
   type BatchEntry,
   type CallTrace,
+  FreshKeyGuess,
   type GetOrCreateResult,
   LockInTransactionError,
   LockUnavailableError,
@@ -41,7 +42,9 @@ export interface RedisLockStrategy extends Strategy {
  * indexes). Every creator of a key takes a lock on one Redis node or on a majority of N independent nodes
  * (Redlock), so exactly one of them inserts.
  *
- * 1. `store.find(key)` without a lock: a hit sends no Redis command at all.
+ * 1. `store.find(key)` without a lock: a hit sends no Redis command at all. Skipped for a key this process has
+ *    not met lately where the keys met for the first time mostly had no row ({@link FreshKeyGuess}: fresh keys,
+ *    as in a miss storm) and `defaults` is an object: its read under the lock (step 3) finds a row that exists.
  * 2. Take the lock `lockKeyFor(table, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`. `table` and `key` are what `store.lockIdentity(key)` answers, where the store
  *    has it (the drizzle stores do): the table as the database resolves it and the key as the database
@@ -94,7 +97,8 @@ export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockS
   const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
   const flights = singleFlight ? new SingleFlight() : undefined
   const nodes = new DistinctNodes(clients)
-  const resolved = { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes }
+  const guesses = new WeakMap<object, FreshKeyGuess>()
+  const resolved = { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes, guesses }
   return makeStrategy(client, resolved, signal ? [signal] : [])
 }
 
@@ -107,6 +111,8 @@ interface ResolvedOptions {
   /** The in-process single flight; undefined when the option `singleFlight` is `false`. */
   readonly flights: SingleFlight | undefined
   readonly nodes: DistinctNodes
+  /** Per store object: the keys its calls met lately ({@link FreshKeyGuess}), which tell when to skip step 1. */
+  readonly guesses: WeakMap<object, FreshKeyGuess>
 }
 
 /** The strategy over `client`, whose waits for a lock end when any of `signals` aborts. */
@@ -115,8 +121,49 @@ function makeStrategy(
   options: ResolvedOptions,
   signals: readonly AbortSignal[],
 ): RedisLockStrategy {
-  const { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes } = options
+  const { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes, guesses } = options
   const context: LockContext = { client, ttlMs, acquireTimeoutMs, signals }
+  /**
+   * Steps 2 to 5, for a key that most likely has no row: the lock key, the wait for a call of this process
+   * that settles it, the create under the lock.
+   */
+  async function underLock<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+    trace: CallTrace | undefined,
+  ): Promise<GetOrCreateResult<Row>> {
+    const lockKey = await lockKeyOf(store, key, keyPrefix)
+    // One budget for the whole wait: for the nodes' run_ids (the first lock only), for another call of this
+    // process that settles the key, then, if it fails, for the lock itself.
+    const deadline = performance.now() + acquireTimeoutMs
+    await nodes.check(Math.min(commandTimeoutMs, acquireTimeoutMs))
+    const timedOut = () =>
+      new LockUnavailableError(
+        `Could not take the lock ${lockKey} within ${acquireTimeoutMs} ms: another call in this process held ` +
+          'it for this key all that time. Nothing was written; the call may be retried.',
+      )
+    const create = (remainingMs: number) =>
+      createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey, trace)
+    // Without single flight the whole budget left after the nodes' check goes to this caller's own lock.
+    if (!flights) return create(Math.max(1, Math.ceil(deadline - performance.now())))
+    const waiting = flights.run(store, lockKey, signals, deadline, timedOut, create)
+    if (!lockChannels.unavailable.hasSubscribers) return waiting
+    // The wait for another call of this process can time out too: tell it as the lock's own would be.
+    return waiting.catch((error: unknown) => {
+      if (error instanceof LockUnavailableError && !publishedErrors.has(error)) {
+        const waitMs = Math.round(acquireTimeoutMs - (deadline - performance.now()))
+        publishLock(lockChannels.unavailable, () => ({
+          lock: 'redis',
+          lockKey,
+          store: store.name,
+          waitMs,
+          error,
+        }))
+      }
+      throw error
+    })
+  }
   return {
     name: 'redis-lock',
     withSignal(signal: AbortSignal): RedisLockStrategy {
@@ -131,41 +178,31 @@ function makeStrategy(
       trace?: CallTrace,
     ): Promise<GetOrCreateResult<Row>> {
       refuseTransaction(store)
+      // A key met for the first time where such keys mostly had no row lately (a miss storm) most likely has
+      // none: straight to the lock, whose create reads under it anyway. Not with a `defaults` function, which
+      // the create may call before it knows (and which must not run for a row that exists).
+      let guess: FreshKeyGuess | undefined
+      if (newRow.lazy === false) {
+        guess = guesses.get(store)
+        if (guess === undefined) {
+          guess = new FreshKeyGuess()
+          guesses.set(store, guess)
+        }
+      }
+      const meeting = guess?.meet(key as Record<string, unknown>)
+      if (meeting === 'fresh') {
+        const result = await underLock(store, key, newRow, trace)
+        guess?.count(result.created)
+        // Asking for the values marked a miss; a row found under the lock was most likely there before.
+        if (trace) trace.missed = result.created
+        return result
+      }
       if (trace) trace.storeCalls++
       const found = await store.find(key)
+      if (meeting === 'new') guess?.count(found === undefined)
       if (found !== undefined) return { row: found, created: false }
       if (trace) trace.missed = true
-
-      const lockKey = await lockKeyOf(store, key, keyPrefix)
-      // One budget for the whole wait: for the nodes' run_ids (the first lock only), for another call of this
-      // process that settles the key, then, if it fails, for the lock itself.
-      const deadline = performance.now() + acquireTimeoutMs
-      await nodes.check(Math.min(commandTimeoutMs, acquireTimeoutMs))
-      const timedOut = () =>
-        new LockUnavailableError(
-          `Could not take the lock ${lockKey} within ${acquireTimeoutMs} ms: another call in this process held ` +
-            'it for this key all that time. Nothing was written; the call may be retried.',
-        )
-      const create = (remainingMs: number) =>
-        createUnderLock({ ...context, acquireTimeoutMs: remainingMs }, store, key, newRow, lockKey, trace)
-      // Without single flight the whole budget left after the nodes' check goes to this caller's own lock.
-      if (!flights) return create(Math.max(1, Math.ceil(deadline - performance.now())))
-      const waiting = flights.run(store, lockKey, signals, deadline, timedOut, create)
-      if (!lockChannels.unavailable.hasSubscribers) return waiting
-      // The wait for another call of this process can time out too: tell it as the lock's own would be.
-      return waiting.catch((error: unknown) => {
-        if (error instanceof LockUnavailableError && !publishedErrors.has(error)) {
-          const waitMs = Math.round(acquireTimeoutMs - (deadline - performance.now()))
-          publishLock(lockChannels.unavailable, () => ({
-            lock: 'redis',
-            lockKey,
-            store: store.name,
-            waitMs,
-            error,
-          }))
-        }
-        throw error
-      })
+      return underLock(store, key, newRow, trace)
     },
     async getOrCreateMany<Row, Key, Values>(
       store: Store<Row, Key, Values>,

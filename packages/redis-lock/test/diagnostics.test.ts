@@ -134,6 +134,21 @@ describe('the getOrCreate trace under redisLockStrategy', () => {
     expect(waited.lockWaitMs).toBeGreaterThanOrEqual(100)
     expect(acquired.at(-1)?.attempts).toBeGreaterThan(1)
   })
+  test('a key met for the first time while keys were fresh: straight to the lock, one store call (the insert that reads); a row found there is a hit', async () => {
+    const strategy = redisLockStrategy({ clients: [client] })
+    for (let i = 0; i < 20; i++)
+      await getOrCreate(items.store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+    await items.sql.unsafe(`insert into ${items.name} (slug, payload) values ('was-there', 'old')`)
+    const ended = watch(traces()).ended
+    const acquired = watch(listen<LockEvent>(DIAGNOSTICS_CHANNELS.lockAcquired)).messages
+    await getOrCreate(items.store, { slug: 'fresh' }, { payload: 'p' }, strategy)
+    await getOrCreate(items.store, { slug: 'was-there' }, { payload: 'p' }, strategy)
+    expect(acquired).toHaveLength(2)
+    expect(ended[0]).toMatchObject({ outcome: 'created', storeCalls: 1, attempts: 1, missed: true })
+    expect(ended[0]?.lockWaitMs).toBeGreaterThan(0)
+    // Found under the lock (no lock-free read to miss first): the insert that reads, then the row read back.
+    expect(ended[1]).toMatchObject({ outcome: 'hit', storeCalls: 2, attempts: 1, missed: false })
+  })
 })
 
 describe('getorcreate:lock:* events', () => {

@@ -13,6 +13,7 @@ import {
   raceViolations,
   raceWorkers,
   runConcurrently,
+  shuffledCalls,
   shuffledInBlocks,
   type TimedRaceOutcome,
 } from '@getorcreate/test-support'
@@ -119,6 +120,41 @@ describe(`race: ${KEYS} keys × ${CALLERS} callers, pools as large as the calls 
       // the bound asks for a waiter on a quarter of the keys at least; with no queueing it would be 200.
       expect(readsUnderLock).toBeGreaterThan(KEYS * 1.25)
       expect(await fixture.total()).toBe(KEYS)
+    } finally {
+      await fixture.drop()
+    }
+  })
+
+  it(`redisLockStrategy, one strategy, no single flight, fresh keys × 4 callers shuffled, ${POOL} in flight: keys met for the first time go straight to the lock, and still one row, one created:true, one id per key`, async () => {
+    const fixture = await itemsFixture(POOL)
+    try {
+      const strategy = redisLockStrategy({ clients: client, acquireTimeoutMs: 60_000, singleFlight: false })
+      let lockFreeReads = 0
+      const store: typeof fixture.store = {
+        ...fixture.store,
+        find: (key, opts) => {
+          if (!opts?.fresh) lockFreeReads++
+          return fixture.store.find(key, opts)
+        },
+      }
+      // Fresh keys one after another first: then the keys this store meets for the first time mostly had no row.
+      for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+      const keys = Array.from({ length: KEYS }, (_, i) => `fresh-${i}`)
+      const calls = shuffledCalls(keys, 4, SEED)
+      lockFreeReads = 0
+      const { results, errors } = await runConcurrently(calls, POOL, async (slug) => {
+        const { row, created } = await getOrCreate(store, { slug }, { payload: 'locked' }, strategy)
+        return { key: slug, id: row.id, created } satisfies RaceOutcome
+      })
+      expect(errors).toEqual([])
+      const rowsByKey = await fixture.countBySlug()
+      for (const slug of rowsByKey.keys()) if (slug.startsWith('warm-')) rowsByKey.delete(slug)
+      expect(
+        raceViolations({ keys, callersPerKey: 4, outcomes: results as RaceOutcome[], rowsByKey }),
+      ).toEqual([])
+      // Most keys' first callers skipped the lock-free read: every call would make one without the guess.
+      expect(lockFreeReads).toBeLessThan(calls.length - KEYS / 2)
+      expect(await fixture.total()).toBe(KEYS + 20)
     } finally {
       await fixture.drop()
     }

@@ -186,6 +186,92 @@ describe('redisLockStrategy on one node', () => {
     expect(onHits).toEqual([])
   })
 
+  /** `items()` that counts its lock-free reads (`find` without `fresh`). */
+  function countingLockFreeReads() {
+    const inner = items()
+    const counts = { lockFree: 0 }
+    const store = Object.assign(Object.create(inner) as MemoryStore<Item>, {
+      find(key: Partial<Item>, opts?: { fresh?: boolean }) {
+        if (!opts?.fresh) counts.lockFree++
+        return inner.find(key, opts)
+      },
+    })
+    return { inner, store, counts }
+  }
+
+  it('keys met for the first time where such keys mostly had no row go straight to the lock; a key met lately is a hit with no Redis command', async () => {
+    const { store, counts } = countingLockFreeReads()
+    const strategy = redisLockStrategy({ clients: lockClient })
+    for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+    counts.lockFree = 0
+    const onFresh = await commandArgsDuring(async () => {
+      for (let i = 0; i < 10; i++) {
+        const { created, row } = await getOrCreate(store, { slug: `fresh-${i}` }, { payload: 'f' }, strategy)
+        expect(created).toBe(true)
+        expect(row.payload).toBe('f')
+      }
+    })
+    expect(counts.lockFree).toBe(0)
+    expect(lockScripts(onFresh)).toEqual(
+      Array.from({ length: 10 }, () => ['evalsha acquire', 'evalsha release']).flat(),
+    )
+    const onMet = await commandsDuring(async () => {
+      expect(await getOrCreate(store, { slug: 'fresh-3' }, { payload: 'other' }, strategy)).toMatchObject({
+        created: false,
+        row: { slug: 'fresh-3', payload: 'f' },
+      })
+    })
+    expect(onMet).toEqual([])
+    expect(counts.lockFree).toBe(1)
+    expect(store.rows()).toHaveLength(30)
+  })
+
+  it('existing keys met for the first time while keys were fresh: found under the lock, nothing written, then read without a lock again', async () => {
+    const { inner: rows, store } = countingLockFreeReads()
+    const strategy = redisLockStrategy({ clients: lockClient })
+    for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+    const old: Item[] = []
+    for (let i = 0; i < 30; i++) old.push(await rows.insert({ slug: `old-${i}`, payload: 'old' }))
+    const byCall: string[][] = []
+    for (let i = 0; i < 30; i++) {
+      const commands = await commandsDuring(async () => {
+        const { created, row } = await getOrCreate(store, { slug: `old-${i}` }, { payload: 'new' }, strategy)
+        expect(created).toBe(false)
+        expect(row).toEqual(old[i])
+      })
+      byCall.push(commands)
+    }
+    expect(rows.rows()).toHaveLength(50)
+    // The first ones took the lock (the store's keys were fresh until now); with each found row fewer keys met
+    // for the first time had none, and the calls went back to the lock-free read: a hit, no Redis command.
+    expect(byCall[0]?.length).toBeGreaterThan(0)
+    expect(byCall.slice(20)).toEqual(Array.from({ length: 10 }, () => []))
+  })
+
+  it('a defaults function: the lock-free read first, however fresh the keys, so it never runs for a row that exists', async () => {
+    const { inner: rows, store, counts } = countingLockFreeReads()
+    const strategy = redisLockStrategy({ clients: lockClient })
+    for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+    await rows.insert({ slug: 'there', payload: 'old' })
+    counts.lockFree = 0
+    let called = 0
+    const commands = await commandsDuring(async () => {
+      const result = await getOrCreate(
+        store,
+        { slug: 'there' },
+        () => {
+          called++
+          return { payload: 'new' }
+        },
+        strategy,
+      )
+      expect(result).toMatchObject({ created: false, row: { payload: 'old' } })
+    })
+    expect(called).toBe(0)
+    expect(commands).toEqual([])
+    expect(counts.lockFree).toBe(1)
+  })
+
   it('callers of one key in one process share one lock acquisition, and a failed leader does not fail them', async () => {
     const store = items()
     const strategy = redisLockStrategy({ clients: lockClient })

@@ -12,9 +12,10 @@ export type KeyMeeting = 'met' | 'fresh' | 'new'
  * lately: the latest {@link FreshKeyGuess.REMEMBERED} keys met for the first time, and how often such a key had
  * no row (a moving average over about the latest 16). The constraint strategy reads and inserts a `'fresh'` key
  * in one statement, and the Redis-lock strategy takes its lock without the lock-free read first: only a cost,
- * never another answer, since every way still settles the key by the database or the lock. Memory: a `Set` of
- * up to 4,096 key strings (`encodeKey`'s compact form); one per store object is what the built-in strategies
- * keep (in a `WeakMap`, gone with the store).
+ * never another answer, since every way still settles the key by the database or the lock. Keys are remembered
+ * by a 32-bit hash of their encoding (two keys that hash alike pass for one: a cost, never an answer), in a
+ * `Set` of at most 4,096 numbers, at most about 160 KB whatever the keys' length; one per store object is what the
+ * built-in strategies keep (in a `WeakMap`, gone with the store).
  *
  * @example
  * ```ts
@@ -36,8 +37,8 @@ export class FreshKeyGuess {
   static readonly REMEMBERED = 4096
   /** How often a key met for the first time had no row, from 0 to 1. */
   #missRate = 0
-  /** The latest keys met for the first time, as `keyId` strings, oldest first. */
-  readonly #met = new Set<string>()
+  /** The latest keys met for the first time, as {@link fingerprint}s of their `keyId`, oldest first. */
+  readonly #met = new Set<number>()
 
   /**
    * Meets `key` (a validated key: a plain object of field → value): `'met'` if it is among the remembered
@@ -45,7 +46,7 @@ export class FreshKeyGuess {
    * time lately had no row, `'new'` otherwise. Tell {@link count} what a `'fresh'` or `'new'` key turned out to be.
    */
   meet(key: Record<string, unknown>): KeyMeeting {
-    const id = keyId(key)
+    const id = fingerprint(keyId(key))
     if (this.#met.has(id)) return 'met'
     this.#met.add(id)
     if (this.#met.size > FreshKeyGuess.REMEMBERED) {
@@ -61,4 +62,14 @@ export class FreshKeyGuess {
   readonly count = (missed: boolean): void => {
     this.#missRate += ((missed ? 1 : 0) - this.#missRate) / 16
   }
+}
+
+/** A 32-bit hash of `text` (FNV-1a over its UTF-16 code units), as a signed integer (a small integer to V8). */
+function fingerprint(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash | 0
 }

@@ -44,7 +44,9 @@ export interface RedisLockStrategy extends Strategy {
  *
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all. Skipped for a key this process has
  *    not met lately where the keys met for the first time mostly had no row ({@link FreshKeyGuess}: fresh keys,
- *    as in a miss storm) and `defaults` is an object: its read under the lock (step 3) finds a row that exists.
+ *    as in a miss storm), `defaults` is an object and the store does not check fencing tokens: its read under
+ *    the lock (step 3) finds a row that exists,
+ *    and where the lock cannot be had (`LockUnavailableError`), the read without it still answers such a row.
  * 2. Take the lock `lockKeyFor(table, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`. `table` and `key` are what `store.lockIdentity(key)` answers, where the store
  *    has it (the drizzle stores do): the table as the database resolves it and the key as the database
@@ -180,9 +182,11 @@ function makeStrategy(
       refuseTransaction(store)
       // A key met for the first time where such keys mostly had no row lately (a miss storm) most likely has
       // none: straight to the lock, whose create reads under it anyway. Not with a `defaults` function, which
-      // the create may call before it knows (and which must not run for a row that exists).
+      // the create may call before it knows (and which must not run for a row that exists); not on a store
+      // that checks fencing tokens, whose create raises a fence row even for a row that exists (measured:
+      // its miss storm ran slower with the guess than without).
       let guess: FreshKeyGuess | undefined
-      if (newRow.lazy === false) {
+      if (newRow.lazy === false && store.checksFence !== true) {
         guess = guesses.get(store)
         if (guess === undefined) {
           guess = new FreshKeyGuess()
@@ -191,7 +195,19 @@ function makeStrategy(
       }
       const meeting = guess?.meet(key as Record<string, unknown>)
       if (meeting === 'fresh') {
-        const result = await underLock(store, key, newRow, trace)
+        let result: GetOrCreateResult<Row>
+        try {
+          result = await underLock(store, key, newRow, trace)
+        } catch (error) {
+          // No lock (Redis down, or held past acquireTimeoutMs), so nothing was written: a row that exists
+          // needs none, as when the lock-free read comes first.
+          if (!(error instanceof LockUnavailableError)) throw error
+          if (trace) trace.storeCalls++
+          const found = await store.find(key)
+          if (found === undefined) throw error
+          guess?.count(false)
+          return { row: found, created: false }
+        }
         guess?.count(result.created)
         // Asking for the values marked a miss; a row found under the lock was most likely there before.
         if (trace) trace.missed = result.created

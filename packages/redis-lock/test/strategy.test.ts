@@ -272,6 +272,60 @@ describe('redisLockStrategy on one node', () => {
     expect(counts.lockFree).toBe(1)
   })
 
+  it('a store that checks fencing tokens keeps the lock-free read first, however fresh the keys', async () => {
+    const { store, counts } = countingLockFreeReads()
+    const fenced = Object.assign(store, { checksFence: true })
+    const strategy = redisLockStrategy({ clients: lockClient })
+    for (let i = 0; i < 30; i++) {
+      const { created } = await getOrCreate(fenced, { slug: `fresh-${i}` }, { payload: 'f' }, strategy)
+      expect(created).toBe(true)
+    }
+    expect(counts.lockFree).toBe(30)
+  })
+
+  it('a key guessed fresh whose lock cannot be had: a row that exists is still answered (read without the lock), a missing one fails LOCK_UNAVAILABLE', async () => {
+    const { inner: rows, store } = countingLockFreeReads()
+    const strategy = redisLockStrategy({ clients: lockClient, acquireTimeoutMs: 100, retryIntervalMs: 10 })
+    for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+    const there = await rows.insert({ slug: 'there', payload: 'old' })
+    // Another owner holds both keys' locks for longer than the calls wait.
+    for (const slug of ['there', 'missing']) {
+      await admin.set(lockKeyFor(store.name, { slug }), 'another-owner', 'PX', 5_000)
+    }
+    expect(await getOrCreate(store, { slug: 'there' }, { payload: 'new' }, strategy)).toEqual({
+      row: there,
+      created: false,
+    })
+    const error = await getOrCreate(store, { slug: 'missing' }, { payload: 'new' }, strategy).catch(
+      (caught: unknown) => caught,
+    )
+    expect(error).toMatchObject({ code: 'LOCK_UNAVAILABLE' })
+    expect(rows.rows()).toHaveLength(21)
+  })
+
+  it('a key guessed fresh while the Redis node is down: a row that exists is still answered, as a hit always is', async () => {
+    const downNode = await RedisNode.start()
+    try {
+      const client = await downNode.client()
+      const { inner: rows, store } = countingLockFreeReads()
+      const strategy = redisLockStrategy({ clients: client, acquireTimeoutMs: 200, commandTimeoutMs: 100 })
+      for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+      const there = await rows.insert({ slug: 'there', payload: 'old' })
+      await downNode.kill() // the node dies; its clients stay, failing each command
+      expect(await getOrCreate(store, { slug: 'there' }, { payload: 'new' }, strategy)).toEqual({
+        row: there,
+        created: false,
+      })
+      const error = await getOrCreate(store, { slug: 'missing' }, { payload: 'new' }, strategy).catch(
+        (caught: unknown) => caught,
+      )
+      expect(isGetOrCreateError(error) && error.code).toBe('LOCK_UNAVAILABLE')
+      expect(rows.rows()).toHaveLength(21)
+    } finally {
+      await downNode.stop()
+    }
+  })
+
   it('callers of one key in one process share one lock acquisition, and a failed leader does not fail them', async () => {
     const store = items()
     const strategy = redisLockStrategy({ clients: lockClient })

@@ -48,8 +48,9 @@ export function holding(client: LockClient, lock: HeldLock, ttlMs: number, store
 }
 
 /**
- * Steps 2 to 5 of the strategy, after a lock-free read missed: take the lock `lockKey`, read fresh and insert
- * under it, checking before each write that it is still ours, and release it.
+ * Steps 2 to 5 of the strategy, after a lock-free read missed (or was skipped for a key guessed fresh): take
+ * the lock `lockKey`, read fresh and insert under it, checking before each write that it is still ours, and
+ * release it.
  *
  * @param newRow - the new row's values, as `getOrCreate` hands them over: called only when a create is attempted.
  * @throws LockUnavailableError, LockLostError, the signal's reason, or the store's and `defaults`' own errors.

@@ -45,8 +45,8 @@ export interface RedisLockStrategy extends Strategy {
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all. Skipped for a key this process has
  *    not met lately where the keys met for the first time mostly had no row ({@link FreshKeyGuess}: fresh keys,
  *    as in a miss storm), `defaults` is an object and the store does not check fencing tokens: its read under
- *    the lock (step 3) finds a row that exists,
- *    and where the lock cannot be had (`LockUnavailableError`), the read without it still answers such a row.
+ *    the lock (step 3) finds a row that exists, and where the lock cannot be had (`LockUnavailableError`), the
+ *    read without it still answers such a row.
  * 2. Take the lock `lockKeyFor(table, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`. `table` and `key` are what `store.lockIdentity(key)` answers, where the store
  *    has it (the drizzle stores do): the table as the database resolves it and the key as the database
@@ -126,8 +126,8 @@ function makeStrategy(
   const { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes, guesses } = options
   const context: LockContext = { client, ttlMs, acquireTimeoutMs, signals }
   /**
-   * Steps 2 to 5, for a key that most likely has no row: the lock key, the wait for a call of this process
-   * that settles it, the create under the lock.
+   * Steps 2 to 5, once the lock-free read missed or was skipped: the lock key, the wait for a call of this
+   * process that settles it, the create under the lock.
    */
   async function underLock<Row, Key, Values>(
     store: Store<Row, Key, Values>,

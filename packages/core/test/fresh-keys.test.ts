@@ -10,16 +10,18 @@ import { drizzleStore } from '@getorcreate/core/drizzle'
 import { runConcurrently, shuffledCalls } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { oneStatementStore } from './support/one-statement-store.js'
-import { openPg, PG_DRIVERS, type PgHarness, statementsOn, uniqueItems } from './support/pg.js'
+import {
+  oneStatementsSince,
+  openPg,
+  PG_DRIVERS,
+  type PgHarness,
+  statementsOn,
+  uniqueItems,
+} from './support/pg.js'
 import type { itemsTable } from './support/tables.js'
 
 type Item = ReturnType<typeof itemsTable>['$inferSelect']
 type ItemStore = Store<Item, Partial<Item>, Partial<Item>>
-
-/** How many of the statements sent since `from` read and inserted at once (the one statement). */
-function oneStatements(h: PgHarness, from: number): number {
-  return h.queries.slice(from).filter((query) => query.startsWith('with goc_found')).length
-}
 
 /** Fresh keys `prefix0`… one call after another (no call shares another's operation), each created. */
 async function freshOneByOne(store: ItemStore, prefix: string, n: number) {
@@ -51,7 +53,7 @@ describe.each(PG_DRIVERS)('fresh keys on Postgres via %s', (driver) => {
     from = h.queries.length
     await freshOneByOne(store, 'late', 10)
     expect(statementsOn(h, name, from)).toEqual({ reads: 0, inserts: 10 })
-    expect(oneStatements(h, from)).toBe(10)
+    expect(oneStatementsSince(h, from)).toBe(10)
     // A key this process met lately most likely has its row: one plain read, whatever the fresh keys do.
     from = h.queries.length
     const again = await getOrCreate(store, { slug: 'late3' }, { title: 'other' })
@@ -82,8 +84,8 @@ describe.each(PG_DRIVERS)('fresh keys on Postgres via %s', (driver) => {
     expect(await lastId()).toBe(before) // no insert ran, no default was evaluated
     // The first ones go in the one statement (the store's keys were fresh until now), and find their rows;
     // with each, fewer of the keys met for the first time had no row, and calls go back to reading first.
-    expect(oneStatements(h, from)).toBeGreaterThan(0)
-    expect(oneStatements(h, starts[20] as number)).toBe(0)
+    expect(oneStatementsSince(h, from)).toBeGreaterThan(0)
+    expect(oneStatementsSince(h, starts[20] as number)).toBe(0)
     expect(statementsOn(h, name, starts[20] as number)).toEqual({ reads: 10, inserts: 0 })
     expect((await h.rows(`select count(*)::int as n from ${name}`))[0]?.n).toBe(50)
   })
@@ -106,7 +108,7 @@ describe.each(PG_DRIVERS)('fresh keys on Postgres via %s', (driver) => {
       from = h.queries.length
       await freshOneByOne(inTx, 'tx', 20)
       expect(statementsOn(h, name, from)).toEqual({ reads: 20, inserts: 20 })
-      expect(oneStatements(h, from)).toBe(0)
+      expect(oneStatementsSince(h, from)).toBe(0)
     })
   })
 
@@ -121,7 +123,7 @@ describe.each(PG_DRIVERS)('fresh keys on Postgres via %s', (driver) => {
       return { slug, id: row.id, created }
     })
     expect(errors).toEqual([])
-    expect(oneStatements(h, from)).toBeGreaterThan(keys.length / 2)
+    expect(oneStatementsSince(h, from)).toBeGreaterThan(keys.length / 2)
     for (const key of keys) {
       const mine = results.filter((result) => result?.slug === key) as NonNullable<(typeof results)[number]>[]
       expect(mine).toHaveLength(4)

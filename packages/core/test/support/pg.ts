@@ -61,6 +61,14 @@ export function statementsOn(h: PgHarness, table: string, from: number): { reads
   }
 }
 
+/**
+ * How many of the statements `h` sent since `from` read and inserted at once: the constraint strategy's one
+ * statement for a fresh key (`findOrInsertManyAtomically` with one entry, `WITH goc_found …`).
+ */
+export function oneStatementsSince(h: PgHarness, from: number): number {
+  return h.queries.slice(from).filter((query) => query.startsWith('with goc_found')).length
+}
+
 /** A new `items` table of `h` with a unique index on `slug` (dropped by `h.close()`), and a store over it. */
 export async function uniqueItems(h: PgHarness) {
   const name = h.table()

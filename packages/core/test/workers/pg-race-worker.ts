@@ -17,7 +17,7 @@ import {
   shuffledCalls,
   workerJob,
 } from '@getorcreate/test-support'
-import { openPg, type PgDriver } from '../support/pg.js'
+import { oneStatementsSince, openPg, type PgDriver } from '../support/pg.js'
 import { itemsTable } from '../support/tables.js'
 
 interface Job {
@@ -49,6 +49,6 @@ const { results, errors } = await runConcurrently(calls, job.concurrency, async 
   const { row, created } = await getOrCreate(store, { slug }, { title: `p${job.seed}` }, strategy)
   return [slug, row.id, created] as const
 })
-const oneStatements = h.queries.filter((query) => query.startsWith('with goc_found')).length
+const oneStatements = oneStatementsSince(h, 0)
 await h.close()
 reportResult({ results, errors: errors.map(String), oneStatements })

@@ -457,9 +457,10 @@ export function createConstraintStrategy(
    * `getOrCreateMany`'s entries (distinct keys), per chunk of one key shape where the store can batch
    * ({@link Store.findMany} and {@link Store.insertManyIfAbsentAtomically}): the entries whose values are at
    * hand (no `defaults` function) in one statement where the store has
-   * {@link Store.findOrInsertManyAtomically}; the others (and those, where it declines) in three: read every
-   * key, then call the `defaults` of the keys that missed, insert them in one statement and read them back. A
-   * key the batch could not settle (a row committed by another caller meanwhile, or deleted; a store that
+   * {@link Store.findOrInsertManyAtomically}, outside a transaction; the others (and those, where it
+   * declines) read first, then the `defaults` of the keys that missed called and those keys settled in that
+   * one statement (two in all), or where the store has none or declines, inserted in one statement and read
+   * back (three). A key the batch could not settle (a row committed by another caller meanwhile, or deleted; a store that
    * declined) goes the way of `getOrCreate`, as does every key of a store that cannot batch,
    * {@link MANY_AT_ONCE} at a time.
    */
@@ -501,11 +502,15 @@ export function createConstraintStrategy(
     if (typeof findMany !== 'function' || typeof insertMany !== 'function') {
       alone.push(...entries.keys())
     } else {
+      // In a transaction every key is read first: the statement that reads and inserts is an INSERT even
+      // for keys that all exist, which a read-only transaction refuses, aborting it (getOrCreate reads first
+      // there too), so a batch of hits is one read wherever a single call's hit is.
+      const readsFirst = store.inTransaction === true
       // One key shape per statement: its fields, in order.
       for (const indexes of shapes) {
         for (let from = 0; from < indexes.length; from += BATCH_KEYS) {
           let chunk = indexes.slice(from, from + BATCH_KEYS)
-          if (typeof findOrInsert === 'function') {
+          if (typeof findOrInsert === 'function' && !readsFirst) {
             // Values an object gave cost nothing to hand over for a key that turns out to exist (and are at
             // hand without a promise); a defaults function is called only for a key that missed.
             const atHand: number[] = []
@@ -542,10 +547,15 @@ export function createConstraintStrategy(
           if (missing.length === 0) continue
           // Defaults only for the keys that missed, each at most once (values() is memoized).
           const values = await Promise.all(missing.map((i) => (entries[i] as Entry).values()))
-          const answers = await insertMany.call(
-            store,
-            missing.map((i, j) => ({ key: (entries[i] as Entry).key, values: values[j] as Values })),
-          )
+          const batch = missing.map((i, j) => ({
+            key: (entries[i] as Entry).key,
+            values: values[j] as Values,
+          }))
+          // The keys that missed in one statement that reads them again and inserts those still missing,
+          // where the store has it and does not decline; else an insert and its read back.
+          const answers =
+            (typeof findOrInsert === 'function' ? await findOrInsert.call(store, batch) : undefined) ??
+            (await insertMany.call(store, batch))
           take(missing, answers)
         }
       }

@@ -108,8 +108,9 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * as `find` compares it (the database's equality), read in as few statements as the database allows, each
    * a new statement (as `find(key, { fresh: true })`). The keys have the same fields. Optional: with it and
    * {@link Store.insertManyIfAbsentAtomically}, the constraint strategy settles a batch in three statements
-   * (in one where the store has {@link Store.findOrInsertManyAtomically} too and the `defaults` are objects);
-   * without, one key at a time.
+   * (where the store has {@link Store.findOrInsertManyAtomically} too: in one where the `defaults` are objects
+   * and the store is not bound to a transaction, else in this read and that statement for the keys that
+   * missed); without, one key at a time.
    */
   findMany?(keys: readonly Key[]): Promise<(Row | undefined)[]>
   /**
@@ -126,16 +127,18 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
     entries: readonly BatchEntry<Key, Values>[],
   ): Promise<readonly BatchAnswer<Row>[] | undefined>
   /**
-   * For `getOrCreateMany`, where every entry's values are at hand (no `defaults` function to call): read each
-   * key's row and insert the entries whose keys have none, in one statement where the database allows, the
+   * For `getOrCreateMany`, with each entry's values at hand (from an object; or from a `defaults` function,
+   * called once {@link Store.findMany} missed the key: outside a transaction, keys whose `defaults` are objects
+   * come here unread, a transaction's after that read, since the statement is an INSERT even for keys that
+   * all exist, which a read-only transaction refuses): read each key's row and insert the entries whose keys have none, in one statement where the database allows, the
    * insert atomic as {@link Store.insertIfAbsentAtomically} (the unique index on the keys' fields decides).
    * Answer, in the order of `entries`, each key's row (compared as `find` compares it) and whether this call
    * inserted it; two entries the database treats as equal get the same row, and at most the first of them
    * `inserted: true`. `row: undefined` for a key it could settle neither way (a row committed by another
    * caller after the statement began, which the insert did not overwrite): the strategy settles those one at
    * a time. A conflict on any other unique constraint is thrown. The keys have the same fields. Answer
-   * `undefined` (nothing written) where it cannot: then the strategy uses {@link Store.findMany} and
-   * {@link Store.insertManyIfAbsentAtomically}. Optional, and only with those two. The constraint strategy
+   * `undefined` (nothing written) where it cannot: then the strategy reads with {@link Store.findMany} (if it
+   * has not yet) and inserts the keys that missed with {@link Store.insertManyIfAbsentAtomically}. Optional, and only with those two. The constraint strategy
    * also sends it one entry for a `getOrCreate` whose key most likely has no row (a key this process has not
    * met lately, where the keys met for the first time mostly had none; an operation that several calls
    * share, where the store's previous shared operation missed): a round trip for a fresh key instead of two;

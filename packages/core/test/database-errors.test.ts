@@ -140,13 +140,13 @@ describe.each(PG_DRIVERS)('Postgres via %s', (driver) => {
     expect(await count(name)).toBe(1)
   })
 
-  test('getOrCreateMany: the same, from the batch insert (defaults functions)', async () => {
+  test('getOrCreateMany: the same, from the batch insert (defaults functions giving different columns, which the one statement declines)', async () => {
     const { name, store } = await taken()
     const error = await rejection(
       getOrCreateMany(
         store,
         [
-          { key: { slug: 'a' }, defaults: () => ({ email: 'a@example.com' }) },
+          { key: { slug: 'a' }, defaults: () => ({ email: 'a@example.com', title: 'A' }) },
           { key: { slug: 'b' }, defaults: () => ({ email: 'taken@example.com' }) },
         ],
         strategy,

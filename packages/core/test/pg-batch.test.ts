@@ -13,6 +13,7 @@ import {
 } from '@getorcreate/core'
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { databaseUrl, type RaceOutcome, raceViolations, raceWorkers } from '@getorcreate/test-support'
+import { sql } from 'drizzle-orm'
 import { numeric, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { openPg, PG_DRIVERS, type PgHarness, untilLockWait } from './support/pg.js'
@@ -35,7 +36,7 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     return { name, store: drizzleStore(h.db, itemsTable(name)) }
   }
 
-  test('300 keys, half existing: three statements on the table, defaults only for the 150 created', async () => {
+  test('300 keys, half existing, defaults functions: the read, then the 150 that missed in the one statement; defaults only for them', async () => {
     const { name, store } = await makeItems()
     await h.exec(
       `insert into ${name} (slug, title) select 'k' || (i * 2), 'old' from generate_series(0, 149) i`,
@@ -55,7 +56,7 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
       strategy,
     )
     const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
-    expect(onTable).toHaveLength(3)
+    expect(onTable.map((query) => query.slice(0, 6))).toEqual(['select', 'with g'])
     expect(defaultsCalls).toBe(150)
     expect(results.map((r) => r.created)).toEqual(Array.from({ length: 300 }, (_, i) => i % 2 === 1))
     expect(results.every((r, i) => r.row.slug === `k${i}` && r.row.title === (i % 2 ? 'new' : 'old'))).toBe(
@@ -189,9 +190,9 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
       ['hit-object', 'old', false],
     ])
     expect(called).toEqual(['new-function'])
-    // One statement for the objects; a read, an insert and its read back for the functions.
+    // One statement for the objects; a read, then the one statement for the function's key that missed.
     const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
-    expect(onTable).toHaveLength(4)
+    expect(onTable.map((query) => query.slice(0, 6))).toEqual(['with g', 'select', 'with g'])
   })
 
   test('defaults objects that give different columns: each row written as given (a column left out takes its default), read first then inserted', async () => {
@@ -406,6 +407,75 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     const rows = await h.rows(`select slug from ${name} where slug <> 'ann'`)
     expect(rows).toEqual([])
     await h.exec(`drop trigger ${name}_before on ${name}; drop function ${fn}()`)
+  })
+
+  test('inside a transaction: every key read first, the keys that missed in the one statement (two statements)', async () => {
+    const { name } = await makeItems()
+    await h.exec(`insert into ${name} (slug, title) values ('a', 'A')`)
+    const table = itemsTable(name)
+    const from = h.queries.length
+    const results = await h.db.transaction((tx) =>
+      getOrCreateMany(
+        drizzleStore(tx, table) as unknown as Store<{
+          id: number
+          slug: string | null
+          title: string | null
+        }>,
+        ['a', 'b', 'c'].map((slug) => ({ key: { slug }, defaults: { title: 'new' } })),
+        strategy,
+      ),
+    )
+    expect(results.map((r) => [r.row.slug, r.row.title, r.created])).toEqual([
+      ['a', 'A', false],
+      ['b', 'new', true],
+      ['c', 'new', true],
+    ])
+    const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+    expect(onTable.map((query) => query.slice(0, 6))).toEqual(['select', 'with g'])
+  })
+
+  test('inside a read-only transaction: a batch of existing keys is one read, as getOrCreate of each is; a missing key fails as the database says', async () => {
+    const { name } = await makeItems()
+    await h.exec(`insert into ${name} (slug, title) values ('a', 'A'), ('b', 'B')`)
+    const table = itemsTable(name)
+    const readOnly = <T>(
+      work: (store: Store<{ id: number; slug: string | null; title: string | null }>) => Promise<T>,
+    ) =>
+      h.db.transaction(async (tx) => {
+        await tx.execute(sql`set transaction read only`)
+        return work(
+          drizzleStore(tx, table) as unknown as Store<{
+            id: number
+            slug: string | null
+            title: string | null
+          }>,
+        )
+      })
+    const from = h.queries.length
+    const results = await readOnly((store) =>
+      getOrCreateMany(
+        store,
+        ['a', 'b', 'a'].map((slug) => ({ key: { slug }, defaults: { title: 'new' } })),
+        strategy,
+      ),
+    )
+    expect(results.map((r) => [r.row.title, r.created])).toEqual([
+      ['A', false],
+      ['B', false],
+      ['A', false],
+    ])
+    const onTable = h.queries.slice(from).filter((query) => query.includes(`"${name}"`))
+    expect(onTable.map((query) => query.slice(0, 6))).toEqual(['select'])
+    const missing = readOnly((store) =>
+      getOrCreateMany(
+        store,
+        [{ key: { slug: 'a' } }, { key: { slug: 'c' }, defaults: { title: 'C' } }],
+        strategy,
+      ),
+    )
+    await expect(missing).rejects.toMatchObject({ cause: { code: '25006' } }) // the insert's own refusal
+    const [count] = await h.rows(`select count(*)::int as n from ${name}`)
+    expect(count?.n).toBe(2)
   })
 
   test('inside a transaction: the batch is part of it, and a rollback leaves nothing', async () => {

@@ -44,9 +44,9 @@ export interface RedisLockStrategy extends Strategy {
  *
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all. Skipped for a key this process has
  *    not met lately where the keys met for the first time mostly had no row ({@link FreshKeyGuess}: fresh keys,
- *    as in a miss storm), `defaults` is an object and the store does not check fencing tokens: its read under
- *    the lock (step 3) finds a row that exists, and where the lock cannot be had (`LockUnavailableError`), the
- *    read without it still answers such a row.
+ *    as in a miss storm) and `defaults` is an object: its read under the lock (step 3) finds a row that
+ *    exists, and where the lock cannot be had (`LockUnavailableError`), the read without it still answers
+ *    such a row.
  * 2. Take the lock `lockKeyFor(table, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`. `table` and `key` are what `store.lockIdentity(key)` answers, where the store
  *    has it (the drizzle stores do): the table as the database resolves it and the key as the database
@@ -55,7 +55,9 @@ export interface RedisLockStrategy extends Strategy {
  *    insert in one round trip. A row found there means another caller created it; it is read back with
  *    `store.find(key, { fresh: true })`. A caller that had to wait for the lock (its holder most likely created
  *    the row), a store without `insertIfAbsentUnderLock` and a store with `checksFence: true` read first with
- *    `store.find(key, { fresh: true })`, and only on a miss call `defaults` and `store.insert(values)`.
+ *    `store.find(key, { fresh: true })`, and only on a miss call `defaults` and `store.insert(values)`; but a
+ *    store that fences in the database (`insertIfAbsentFenced`) raises the fence, reads and inserts in that one
+ *    call (after the fresh read only where the caller waited).
  * 4. Before each write the lock must still be held: its validity is checked locally, and confirmed on a quorum
  *    too (renewing it; `LockLostError` if not) when anything ran under the lock since the acquire (a `defaults`
  *    function, a fresh read) or less than half the TTL is left. A store with `checksFence: true` always gets a
@@ -182,11 +184,10 @@ function makeStrategy(
       refuseTransaction(store)
       // A key met for the first time where such keys mostly had no row lately (a miss storm) most likely has
       // none: straight to the lock, whose create reads under it anyway. Not with a `defaults` function, which
-      // the create may call before it knows (and which must not run for a row that exists); not on a store
-      // that checks fencing tokens, whose create raises a fence row even for a row that exists (measured:
-      // its miss storm ran slower with the guess than without).
+      // the create may call before it knows (and which must not run for a row that exists). A fenced store's
+      // create then raises the fence row for a row that exists too (a write, but not of the row).
       let guess: FreshKeyGuess | undefined
-      if (newRow.lazy === false && store.checksFence !== true) {
+      if (newRow.lazy === false) {
         guess = guesses.get(store)
         if (guess === undefined) {
           guess = new FreshKeyGuess()

@@ -9,11 +9,20 @@ import {
   type Store,
   type Strategy,
 } from '@getorcreate/core'
+import { drizzleStore, pgFencesSql, pgFencesTable } from '@getorcreate/core/drizzle'
+import { scratchName } from '@getorcreate/test-support'
 import { RedisNode } from '@getorcreate/test-support/redis-nodes'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lockKeyFor, redisLockStrategy } from '../src/index.js'
-import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT } from '../src/lock/scripts.js'
+import {
+  ACQUIRE_FENCED_SCRIPT,
+  ACQUIRE_SCRIPT,
+  EXTEND_SCRIPT,
+  FENCE_SCRIPT,
+  RELEASE_FENCED_SCRIPT,
+  RELEASE_SCRIPT,
+} from '../src/lock/scripts.js'
 import { itemsFixture } from './support/postgres.js'
 import { failOnUnhandledRejections } from './support/unhandled.js'
 
@@ -56,7 +65,14 @@ async function gone(client: Redis, key: string, withinMs = 1_000): Promise<boole
 }
 
 const scriptNames = new Map(
-  [ACQUIRE_SCRIPT, EXTEND_SCRIPT, FENCE_SCRIPT, RELEASE_SCRIPT].map((script) => [script.sha1, script.name]),
+  [
+    ACQUIRE_SCRIPT,
+    ACQUIRE_FENCED_SCRIPT,
+    EXTEND_SCRIPT,
+    FENCE_SCRIPT,
+    RELEASE_SCRIPT,
+    RELEASE_FENCED_SCRIPT,
+  ].map((script) => [script.sha1, script.name]),
 )
 
 /** The lock scripts among `commands` (MONITOR lines), as `'evalsha acquire'`, `'eval release'`, …. */
@@ -272,15 +288,58 @@ describe('redisLockStrategy on one node', () => {
     expect(counts.lockFree).toBe(1)
   })
 
-  it('a store that checks fencing tokens keeps the lock-free read first, however fresh the keys', async () => {
-    const { store, counts } = countingLockFreeReads()
-    const fenced = Object.assign(store, { checksFence: true })
-    const strategy = redisLockStrategy({ clients: lockClient })
-    for (let i = 0; i < 30; i++) {
-      const { created } = await getOrCreate(fenced, { slug: `fresh-${i}` }, { payload: 'f' }, strategy)
-      expect(created).toBe(true)
+  it('a store that fences in the database (Postgres): keys guessed fresh go straight to the lock too, acquire and release only, one fenced statement each; an existing key met first is found under the fence, nothing written', async () => {
+    const fixture = await itemsFixture(4)
+    const fencesName = scratchName('rl_fences')
+    await fixture.sql.unsafe(pgFencesSql(fencesName))
+    try {
+      const inner = drizzleStore(fixture.db, fixture.table, { fences: pgFencesTable(fencesName) })
+      const counts = { lockFree: 0, fenced: 0 }
+      const store: typeof inner = Object.assign(Object.create(inner) as typeof inner, {
+        find(key: Parameters<typeof inner.find>[0], opts?: { fresh?: boolean }) {
+          if (!opts?.fresh) counts.lockFree++
+          return inner.find(key, opts)
+        },
+        insertIfAbsentFenced(...args: Parameters<NonNullable<typeof inner.insertIfAbsentFenced>>) {
+          counts.fenced++
+          return (inner.insertIfAbsentFenced as NonNullable<typeof inner.insertIfAbsentFenced>)(...args)
+        },
+      })
+      expect(store.checksFence).toBe(true)
+      const strategy = redisLockStrategy({ clients: lockClient })
+      for (let i = 0; i < 20; i++) await getOrCreate(store, { slug: `warm-${i}` }, { payload: 'w' }, strategy)
+      counts.lockFree = 0
+      counts.fenced = 0
+      const onFresh = await commandArgsDuring(async () => {
+        for (let i = 0; i < 10; i++) {
+          const { created, row } = await getOrCreate(
+            store,
+            { slug: `fresh-${i}` },
+            { payload: 'f' },
+            strategy,
+          )
+          expect([created, row.payload]).toEqual([true, 'f'])
+        }
+      })
+      expect(counts).toEqual({ lockFree: 0, fenced: 10 })
+      expect(lockScripts(onFresh)).toEqual(
+        Array.from({ length: 10 }, () => ['evalsha acquire', 'evalsha release']).flat(),
+      )
+      // A row written behind the strategy's back, its key met for the first time while keys were fresh.
+      await fixture.sql.unsafe(`insert into ${fixture.name} (slug, payload) values ('old', 'old')`)
+      const old = await getOrCreate(store, { slug: 'old' }, { payload: 'new' }, strategy)
+      expect([old.created, old.row.payload]).toEqual([false, 'old'])
+      expect(counts).toEqual({ lockFree: 0, fenced: 11 })
+      expect(Object.fromEntries(await fixture.countBySlug())).toMatchObject({
+        old: 1,
+        'fresh-0': 1,
+        'fresh-9': 1,
+      })
+      expect(await fixture.total()).toBe(31)
+    } finally {
+      await fixture.sql.unsafe(`drop table if exists ${fencesName}`)
+      await fixture.drop()
     }
-    expect(counts.lockFree).toBe(30)
   })
 
   it('a key guessed fresh whose lock cannot be had: a row that exists is still answered (read without the lock), a missing one fails LOCK_UNAVAILABLE', async () => {

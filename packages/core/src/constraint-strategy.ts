@@ -460,8 +460,8 @@ export function createConstraintStrategy(
    * {@link Store.findOrInsertManyAtomically}, outside a transaction; the others (and those, where it
    * declines) read first, then the `defaults` of the keys that missed called and those keys settled in that
    * one statement (two in all), or where the store has none or declines, inserted in one statement and read
-   * back (three). A key the batch could not settle (a row committed by another caller meanwhile, or deleted; a store that
-   * declined) goes the way of `getOrCreate`, as does every key of a store that cannot batch,
+   * back (three). A key the batch could not settle (a row committed by another caller meanwhile, or deleted;
+   * a store that declined) goes the way of `getOrCreate`, as does every key of a store that cannot batch,
    * {@link MANY_AT_ONCE} at a time.
    */
   async function settleMany<Row, Key, Values>(

@@ -130,16 +130,17 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * For `getOrCreateMany`, with each entry's values at hand (from an object; or from a `defaults` function,
    * called once {@link Store.findMany} missed the key: outside a transaction, keys whose `defaults` are objects
    * come here unread, a transaction's after that read, since the statement is an INSERT even for keys that
-   * all exist, which a read-only transaction refuses): read each key's row and insert the entries whose keys have none, in one statement where the database allows, the
-   * insert atomic as {@link Store.insertIfAbsentAtomically} (the unique index on the keys' fields decides).
+   * all exist, which a read-only transaction refuses): read each key's row and insert the entries whose keys
+   * have none, in one statement where the database allows, the insert atomic as
+   * {@link Store.insertIfAbsentAtomically} (the unique index on the keys' fields decides).
    * Answer, in the order of `entries`, each key's row (compared as `find` compares it) and whether this call
    * inserted it; two entries the database treats as equal get the same row, and at most the first of them
    * `inserted: true`. `row: undefined` for a key it could settle neither way (a row committed by another
    * caller after the statement began, which the insert did not overwrite): the strategy settles those one at
    * a time. A conflict on any other unique constraint is thrown. The keys have the same fields. Answer
    * `undefined` (nothing written) where it cannot: then the strategy reads with {@link Store.findMany} (if it
-   * has not yet) and inserts the keys that missed with {@link Store.insertManyIfAbsentAtomically}. Optional, and only with those two. The constraint strategy
-   * also sends it one entry for a `getOrCreate` whose key most likely has no row (a key this process has not
+   * has not yet) and inserts the keys that missed with {@link Store.insertManyIfAbsentAtomically}. Optional,
+   * and only with those two. The constraint strategy also sends it one entry for a `getOrCreate` whose key most likely has no row (a key this process has not
    * met lately, where the keys met for the first time mostly had none; an operation that several calls
    * share, where the store's previous shared operation missed): a round trip for a fresh key instead of two;
    * answering `undefined` there makes it read first.

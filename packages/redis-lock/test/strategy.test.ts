@@ -288,7 +288,7 @@ describe('redisLockStrategy on one node', () => {
     expect(counts.lockFree).toBe(1)
   })
 
-  it('a store that fences in the database (Postgres): keys guessed fresh go straight to the lock too, acquire and release only, one fenced statement each; an existing key met first is found under the fence, nothing written', async () => {
+  it('a store that fences in the database (Postgres) reads first however fresh the keys (a wrong guess would write the fence of a row that exists): fresh keys a read, acquire, release and one fenced statement each; an existing key met first a hit, with no Redis command and no fence row', async () => {
     const fixture = await itemsFixture(4)
     const fencesName = scratchName('rl_fences')
     await fixture.sql.unsafe(pgFencesSql(fencesName))
@@ -321,15 +321,23 @@ describe('redisLockStrategy on one node', () => {
           expect([created, row.payload]).toEqual([true, 'f'])
         }
       })
-      expect(counts).toEqual({ lockFree: 0, fenced: 10 })
+      expect(counts).toEqual({ lockFree: 10, fenced: 10 })
       expect(lockScripts(onFresh)).toEqual(
         Array.from({ length: 10 }, () => ['evalsha acquire', 'evalsha release']).flat(),
       )
       // A row written behind the strategy's back, its key met for the first time while keys were fresh.
       await fixture.sql.unsafe(`insert into ${fixture.name} (slug, payload) values ('old', 'old')`)
-      const old = await getOrCreate(store, { slug: 'old' }, { payload: 'new' }, strategy)
-      expect([old.created, old.row.payload]).toEqual([false, 'old'])
-      expect(counts).toEqual({ lockFree: 0, fenced: 11 })
+      const onOld = await commandsDuring(async () => {
+        const old = await getOrCreate(store, { slug: 'old' }, { payload: 'new' }, strategy)
+        expect([old.created, old.row.payload]).toEqual([false, 'old'])
+      })
+      expect(onOld).toEqual([])
+      expect(counts).toEqual({ lockFree: 11, fenced: 10 })
+      // A fence row for each key created (the 20 warm-up keys and the 10 fresh ones), none for 'old'.
+      const [fences] = await fixture.sql.unsafe<{ n: number }[]>(
+        `select count(*)::int as n from ${fencesName}`,
+      )
+      expect(fences?.n).toBe(30)
       expect(Object.fromEntries(await fixture.countBySlug())).toMatchObject({
         old: 1,
         'fresh-0': 1,

@@ -140,8 +140,8 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * a time. A conflict on any other unique constraint is thrown. The keys have the same fields. Answer
    * `undefined` (nothing written) where it cannot: then the strategy reads with {@link Store.findMany} (if it
    * has not yet) and inserts the keys that missed with {@link Store.insertManyIfAbsentAtomically}. Optional,
-   * and only with those two. The constraint strategy also sends it one entry for a `getOrCreate` whose key most likely has no row (a key this process has not
-   * met lately, where the keys met for the first time mostly had none; an operation that several calls
+   * and only with those two. The constraint strategy also sends it one entry for a `getOrCreate` whose key
+   * most likely has no row (a key this process has not met lately, where the keys met for the first time mostly had none; an operation that several calls
    * share, where the store's previous shared operation missed): a round trip for a fresh key instead of two;
    * answering `undefined` there makes it read first.
    */

@@ -21,6 +21,9 @@ import { itemsDdl, itemsTable } from './support/tables.js'
 
 const strategy = constraintStrategy({ singleFlight: false })
 
+/** A row of `itemsTable` as these tests read it. */
+type TitledItem = { id: number; slug: string | null; title: string | null }
+
 describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
   let h: PgHarness
   beforeAll(async () => {
@@ -416,11 +419,7 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     const from = h.queries.length
     const results = await h.db.transaction((tx) =>
       getOrCreateMany(
-        drizzleStore(tx, table) as unknown as Store<{
-          id: number
-          slug: string | null
-          title: string | null
-        }>,
+        drizzleStore(tx, table) as unknown as Store<TitledItem>,
         ['a', 'b', 'c'].map((slug) => ({ key: { slug }, defaults: { title: 'new' } })),
         strategy,
       ),
@@ -438,18 +437,10 @@ describe.each(PG_DRIVERS)('getOrCreateMany on Postgres via %s', (driver) => {
     const { name } = await makeItems()
     await h.exec(`insert into ${name} (slug, title) values ('a', 'A'), ('b', 'B')`)
     const table = itemsTable(name)
-    const readOnly = <T>(
-      work: (store: Store<{ id: number; slug: string | null; title: string | null }>) => Promise<T>,
-    ) =>
+    const readOnly = <T>(work: (store: Store<TitledItem>) => Promise<T>) =>
       h.db.transaction(async (tx) => {
         await tx.execute(sql`set transaction read only`)
-        return work(
-          drizzleStore(tx, table) as unknown as Store<{
-            id: number
-            slug: string | null
-            title: string | null
-          }>,
-        )
+        return work(drizzleStore(tx, table) as unknown as Store<TitledItem>)
       })
     const from = h.queries.length
     const results = await readOnly((store) =>

@@ -28,6 +28,9 @@ import { failOnUnhandledRejections } from './support/unhandled.js'
 
 type Item = { id: number; slug: string; payload?: string }
 
+/** A store's `find`, all {@link countingLockFreeReads} wraps. */
+type LockFreeReader = { find(key: never, opts?: { fresh?: boolean }): Promise<unknown> }
+
 let node: RedisNode
 let lockClient: Redis
 let admin: Redis
@@ -202,12 +205,13 @@ describe('redisLockStrategy on one node', () => {
     expect(onHits).toEqual([])
   })
 
-  /** `items()` that counts its lock-free reads (`find` without `fresh`). */
-  function countingLockFreeReads() {
-    const inner = items()
+  /** `inner` (a new `items()` by default) behind a store that counts its lock-free reads (`find` without `fresh`). */
+  function countingLockFreeReads<S extends LockFreeReader = MemoryStore<Item>>(
+    inner: S = items() as unknown as S,
+  ) {
     const counts = { lockFree: 0 }
-    const store = Object.assign(Object.create(inner) as MemoryStore<Item>, {
-      find(key: Partial<Item>, opts?: { fresh?: boolean }) {
+    const store: S = Object.assign(Object.create(inner) as S, {
+      find(key: never, opts?: { fresh?: boolean }) {
         if (!opts?.fresh) counts.lockFree++
         return inner.find(key, opts)
       },
@@ -294,12 +298,9 @@ describe('redisLockStrategy on one node', () => {
     await fixture.sql.unsafe(pgFencesSql(fencesName))
     try {
       const inner = drizzleStore(fixture.db, fixture.table, { fences: pgFencesTable(fencesName) })
-      const counts = { lockFree: 0, fenced: 0 }
-      const store: typeof inner = Object.assign(Object.create(inner) as typeof inner, {
-        find(key: Parameters<typeof inner.find>[0], opts?: { fresh?: boolean }) {
-          if (!opts?.fresh) counts.lockFree++
-          return inner.find(key, opts)
-        },
+      const reads = countingLockFreeReads(inner)
+      const counts = Object.assign(reads.counts, { fenced: 0 })
+      const store = Object.assign(reads.store, {
         insertIfAbsentFenced(...args: Parameters<NonNullable<typeof inner.insertIfAbsentFenced>>) {
           counts.fenced++
           return (inner.insertIfAbsentFenced as NonNullable<typeof inner.insertIfAbsentFenced>)(...args)

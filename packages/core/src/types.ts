@@ -95,7 +95,10 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * owner exists; nothing is written), then, while holding that fence (every creator of the lock key waits
    * for it), read the key fresh and insert unless a row is found. Returns the inserted row, or `undefined`
    * when a row with this key exists. A holder paused past its lock's expiry, whose token is older than the
-   * next owner's, so cannot write a second row.
+   * next owner's, so cannot write a second row. A row found by a read before the raise should end the call
+   * with `undefined` and nothing written, the fence neither raised nor checked (a read needs no lock): the
+   * Redis-lock strategy calls this before any read for keys it guesses new, and a wrong guess should then
+   * cost a read, not a write. The built-in stores do so.
    */
   insertIfAbsentFenced?(key: Key, values: Values, fence: Fence): Promise<Row | undefined>
   /**

@@ -79,7 +79,7 @@ describe('MariaDB fenced writes in one statement', () => {
     return Number((rows as { open: unknown }[])[0]?.open)
   }
 
-  test('one statement per fenced create (created, found, lost) and per fenced insert; the transaction path sends 6', async () => {
+  test('one statement per fenced create (created, found, lost) and per fenced insert; the transaction path sends 7', async () => {
     const { store, count, lockKey } = await fixture()
     const create = (slug: string, token: number) =>
       store.insertIfAbsentFenced!({ slug }, { slug }, { token, lockKey })
@@ -94,8 +94,8 @@ describe('MariaDB fenced writes in one statement', () => {
     const old = await fixture('10.4.32-MariaDB') // no RETURNING: the transaction path
     const oldCreate = () =>
       old.store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a' }, { token: 2, lockKey: old.lockKey })
-    // set transaction, begin, raise, read, insert, read back, commit
-    expect(await statementsOf(oldCreate)).toBeGreaterThanOrEqual(6)
+    // read, set transaction, begin, raise, read, insert, read back, commit
+    expect(await statementsOf(oldCreate)).toBeGreaterThanOrEqual(7)
   })
 
   test('created, found, lost: the row back, undefined, LockLostError with nothing written and the fence kept', async () => {
@@ -103,11 +103,14 @@ describe('MariaDB fenced writes in one statement', () => {
     const create = (slug: string, token: number) =>
       store.insertIfAbsentFenced!({ slug }, { slug, email: `${slug}@x` }, { token, lockKey })
     expect(await create('a', 5)).toMatchObject({ slug: 'a', email: 'a@x' })
+    // Found before the raise: nothing written, the fence neither raised nor checked.
     expect(await create('a', 6)).toBe(undefined)
+    expect(Number(await fence(lockKey))).toBe(5)
+    expect(await create('a', 1)).toBe(undefined)
     await expect(create('b', 4)).rejects.toBeInstanceOf(LockLostError)
     await expect(store.insert({ slug: 'b' }, { fence: 4, lockKey })).rejects.toBeInstanceOf(LockLostError)
     expect([await count('a'), await count('b')]).toEqual([1, 0])
-    expect(Number(await fence(lockKey))).toBe(6)
+    expect(Number(await fence(lockKey))).toBe(5)
     expect(await inTransaction()).toBe(0)
   })
 

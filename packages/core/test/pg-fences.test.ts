@@ -6,7 +6,9 @@
  * What every fenced store must do (tokens, `LockLostError`, bad input, racing owners) is the conformance
  * suite's "fenced" group, run by the conformance-*.test.ts files.
  */
+import { LockLostError } from '@getorcreate/core'
 import { drizzleStore, pgFencesSql, pgFencesTable, pruneFences } from '@getorcreate/core/drizzle'
+import { sql } from 'drizzle-orm'
 import { int as myInt, mysqlTable } from 'drizzle-orm/mysql-core'
 import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -56,6 +58,31 @@ describe.each(PG_DRIVERS)('fenced writes, %s', (driver) => {
         ).map((row) => row.lock_key),
       prune: (olderThanMs) => pruneFences(h.db, fences, { olderThanMs }),
     })
+  })
+
+  test('a column whose default is SQL (no statement to prepare): the transaction path creates, finds a row with nothing written, and refuses an older token', async () => {
+    const { name, fence } = await fixture()
+    const table = pgTable(name, {
+      id: serial('id').primaryKey(),
+      slug: text('slug').notNull(),
+      n: integer('n').$defaultFn(() => sql`41 + 1`),
+    })
+    const store = drizzleStore(h.db, table, { fences })
+    const lockKey = `${name}:sql-default`
+    const row = await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a' }, { token: 5, lockKey })
+    expect([row?.slug, row?.n]).toEqual(['a', 42])
+    // Found before the fence: undefined, the fence neither raised nor checked.
+    expect(await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a' }, { token: 6, lockKey })).toBe(
+      undefined,
+    )
+    expect(await store.insertIfAbsentFenced!({ slug: 'a' }, { slug: 'a' }, { token: 1, lockKey })).toBe(
+      undefined,
+    )
+    expect(Number(await fence(lockKey))).toBe(5)
+    await expect(
+      store.insertIfAbsentFenced!({ slug: 'b' }, { slug: 'b' }, { token: 4, lockKey }),
+    ).rejects.toBeInstanceOf(LockLostError)
+    expect((await h.rows(`select slug from ${name} order by slug`)).map((r) => r.slug)).toEqual(['a'])
   })
 
   // PGlite has one session: no second one to hold the fence row.

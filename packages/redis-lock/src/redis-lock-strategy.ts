@@ -44,9 +44,10 @@ export interface RedisLockStrategy extends Strategy {
  *
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all. Skipped for a key this process has
  *    not met lately where the keys met for the first time mostly had no row ({@link FreshKeyGuess}: fresh keys,
- *    as in a miss storm), `defaults` is an object and the store does not check fencing tokens (whose create
- *    writes the fence even for a row that exists): its read under the lock (step 3) finds a row that exists,
- *    and where the lock cannot be had (`LockUnavailableError`), the read without it still answers such a row.
+ *    as in a miss storm) and `defaults` is an object: its read under the lock (step 3) finds a row that
+ *    exists (a fenced store's create reads before it raises the fence, so a wrong guess writes nothing there
+ *    either), and where the lock cannot be had (`LockUnavailableError`), the read without it still answers
+ *    such a row.
  * 2. Take the lock `lockKeyFor(table, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`. `table` and `key` are what `store.lockIdentity(key)` answers, where the store
  *    has it (the drizzle stores do): the table as the database resolves it and the key as the database
@@ -184,13 +185,13 @@ function makeStrategy(
       refuseTransaction(store)
       // A key met for the first time where such keys mostly had no row lately (a miss storm) most likely has
       // none: straight to the lock, whose create reads under it anyway. Not with a `defaults` function, which
-      // the create may call before it knows (and which must not run for a row that exists). Not on a store that
-      // checks fencing tokens: a guess that misses there is a write, since its create raises the fence row
-      // for a row that exists too (on SQLite a lock on the whole database: in the stress run, two processes
-      // on one file starved a writer past its busy timeout), where an unfenced create that finds the row
-      // writes nothing.
+      // the create may call before it knows (and which must not run for a row that exists). A guess that
+      // misses writes nothing: the create under the lock finds the row, and a fenced store's create finds it
+      // before it raises the fence (`insertIfAbsentFenced`; a create that raised it for a row that exists
+      // would be a write, on SQLite a turn at the one writer of the whole file: the stress run's two
+      // processes on one file then starved a writer past its busy timeout).
       let guess: FreshKeyGuess | undefined
-      if (newRow.lazy === false && store.checksFence !== true) {
+      if (newRow.lazy === false) {
         guess = guesses.get(store)
         if (guess === undefined) {
           guess = new FreshKeyGuess()

@@ -63,7 +63,7 @@ export function registerFencedCases(suite: Suite): void {
         ? 'TypeError'
         : describe(error)
 
-  test('fenced: a larger token raises the fence and writes; a row found under the fence is not written again', async () => {
+  test('fenced: a larger token raises the fence and writes; a row found is not written again, and a create that finds it writes nothing (the fence not raised)', async () => {
     await withFenced(async ({ create, fence, table }) => {
       const lockKey = lockKeyFor('larger')
       const row = (await create({ slug: 'a' }, { slug: 'a', title: 'A' }, { token: 5, lockKey })) as
@@ -74,12 +74,18 @@ export function registerFencedCases(suite: Suite): void {
       expect(await create({ slug: 'a' }, { slug: 'a', title: 'again' }, { token: 6, lockKey })).toBe(
         undefined,
       )
-      expect(await fence(lockKey)).toBe(6)
+      // A read needs no lock: a create that finds its row costs a read, not a write of the fence row.
+      expect(await fence(lockKey)).toBe(5)
       expect(await table.count({ slug: 'a' })).toBe(1)
+      const b = (await create({ slug: 'b' }, { slug: 'b' }, { token: 6, lockKey })) as
+        | Record<string, unknown>
+        | undefined
+      expect(b?.slug).toBe('b')
+      expect(await fence(lockKey)).toBe(6)
     })
   })
 
-  test('fenced: an older token is a LockLostError, from insertIfAbsentFenced and from insert; nothing written, the fence unchanged', async () => {
+  test('fenced: an older token is a LockLostError, from insertIfAbsentFenced and from insert; nothing written, the fence unchanged; a row it finds is found (undefined)', async () => {
     await withFenced(async ({ create, fence, store, table }) => {
       const lockKey = lockKeyFor('older')
       await create({ slug: 'x' }, { slug: 'x' }, { token: 7, lockKey })
@@ -90,6 +96,8 @@ export function registerFencedCases(suite: Suite): void {
         kindOf(await rejection(store.insert({ slug: 'y' }, { fence: 6, lockKey, key: { slug: 'y' } }))),
       ).toBe('LockLostError')
       expect(await table.count({ slug: 'y' })).toBe(0)
+      // A paused holder that finds the row writes nothing a newer owner must be fenced from.
+      expect(await create({ slug: 'x' }, { slug: 'x' }, { token: 6, lockKey })).toBe(undefined)
       expect(await fence(lockKey)).toBe(7)
     })
   })

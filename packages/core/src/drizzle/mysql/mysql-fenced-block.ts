@@ -40,16 +40,23 @@ const FOUND = sql.raw('getorcreate_key_found_')
  *   declare token bigint; declare found int default 0;
  *   declare exit handler for 1062 begin commit; resignal; end;   -- a create only
  *   declare exit handler for sqlexception begin rollback; resignal; end;
- *   set transaction isolation level read committed; start transaction;
- *   insert into fences … on duplicate key update …;             -- the raise: waits for the fence row
- *   select token into token from fences where lock_key = ?;      -- READ COMMITTED: a snapshot taken now
- *   select exists (select 1 from t where key) into found;         -- a create only
- *   if token > ? then rollback; select 'lost';
- *   elseif found then commit; select 'found';
- *   else select 'created'; insert into t … returning …; commit;
+ *   select exists (select 1 from t where key) into found;         -- a create only: found writes nothing
+ *   if found then select 'found';
+ *   else
+ *     set transaction isolation level read committed; start transaction;
+ *     insert into fences … on duplicate key update …;             -- the raise: waits for the fence row
+ *     select token into token from fences where lock_key = ?;      -- READ COMMITTED: a snapshot taken now
+ *     select exists (select 1 from t where key) into found;         -- a create only
+ *     if token > ? then rollback; select 'lost';
+ *     elseif found then commit; select 'found';
+ *     else select 'created'; insert into t … returning …; commit;
+ *     end if;
  *   end if;
  * end
  * ```
+ *
+ * A create whose first read finds the key's row writes nothing and checks no fence (a read needs no lock):
+ * it costs a read, not a write of the fence row.
  *
  * An error of any statement runs the handler: the transaction is rolled back (a duplicate key of a create's
  * insert commits the raise first, as the transaction path does before it reads the key's row) and `RESIGNAL`
@@ -67,13 +74,17 @@ function fencedBlock(parts: FencedBlockParts, keepRaiseOnDuplicate: boolean): SQ
   declare ${TOKEN} bigint; declare ${FOUND} int default 0;
   ${onDuplicate}
   declare exit handler for sqlexception begin rollback; resignal; end;
-  set transaction isolation level read committed; start transaction;
-  ${parts.raise};
-  select ${parts.token} into ${TOKEN} ${parts.fenceRow};
   ${readFound}
-  if ${TOKEN} > ${parts.fenceToken} then rollback; select 'lost' as getorcreate_outcome;
-  elseif ${FOUND} then commit; select 'found' as getorcreate_outcome;
-  else select 'created' as getorcreate_outcome; ${parts.insert}; commit;
+  if ${FOUND} then select 'found' as getorcreate_outcome;
+  else
+    set transaction isolation level read committed; start transaction;
+    ${parts.raise};
+    select ${parts.token} into ${TOKEN} ${parts.fenceRow};
+    ${readFound}
+    if ${TOKEN} > ${parts.fenceToken} then rollback; select 'lost' as getorcreate_outcome;
+    elseif ${FOUND} then commit; select 'found' as getorcreate_outcome;
+    else select 'created' as getorcreate_outcome; ${parts.insert}; commit;
+    end if;
   end if;
 end`
 }

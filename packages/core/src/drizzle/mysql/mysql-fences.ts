@@ -47,7 +47,10 @@ type InsertIfAbsent = (conn: AnyMySqlDatabase, key: Row, values: Row) => Promise
 
 /** Fenced writes of one store through one fences table. */
 export interface MySqlFencing {
-  /** The fenced create: raise the fence, read the key, insert unless found; see {@link mysqlFencing}. */
+  /**
+   * The fenced create: read the key (found: nothing written, no fence raised or checked), raise the fence, read
+   * the key again, insert unless found; see {@link mysqlFencing}.
+   */
   create(key: object, values: object, fence: Fence): Promise<unknown>
   /**
    * An unconditional insert under `opts.fence` (with `opts.lockKey`; the stored key checked against
@@ -70,11 +73,14 @@ const number = (value: unknown) => (value === null || value === undefined ? null
 
 /**
  * Fenced writes through `fences` (a fences table) for the store of `context`. MySQL has no data-modifying
- * CTE (nor, on MySQL 8, `RETURNING`), so a fenced create is a transaction on one connection; on MariaDB
- * (≥ 10.5), outside the caller's transaction, the whole of it is one statement, one round trip, a
- * `BEGIN NOT ATOMIC` block (see `runFencedBlock`); elsewhere six round trips (seven on MySQL: a read back):
+ * CTE (nor, on MySQL 8, `RETURNING`), so a fenced create is a read of the key and a transaction on one
+ * connection; on MariaDB (≥ 10.5), outside the caller's transaction, the whole of it is one statement, one
+ * round trip, a `BEGIN NOT ATOMIC` block (see `runFencedBlock`); elsewhere seven round trips (eight on MySQL:
+ * a read back). A row found by the first read ends the create with nothing written: a read needs no lock, and
+ * a create that finds its row then costs a read, not a write of the fence row:
  *
  * ```sql
+ * select exists (select 1 from t where key);   -- found: return undefined, nothing written, no fence checked
  * set transaction isolation level read committed; begin;
  * insert into fences (lock_key, token, updated_at) values (?, ?, utc_timestamp(6)) on duplicate key update
  *   prev_token = if(token <= ?, token, prev_token), updated_at = if(token <= ?, utc_timestamp(6), updated_at),
@@ -229,6 +235,14 @@ export function mysqlFencing(
       const where = context.keys.where(key, await context.keys.casts(key), true)
       const exists = sql`exists (select 1 from ${context.table} where ${where ?? sql`true`})`
       if (await oneStatementServer()) return oneStatement(fence, exists, values as Row, key)
+      // A row found writes nothing: no fence raised, none checked (see the create's doc comment).
+      let found: Row
+      try {
+        found = await read(db, sql`select ${exists} as found`)
+      } catch (error) {
+        mysqlStatementError(error, label)
+      }
+      if (Number(found.found) > 0) return undefined
       return transaction(async (conn) => {
         const before = context.inTransaction ? await seen(conn, fence) : undefined
         const state = await raised(conn, fence, exists)

@@ -24,6 +24,8 @@ export interface PgFencingContext extends PgInserterContext {
 
 /** What the fenced create's statement answers, before its row is mapped. */
 interface FencedOutcome {
+  /** The statement's snapshot has a row with the key: nothing was written, the fence not raised. */
+  readonly found: boolean
   /** The fence was raised to (or already held) this token. */
   readonly raised: boolean
   /** No other write moved the fence between this statement's snapshot and its raise: its read is current. */
@@ -40,17 +42,24 @@ const STALE_ATTEMPTS = 3
  * statement, so one round trip and no transaction to open:
  *
  * ```sql
- * with raised as (insert into fences as fence (lock_key, token) values ($lk, $tk)
+ * with found as (select 1 from t where key limit 1),                          -- as of the statement's snapshot
+ *      raised as (insert into fences as fence (lock_key, token) select $lk, $tk where not exists (select 1 from found)
  *        on conflict (lock_key) do update set token = excluded.token, prev_token = fence.token, updated_at = now()
  *        where fence.token <= excluded.token returning fence.prev_token),
  *      seen as (select token from fences where lock_key = $lk),              -- as of the statement's snapshot
  *      fresh as (select 1 from raised where prev_token is not distinct from (select token from seen)),
  *      created as (insert into t (…) select … where not exists (select 1 from t where key) and exists (select 1 from fresh)
  *        returning …)
- * select (select count(*) from raised), (select count(*) from fresh), created.* from (select 1) one left join created on true
+ * select (select count(*) from found), (select count(*) from raised), (select count(*) from fresh), created.*
+ * from (select 1) one left join created on true
  * ```
  *
- * The raise takes the fence row's lock (every writer of the lock key waits for it) and compares with the
+ * A key whose row the snapshot sees is found, and nothing is written: no fence raised, none checked (a read
+ * needs no lock, and a paused holder that finds the row writes nothing a newer owner could be fenced from).
+ * So a create that finds its row costs a read, not a write: a lock strategy may try the create before any
+ * read for a key it guesses new, and a wrong guess takes no row lock and leaves no dead tuple.
+ *
+ * Otherwise the raise takes the fence row's lock (every writer of the lock key waits for it) and compares with the
  * newest committed token, whatever the snapshot: no row back means a newer owner: `LockLostError`. The read of
  * the key uses the statement's snapshot, taken before that wait; `fresh` says whether it can be trusted: every
  * fenced create of the key moves the fence in the statement that inserts, so if the token the raise replaced is
@@ -74,7 +83,9 @@ export function pgFencing(context: PgFencingContext, fences: unknown): StoreFenc
   const name = (col: Column) => sql.identifier(col.name)
   const lockKey = sql.placeholder('fence:lockKey')
   const token = sql.placeholder('fence:token')
-  const raise = sql`insert into ${ledger} as fence (${name(ledger.lockKey)}, ${name(ledger.token)}) values (${lockKey}, ${token})
+  // Only where the statement's snapshot has no row with the key (`found`, a CTE of the statement).
+  const raise = sql`insert into ${ledger} as fence (${name(ledger.lockKey)}, ${name(ledger.token)})
+    select ${lockKey}, ${token} where not exists (select 1 from found)
     on conflict (${name(ledger.lockKey)}) do update set ${name(ledger.token)} = excluded.${name(ledger.token)},
       ${name(ledger.prevToken)} = fence.${name(ledger.token)}, ${name(ledger.updatedAt)} = now()
     where fence.${name(ledger.token)} <= excluded.${name(ledger.token)}
@@ -98,16 +109,19 @@ export function pgFencing(context: PgFencingContext, fences: unknown): StoreFenc
     if (!statement) {
       const created = insertUnlessFoundQuery(context, key, parameters, sql`exists (select 1 from fresh)`)
       if (!created) return undefined
-      const query = sql`with raised as (${raise}), seen as (${seen}),
-        fresh as (select 1 from raised where prev is not distinct from (select token from seen)),
+      const where = keyWhere(column, key, { cast: context.casts, prefix: 'key:' })
+      const query = sql`with found as (select 1 from ${table} where ${where} limit 1), raised as (${raise}),
+        seen as (${seen}), fresh as (select 1 from raised where prev is not distinct from (select token from seen)),
         created as (${created})
-        select (select count(*) from raised)::int, (select count(*) from fresh)::int, (select count(*) from created)::int, created.*
+        select (select count(*) from found)::int, (select count(*) from raised)::int, (select count(*) from fresh)::int,
+          (select count(*) from created)::int, created.*
         from (select 1) as one left join created on true`
       const outcome = (rows: unknown[][]): FencedOutcome[] =>
         rows.map((row) => ({
-          raised: Number(row[0]) > 0,
-          fresh: Number(row[1]) > 0,
-          row: Number(row[2]) > 0 ? row.slice(3) : undefined,
+          found: Number(row[0]) > 0,
+          raised: Number(row[1]) > 0,
+          fresh: Number(row[2]) > 0,
+          row: Number(row[3]) > 0 ? row.slice(4) : undefined,
         }))
       statement = prepareMapped(preparer, query, outcome, label)
       statements.set(id, statement)
@@ -144,13 +158,19 @@ export function pgFencing(context: PgFencingContext, fences: unknown): StoreFenc
     values: Record<string, unknown>,
     fence: Fence,
   ): Promise<Row | undefined> {
+    const found = async (conn: AnyPgDatabase) =>
+      (
+        await conn
+          .select({ one: sql<number>`1` })
+          .from(table)
+          .where(keyWhere(column, key, { cast: context.casts, inline: true }))
+          .limit(1)
+      ).length > 0
+    // A row found writes nothing, as the one statement's `found` (no fence raised, none checked); else the
+    // read again under the fence, which a row committed since would show.
+    if (await found(db)) return undefined
     return underFence(fence, async (tx) => {
-      const found = await tx
-        .select({ one: sql<number>`1` })
-        .from(table)
-        .where(keyWhere(column, key, { cast: context.casts, inline: true }))
-        .limit(1)
-      if (found.length > 0) return undefined
+      if (await found(tx)) return undefined
       const rows = await tx.insert(table).values(valuesForDrizzle(values, inherited)).returning()
       return rows[0] as Row
     })
@@ -181,6 +201,7 @@ export function pgFencing(context: PgFencingContext, fences: unknown): StoreFenc
           if (sqlState(error) === '40001') continue
           throw keyRewrittenOf(error, context.store, key) ?? error
         }
+        if (outcome?.found) return undefined
         if (!outcome?.raised) throw lost(fence)
         if (outcome.fresh) return outcome.row && (context.mapRows([outcome.row])[0] as Row)
       }

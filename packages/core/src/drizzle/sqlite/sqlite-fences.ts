@@ -30,10 +30,12 @@ type SyncTransaction = (run: () => unknown, config: { behavior: 'immediate' }) =
 
 /**
  * Fenced writes through `fences` (a fences table) for the store of `context`. SQLite has no data-modifying
- * CTE, so a fenced create is a transaction of three statements, run synchronously in one
- * `db.transaction(…, { behavior: 'immediate' })`:
+ * CTE, so a fenced create is a read of the key (a row found ends it: a read needs no lock, and a create that
+ * finds its row takes no turn at the database's one writer), then a transaction of three statements, run
+ * synchronously in one `db.transaction(…, { behavior: 'immediate' })`:
  *
  * ```sql
+ * select … from t where key limit 1;  -- found: return undefined, nothing written (no fence raised, none checked)
  * begin immediate;                    -- the database's write lock, waited for (busy_timeout), then newest data
  * insert into fences (lock_key, token) values (?, ?)
  *   on conflict (lock_key) do update set token = excluded.token, prev_token = fences.token, updated_at = now_ms
@@ -155,6 +157,9 @@ export function sqliteFencing(context: SqliteFencingContext, fences: unknown): S
             .prepare() as unknown as SyncPrepared,
       )
       const params = keyParams(column, key)
+      // A row found before the write lock writes nothing (no fence raised, none checked): a create that finds
+      // its row costs a read, and takes no turn at the database's one writer.
+      if (find.all(params).length > 0) return undefined
       return underFence(fence, () => (find.all(params).length > 0 ? undefined : insertRow<Row>(values)))
     },
 

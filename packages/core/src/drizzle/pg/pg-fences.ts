@@ -42,11 +42,12 @@ const STALE_ATTEMPTS = 3
  * statement, so one round trip and no transaction to open:
  *
  * ```sql
- * with found as (select 1 from t where key limit 1),                          -- as of the statement's snapshot
- *      raised as (insert into fences as fence (lock_key, token) select $lk, $tk where not exists (select 1 from found)
+ * with found as (select 1 from t where key limit 1),                   -- as of the statement's snapshot
+ *      raised as (insert into fences as fence (lock_key, token)
+ *        select $lk, $tk where not exists (select 1 from found)
  *        on conflict (lock_key) do update set token = excluded.token, prev_token = fence.token, updated_at = now()
  *        where fence.token <= excluded.token returning fence.prev_token),
- *      seen as (select token from fences where lock_key = $lk),              -- as of the statement's snapshot
+ *      seen as (select token from fences where lock_key = $lk),      -- as of the statement's snapshot
  *      fresh as (select 1 from raised where prev_token is not distinct from (select token from seen)),
  *      created as (insert into t (…) select … where not exists (select 1 from t where key) and exists (select 1 from fresh)
  *        returning …)
@@ -59,13 +60,14 @@ const STALE_ATTEMPTS = 3
  * So a create that finds its row costs a read, not a write: a lock strategy may try the create before any
  * read for a key it guesses new, and a wrong guess takes no row lock and leaves no dead tuple.
  *
- * Otherwise the raise takes the fence row's lock (every writer of the lock key waits for it) and compares with the
- * newest committed token, whatever the snapshot: no row back means a newer owner: `LockLostError`. The read of
- * the key uses the statement's snapshot, taken before that wait; `fresh` says whether it can be trusted: every
- * fenced create of the key moves the fence in the statement that inserts, so if the token the raise replaced is
- * the one the snapshot sees, no fenced row of the key was committed after the snapshot. Else the statement
- * inserts nothing (its raise stands), and runs again: a new snapshot, and the same token, which the raise
- * accepts (`<=`: tokens are unique to one owner's write, so an equal one is this write's own).
+ * Otherwise the raise takes the fence row's lock (every writer of the lock key waits for it) and compares
+ * with the newest committed token, whatever the snapshot: no row back means a newer owner: `LockLostError`.
+ * The read of the key uses the statement's snapshot, taken before that wait; `fresh` says whether it can be
+ * trusted: every fenced create of the key moves the fence in the statement that inserts, so if the token the
+ * raise replaced is the one the snapshot sees, no fenced row of the key was committed after the snapshot.
+ * Else the statement inserts nothing (its raise stands), and runs again: a new snapshot, and the same token,
+ * which the raise accepts (`<=`: tokens are unique to one owner's write, so an equal one is this write's
+ * own).
  */
 export function pgFencing(context: PgFencingContext, fences: unknown): StoreFencing {
   if (!is(fences, PgTable)) {

@@ -166,6 +166,22 @@ function lead<Row, Key, Values>(
     queueMicrotask(() => {
       if (byKey.get(id) === flight) byKey.delete(id)
       let operation: Promise<GetOrCreateResult<Row>>
+      if (flight.followers.length === 0) {
+        // Alone (none can join from now on), as most calls are: the operation as it is, nothing to watch or
+        // share, and its end settles the leader's promise.
+        try {
+          operation = Promise.resolve(
+            trace
+              ? strategy.getOrCreate(store, key as Key, values, trace)
+              : strategy.getOrCreate(store, key as Key, values),
+          )
+        } catch (error) {
+          reject(error)
+          return
+        }
+        operation.then(resolve, reject)
+        return
+      }
       try {
         const watched = watchedValues(values, flight)
         // Joined by other calls (none can join from now on): the strategy's way for a shared operation, if any.

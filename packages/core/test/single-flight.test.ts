@@ -315,6 +315,35 @@ test('a strategy without singleFlight is called once per call; with it, once per
   expect(shared.map((r) => r.row.n)).toEqual([0, 0, 0, 0, 0])
 })
 
+test('a lone call of a single-flight strategy: a synchronous throw rejects its promise, and a thenable that is not a Promise settles it', async () => {
+  const { memoryStore } = await import('@getorcreate/core')
+  const store = memoryStore<{ slug: string; n?: number }>({ uniqueBy: [['slug']] })
+  const broken = new Error('thrown before any promise')
+  const throwing: Strategy = {
+    name: 'throwing',
+    singleFlight: true,
+    getOrCreate() {
+      throw broken
+    },
+  }
+  await expect(getOrCreate(store, { slug: 't' }, { n: 1 }, throwing)).rejects.toBe(broken)
+  const thenable: Strategy = {
+    name: 'thenable',
+    singleFlight: true,
+    getOrCreate(_store, key) {
+      // A promise of another library: a thenable, not a native Promise.
+      return {
+        // biome-ignore lint/suspicious/noThenProperty: the point of the test
+        then: (resolve: (value: unknown) => void) => resolve({ row: { ...key, n: 7 }, created: true }),
+      } as never
+    },
+  }
+  expect(await getOrCreate(store, { slug: 'u' }, { n: 1 }, thenable)).toEqual({
+    row: { slug: 'u', n: 7 },
+    created: true,
+  })
+})
+
 test('singleFlight must be a boolean', () => {
   expect(() => constraintStrategy({ singleFlight: 'yes' as never })).toThrow(TypeError)
 })

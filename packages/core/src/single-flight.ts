@@ -165,36 +165,26 @@ function lead<Row, Key, Values>(
   const result = new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
     queueMicrotask(() => {
       if (byKey.get(id) === flight) byKey.delete(id)
+      // Alone (none can join from now on), as most calls are: the operation as it is, nothing to watch or
+      // share, and its end settles the leader's promise.
+      const alone = flight.followers.length === 0
       let operation: Promise<GetOrCreateResult<Row>>
-      if (flight.followers.length === 0) {
-        // Alone (none can join from now on), as most calls are: the operation as it is, nothing to watch or
-        // share, and its end settles the leader's promise.
-        try {
-          operation = Promise.resolve(
-            trace
-              ? strategy.getOrCreate(store, key as Key, values, trace)
-              : strategy.getOrCreate(store, key as Key, values),
-          )
-        } catch (error) {
-          reject(error)
-          return
-        }
-        operation.then(resolve, reject)
-        return
-      }
       try {
-        const watched = watchedValues(values, flight)
-        // Joined by other calls (none can join from now on): the strategy's way for a shared operation, if any.
-        const shared =
-          flight.followers.length > 0 ? (strategy as SharingStrategy)[SHARED_OPERATION] : undefined
+        const given = alone ? values : watchedValues(values, flight)
+        // Joined by other calls: the strategy's way for a shared operation, if any.
+        const shared = alone ? undefined : (strategy as SharingStrategy)[SHARED_OPERATION]
         const runner: Pick<Strategy, 'getOrCreate'> = shared ? { getOrCreate: shared } : strategy
         operation = Promise.resolve(
           trace
-            ? runner.getOrCreate(store, key as Key, watched, trace)
-            : runner.getOrCreate(store, key as Key, watched),
+            ? runner.getOrCreate(store, key as Key, given, trace)
+            : runner.getOrCreate(store, key as Key, given),
         )
       } catch (error) {
         operation = Promise.reject(error)
+      }
+      if (alone) {
+        operation.then(resolve, reject)
+        return
       }
       operation.then(
         (settled) => {

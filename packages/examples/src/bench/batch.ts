@@ -5,15 +5,17 @@
  * offer for a batch: Sequelize `bulkCreate(rows, { ignoreDuplicates: true })` then `findAll`, Knex
  * `insert(rows).onConflict().ignore()` then `whereIn`, drizzle `insert(rows).onConflictDoNothing()` then
  * `inArray`. The floor and the peers take two statements and tell no created row from a found one. Each round
- * runs every system on a fresh table of its own (vacuumed and analyzed once seeded, so that autovacuum does
- * not pick it up mid-run), in an order shuffled anew each round: `--calls` batches of N new keys one after
- * the other, as a service calls it (the first round or rounds warm up, uncounted: the JIT, the pool, the
- * catalog). The ratios are the medians of the ratios within a round. Prints ratios, not a verdict on this
- * machine's speed.
+ * gives every system a fresh table of its own (vacuumed and analyzed once seeded, so that autovacuum does
+ * not pick it up mid-run) and has each make `--calls` batches of N new keys, its batches one after the other
+ * as a service makes them, the systems taking turns batch by batch in an order shuffled anew for every
+ * batch: a slow moment of this shared machine then falls on every system alike, not on whichever one's
+ * turn it was (the first round or rounds warm up, uncounted: the JIT, the pool, the catalog). A system's
+ * rate is its keys over the time its own batches took; the ratios are the medians of the ratios within a
+ * round. Prints ratios, not a verdict on this machine's speed.
  *
- * Options: `--keys N` (default 1000), `--calls N` (batches per system and round, default 20: a system's round
- * then lasts about 150 ms at 1,000 keys, so that one garbage collection or scheduling pause of 10–15 ms does
- * not decide it, as it could in the 30 ms of 5 batches), `--rounds N` (counted, default 5),
+ * Options: `--keys N` (default 1000), `--calls N` (batches per system and round, default 20: a system's
+ * batches then take about 150 ms a round at 1,000 keys, so that one garbage collection or scheduling pause of
+ * 10–15 ms does not decide it, as it could in the 30 ms of 5 batches), `--rounds N` (counted, default 5),
  * `--warmup N` (uncounted rounds first, default 1), `--pool N` (default 16).
  */
 import { pathToFileURL } from 'node:url'
@@ -82,6 +84,7 @@ export async function runBatchBench(options: BatchOptions): Promise<{
   const sequelize = new Sequelize(databaseUrl, { logging: false, pool: { max: pool, min: 0 } })
   const builder = knex({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: pool } })
   const made: string[] = []
+  const storeOf = (table: string) => drizzleStore(drizzle(sql), tagsTable(table))
   try {
     const results: BatchRound[] = []
     for (let round = 0; round < warmup + rounds; round++) {
@@ -90,10 +93,13 @@ export async function runBatchBench(options: BatchOptions): Promise<{
       const batches = Array.from({ length: calls }, (_, c) =>
         Array.from({ length: keys }, (_, i) => `b${round}-${c}-${i}`),
       )
-      const rate: Partial<Record<System, number>> = {}
-      for (const system of turnOrder(SYSTEMS, round + 1)) {
+      // Every system's table made, seeded and its store warmed before the clock starts for any of them.
+      const tables = new Map<System, string>()
+      const stores = new Map<System, ReturnType<typeof storeOf>>()
+      for (const system of SYSTEMS) {
         const table = `bench_batch_${process.pid}_${round}_${system}`
         made.push(table)
+        tables.set(system, table)
         await sql.unsafe(
           `create table ${table} (id serial primary key, slug text not null unique, label text)`,
         )
@@ -102,14 +108,24 @@ export async function runBatchBench(options: BatchOptions): Promise<{
         ])
         // Statistics, as a production table has, and nothing left for autovacuum to do while the clock runs.
         await settleTable(sql, table, false)
-        const store = drizzleStore(drizzle(sql), tagsTable(table))
+        const store = storeOf(table)
         // A store made once at start-up has read the catalog (its index, its columns' types, its triggers)
         // and prepared its statements before the calls that count.
         await getOrCreate(store, { slug: 'warm-up' }, { label: 'w' })
         await getOrCreateMany(store, [{ key: { slug: 'warm-up-2' }, defaults: { label: 'w' } }])
+        stores.set(system, store)
         if (system === 'sequelize') sequelizeModel(table)
-        const started = performance.now()
-        for (const slugs of batches) {
+      }
+      // Batch by batch, every system in an order shuffled anew for each batch, each system's batches one
+      // after the other: a slow moment of the machine (a pause, a neighbour's burst) falls on all of them
+      // alike instead of on whichever system's turn it was.
+      const spent = new Map<System, number>(SYSTEMS.map((system) => [system, 0]))
+      for (let c = 0; c < calls; c++) {
+        const slugs = batches[c] as string[]
+        for (const system of turnOrder(SYSTEMS, round * calls + c + 1)) {
+          const table = tables.get(system) as string
+          const store = stores.get(system) as ReturnType<typeof storeOf>
+          const started = performance.now()
           if (system === 'loop') {
             for (const slug of slugs) await getOrCreate(store, { slug }, { label: slug })
           } else if (system === 'many') {
@@ -131,15 +147,20 @@ export async function runBatchBench(options: BatchOptions): Promise<{
           } else {
             await peerBatch(system, table, slugs)
           }
+          spent.set(system, (spent.get(system) as number) + (performance.now() - started))
         }
-        rate[system] = (calls * keys) / ((performance.now() - started) / 1000)
+      }
+      const rate: Partial<Record<System, number>> = {}
+      for (const system of SYSTEMS) {
+        const table = tables.get(system) as string
+        rate[system] = (calls * keys) / ((spent.get(system) as number) / 1000)
         const count = await sql.unsafe(
           `select count(*)::int as n from ${table} where slug not like 'warm-up%'`,
         )
         const n = Number(count[0]?.n)
         if (n !== calls * keys) throw new Error(`${system}: ${n} rows for ${calls * keys} keys`)
         await sql.unsafe(`drop table ${table}`)
-        made.pop()
+        made.splice(made.indexOf(table), 1)
       }
       const measured = rate as BatchRound
       if (counted) results.push(measured)

@@ -7,7 +7,7 @@ import {
   RowVanishedError,
 } from './errors.js'
 import { FreshKeyGuess } from './fresh-keys.js'
-import { valuesAtHand } from './new-row-values.js'
+import { entryValuesAtHand } from './new-row-values.js'
 import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
 import type {
   BatchAnswer,
@@ -518,7 +518,7 @@ export function createConstraintStrategy(
             const batch: BatchEntry<Key, Values>[] = []
             for (const i of chunk) {
               const entry = entries[i] as Entry
-              const values = valuesAtHand(entry.values)
+              const values = entryValuesAtHand(entry)
               if (values === undefined) rest.push(i)
               else {
                 atHand.push(i)

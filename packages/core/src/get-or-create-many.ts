@@ -3,7 +3,7 @@ import { defaultStrategy } from './default-strategy.js'
 import { errorCodeOf, type GetOrCreateManyTrace, getOrCreateManyTracing, nameOf } from './diagnostics.js'
 import { ConflictingDefaultsError, InvalidKeyError } from './errors.js'
 import { isPlainObject, keyId, validatedKeyCopy } from './key.js'
-import { newRowValues } from './new-row-values.js'
+import { ManyEntry } from './new-row-values.js'
 import { rowForFollower } from './single-flight.js'
 import type { Defaults, GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
@@ -20,13 +20,6 @@ export interface GetOrCreateItem<Key, Values> {
    * not a compile error but the database's error at run time.
    */
   readonly defaults?: Defaults<Partial<Values>>
-}
-
-/** A validated item: its key (a copy), its values, and the key's id. */
-interface Entry<Values> {
-  readonly key: Record<string, unknown>
-  readonly values: NewRowValues<Values>
-  readonly id: string
 }
 
 /**
@@ -50,10 +43,10 @@ function atItem(error: unknown, index: number): unknown {
 function entriesOf<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   items: readonly GetOrCreateItem<Key, Values>[],
-): Entry<Values>[] {
+): ManyEntry<Values>[] {
   // An index loop, not `map`: a hole in a sparse array is an item too (refused), and no Array subclass's
   // species is consulted.
-  const entries: Entry<Values>[] = []
+  const entries: ManyEntry<Values>[] = []
   for (let index = 0; index < items.length; index++) {
     const item: unknown = items[index]
     if (!isPlainObject(item)) {
@@ -64,8 +57,7 @@ function entriesOf<Row, Key, Values>(
     try {
       const key = validatedKeyCopy(item.key, store.fields)
       if (typeof store.checkKey === 'function') store.checkKey(key as Key)
-      const values = newRowValues<Values>(key, item.defaults, store.fields)
-      entries.push({ key, values, id: keyId(key) })
+      entries.push(new ManyEntry<Values>(key, item.defaults, store.fields, keyId(key)))
     } catch (error) {
       throw atItem(error, index)
     }
@@ -164,7 +156,9 @@ async function settleItems<Row, Key, Values>(
     // The entries themselves (a key and its values, and the id the strategy does not read): no object per key.
     const answers = await strategy.getOrCreateMany(
       store,
-      settling.map((index) => entries[index] as Entry<Values> as { key: Key; values: NewRowValues<Values> }),
+      settling.map(
+        (index) => entries[index] as ManyEntry<Values> as { key: Key; values: NewRowValues<Values> },
+      ),
     )
     if (!Array.isArray(answers) || answers.length !== settling.length) {
       throw new TypeError(
@@ -177,7 +171,7 @@ async function settleItems<Row, Key, Values>(
     return resultsOf(entries, first, settled)
   }
   await boundedEach(settling, GET_OR_CREATE_MANY_CONCURRENCY, async (index) => {
-    const entry = entries[index] as Entry<Values>
+    const entry = entries[index] as ManyEntry<Values>
     settled[index] = await strategy.getOrCreate(store, entry.key as Key, entry.values)
   })
   return resultsOf(entries, first, settled)
@@ -185,7 +179,7 @@ async function settleItems<Row, Key, Values>(
 
 /** One result per entry: its own where it settled its key, else a copy of the first such entry's row. */
 function resultsOf<Row, Values>(
-  entries: readonly Entry<Values>[],
+  entries: readonly ManyEntry<Values>[],
   first: ReadonlyMap<string, number>,
   settled: readonly (GetOrCreateResult<Row> | undefined)[],
 ): GetOrCreateResult<Row>[] {

@@ -88,15 +88,19 @@ function checkNames(key: Record<string, unknown>, names: string[], fields?: read
   if (names.length === 0)
     throw new InvalidKeyError('The key is empty: it would match any row. Name at least one field.')
   if (names.length > 1) names.sort()
-  if (fields) {
-    const unknown = names.filter((name) => !fields.includes(name))
-    if (unknown.length > 0) {
+  // Index loops, and the names the store lacks gathered only once one is found: nothing allocated for a
+  // valid key (this runs for every call, and for every item of a batch).
+  for (let n = 0; n < names.length; n++) {
+    const name = names[n] as string
+    if (fields && !fields.includes(name)) {
+      const unknown = names.filter((other) => !fields.includes(other))
       throw new InvalidKeyError(
         `The key names ${quoteList(unknown)}, which the table does not have. Its fields: ${fields.join(', ')}.`,
       )
     }
   }
-  for (const name of names) {
+  for (let n = 0; n < names.length; n++) {
+    const name = names[n] as string
     const value = key[name]
     // A string is always valid: no tuple to build for the common case.
     if (typeof value !== 'string') encodeValue(name, value)

@@ -9,7 +9,7 @@ const AT_HAND = Symbol('getorcreate.valuesAtHand')
  * object (or no `defaults`); `undefined` for any other (a `defaults` function, one a strategy made itself).
  * For a batch of a thousand keys, a thousand promises fewer.
  */
-export function valuesAtHand<Values>(values: NewRowValues<Values>): Values | undefined {
+function valuesAtHand<Values>(values: NewRowValues<Values>): Values | undefined {
   return (values as unknown as { [AT_HAND]?: Values })[AT_HAND]
 }
 
@@ -30,17 +30,30 @@ export function newRowValues<Values>(
   defaults: unknown,
   fields: readonly string[] | undefined,
 ): NewRowValues<Values> {
+  // Merged now (a snapshot: the caller may change its object later).
+  if (typeof defaults !== 'function') return mergedValues(mergeDefaults(key, defaults, fields) as Values)
+  return madeValues(key, defaults as () => unknown, fields)
+}
+
+/**
+ * {@link newRowValues} of values merged from an object: the promise made on first use only, since a hit never
+ * asks. A function of its own, so that the closure holds these two variables and nothing of the other kind's.
+ */
+function mergedValues<Values>(merged: Values): NewRowValues<Values> {
   let made: Promise<Values> | undefined
-  if (typeof defaults !== 'function') {
-    // Merged now (a snapshot: the caller may change its object later); the promise made on first use only,
-    // since a hit never asks.
-    const merged = mergeDefaults(key, defaults, fields) as Values
-    const values = () => (made ??= Promise.resolve(merged))
-    values.lazy = false
-    ;(values as unknown as Record<symbol, unknown>)[AT_HAND] = merged
-    return values
-  }
-  const make = defaults as () => unknown
+  const values = () => (made ??= Promise.resolve(merged))
+  values.lazy = false
+  ;(values as unknown as Record<symbol, unknown>)[AT_HAND] = merged
+  return values
+}
+
+/** {@link newRowValues} of a `defaults` function: `make` called on the first `values()` only. */
+function madeValues<Values>(
+  key: Record<string, unknown>,
+  make: () => unknown,
+  fields: readonly string[] | undefined,
+): NewRowValues<Values> {
+  let made: Promise<Values> | undefined
   const values = () => {
     // The executor runs `make` now and turns a synchronous throw into this promise's rejection.
     made ??= new Promise<unknown>((resolve) => resolve(make())).then(
@@ -50,6 +63,72 @@ export function newRowValues<Values>(
   }
   values.lazy = true
   return values
+}
+
+/**
+ * One key of `getOrCreateMany`, as {@link Strategy.getOrCreateMany} receives it: the validated key, its id
+ * (`keyId`), and `values`, the {@link NewRowValues} {@link newRowValues} would make, made on first read and the
+ * same one on every read after. `defaults` as an object is checked and merged when the entry is made (so bad
+ * input fails the call before any I/O); a strategy that takes the merged values at hand
+ * ({@link entryValuesAtHand}) never makes `values`: a closure, a function and its properties fewer per key
+ * (about 180 of the 1,700 bytes a Postgres batch allocated per key). `values` is a getter of the class, so a
+ * copy of an entry by spread has none: read it from the entry.
+ *
+ * @throws ConflictingDefaultsError as {@link newRowValues} does.
+ */
+export class ManyEntry<Values> {
+  /** The validated key (the facade's own copy). */
+  readonly key: Record<string, unknown>
+  /** The key's id, as `keyId` makes it: entries with the same id are one key. */
+  readonly id: string
+  /** The values merged from an object (or no `defaults`); undefined for a `defaults` function. */
+  readonly [AT_HAND]: Values | undefined
+  /** The `defaults` function, and the store's fields to check what it returns against; else undefined. */
+  private readonly make: (() => unknown) | undefined
+  private readonly fields: readonly string[] | undefined
+  private made: NewRowValues<Values> | undefined
+
+  constructor(
+    key: Record<string, unknown>,
+    defaults: unknown,
+    fields: readonly string[] | undefined,
+    id: string,
+  ) {
+    this.key = key
+    this.id = id
+    this.made = undefined
+    if (typeof defaults === 'function') {
+      this[AT_HAND] = undefined
+      this.make = defaults as () => unknown
+      this.fields = fields
+    } else {
+      this[AT_HAND] = mergeDefaults(key, defaults, fields) as Values
+      this.make = undefined
+      this.fields = undefined
+    }
+  }
+
+  /** The new row's values, as `getOrCreate` hands them to a strategy. */
+  get values(): NewRowValues<Values> {
+    if (this.made === undefined) {
+      const merged = this[AT_HAND]
+      this.made =
+        merged !== undefined
+          ? mergedValues(merged)
+          : madeValues(this.key, this.make as () => unknown, this.fields)
+    }
+    return this.made
+  }
+}
+
+/**
+ * {@link valuesAtHand} of an entry's values: a {@link ManyEntry}'s merged values without making its
+ * {@link NewRowValues}; for any other entry, those of its `values`.
+ */
+export function entryValuesAtHand<Values>(entry: {
+  readonly values: NewRowValues<Values>
+}): Values | undefined {
+  return entry instanceof ManyEntry ? (entry[AT_HAND] as Values | undefined) : valuesAtHand(entry.values)
 }
 
 /** True for what `getOrCreate` hands a strategy, as opposed to `defaults` as 0.2 handed them over. */

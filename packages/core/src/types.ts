@@ -308,6 +308,7 @@ export interface Strategy {
   /**
    * Optional: `getOrCreate` for many keys at once, for `getOrCreateMany`, which calls it with distinct keys
    * (as `encodeKey` encodes them), each validated, with its values; answer one result per entry, in order.
+   * Read `values` from the entry itself: it is made on first read (a getter), so a spread copy has none.
    * Without it, `getOrCreateMany` calls {@link Strategy.getOrCreate} per key.
    */
   getOrCreateMany?<Row, Key, Values>(

@@ -93,6 +93,48 @@ test('any strategy: its getOrCreate is called once per distinct key, with that k
   ])
 })
 
+test("a strategy's getOrCreateMany: each entry's values are one NewRowValues however often read; a defaults function runs once", async () => {
+  let made = 0
+  const seen: { lazy: boolean; same: boolean; values: unknown }[] = []
+  const strategy: Strategy = {
+    name: 'reading twice',
+    getOrCreate: () => Promise.reject(new Error('not called')),
+    async getOrCreateMany(_store, entries) {
+      const results = []
+      for (const entry of entries) {
+        const first = entry.values
+        const again = entry.values
+        // Called through both reads, twice each: one promise, and the caller's function run once.
+        const promises = [first(), again(), first(), again()]
+        const values = await promises[0]
+        seen.push({
+          lazy: first.lazy,
+          same: first === again && promises.every((p) => p === promises[0]),
+          values,
+        })
+        results.push({ row: values as never, created: true })
+      }
+      return results
+    },
+  }
+  const results = await getOrCreateMany(
+    tags(),
+    [
+      { key: { slug: 'a' }, defaults: { title: 'A' } },
+      { key: { slug: 'b' }, defaults: () => ({ title: `B${++made}` }) },
+      { key: { slug: 'c' } },
+    ],
+    strategy,
+  )
+  expect(made).toBe(1)
+  expect(seen).toEqual([
+    { lazy: false, same: true, values: { slug: 'a', title: 'A' } },
+    { lazy: true, same: true, values: { slug: 'b', title: 'B1' } },
+    { lazy: false, same: true, values: { slug: 'c' } },
+  ])
+  expect(results.map((result) => result.row)).toEqual(seen.map((entry) => entry.values))
+})
+
 test('arguments: a store, an array of plain objects, a strategy; checked before any I/O', async () => {
   const store = tags()
   await expect(getOrCreateMany(store, {} as never)).rejects.toThrow(TypeError)

@@ -45,7 +45,7 @@ import {
   createTables,
   deleteRange,
   dropTables,
-  openSqlite,
+  openDeleteLoopSqlite,
   type TableSpec,
   tableSpecs,
 } from './tables.js'
@@ -90,7 +90,7 @@ function job(options: StressOptions, worker: number, shared: Omit<StressJob, 'wo
 }
 
 async function deleteLoop(admin: Admin, tables: readonly TableSpec[], stop: () => boolean): Promise<void> {
-  const lite = tables.some((t) => t.dialect === 'sqlite') ? openSqlite(admin.sqliteFile) : undefined
+  const lite = tables.some((t) => t.dialect === 'sqlite') ? openDeleteLoopSqlite(admin.sqliteFile) : undefined
   try {
     while (!stop()) {
       for (const spec of tables) await deleteRange(admin, spec, lite).catch(() => {})

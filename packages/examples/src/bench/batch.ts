@@ -94,12 +94,11 @@ export async function runBatchBench(options: BatchOptions): Promise<{
         Array.from({ length: keys }, (_, i) => `b${round}-${c}-${i}`),
       )
       // Every system's table made, seeded and its store warmed before the clock starts for any of them.
-      const tables = new Map<System, string>()
+      const tableOf = (system: System) => `bench_batch_${process.pid}_${round}_${system}`
       const stores = new Map<System, ReturnType<typeof storeOf>>()
       for (const system of SYSTEMS) {
-        const table = `bench_batch_${process.pid}_${round}_${system}`
+        const table = tableOf(system)
         made.push(table)
-        tables.set(system, table)
         await sql.unsafe(
           `create table ${table} (id serial primary key, slug text not null unique, label text)`,
         )
@@ -116,14 +115,12 @@ export async function runBatchBench(options: BatchOptions): Promise<{
         stores.set(system, store)
         if (system === 'sequelize') sequelizeModel(table)
       }
-      // Batch by batch, every system in an order shuffled anew for each batch, each system's batches one
-      // after the other: a slow moment of the machine (a pause, a neighbour's burst) falls on all of them
-      // alike instead of on whichever system's turn it was.
+      // Batch by batch, in an order shuffled anew for each batch (see the top of this file).
       const spent = new Map<System, number>(SYSTEMS.map((system) => [system, 0]))
       for (let c = 0; c < calls; c++) {
         const slugs = batches[c] as string[]
         for (const system of turnOrder(SYSTEMS, round * calls + c + 1)) {
-          const table = tables.get(system) as string
+          const table = tableOf(system)
           const store = stores.get(system) as ReturnType<typeof storeOf>
           const started = performance.now()
           if (system === 'loop') {
@@ -152,7 +149,7 @@ export async function runBatchBench(options: BatchOptions): Promise<{
       }
       const rate: Partial<Record<System, number>> = {}
       for (const system of SYSTEMS) {
-        const table = tables.get(system) as string
+        const table = tableOf(system)
         rate[system] = (calls * keys) / ((spent.get(system) as number) / 1000)
         const count = await sql.unsafe(
           `select count(*)::int as n from ${table} where slug not like 'warm-up%'`,

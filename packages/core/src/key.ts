@@ -90,10 +90,10 @@ function checkNames(key: Record<string, unknown>, names: string[], fields?: read
   if (names.length > 1) names.sort()
   // Index loops, and the names the store lacks gathered only once one is found: nothing allocated for a
   // valid key (this runs for every call, and for every item of a batch).
-  for (let n = 0; n < names.length; n++) {
-    const name = names[n] as string
-    if (fields && !fields.includes(name)) {
-      const unknown = names.filter((other) => !fields.includes(other))
+  if (fields) {
+    for (let n = 0; n < names.length; n++) {
+      if (fields.includes(names[n] as string)) continue
+      const unknown = names.filter((name) => !fields.includes(name))
       throw new InvalidKeyError(
         `The key names ${quoteList(unknown)}, which the table does not have. Its fields: ${fields.join(', ')}.`,
       )

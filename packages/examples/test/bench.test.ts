@@ -13,15 +13,19 @@ const databaseUrl = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 // Every call runs (no time cap), so the counts are exact: 20 keys × 4 callers in the miss storm; 100 calls
-// in hits and mixed, the mixed ones with round(100 × 10 % / 4) = 3 fresh keys × 4 callers.
+// in hits and mixed, the mixed ones with round(100 × 10 % / 4) = 3 fresh keys × 4 callers. The floor that
+// several groups share takes a turn in each, with keys of its own each time.
 const tiny = (procs: number): BenchOptions => ({
   databaseUrl,
   redisUrl,
   rounds: 1,
-  pool: 8,
-  concurrency: 16,
+  // A group's 5 systems hold their pools at once: 20 connections.
+  pool: 4,
+  concurrency: 8,
   procs,
   maxMs: Number.POSITIVE_INFINITY,
+  // A first slice of 1 ms: every turn runs in two slices at least, alternating with its group's.
+  sliceMs: 1,
   sizes: { keys: 20, callersPerKey: 4, hotKeys: 50, calls: 100 },
   systems: [
     'ours-constraint',
@@ -249,6 +253,256 @@ describe('pnpm bench rounds', () => {
         expect(row.vacuums, row.relname).toBe((before[i]?.vacuums ?? 0) + 1)
         expect(row.analyzes, row.relname).toBe((before[i]?.analyzes ?? 0) + 1)
       })
+    } finally {
+      await dropTables(admin, made)
+      await admin.end({ timeout: 5 })
+    }
+  })
+})
+
+describe('pnpm bench groups', () => {
+  test("every target's two systems share a group of at most 5, each system in one group a round but a shared floor", async () => {
+    const { groupsFor, totalTurns } = await import('../src/bench/options.js')
+    const { targetPairs } = await import('../src/bench/targets.js')
+    const { systemIds } = await import('../src/bench/options.js')
+    const options = { systems: systemIds, pool: 16, procs: 1 }
+    for (const workload of ['miss-storm', 'burst', 'hits', 'mixed'] as const) {
+      const groups = groupsFor(options, workload)
+      for (const group of groups) {
+        expect(group.length, workload).toBeLessThanOrEqual(5)
+        expect(new Set(group).size, `${workload}: a system twice in one group`).toBe(group.length)
+      }
+      const pairs = targetPairs(workload)
+      expect(pairs.length, workload).toBeGreaterThan(0)
+      for (const [a, b] of pairs) {
+        expect(
+          groups.some((group) => group.includes(a) && group.includes(b)),
+          `${workload}: ${a} and ${b} apart`,
+        ).toBe(true)
+      }
+      const turns = groups.flat()
+      const extra = turns.filter((id, i) => turns.indexOf(id) !== i)
+      // The hits targets link 9 systems (the SELECT floor with four strategies, two of them with their fenced
+      // or unshared twins): too many for one group, so the floor takes a turn in two.
+      expect(extra, workload).toEqual(workload === 'hits' ? ['floor-select'] : [])
+    }
+    // Fewer connections to spare, smaller groups: a pool of 32 leaves room for two systems at once.
+    for (const group of groupsFor({ ...options, pool: 32 }, 'miss-storm'))
+      expect(group.length).toBeLessThanOrEqual(2)
+    expect(totalTurns({ ...options, workloads: ['hits'], rounds: 3 })).toBe(
+      3 * groupsFor(options, 'hits').flat().length,
+    )
+  })
+
+  test('a group of systems too large for one is split pair by pair, and parts are packed first-fit', async () => {
+    const { turnGroups } = await import('../src/bench/groups.js')
+    const star: [string, string][] = [
+      ['a', 'hub'],
+      ['b', 'hub'],
+      ['c', 'hub'],
+      ['d', 'c'],
+    ]
+    expect(turnGroups(['hub', 'a', 'b', 'c', 'd', 'e'], star, 3)).toEqual([
+      ['a', 'hub', 'b'],
+      ['c', 'hub', 'd'],
+      ['e'],
+    ])
+    expect(
+      turnGroups(
+        ['a', 'b', 'c', 'd', 'e'],
+        [
+          ['a', 'b'],
+          ['c', 'd'],
+          ['x', 'a'],
+        ],
+        3,
+      ),
+    ).toEqual([
+      ['a', 'b', 'e'],
+      ['c', 'd'],
+    ])
+    expect(() => turnGroups(['a'], [], 1)).toThrow(RangeError)
+  })
+
+  test("a group's systems are set up together and take turns slice by slice, each rate over its own slices", async () => {
+    const { runRounds } = await import('../src/bench/rounds.js')
+    const { localRunner } = await import('../src/bench/runner.js')
+    const { systemsFor } = await import('../src/bench/options.js')
+    const admin = postgres(databaseUrl, { max: 2, onnotice: () => {} })
+    const made: string[] = []
+    const local = localRunner()
+    const log: string[] = []
+    // The local runner, logging what the rounds ask of it.
+    const runner = {
+      ...local,
+      async prepare(specs: Parameters<typeof local.prepare>[0]) {
+        const id = specs[0]!.systemId
+        const running = await local.prepare(specs)
+        log.push(`prepare ${id}`)
+        return {
+          slice: async () => {
+            log.push(`slice ${id}`)
+            return running.slice()
+          },
+          finish: async () => {
+            log.push(`finish ${id}`)
+            return running.finish()
+          },
+          abort: () => running.abort(),
+        }
+      },
+    }
+    try {
+      const options = {
+        ...tiny(1),
+        systems: ['ours-constraint', 'floor-insert', 'django'],
+        workloads: ['miss-storm' as const],
+        sliceMs: 1,
+      }
+      const workload = workloads(options.sizes)['miss-storm']
+      const systems = systemsFor(options, 'miss-storm')
+      const tableOf = await createTables(admin, `slices${process.pid}`, workload, systems, made)
+      const cells = await runRounds({
+        options,
+        admin,
+        runner,
+        workload,
+        systems,
+        tableOf,
+        redisTrioUrls: [],
+        interrupted: () => false,
+        turnDone: () => {},
+      })
+      // One group (the two targets link the three), all set up before the first slice.
+      expect(log.slice(0, 3).every((line) => line.startsWith('prepare'))).toBe(true)
+      const slices = log.filter((line) => line.startsWith('slice'))
+      // 80 calls cannot run in a first slice of 1 ms: each system runs two slices at least, in passes of one
+      // slice each (the pass after a system's last slice, whose answer is "done", has one system fewer).
+      expect(slices.length).toBeGreaterThanOrEqual(6)
+      expect(new Set(slices.slice(0, 3)).size).toBe(3)
+      expect(new Set(slices.slice(3, 6)).size).toBe(3)
+      expect(log.slice(-3).every((line) => line.startsWith('finish'))).toBe(true)
+      for (const cell of cells) {
+        expect(cell.calls, cell.name).toBe(80)
+        expect(cell.duplicates, cell.name).toBe(0)
+        expect(cell.turns.map((turn) => turn.group)).toEqual([0])
+      }
+    } finally {
+      await dropTables(admin, made)
+      await admin.end({ timeout: 5 })
+    }
+  })
+
+  test("a turn's time is the sum of its slices, each from the first start to the last end in any process", async () => {
+    const { measureTurn } = await import('../src/bench/stats.js')
+    const result = (windows: [number, number][], outcomes: [number, number, number][]) => ({
+      outcomes,
+      latenciesUs: outcomes.map(() => 1000),
+      errors: 0,
+      errorSamples: [],
+      tooManyConnections: false,
+      windows,
+      cpuUs: 0,
+    })
+    const measure = measureTurn(
+      1,
+      0,
+      [['k1', 'k2'], ['k3']],
+      [
+        result(
+          [
+            [1_000, 1_010],
+            [1_100, 1_104],
+          ],
+          [
+            [0, 1, 1],
+            [1, 2, 1],
+          ],
+        ),
+        // The second process ran out of calls after one slice.
+        result([[1_002, 1_012]], [[0, 3, 1]]),
+      ],
+      [
+        { slug: 'k1', id: 1 },
+        { slug: 'k2', id: 2 },
+        { slug: 'k3', id: 3 },
+      ],
+      new Set(),
+    )
+    // (1,012 - 1,000) + (1,104 - 1,100) = 16 ms, not the 104 ms from the first start to the last end.
+    expect(measure.seconds).toBeCloseTo(0.016, 9)
+    expect(measure.rate).toBeCloseTo(3 / 0.016, 6)
+    expect(measure.group).toBe(0)
+  })
+})
+
+describe('the observed system', () => {
+  test("subscribes to the tracing channel only while its own calls run, never during its group's other slices", async () => {
+    const diagnosticsChannel = await import('node:diagnostics_channel')
+    const { DIAGNOSTICS_CHANNELS } = await import('@getorcreate/core')
+    const { prepareTurn } = await import('../src/bench/turn.js')
+    const channel = diagnosticsChannel.tracingChannel(DIAGNOSTICS_CHANNELS.getOrCreate)
+    const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+    const made: string[] = []
+    try {
+      const observed = systemById('ours-constraint-observed')
+      const workload = workloads(tiny(1).sizes)['miss-storm']
+      const tables = await createTables(admin, `observed${process.pid}`, workload, [observed], made)
+      expect(channel.hasSubscribers).toBe(false)
+      const turn = await prepareTurn({
+        systemId: observed.id,
+        ctx: { databaseUrl, table: tables.get(observed.id)!, pool: 2, redisUrl, redisTrioUrls: [] },
+        warmup: workload.warmup(1, 4),
+        calls: workload.calls(1),
+        concurrency: 4,
+        sliceMs: 1,
+        maxMs: 1e12,
+      })
+      // Set up and warmed up: between its slices, the process runs other systems' calls, unobserved.
+      expect(channel.hasSubscribers).toBe(false)
+      // A slice subscribes before its first call starts (synchronously), and leaves when its calls are done.
+      const slice = turn.slice()
+      expect(channel.hasSubscribers).toBe(true)
+      expect(await slice).toBe(false)
+      expect(channel.hasSubscribers).toBe(false)
+      while (!(await turn.slice())) expect(channel.hasSubscribers).toBe(false)
+      const result = await turn.finish()
+      expect(result.outcomes).toHaveLength(80)
+      expect(channel.hasSubscribers).toBe(false)
+    } finally {
+      await dropTables(admin, made)
+      await admin.end({ timeout: 5 })
+    }
+  })
+})
+
+describe('a turn in slices', () => {
+  test('after its first slice, a slice lasts 50 times the previous mean latency where that is longer than --slice-ms', async () => {
+    const { prepareTurn } = await import('../src/bench/turn.js')
+    const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+    const made: string[] = []
+    try {
+      const floor = systemById('floor-insert')
+      const workload = workloads({ ...tiny(1).sizes, keys: 60 })['miss-storm']
+      const tables = await createTables(admin, `slicelen${process.pid}`, workload, [floor], made)
+      const turn = await prepareTurn({
+        systemId: floor.id,
+        ctx: { databaseUrl, table: tables.get(floor.id)!, pool: 2, redisUrl, redisTrioUrls: [] },
+        warmup: workload.warmup(1, 2),
+        calls: workload.calls(1),
+        concurrency: 2,
+        sliceMs: 1,
+        maxMs: 1e12,
+      })
+      while (!(await turn.slice())) {}
+      const result = await turn.finish()
+      expect(result.outcomes).toHaveLength(240)
+      // 240 calls, 2 in flight, of at least 0.1 ms each: 12 ms at least, 12 slices or more of 1 ms. The second
+      // slice lasts 50 mean latencies (5 ms or more), the third too if need be.
+      expect(result.windows.length).toBeGreaterThanOrEqual(2)
+      expect(result.windows.length).toBeLessThanOrEqual(4)
+      const [first, second] = result.windows.map(([start, end]) => end - start)
+      expect(second!).toBeGreaterThan(first!)
     } finally {
       await dropTables(admin, made)
       await admin.end({ timeout: 5 })

@@ -3,8 +3,8 @@
  * same Postgres, in the same run, under three workloads; speed and correctness side by side.
  *
  * Usage: pnpm bench [--quick] [--procs N] [--rounds N] [--pool N] [--concurrency N] [--max-ms N]
- *                   [--keys N] [--callers N] [--hot-keys N] [--calls N] [--systems id,…] [--workloads id,…]
- *                   [--out DIR]
+ *                   [--keys N] [--callers N] [--hot-keys N] [--calls N] [--slice-ms N] [--systems id,…]
+ *                   [--workloads id,…] [--out DIR]
  * Services: DATABASE_URL (default postgres://root@127.0.0.1:5432/test), REDIS_URL (default
  * redis://127.0.0.1:6379); the 3-node Redis cases start their own redis-server processes.
  * Writes results/<timestamp>/{results.json,results.md,chart.svg}. Exits 1 if any of ours is not exact.
@@ -33,6 +33,7 @@ const USAGE = `pnpm bench [options]
   --callers N         callers per fresh key (default 4)
   --hot-keys N        hits and mixed: existing keys (default 1000)
   --calls N           hits and mixed: calls per turn (default 20000; quick 3000)
+  --slice-ms N        the systems of a group take turns slice by slice, N ms each (default 200; quick 50)
   --systems a,b       systems to run (default all): ${systemIds.join(', ')}
   --workloads a,b     workloads to run (default all): ${WORKLOADS.join(', ')}
   --out DIR           where results go (default packages/examples/results/<timestamp>)`
@@ -71,6 +72,7 @@ export function parseOptions(
       callers: { type: 'string' },
       'hot-keys': { type: 'string' },
       calls: { type: 'string' },
+      'slice-ms': { type: 'string' },
       systems: { type: 'string' },
       workloads: { type: 'string' },
       out: { type: 'string' },
@@ -95,6 +97,7 @@ export function parseOptions(
     concurrency: whole(values.concurrency, quick ? 8 : 32, 'concurrency'),
     procs: whole(values.procs, 1, 'procs'),
     maxMs: maxMs === 0 ? Number.POSITIVE_INFINITY : maxMs,
+    sliceMs: whole(values['slice-ms'], quick ? 50 : 200, 'slice-ms'),
     sizes: {
       keys: whole(values.keys, quick ? 300 : 2000, 'keys'),
       callersPerKey: whole(values.callers, 4, 'callers'),

@@ -1,7 +1,9 @@
 /** What a run is asked to do (its options, its progress events), and what that plan comes to before it starts. */
+import { MAX_GROUP_SIZE, turnGroups } from './groups.js'
 import type { TurnMeasure } from './stats.js'
 import type { System, WorkloadId } from './system.js'
 import { allSystems, systemById } from './systems/index.js'
+import { targetPairs } from './targets.js'
 import type { WorkloadSizes } from './workloads.js'
 
 /** Everything a run needs. */
@@ -19,6 +21,11 @@ export interface BenchOptions {
   readonly sizes: WorkloadSizes
   /** Stop starting calls after this many milliseconds per turn; `Infinity` runs every call (exact counts). */
   readonly maxMs: number
+  /**
+   * Milliseconds per slice: a group's systems take turns slice by slice (`rounds.ts`), each running its calls
+   * for this long (longer for a slow system: see `TurnSpec.sliceMs`).
+   */
+  readonly sliceMs: number
   /** System ids to run (in the order of `allSystems`). */
   readonly systems: readonly string[]
   readonly workloads: readonly WorkloadId[]
@@ -55,10 +62,42 @@ export function systemsFor(options: Pick<BenchOptions, 'systems'>, workload: Wor
     .filter((system) => workload !== 'burst' || system.kind !== 'peer')
 }
 
-/** Turns a run takes: every system of every workload, once per round. */
-export function totalTurns(options: Pick<BenchOptions, 'systems' | 'workloads' | 'rounds'>): number {
+/**
+ * Systems in one group (`groups.ts`): as many as Postgres has connections for at once (80 of its 100 for their
+ * pools), 2 to {@link MAX_GROUP_SIZE}. 5 at the default pool of 16.
+ */
+export function groupSize(options: Pick<BenchOptions, 'pool' | 'procs'>): number {
+  return Math.min(MAX_GROUP_SIZE, Math.max(2, Math.floor(80 / poolInAll(options))))
+}
+
+/** Connections one system's pools hold in all: the pool split over the processes, rounded up in each. */
+function poolInAll(options: Pick<BenchOptions, 'pool' | 'procs'>): number {
+  return Math.max(1, Math.ceil(options.pool / options.procs)) * options.procs
+}
+
+/** Postgres connections a run holds at most: a group's pools, one per child process, and the run's own 2. */
+export function connectionsNeeded(options: Pick<BenchOptions, 'pool' | 'procs'>): number {
+  return groupSize(options) * poolInAll(options) + options.procs + 2
+}
+
+/**
+ * The groups of one workload's rounds, as system ids: each target's two systems in one group (a system some
+ * targets share may take a turn in several groups of a round).
+ */
+export function groupsFor(
+  options: Pick<BenchOptions, 'systems' | 'pool' | 'procs'>,
+  workload: WorkloadId,
+): string[][] {
+  const ids = systemsFor(options, workload).map((system) => system.id)
+  return turnGroups(ids, targetPairs(workload), groupSize(options))
+}
+
+/** Turns a run takes: every system of every workload once per round (a few in several groups of a round). */
+export function totalTurns(
+  options: Pick<BenchOptions, 'systems' | 'workloads' | 'rounds' | 'pool' | 'procs'>,
+): number {
   return options.workloads.reduce(
-    (sum, workload) => sum + systemsFor(options, workload).length * options.rounds,
+    (sum, workload) => sum + groupsFor(options, workload).flat().length * options.rounds,
     0,
   )
 }
@@ -70,7 +109,8 @@ export function totalTurns(options: Pick<BenchOptions, 'systems' | 'workloads' |
 export function estimateSeconds(options: Omit<BenchOptions, 'onTurn'>): number {
   let seconds = 3 // services, child processes
   for (const workload of options.workloads) {
-    for (const system of systemsFor(options, workload)) {
+    for (const id of groupsFor(options, workload).flat()) {
+      const system = systemById(id)
       const calls =
         workload === 'miss-storm' || workload === 'burst'
           ? options.sizes.keys * options.sizes.callersPerKey

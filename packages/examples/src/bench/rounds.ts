@@ -1,20 +1,22 @@
 /**
- * One workload's rounds: every system takes its turn on its own table, round after round, in an order
- * shuffled anew each round (seeded: a run replays), so that no system always follows the same one. Each
- * turn's answers are checked against the table, which is then vacuumed and analyzed before the next turn
- * starts: the work a turn leaves Postgres (autovacuum of a table that grew by thousands of rows in a
- * second) is done between turns, not during the next system's. A turn for which Postgres had no connection
- * left is run again, twice at most, 3 s later.
+ * One workload's rounds: every system takes its turn on its own table, round after round. The systems run in
+ * groups (`groups.ts`: each target's two systems in one); a group's systems are set up together and take
+ * turns slice by slice (`--slice-ms` each, longer for a slow system), in an order shuffled anew for every pass, so that a
+ * slow moment of the shared machine falls on all of them alike. The groups of a round run in an order shuffled
+ * anew each round (seeded: a run replays). Each turn's answers are checked against the table, which is then
+ * vacuumed and analyzed before the next group starts: the work a turn leaves Postgres (autovacuum of a table
+ * that grew by thousands of rows in a second) is done between groups, not during the next ones. A group for
+ * which Postgres had no connection left is run again, twice at most, 3 s later.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { shuffle } from '@getorcreate/test-support'
 import type postgres from 'postgres'
-import { BenchError, type BenchOptions } from './options.js'
-import type { TurnRunner } from './runner.js'
+import { BenchError, type BenchOptions, connectionsNeeded, groupsFor } from './options.js'
+import type { RunningTurn, TurnRunner } from './runner.js'
 import { aggregate, type Cell, measureTurn, type TurnMeasure } from './stats.js'
-import type { System } from './system.js'
+import type { System, WorkloadId } from './system.js'
 import { fencesTableFor } from './tables.js'
-import { TooManyConnectionsError, type TurnSpec } from './turn.js'
+import { TooManyConnectionsError, type TurnResult, type TurnSpec } from './turn.js'
 import type { Workload } from './workloads.js'
 
 /** What the rounds of one workload run with. */
@@ -58,18 +60,19 @@ export async function settleTable(admin: postgres.Sql, table: string, fenced: bo
 export async function runRounds(run: WorkloadRun): Promise<Cell[]> {
   const { options, workload, systems } = run
   const seeded = new Set(workload.seeded)
+  const groups = workloadGroups(options, workload.id, systems)
   const turns = new Map<string, TurnMeasure[]>(systems.map((system) => [system.id, []]))
   for (let round = 1; round <= options.rounds; round++) {
-    for (const system of turnOrder(systems, round)) {
+    for (const group of turnOrder(groups, round)) {
       if (run.interrupted()) throw new BenchError('Interrupted.')
-      const measure = await measureWithRetries(run, system, round, seeded)
-      turns.get(system.id)!.push(measure)
-      run.turnDone(system, round, measure)
+      const measures = await measureWithRetries(run, group, round, seeded)
+      group.members.forEach((system, i) => {
+        turns.get(system.id)!.push(measures[i]!)
+        run.turnDone(system, round, measures[i]!)
+      })
     }
   }
-  const floorRates = new Map(
-    (turns.get(workload.floor) ?? []).map((turn) => [turn.round, turn.rate] as const),
-  )
+  const floorTurns = turns.get(workload.floor)
   return systems.map((system) =>
     aggregate(
       {
@@ -80,27 +83,58 @@ export async function runRounds(run: WorkloadRun): Promise<Cell[]> {
         reportsCreated: system.reportsCreated,
       },
       turns.get(system.id)!,
-      turns.has(workload.floor) ? floorRates : undefined,
+      floorTurns,
     ),
   )
 }
 
-/** One turn of `system`, run again with other keys while Postgres refuses connections (3 attempts). */
+/** One group of a workload's rounds: its systems, and for each how many earlier groups hold it too. */
+interface TurnGroup {
+  /** Its index among the workload's groups (`TurnMeasure.group`). */
+  readonly index: number
+  readonly members: readonly System[]
+  /** Per member, how many groups before this one hold it too (its calls here then use other keys). */
+  readonly occurrences: readonly number[]
+}
+
+/**
+ * The groups of a workload's rounds (`groups.ts`): each target's two systems in one group, as many systems a
+ * group as `groupSize` (`options.ts`) allows.
+ */
+function workloadGroups(
+  options: Pick<BenchOptions, 'systems' | 'pool' | 'procs'>,
+  workload: WorkloadId,
+  systems: readonly System[],
+): TurnGroup[] {
+  const byId = new Map(systems.map((system) => [system.id, system]))
+  const seen = new Map<string, number>()
+  return groupsFor(options, workload).map((ids, index) => ({
+    index,
+    members: ids.map((id) => byId.get(id)!),
+    occurrences: ids.map((id) => {
+      const before = seen.get(id) ?? 0
+      seen.set(id, before + 1)
+      return before
+    }),
+  }))
+}
+
+/** A group's turns, run again with other keys while Postgres refuses connections (3 attempts). */
 async function measureWithRetries(
   run: WorkloadRun,
-  system: System,
+  group: TurnGroup,
   round: number,
   seeded: ReadonlySet<string>,
-): Promise<TurnMeasure> {
+): Promise<TurnMeasure[]> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await measureOnce(run, system, round, round + attempt * 1_000, seeded)
+      return await measureGroup(run, group, round, attempt, seeded)
     } catch (error) {
       if (!(error instanceof TooManyConnectionsError)) throw error
       if (attempt >= 2) {
         throw new BenchError(
           `${error.message} Postgres allows 100 connections here and other runs share it; this run ` +
-            `uses at most ${run.options.pool + 2 + run.options.procs}. Retry later, or lower --pool.`,
+            `uses at most ${connectionsNeeded(run.options)}. Retry later, or lower --pool.`,
         )
       }
       await sleep(3_000)
@@ -108,14 +142,65 @@ async function measureWithRetries(
   }
 }
 
-/** One turn: the workload's calls for `seed`, split over the processes, run, and counted against the table. */
-async function measureOnce(
+/** One system's turn in a group, prepared. */
+interface Entrant {
+  readonly system: System
+  readonly table: string
+  /** Its calls, and the same split over the processes. */
+  readonly calls: readonly string[]
+  readonly split: readonly (readonly string[])[]
+  readonly running: RunningTurn
+}
+
+/**
+ * One group's turns: every system set up and warmed up, then pass after pass, each system's next slice in an
+ * order shuffled anew for every pass, until every system has run its calls (or its time); then each table
+ * counted and settled.
+ */
+async function measureGroup(
   run: WorkloadRun,
-  system: System,
+  group: TurnGroup,
   round: number,
-  seed: number,
+  attempt: number,
   seeded: ReadonlySet<string>,
-): Promise<TurnMeasure> {
+): Promise<TurnMeasure[]> {
+  const entrants: Entrant[] = []
+  const results: TurnResult[][] = []
+  try {
+    for (const [i, system] of group.members.entries()) {
+      const seed = round + attempt * 1_000 + group.occurrences[i]! * 1_000_000
+      entrants.push(await prepareEntrant(run, system, seed))
+    }
+    const pending = new Set(entrants)
+    for (let pass = 0; pending.size > 0; pass++) {
+      if (run.interrupted()) throw new BenchError('Interrupted.')
+      for (const entrant of turnOrder([...pending], round * 1_009 + group.index * 101 + pass)) {
+        if (await entrant.running.slice()) pending.delete(entrant)
+      }
+    }
+    for (const entrant of entrants) results.push(await entrant.running.finish())
+  } catch (error) {
+    await Promise.all(
+      entrants.slice(results.length).map((entrant) => entrant.running.abort().catch(() => {})),
+    )
+    throw error
+  }
+  if (results.flat().some((result) => result.tooManyConnections)) {
+    throw new TooManyConnectionsError('during the measured calls')
+  }
+  const measures: TurnMeasure[] = []
+  for (const [i, entrant] of entrants.entries()) {
+    const asked = [...new Set(entrant.calls)]
+    const rows = await run.admin<{ slug: string; id: number }[]>`
+      select slug, id from ${run.admin(entrant.table)} where slug = any(${asked})`
+    await settleTable(run.admin, entrant.table, entrant.system.fenced === true)
+    measures.push(measureTurn(round, group.index, entrant.split, results[i]!, rows, seeded))
+  }
+  return measures
+}
+
+/** Set up and warm up one system's turn for `seed`, its calls split over the processes. */
+async function prepareEntrant(run: WorkloadRun, system: System, seed: number): Promise<Entrant> {
   const { options, workload } = run
   const table = run.tableOf.get(system.id)!
   const perProcess = (value: number) => Math.max(1, Math.ceil(value / options.procs))
@@ -136,15 +221,8 @@ async function measureOnce(
     warmup: workload.warmup(seed, concurrency),
     calls: list,
     concurrency,
+    sliceMs: options.sliceMs,
     maxMs: Number.isFinite(options.maxMs) ? options.maxMs : 1e12,
   }))
-  const results = await run.runner.runTurn(specs)
-  if (results.some((result) => result.tooManyConnections)) {
-    throw new TooManyConnectionsError('during the measured calls')
-  }
-  const asked = [...new Set(calls)]
-  const rows = await run.admin<{ slug: string; id: number }[]>`
-    select slug, id from ${run.admin(table)} where slug = any(${asked})`
-  await settleTable(run.admin, table, system.fenced === true)
-  return measureTurn(round, split, results, rows, seeded)
+  return { system, table, calls, split, running: await run.runner.prepare(specs) }
 }

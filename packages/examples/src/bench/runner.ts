@@ -1,6 +1,7 @@
 /**
  * Where turns run: in this process, or spread over `--procs` child processes that are set up and warmed up
- * together and then started together, so that their measured windows overlap.
+ * together and then run each slice together, so that their measured windows overlap. Several turns (a group's)
+ * can be prepared at once; each is known by the id its preparer gave it.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -8,12 +9,25 @@ import { childNodeFlags } from './packages.js'
 import { prepareTurn, TooManyConnectionsError, type TurnResult, type TurnSpec } from './turn.js'
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js'
 
-/** Runs one turn: one spec per process. */
+/** A turn set up and warm in every process, run slice by slice. */
+export interface RunningTurn {
+  /** Run the next slice in every process at once; true when no process has a call left to run. */
+  slice(): Promise<boolean>
+  /** Tear down everywhere; one result per process. */
+  finish(): Promise<TurnResult[]>
+  /** Tear down everywhere without results. */
+  abort(): Promise<void>
+}
+
+/** Runs turns: one spec per process. */
 export interface TurnRunner {
   /** Processes the calls are spread over. */
   readonly processes: number
-  /** Prepare every spec (one per process), then run them all at once. */
-  runTurn(specs: readonly TurnSpec[]): Promise<TurnResult[]>
+  /**
+   * Set up and warm up every spec (one per process). When any fails, those that did not are torn down and
+   * the error is thrown.
+   */
+  prepare(specs: readonly TurnSpec[]): Promise<RunningTurn>
   /** Stop the child processes, if any. */
   stop(): Promise<void>
   /** Kill the child processes at once (for `process.on('exit')`). */
@@ -24,9 +38,13 @@ export interface TurnRunner {
 export function localRunner(): TurnRunner {
   return {
     processes: 1,
-    async runTurn([spec]) {
+    async prepare([spec]) {
       const turn = await prepareTurn(spec!)
-      return [await turn.run()]
+      return {
+        slice: () => turn.slice(),
+        finish: async () => [await turn.finish()],
+        abort: () => turn.abort(),
+      }
     },
     stop: async () => {},
     kill: () => {},
@@ -81,6 +99,7 @@ function failure(message: WorkerMessage): Error {
 export async function processRunner(count: number): Promise<TurnRunner> {
   const script = fileURLToPath(new URL('./worker.ts', import.meta.url))
   const children: Child[] = []
+  let turns = 0
   const kill = () => {
     for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL')
   }
@@ -103,24 +122,40 @@ export async function processRunner(count: number): Promise<TurnRunner> {
   }
   return {
     processes: count,
-    async runTurn(specs) {
+    async prepare(specs) {
+      const id = ++turns
       const prepared = await Promise.all(
-        specs.map((spec, i) => children[i]!.request({ type: 'prepare', turn: spec })),
+        specs.map((spec, i) => children[i]!.request({ type: 'prepare', id, turn: spec })),
       )
+      const each = (message: ParentMessage) => Promise.all(specs.map((_, i) => children[i]!.request(message)))
       const failed = prepared.find((message) => message.type !== 'prepared')
       if (failed) {
         await Promise.all(
           prepared.map((message, i) =>
-            message.type === 'prepared' ? children[i]!.request({ type: 'abort' }) : undefined,
+            message.type === 'prepared' ? children[i]!.request({ type: 'abort', id }) : undefined,
           ),
         )
         throw failure(failed)
       }
-      const results = await Promise.all(specs.map((_, i) => children[i]!.request({ type: 'run' })))
-      return results.map((message) => {
-        if (message.type !== 'result') throw failure(message)
-        return message.result
-      })
+      return {
+        async slice() {
+          const answers = await each({ type: 'slice', id })
+          return answers.every((message) => {
+            if (message.type !== 'sliced') throw failure(message)
+            return message.done
+          })
+        },
+        async finish() {
+          const answers = await each({ type: 'finish', id })
+          return answers.map((message) => {
+            if (message.type !== 'result') throw failure(message)
+            return message.result
+          })
+        },
+        async abort() {
+          await each({ type: 'abort', id })
+        },
+      }
     },
     async stop() {
       const exits = children

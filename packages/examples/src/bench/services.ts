@@ -7,7 +7,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { startRedisNodes } from '@getorcreate/test-support/redis-nodes'
 import type postgres from 'postgres'
 import { connectRedis } from '../redis.js'
-import { BenchError, type BenchOptions } from './options.js'
+import { BenchError, type BenchOptions, connectionsNeeded, groupSize } from './options.js'
 import { type PackagesRun, packagesRun } from './packages.js'
 import type { System } from './system.js'
 
@@ -75,11 +75,11 @@ export async function checkPostgres(
       `No Postgres answers at ${shown(options.databaseUrl)} (${message}). Start it or set DATABASE_URL.`,
     )
   }
-  const needed = options.pool + options.procs + 2
+  const needed = connectionsNeeded(options)
   if (used + needed > max) {
     throw new BenchError(
       `Postgres allows ${max} connections and ${used} are in use; this run needs ${needed} more ` +
-        `(pool ${options.pool}). Lower --pool, or retry when the other runs are done.`,
+        `(pool ${options.pool} for each of the ${groupSize(options)} systems of a group). Lower --pool, or retry when the other runs are done.`,
     )
   }
   return `PostgreSQL ${version}`

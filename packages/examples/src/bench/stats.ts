@@ -23,12 +23,17 @@ interface Correctness {
 /** One turn of one system: speed, and correctness counted against the table. */
 export interface TurnMeasure extends Correctness {
   readonly round: number
+  /** The group of the round it ran in (`groups.ts`): its systems took their slices in turn. */
+  readonly group: number
   /** Calls that finished (answered or failed). */
   readonly calls: number
   /** Calls the turn offered (a time cap may stop it earlier). */
   readonly planned: number
   readonly seconds: number
-  /** Finished calls per second, over the window from the first start to the last end in any process. */
+  /**
+   * Finished calls per second, over the turn's slices: each from its first start to its last end in any
+   * process.
+   */
   readonly rate: number
   readonly p50Ms: number
   readonly p99Ms: number
@@ -46,7 +51,10 @@ export interface Cell extends Correctness {
   readonly turns: TurnMeasure[]
   /** Median calls/s over the rounds. */
   readonly rate: number
-  /** Median over the rounds of (this rate / the workload's floor rate in the same round). */
+  /**
+   * Median over the turns of (this rate / the workload's floor rate in the same round, and group where the
+   * floor was in it: see {@link partnerTurn}).
+   */
   readonly ratioToFloor: number | undefined
   readonly p50Ms: number
   readonly p99Ms: number
@@ -75,6 +83,7 @@ function quantile(values: readonly number[], q: number): number {
  */
 export function measureTurn(
   round: number,
+  group: number,
   calls: readonly (readonly string[])[],
   results: readonly TurnResult[],
   rows: readonly { slug: string; id: number }[],
@@ -107,13 +116,17 @@ export function measureTurn(
   let keysCreated = 0
   for (const key of idsOfKey.keys()) if (!seeded.has(key)) keysCreated++
   const latencies = results.flatMap((result) => result.latenciesUs)
-  const seconds =
-    (Math.max(...results.map((result) => result.endedAt)) -
-      Math.min(...results.map((result) => result.startedAt))) /
-    1000
+  // The processes run each slice together: a slice lasts from its first start in any process to its last end.
+  let ms = 0
+  for (let i = 0; i < Math.max(0, ...results.map((result) => result.windows.length)); i++) {
+    const windows = results.flatMap((result) => result.windows.slice(i, i + 1))
+    ms += Math.max(...windows.map(([, end]) => end)) - Math.min(...windows.map(([start]) => start))
+  }
+  const seconds = ms / 1000
   const cpuUs = results.reduce((sum, result) => sum + result.cpuUs, 0)
   return {
     round,
+    group,
     calls: finished,
     planned: calls.reduce((sum, list) => sum + list.length, 0),
     seconds,
@@ -131,16 +144,27 @@ export function measureTurn(
   }
 }
 
-/** Aggregate the turns of one system in one workload; `floorRates` are the floor's rates by round. */
+/**
+ * The turn of `others` (another system's) to compare `turn` with: the one of the same round and group, whose
+ * slices alternated with its own; else the first of the same round. Undefined when it did not run that round.
+ */
+export function partnerTurn(others: readonly TurnMeasure[], turn: TurnMeasure): TurnMeasure | undefined {
+  return (
+    others.find((other) => other.round === turn.round && other.group === turn.group) ??
+    others.find((other) => other.round === turn.round)
+  )
+}
+
+/** Aggregate the turns of one system in one workload; `floorTurns` are the workload floor's. */
 export function aggregate(
   base: Pick<Cell, 'workload' | 'systemId' | 'name' | 'kind' | 'reportsCreated'>,
   turns: TurnMeasure[],
-  floorRates: ReadonlyMap<number, number> | undefined,
+  floorTurns: readonly TurnMeasure[] | undefined,
 ): Cell {
   const sum = (pick: (turn: TurnMeasure) => number) => turns.reduce((total, turn) => total + pick(turn), 0)
   const ratios = turns.flatMap((turn) => {
-    const floor = floorRates?.get(turn.round)
-    return floor ? [turn.rate / floor] : []
+    const floor = floorTurns && partnerTurn(floorTurns, turn)
+    return floor ? [turn.rate / floor.rate] : []
   })
   return {
     ...base,

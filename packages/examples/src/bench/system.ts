@@ -35,6 +35,13 @@ export interface OpenSystem {
   call(key: string): Promise<CallResult>
   /** Close every connection `setup` opened. */
   teardown(): Promise<void>
+  /**
+   * Called before each run of its calls (the warm-up, each slice), where the system changes what the whole
+   * process does (a diagnostics subscriber): the other systems of its group run their slices in between.
+   */
+  enter?(): void
+  /** Called after each run of its calls: undo what {@link OpenSystem.enter} did. */
+  leave?(): void
 }
 
 /** A benchmarked system. */

@@ -1,5 +1,5 @@
 /** The verdicts on a run: the issue's speed targets, each measured, and whether a cell of ours was exact. */
-import type { Cell } from './stats.js'
+import { type Cell, partnerTurn } from './stats.js'
 import type { WorkloadId } from './system.js'
 
 /** A target of the issue, measured. */
@@ -177,7 +177,10 @@ const TARGETS: readonly Target[] = [
   },
 ]
 
-/** The median over the rounds of `a`'s rate ÷ `b`'s in the same round; undefined when either did not run. */
+/**
+ * The median over `a`'s turns of its rate ÷ `b`'s in the same round (and group: see `partnerTurn`); undefined
+ * when either did not run.
+ */
 function pairedRatio(cells: readonly Cell[], workload: WorkloadId, a: string, b: string): number | undefined {
   const cell = (systemId: string) =>
     cells.find((candidate) => candidate.workload === workload && candidate.systemId === systemId)
@@ -185,10 +188,18 @@ function pairedRatio(cells: readonly Cell[], workload: WorkloadId, a: string, b:
   const right = cell(b)
   if (!left || !right) return undefined
   const ratios = left.turns.flatMap((turn) => {
-    const other = right.turns.find((candidate) => candidate.round === turn.round)
+    const other = partnerTurn(right.turns, turn)
     return other ? [turn.rate / other.rate] : []
   })
   return ratios.length > 0 ? [...ratios].sort((x, y) => x - y)[Math.floor(ratios.length / 2)] : undefined
+}
+
+/** The two systems of each target of `workload` (`groups.ts` puts each pair in one group). */
+export function targetPairs(workload: WorkloadId): [string, string][] {
+  return TARGETS.filter((target) => target.workload === workload).map((target) => [
+    target.system,
+    target.versus,
+  ])
 }
 
 /**

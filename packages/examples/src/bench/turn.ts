@@ -1,7 +1,8 @@
 /**
- * One turn of one system in one process: set up (open the pool), warm up, then, on a signal, run the
- * measured calls with a fixed number in flight, and tear down. The same code runs in the bench's own process
- * and in each `--procs` child.
+ * One turn of one system in one process: set up (open the pool), warm up, then, on each signal, run the next
+ * slice of the measured calls with a fixed number in flight, and at the end tear down. Between two slices the
+ * system sits idle, its connections open, while the other systems of its group run theirs (`rounds.ts`). The
+ * same code runs in the bench's own process and in each `--procs` child.
  */
 
 import { runConcurrently } from '@getorcreate/test-support'
@@ -19,7 +20,16 @@ export interface TurnSpec {
   readonly calls: readonly string[]
   /** Calls in flight at once in this process. */
   readonly concurrency: number
-  /** Stop starting new calls after this long (calls in flight finish). Infinity: run every call. */
+  /**
+   * A slice stops starting calls after this long (calls in flight finish), or after 50 times the mean latency of
+   * the turn's previous slice where that is longer: a slice's last calls run with fewer in flight, which costs a
+   * slow system's rate more in a short slice.
+   */
+  readonly sliceMs: number
+  /**
+   * Stop starting new calls once the slices have taken this long in all (calls in flight finish). Infinity:
+   * run every call.
+   */
   readonly maxMs: number
 }
 
@@ -34,18 +44,25 @@ export interface TurnResult {
   readonly errorSamples: string[]
   /** True when Postgres refused a connection (SQLSTATE 53300: too many clients). */
   readonly tooManyConnections: boolean
-  /** Start and end of the measured calls: epoch milliseconds, sub-millisecond precision. */
-  readonly startedAt: number
-  readonly endedAt: number
-  /** CPU (user + system) this process used during the measured calls, in microseconds. */
+  /**
+   * Per slice run, its first call's start and its last call's end: epoch milliseconds, sub-millisecond
+   * precision.
+   */
+  readonly windows: [number, number][]
+  /** CPU (user + system) this process used during the slices, in microseconds. */
   readonly cpuUs: number
 }
 
-/** A turn whose system is set up and warm, waiting for {@link PreparedTurn.run}. */
+/** A turn whose system is set up and warm, waiting for its slices ({@link PreparedTurn.slice}). */
 export interface PreparedTurn {
-  /** Run the measured calls, tear down, and report. */
-  run(): Promise<TurnResult>
-  /** Tear down without running (when another process failed to prepare). */
+  /**
+   * Run the next slice of the measured calls (all of them in flight finish before it returns). Returns true
+   * when no call is left to run: every call has, or the slices have taken the turn's time.
+   */
+  slice(): Promise<boolean>
+  /** Tear down and report every slice run. */
+  finish(): Promise<TurnResult>
+  /** Tear down without reporting (when another process or system failed to prepare). */
   abort(): Promise<void>
 }
 
@@ -85,7 +102,9 @@ export async function prepareTurn(spec: TurnSpec): Promise<PreparedTurn> {
     if (isTooManyConnections(error)) throw new TooManyConnectionsError(describe(error))
     throw error
   }
+  open.enter?.()
   const { errors: warmErrors } = await runConcurrently(spec.warmup, spec.concurrency, (key) => open.call(key))
+  open.leave?.()
   const refused = warmErrors.find(isTooManyConnections)
   if (refused || (spec.warmup.length > 0 && warmErrors.length === spec.warmup.length)) {
     await open.teardown().catch(() => {})
@@ -93,49 +112,60 @@ export async function prepareTurn(spec: TurnSpec): Promise<PreparedTurn> {
     throw new Error(`${system.name}: every warm-up call failed: ${describe(warmErrors[0])}`)
   }
 
+  const outcomes: [number, number, number][] = []
+  const latenciesUs: number[] = []
+  const samples = new Set<string>()
+  const windows: [number, number][] = []
+  let errors = 0
+  let tooManyConnections = false
+  let cpuUs = 0
+  let usedMs = 0
+  let next = 0
+  let sliceMs = spec.sliceMs
+  const finished = () => next >= spec.calls.length || usedMs >= spec.maxMs
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= open.teardown()
+    return closing
+  }
   return {
-    async abort() {
-      await open.teardown()
-    },
-    async run() {
-      const outcomes: [number, number, number][] = []
-      const latenciesUs: number[] = []
-      const samples = new Set<string>()
-      let errors = 0
-      let tooManyConnections = false
+    abort: close,
+    async slice() {
+      if (finished()) return true
+      const offset = next
+      const calls = spec.calls.slice(offset)
       const cpu = process.cpuUsage()
+      let latencyUs = 0
+      open.enter?.()
       const startedAt = now()
-      try {
-        await runConcurrently(spec.calls, spec.concurrency, (key) => open.call(key), {
-          maxMs: spec.maxMs,
-          onSettled: (settled) => {
-            latenciesUs.push(Math.round((settled.endedAt - settled.startedAt) * 1000))
-            if (settled.ok) {
-              outcomes.push([settled.index, settled.value.id ?? -1, settled.value.created ? 1 : 0])
-            } else {
-              errors++
-              if (isTooManyConnections(settled.error)) tooManyConnections = true
-              if (samples.size < 3) samples.add(describe(settled.error))
-            }
-          },
-        })
-      } catch (error) {
-        await open.teardown().catch(() => {})
-        throw error
-      }
+      const run = await runConcurrently(calls, spec.concurrency, (key) => open.call(key), {
+        maxMs: Math.min(sliceMs, spec.maxMs - usedMs),
+        onSettled: (settled) => {
+          const us = Math.round((settled.endedAt - settled.startedAt) * 1000)
+          latencyUs += us
+          latenciesUs.push(us)
+          if (settled.ok) {
+            outcomes.push([offset + settled.index, settled.value.id ?? -1, settled.value.created ? 1 : 0])
+          } else {
+            errors++
+            if (isTooManyConnections(settled.error)) tooManyConnections = true
+            if (samples.size < 3) samples.add(describe(settled.error))
+          }
+        },
+      })
       const endedAt = now()
+      open.leave?.()
       const used = process.cpuUsage(cpu)
-      await open.teardown()
-      return {
-        outcomes,
-        latenciesUs,
-        errors,
-        errorSamples: [...samples],
-        tooManyConnections,
-        startedAt,
-        endedAt,
-        cpuUs: used.user + used.system,
-      }
+      cpuUs += used.user + used.system
+      usedMs += endedAt - startedAt
+      windows.push([startedAt, endedAt])
+      next = offset + run.started
+      if (run.started > 0) sliceMs = Math.max(spec.sliceMs, (50 * latencyUs) / run.started / 1000)
+      return finished()
+    },
+    async finish() {
+      await close()
+      return { outcomes, latenciesUs, errors, errorSamples: [...samples], tooManyConnections, windows, cpuUs }
     },
   }
 }

@@ -69,9 +69,8 @@ export const oursConstraintUnshared: System = {
 const STARTED = Symbol('bench.started')
 
 /**
- * {@link oursConstraint} with a subscriber on the `getorcreate:getOrCreate` tracing channel for the whole turn
- * (subscribed at set-up, gone at tear-down), as a metrics exporter would be: it counts each call's outcome and
- * sums its duration. What observing getOrCreate costs, beside {@link oursConstraint}, which nobody observes.
+ * {@link oursConstraint} with a subscriber on the `getorcreate:getOrCreate` tracing channel while its calls run,
+ * as a metrics exporter would be: it counts each call's outcome and sums its duration. What observing getOrCreate costs, beside {@link oursConstraint}, which nobody observes.
  */
 export const oursConstraintObserved: System = {
   id: 'ours-constraint-observed',
@@ -104,10 +103,16 @@ export const oursConstraintObserved: System = {
         outcomes.set(key, seen)
       },
     }
-    channel.subscribe(handlers)
-    return withStrategy(ctx, constraintStrategy(), async () => {
+    const open = await withStrategy(ctx, constraintStrategy(), async () => {
       channel.unsubscribe(handlers)
     })
+    // Subscribed only while its own calls run: the subscriber is the whole process's, and the other systems
+    // of its group run their slices in between.
+    return {
+      ...open,
+      enter: () => channel.subscribe(handlers),
+      leave: () => channel.unsubscribe(handlers),
+    }
   },
 }
 

@@ -1,12 +1,12 @@
 /**
  * One workload's rounds: every system takes its turn on its own table, round after round. The systems run in
  * groups (`groups.ts`: each target's two systems in one); a group's systems are set up together and take
- * turns slice by slice (`--slice-ms` each, longer for a slow system), in an order shuffled anew for every pass, so that a
- * slow moment of the shared machine falls on all of them alike. The groups of a round run in an order shuffled
- * anew each round (seeded: a run replays). Each turn's answers are checked against the table, which is then
- * vacuumed and analyzed before the next group starts: the work a turn leaves Postgres (autovacuum of a table
- * that grew by thousands of rows in a second) is done between groups, not during the next ones. A group for
- * which Postgres had no connection left is run again, twice at most, 3 s later.
+ * turns slice by slice (`--slice-ms` each, longer for a slow system), in an order shuffled anew for every
+ * pass, so that a slow moment of the shared machine falls on all of them alike. The groups of a round run in
+ * an order shuffled anew each round (seeded: a run replays). Each turn's answers are checked against the
+ * table, which is then vacuumed and analyzed before the next group starts: the work a turn leaves Postgres
+ * (autovacuum of a table that grew by thousands of rows in a second) is done between groups, not during the
+ * next ones. A group for which Postgres had no connection left is run again, twice at most, 3 s later.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { shuffle } from '@getorcreate/test-support'
@@ -38,12 +38,12 @@ export interface WorkloadRun {
 }
 
 /**
- * The systems in the order of their turns in `round`: shuffled, seeded by the round (a run replays). A
- * rotation would keep each system behind the same one every round, and one that leaves Postgres busy (the
- * INSERT floor, which adds rows fastest) would then slow the same system every round.
+ * `items` (a round's groups, a pass's systems) in the order of their turns: shuffled, seeded by `seed` (a run
+ * replays). A rotation would keep each behind the same one every time, and one that leaves Postgres busy (the
+ * INSERT floor, which adds rows fastest) would then slow the same one every time.
  */
-export function turnOrder<T>(systems: readonly T[], round: number): T[] {
-  return shuffle([...systems], round * 7_919)
+export function turnOrder<T>(items: readonly T[], seed: number): T[] {
+  return shuffle([...items], seed * 7_919)
 }
 
 /**

@@ -3,13 +3,16 @@
  * backends terminated under load (`pg_terminate_backend`), with the client process paused meanwhile (SIGSTOP,
  * as a GC pause or a stopped VM does), leave postgres.js with queries that never settle and connections that
  * never reconnect (each reconnect times out, CONNECT_TIMEOUT, again and again). `pnpm stress` injects both
- * faults; this is the driver's part of it, on its own.
+ * faults; this is the driver's part of it, on its own. And the pool's queue of idle connections, which a busy
+ * pool never empties, grew by a slot a query and was searched whole on every query.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as delay } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { scratchName } from '@getorcreate/test-support'
 import postgres from 'postgres'
 import { afterAll, expect, test } from 'vitest'
@@ -73,3 +76,63 @@ test('postgres.js, backends terminated under load while the process is paused: e
   worker.kill('SIGKILL')
   await once(worker, 'exit')
 }, 60_000)
+
+/** postgres.js's `Queue` (its pool's queues of connections and queries): the ESM build and the CommonJS one. */
+async function queues(): Promise<[string, (initial?: unknown[]) => PostgresQueue][]> {
+  const require = createRequire(import.meta.url)
+  const root = dirname(dirname(dirname(require.resolve('postgres'))))
+  const esm = await import(pathToFileURL(join(root, 'src', 'queue.js')).href)
+  return [
+    ['src', esm.default],
+    ['cjs', require(join(root, 'cjs', 'src', 'queue.js'))],
+  ]
+}
+
+interface PostgresQueue {
+  readonly length: number
+  push(x: unknown): unknown
+  shift(): unknown
+  remove(x: unknown): unknown
+}
+
+test("postgres.js's queue of idle connections, never empty in a busy pool, stays small and is searched from its head", async () => {
+  for (const [build, Queue] of await queues()) {
+    // What a busy pool does with its idle connections: one taken (shift) and another put back (push) on every
+    // query, with one or more always waiting, so the queue never empties; and the connection taken is then
+    // removed from the queue it left (`move`), which finds it no longer there.
+    const idle = Queue()
+    const connections = [{}, {}, {}]
+    for (const connection of connections) idle.push(connection)
+    const searched: [number, number][] = []
+    const indexOf = Array.prototype.indexOf
+    Array.prototype.indexOf = function (this: unknown[], ...args: [unknown, number?]) {
+      searched.push([this.length, args[1] ?? 0])
+      return indexOf.apply(this, args)
+    }
+    let found = 0
+    try {
+      for (let query = 0; query < 100_000; query++) {
+        const taken = idle.shift()
+        if (idle.remove(taken) !== null) found++
+        idle.push(taken)
+      }
+    } finally {
+      Array.prototype.indexOf = indexOf
+    }
+    expect(found, build).toBe(0)
+    expect(idle.length, build).toBe(3)
+    expect(searched, build).toHaveLength(100_000)
+    // Unpatched, the array behind the queue grows by one slot a query (100,003 at the end) and every search
+    // starts at 0: 5 billion slots read in all. Patched, it is cut back once its holes fill half of it, and a
+    // search starts at the head.
+    const longest = Math.max(...searched.map(([length]) => length))
+    expect(longest, build).toBeLessThanOrEqual(2_048 + 3)
+    const slotsRead = searched.reduce((sum, [length, from]) => sum + (length - from), 0)
+    expect(slotsRead, build).toBeLessThanOrEqual(3 * 100_000)
+    // And it is still a queue: first in, first out.
+    const order = Queue()
+    for (const x of [1, 2, 3]) order.push(x)
+    expect(order.remove(2)).toBe(2)
+    expect([order.shift(), order.shift(), order.shift(), order.length]).toEqual([1, 3, undefined, 0])
+  }
+})

@@ -187,12 +187,18 @@ describe('pnpm bench:batch', () => {
 })
 
 describe('pnpm bench options', () => {
-  test('--quick: 3 rounds of 200 ms turns on a pool of 4 with 8 in flight; explicit options still win', async () => {
+  test('--quick: 3 rounds of 200 ms turns in 50 ms slices on a pool of 4 with 8 in flight; explicit options still win', async () => {
     const { parseOptions } = await import('../src/bench/main.js')
     const quick = parseOptions(['--quick'])
-    expect([quick.rounds, quick.maxMs, quick.pool, quick.concurrency]).toEqual([3, 200, 4, 8])
+    expect([quick.rounds, quick.maxMs, quick.pool, quick.concurrency, quick.sliceMs]).toEqual([
+      3, 200, 4, 8, 50,
+    ])
     const full = parseOptions([])
-    expect([full.rounds, full.maxMs, full.pool, full.concurrency]).toEqual([7, 1500, 16, 32])
+    expect([full.rounds, full.maxMs, full.pool, full.concurrency, full.sliceMs]).toEqual([
+      7, 1500, 16, 32, 200,
+    ])
+    expect(parseOptions(['--slice-ms', '120']).sliceMs).toBe(120)
+    expect(() => parseOptions(['--slice-ms', '0'])).toThrow(/--slice-ms must be a whole number ≥ 1/)
     const mixed = parseOptions(['--quick', '--pool', '16', '--concurrency', '32'])
     expect([mixed.pool, mixed.concurrency]).toEqual([16, 32])
   })

@@ -117,8 +117,9 @@ export function measureTurn(
   for (const key of idsOfKey.keys()) if (!seeded.has(key)) keysCreated++
   const latencies = results.flatMap((result) => result.latenciesUs)
   // The processes run each slice together: a slice lasts from its first start in any process to its last end.
+  const slices = Math.max(0, ...results.map((result) => result.windows.length))
   let ms = 0
-  for (let i = 0; i < Math.max(0, ...results.map((result) => result.windows.length)); i++) {
+  for (let i = 0; i < slices; i++) {
     const windows = results.flatMap((result) => result.windows.slice(i, i + 1))
     ms += Math.max(...windows.map(([, end]) => end)) - Math.min(...windows.map(([start]) => start))
   }

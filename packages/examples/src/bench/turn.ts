@@ -10,6 +10,9 @@ import type { OpenSystem, SystemContext } from './system.js'
 import { sqlState } from './systems/connections.js'
 import { systemById } from './systems/index.js'
 
+/** A slice lasts at least this many times the mean latency of the turn's previous slice ({@link TurnSpec.sliceMs}). */
+const SLICE_LATENCIES = 50
+
 /** What a process is asked to run. */
 export interface TurnSpec {
   readonly systemId: string
@@ -160,7 +163,9 @@ export async function prepareTurn(spec: TurnSpec): Promise<PreparedTurn> {
       usedMs += endedAt - startedAt
       windows.push([startedAt, endedAt])
       next = offset + run.started
-      if (run.started > 0) sliceMs = Math.max(spec.sliceMs, (50 * latencyUs) / run.started / 1000)
+      if (run.started > 0) {
+        sliceMs = Math.max(spec.sliceMs, (SLICE_LATENCIES * latencyUs) / run.started / 1000)
+      }
       return finished()
     },
     async finish() {

@@ -66,8 +66,9 @@ function components(
     }
     for (const system of pair) if (!first.systems.includes(system)) first.systems.push(system)
     first.pairs.push(pair)
-    first.pairs.sort((a, b) => pairs.indexOf(a) - pairs.indexOf(b))
   }
+  // Merging components put their pairs out of order: back in the order of `pairs`, once.
+  for (const component of found) component.pairs.sort((a, b) => pairs.indexOf(a) - pairs.indexOf(b))
   return found
 }
 

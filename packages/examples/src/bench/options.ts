@@ -70,9 +70,14 @@ export function groupSize(options: Pick<BenchOptions, 'pool' | 'procs'>): number
   return Math.min(MAX_GROUP_SIZE, Math.max(2, Math.floor(80 / poolInAll(options))))
 }
 
-/** Connections one system's pools hold in all: the pool split over the processes, rounded up in each. */
+/** Each process's share of `value` (the pool, the calls in flight): split over the processes, rounded up. */
+export function perProcess(value: number, options: Pick<BenchOptions, 'procs'>): number {
+  return Math.max(1, Math.ceil(value / options.procs))
+}
+
+/** Connections one system's pools hold in all: each process's share of the pool, in every process. */
 function poolInAll(options: Pick<BenchOptions, 'pool' | 'procs'>): number {
-  return Math.max(1, Math.ceil(options.pool / options.procs)) * options.procs
+  return perProcess(options.pool, options) * options.procs
 }
 
 /** Postgres connections a run holds at most: a group's pools, one per child process, and the run's own 2. */

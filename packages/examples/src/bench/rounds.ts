@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { shuffle } from '@getorcreate/test-support'
 import type postgres from 'postgres'
-import { BenchError, type BenchOptions, connectionsNeeded, groupsFor } from './options.js'
+import { BenchError, type BenchOptions, connectionsNeeded, groupsFor, perProcess } from './options.js'
 import type { RunningTurn, TurnRunner } from './runner.js'
 import { aggregate, type Cell, measureTurn, type TurnMeasure } from './stats.js'
 import type { System, WorkloadId } from './system.js'
@@ -203,18 +203,17 @@ async function measureGroup(
 async function prepareEntrant(run: WorkloadRun, system: System, seed: number): Promise<Entrant> {
   const { options, workload } = run
   const table = run.tableOf.get(system.id)!
-  const perProcess = (value: number) => Math.max(1, Math.ceil(value / options.procs))
   const calls = workload.calls(seed)
   const split = Array.from({ length: options.procs }, (_, p) =>
     calls.filter((_, index) => index % options.procs === p),
   )
-  const concurrency = perProcess(options.concurrency)
+  const concurrency = perProcess(options.concurrency, options)
   const specs: TurnSpec[] = split.map((list) => ({
     systemId: system.id,
     ctx: {
       databaseUrl: options.databaseUrl,
       table,
-      pool: perProcess(options.pool),
+      pool: perProcess(options.pool, options),
       redisUrl: options.redisUrl,
       redisTrioUrls: run.redisTrioUrls,
     },

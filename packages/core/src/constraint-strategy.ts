@@ -399,31 +399,46 @@ export function createConstraintStrategy(
    * lately, where the keys met for the first time mostly had no row (fresh keys, as in a miss storm: see
    * {@link FreshKeyGuess}), read and insert in one statement ({@link inOneStatement}) where it can be.
    */
-  async function getOrCreateOne<Row, Key, Values>(
+  function getOrCreateOne<Row, Key, Values>(
     store: Store<Row, Key, Values>,
     key: Key,
     newRow: NewRowValues<Values>,
     trace?: CallTrace,
   ): Promise<GetOrCreateResult<Row>> {
-    if (
-      typeof store.findOrInsertManyAtomically !== 'function' ||
-      newRow.lazy ||
-      store.inTransaction === true
-    ) {
-      return readFirst(store, key, newRow, trace)
+    // Not `async`: a hit returns readFirst's own promise, not one more that waits for it (two microtasks a
+    // call); what throws comes as a rejection all the same.
+    try {
+      if (
+        typeof store.findOrInsertManyAtomically !== 'function' ||
+        newRow.lazy ||
+        store.inTransaction === true
+      ) {
+        return readFirst(store, key, newRow, trace)
+      }
+      let guess = guesses.get(store)
+      if (guess === undefined) {
+        guess = new FreshKeyGuess()
+        guesses.set(store, guess)
+      }
+      const meeting = guess.meet(key as Record<string, unknown>)
+      if (meeting === 'met') return readFirst(store, key, newRow, trace)
+      if (meeting === 'fresh') return freshFirst(store, key, newRow, trace, guess.count)
+      return readFirst(store, key, newRow, trace, guess.count)
+    } catch (error) {
+      return Promise.reject(error)
     }
-    let guess = guesses.get(store)
-    if (guess === undefined) {
-      guess = new FreshKeyGuess()
-      guesses.set(store, guess)
-    }
-    const meeting = guess.meet(key as Record<string, unknown>)
-    if (meeting === 'met') return readFirst(store, key, newRow, trace)
-    if (meeting === 'fresh') {
-      const result = await inOneStatement(store, key, newRow, trace, guess.count)
-      if (result !== undefined) return result
-    }
-    return readFirst(store, key, newRow, trace, guess.count)
+  }
+
+  /** A key most likely fresh: read and insert in one statement where it can be ({@link inOneStatement}). */
+  async function freshFirst<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+    trace: CallTrace | undefined,
+    count: (missed: boolean) => void,
+  ): Promise<GetOrCreateResult<Row>> {
+    const result = await inOneStatement(store, key, newRow, trace, count)
+    return result ?? (await readFirst(store, key, newRow, trace, count))
   }
 
   // Per store object: whether its latest shared operation found no row at first (it created one, or lost the

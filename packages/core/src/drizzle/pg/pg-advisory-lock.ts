@@ -10,7 +10,7 @@ import type { AnyPgDatabase } from './pg-database.js'
 import { pgDriverError } from './pg-errors.js'
 import { insertUnlessFoundQuery, type PgInserterContext } from './pg-insert.js'
 import { keyRewrittenOf, rowSkipped } from './pg-key-check.js'
-import { type Prepared, type RawPreparer, rawPreparer, statementName } from './pg-session.js'
+import { directly, type Prepared, type RawPreparer, rawPreparer, statementName } from './pg-session.js'
 
 /** What {@link pgAdvisoryLock} needs of its store. */
 export interface PgAdvisoryLockContext extends PgInserterContext {
@@ -131,7 +131,7 @@ export function pgAdvisoryLock(context: PgAdvisoryLockContext) {
     let statement = on === db ? prepared.get(text.name) : undefined
     if (!statement) {
       const metadata = { type: 'insert' as const, tables: [label] }
-      statement = raw._.session.prepareQuery(text, undefined, text.name, true, outcome, metadata)
+      statement = directly(raw._.session.prepareQuery(text, undefined, text.name, true, outcome, metadata))
       if (on === db) prepared.set(text.name, statement)
     }
     return statement
@@ -162,7 +162,7 @@ export function pgAdvisoryLock(context: PgAdvisoryLockContext) {
       )
       lockText = { ...text, name: statementName(text.sql) }
     }
-    return raw._.session.prepareQuery(lockText, undefined, lockText.name, true, (rows) => rows)
+    return directly(raw._.session.prepareQuery(lockText, undefined, lockText.name, true, (rows) => rows))
   }
 
   /** The answer of the find-or-insert statement, or its error in our terms. */

@@ -21,7 +21,7 @@ import type { AnyPgDatabase } from './pg-database.js'
 import { pgInsertError, sqlState } from './pg-errors.js'
 import { findOrInsertQuery } from './pg-insert.js'
 import { readPgAllInsertTriggers } from './pg-key-check.js'
-import { type Prepared, prepareMapped, type RawPreparer, statementName } from './pg-session.js'
+import { directly, type Prepared, prepareMapped, type RawPreparer, statementName } from './pg-session.js'
 
 /** What {@link pgBatch} needs of its store. */
 export interface PgBatchContext {
@@ -105,13 +105,15 @@ export function pgBatch(context: PgBatchContext) {
     const rendered = query instanceof SQL ? preparer.dialect.sqlToQuery(query) : query
     // A write names its table, as drizzle's own insert does, so that drizzle's query cache (if any) drops what
     // it holds of the table.
-    const statement = preparer._.session.prepareQuery(
-      rendered,
-      undefined,
-      (named ? statementName(rendered.sql) : undefined) as never,
-      true,
-      (rows) => rows,
-      writes ? { type: 'insert', tables: [label] } : undefined,
+    const statement = directly(
+      preparer._.session.prepareQuery(
+        rendered,
+        undefined,
+        (named ? statementName(rendered.sql) : undefined) as never,
+        true,
+        (rows) => rows,
+        writes ? { type: 'insert', tables: [label] } : undefined,
+      ),
     )
     return (await statement.execute()) as unknown[][]
   }

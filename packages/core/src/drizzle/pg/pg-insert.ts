@@ -11,7 +11,7 @@ import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { castFor } from './pg-columns.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { KEY_CHECK_FIELD, keyRewrittenOf, pgKeyCheck } from './pg-key-check.js'
-import { type Prepared, statementName } from './pg-session.js'
+import { directly, type Prepared, statementName } from './pg-session.js'
 
 /** What {@link pgInserter} needs of its store. */
 export interface PgInserterContext {
@@ -64,7 +64,7 @@ export function pgInserter(context: PgInserterContext) {
         let statement = statements.get(id)
         if (!statement) {
           const query = build(parameters.placeholders, key && pgKeyCheck(db, column, key, casts))
-          statement = query.prepare(statementName(query.toSQL().sql)) as Prepared
+          statement = directly(query.prepare(statementName(query.toSQL().sql)) as Prepared)
           statements.set(id, statement)
         }
         const params = key ? { ...parameters.params, ...keyParams(column, key, 'key:') } : parameters.params

@@ -18,6 +18,7 @@ import { insertUnlessFoundQuery, pgInserter } from './pg-insert.js'
 import { keyRewrittenOf, readPgInsertTriggers, rowSkipped } from './pg-key-check.js'
 import { pgLockIdentity } from './pg-lock-identity.js'
 import {
+  directly,
   type Prepared,
   prepareMapped,
   type RawPreparer,
@@ -91,7 +92,7 @@ export function pgStore<T extends PgTable>(
         .limit(1)
       statement = preparer
         ? prepareMapped(preparer, query.getSQL(), mapRows)
-        : (query.prepare(statementName(query.toSQL().sql)) as Prepared)
+        : directly(query.prepare(statementName(query.toSQL().sql)) as Prepared)
       statements.set(id, statement)
     }
     return statement

@@ -126,12 +126,8 @@ function traced<Row, Key, Values>(
   defaults: Defaults<Values> | undefined,
   strategy: Strategy,
 ): Promise<GetOrCreateResult<Row>> {
-  const context = Object.assign(new CallContext(), {
-    operation: 'getOrCreate' as const,
-    store: nameOf(store),
-    strategy: nameOf(strategy),
-  }) as CallContext & GetOrCreateTrace
-  const failed = (error: unknown) => {
+  const context = new GetOrCreateContext(nameOf(store), nameOf(strategy))
+  const failed = (error: unknown): never => {
     context.outcome = 'error'
     Object.assign(context, errorCodeOf(error))
     throw error
@@ -147,15 +143,36 @@ function traced<Row, Key, Values>(
   // A strategy that asks for the values tried to create, so a row it returns uncreated is a racer's, even if
   // it does not say so in the trace.
   const values = askedNotes(prepared.values, context)
-  return getOrCreateTracing.channel.tracePromise(async () => {
+  const settled = (result: GetOrCreateResult<Row>) => {
+    context.outcome = result.created ? 'created' : context.missed ? 'raced' : 'hit'
+    return result
+  }
+  // Not `async`: the strategy's promise, its outcome noted, is what the channel waits for (an `async` function
+  // around it made one more promise and one more generator a call).
+  return getOrCreateTracing.channel.tracePromise(() => {
+    let running: Promise<GetOrCreateResult<Row>>
     try {
-      const result = await settle(store, prepared.checkedKey, values, strategy, context)
-      context.outcome = result.created ? 'created' : context.missed ? 'raced' : 'hit'
-      return result
+      running = Promise.resolve(settle(store, prepared.checkedKey, values, strategy, context))
     } catch (error) {
-      return failed(error)
+      running = Promise.reject(error)
     }
+    return running.then(settled, failed)
   }, context)
+}
+
+/**
+ * The context of a traced `getOrCreate` call, its fields set in one order from the start (one object shape for
+ * every call).
+ */
+class GetOrCreateContext extends CallContext implements GetOrCreateTrace {
+  readonly operation = 'getOrCreate' as const
+  declare outcome?: GetOrCreateTrace['outcome']
+  constructor(
+    readonly store: string,
+    readonly strategy: string,
+  ) {
+    super()
+  }
 }
 
 /** A call's input, checked. */

@@ -15,7 +15,7 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 // Every call runs (no time cap), so the counts are exact: 20 keys × 4 callers in the miss storm; 100 calls
 // in hits and mixed, the mixed ones with round(100 × 10 % / 4) = 3 fresh keys × 4 callers. The floor that
 // several groups share takes a turn in each, with keys of its own each time.
-const tiny = (procs: number): BenchOptions => ({
+const tiny = (procs: number, isolate = false): BenchOptions => ({
   databaseUrl,
   redisUrl,
   rounds: 1,
@@ -23,6 +23,7 @@ const tiny = (procs: number): BenchOptions => ({
   pool: 4,
   concurrency: 8,
   procs,
+  isolate,
   maxMs: Number.POSITIVE_INFINITY,
   // A first slice of 1 ms: every turn runs in two slices at least, alternating with its group's.
   sliceMs: 1,
@@ -52,9 +53,14 @@ const expected = {
 } as const
 
 describe('pnpm bench', () => {
-  for (const procs of [1, 2]) {
-    test(`a tiny run in ${procs} process(es): ours exact in every workload, files written`, async () => {
-      const result = await runBench(tiny(procs))
+  // One process per system (--isolate), and two processes that every system shares.
+  for (const [procs, isolate] of [
+    [1, true],
+    [2, false],
+  ] as const) {
+    const where = isolate ? `${procs} process(es) per system` : `${procs} process(es) for all`
+    test(`a tiny run in ${where}: ours exact in every workload, files written`, async () => {
+      const result = await runBench(tiny(procs, isolate))
       const ours = result.cells.filter((cell) => cell.kind === 'ours')
       // Five systems in four workloads, the one without single flight and the advisory lock in three (not
       // mixed), and the one observed by a diagnostics subscriber in two (miss storm, hits).
@@ -75,6 +81,22 @@ describe('pnpm bench', () => {
       }
       const floor = result.cells.find((cell) => cell.workload === 'hits' && cell.systemId === 'floor-select')
       expect(floor?.ratioToFloor).toBe(1)
+      // Where the calls ran: each system in processes of its own, the same in every workload and group; or
+      // every system in the same ones. Never in this process.
+      const pidsOf = new Map<string, Set<number>>()
+      for (const cell of result.cells) {
+        const pids = pidsOf.get(cell.systemId) ?? new Set<number>()
+        for (const turn of cell.turns) for (const pid of turn.pids) pids.add(pid)
+        pidsOf.set(cell.systemId, pids)
+      }
+      const everyPid = new Set([...pidsOf.values()].flatMap((pids) => [...pids]))
+      expect(everyPid.has(process.pid)).toBe(false)
+      if (isolate) {
+        for (const [systemId, pids] of pidsOf) expect(pids.size, systemId).toBe(procs)
+        expect(everyPid.size).toBe(pidsOf.size * procs)
+      } else {
+        expect(everyPid.size).toBe(procs)
+      }
       const fencing = result.expectations.filter((target) => target.label.includes('fenced'))
       expect(fencing).toHaveLength(4)
       for (const target of fencing) {
@@ -187,7 +209,7 @@ describe('pnpm bench:batch', () => {
 })
 
 describe('pnpm bench options', () => {
-  test('--quick: 3 rounds of 200 ms turns in 50 ms slices on a pool of 4 with 8 in flight; explicit options still win', async () => {
+  test('--quick: 3 rounds of 200 ms turns in 50 ms slices on a pool of 4 with 8 in flight; explicit options still win; each system in its own processes with --isolate', async () => {
     const { parseOptions } = await import('../src/bench/main.js')
     const quick = parseOptions(['--quick'])
     expect([quick.rounds, quick.maxMs, quick.pool, quick.concurrency, quick.sliceMs]).toEqual([
@@ -201,6 +223,8 @@ describe('pnpm bench options', () => {
     expect(() => parseOptions(['--slice-ms', '0'])).toThrow(/--slice-ms must be a whole number ≥ 1/)
     const mixed = parseOptions(['--quick', '--pool', '16', '--concurrency', '32'])
     expect([mixed.pool, mixed.concurrency]).toEqual([16, 32])
+    // Every system in the same process(es) unless told otherwise, quick or not.
+    expect([full.isolate, quick.isolate, parseOptions(['--isolate']).isolate]).toEqual([false, false, true])
   })
 })
 
@@ -409,6 +433,7 @@ describe('pnpm bench groups', () => {
       tooManyConnections: false,
       windows,
       cpuUs: 0,
+      pid: 1,
     })
     const measure = measureTurn(
       1,

@@ -3,6 +3,7 @@
  * any duplicate rows or errors written in red beside the bar. A Vega spec rendered to SVG headless.
  */
 import * as vega from 'vega'
+import { processesNote } from './options.js'
 import type { BenchResult } from './run-bench.js'
 
 const ROW = 22
@@ -97,7 +98,7 @@ function chartSpec(result: BenchResult): vega.Spec {
     background: 'white',
     title: {
       text: 'getorcreate bench: throughput per system and workload',
-      subtitle: `${env.cores} cores, Node ${env.node}, ${env.postgres}; pool ${result.options.pool}, ${result.options.concurrency} in flight, ${result.options.procs} process(es), ${result.options.rounds} rounds. Red: duplicate rows or errors.`,
+      subtitle: `${env.cores} cores, Node ${env.node}, ${env.postgres}; pool ${result.options.pool}, ${result.options.concurrency} in flight, ${processesNote(result.options)}, ${result.options.rounds} rounds. Red: duplicate rows or errors.`,
       anchor: 'start',
     },
     layout: { columns: 1, padding: 36, bounds: 'full', align: 'each' },

@@ -2,9 +2,9 @@
  * `pnpm bench`: get-or-create systems (ours, the peers people use today, and the one-round-trip floors) on the
  * same Postgres, in the same run, under three workloads; speed and correctness side by side.
  *
- * Usage: pnpm bench [--quick] [--procs N] [--rounds N] [--pool N] [--concurrency N] [--max-ms N]
- *                   [--keys N] [--callers N] [--hot-keys N] [--calls N] [--slice-ms N] [--systems id,…]
- *                   [--workloads id,…] [--out DIR]
+ * Usage: pnpm bench [--quick] [--procs N] [--isolate] [--rounds N] [--pool N] [--concurrency N]
+ *                   [--max-ms N] [--keys N] [--callers N] [--hot-keys N] [--calls N] [--slice-ms N]
+ *                   [--systems id,…] [--workloads id,…] [--out DIR]
  * Services: DATABASE_URL (default postgres://root@127.0.0.1:5432/test), REDIS_URL (default
  * redis://127.0.0.1:6379); the 3-node Redis cases start their own redis-server processes.
  * Writes results/<timestamp>/{results.json,results.md,chart.svg}. Exits 1 if any of ours is not exact.
@@ -13,7 +13,14 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
-import { BenchError, type BenchOptions, estimateSeconds, systemIds, type TurnEvent } from './options.js'
+import {
+  BenchError,
+  type BenchOptions,
+  estimateSeconds,
+  processesNote,
+  systemIds,
+  type TurnEvent,
+} from './options.js'
 import { packagesRun, SOURCES_NOTE } from './packages.js'
 import { terminalTable, writeResults } from './report.js'
 import { runBench } from './run-bench.js'
@@ -25,6 +32,7 @@ const WORKLOADS: readonly WorkloadId[] = ['miss-storm', 'burst', 'hits', 'mixed'
 const USAGE = `pnpm bench [options]
   --quick             a short run (under 90 s): 3 rounds of 200 ms turns, pool 4, 8 in flight
   --procs N           spread the callers over N OS processes (default 1: this process)
+  --isolate           run each system in processes of its own (--procs of them), started once for the run
   --rounds N          rounds per workload (default 7; quick 3)
   --pool N            Postgres connections per system, split over the processes (default 16; quick 4)
   --concurrency N     calls in flight, split over the processes (default 32; quick 8)
@@ -64,6 +72,7 @@ export function parseOptions(
     options: {
       quick: { type: 'boolean', default: false },
       procs: { type: 'string' },
+      isolate: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       pool: { type: 'string' },
       concurrency: { type: 'string' },
@@ -96,6 +105,7 @@ export function parseOptions(
     pool,
     concurrency: whole(values.concurrency, quick ? 8 : 32, 'concurrency'),
     procs: whole(values.procs, 1, 'procs'),
+    isolate: values.isolate === true,
     maxMs: maxMs === 0 ? Number.POSITIVE_INFINITY : maxMs,
     sliceMs: whole(values['slice-ms'], quick ? 50 : 200, 'slice-ms'),
     sizes: {
@@ -155,7 +165,8 @@ async function main(): Promise<void> {
   const estimate = estimateSeconds(options)
   console.log(
     `getorcreate bench: ${options.systems.length} systems × ${options.workloads.length} workloads × ${options.rounds} rounds, ` +
-      `pool ${options.pool}, ${options.concurrency} in flight, ${options.procs} process(es). ` +
+      `pool ${options.pool}, ${options.concurrency} in flight, ` +
+      `${processesNote(options)}. ` +
       `Estimated time: ${estimate < 90 ? `${Math.round(estimate)} s` : `${Math.round(estimate / 60)} min`}.`,
   )
   if (packagesRun() === 'sources') {

@@ -16,8 +16,17 @@ export interface BenchOptions {
   readonly pool: number
   /** Calls in flight at once (split over `procs`). */
   readonly concurrency: number
-  /** OS processes the callers are spread over; 1 runs them in this process. */
+  /** OS processes the callers are spread over; 1 runs them in one process. */
   readonly procs: number
+  /**
+   * Each system in processes of its own (`procs` of them), started once for the whole run, as an application
+   * runs its own code (`--isolate`); false (the default) runs every system in the same process(es): this one
+   * with `procs` 1. In a shared process the systems change each other's cost: V8 optimizes a library's code
+   * for all of its callers there (postgres.js's queries sent with `unsafe`, as drizzle sends them, cost
+   * 16–19 µs of CPU each alone and 28–31 µs with tagged-template queries taking turns in the same process).
+   * Apart, a target's per-round ratios spread about twice as wide here (see the README).
+   */
+  readonly isolate: boolean
   readonly sizes: WorkloadSizes
   /** Stop starting calls after this many milliseconds per turn; `Infinity` runs every call (exact counts). */
   readonly maxMs: number
@@ -60,6 +69,20 @@ export function systemsFor(options: Pick<BenchOptions, 'systems'>, workload: Wor
     .map(systemById)
     .filter((system) => !system.workloads || system.workloads.includes(workload))
     .filter((system) => workload !== 'burst' || system.kind !== 'peer')
+}
+
+/** The systems that some chosen workload runs, in `options.systems` order. */
+export function runningSystems(options: Pick<BenchOptions, 'systems' | 'workloads'>): string[] {
+  const running = new Set(
+    options.workloads.flatMap((id) => systemsFor(options, id).map((system) => system.id)),
+  )
+  return options.systems.filter((id) => running.has(id))
+}
+
+/** Where the systems ran, for the reports: "1 process per system", or "2 processes for all". */
+export function processesNote(options: Pick<BenchOptions, 'procs' | 'isolate'>): string {
+  const processes = options.procs === 1 ? '1 process' : `${options.procs} processes`
+  return options.isolate ? `${processes} per system` : `${processes} for all`
 }
 
 /**
@@ -112,7 +135,13 @@ export function totalTurns(
  * plus set-up, warm-up, tear-down and counting.
  */
 export function estimateSeconds(options: Omit<BenchOptions, 'onTurn'>): number {
-  let seconds = 3 // services, child processes
+  let seconds = 3 // services
+  // Child processes: each system's own (or the shared ones), a few started at once, about 1.5 s each here.
+  const running = new Set(
+    options.workloads.flatMap((id) => systemsFor(options, id).map((system) => system.id)),
+  )
+  const children = options.isolate ? running.size * options.procs : options.procs > 1 ? options.procs : 0
+  seconds += Math.ceil(children / 4) * 1.5
   for (const workload of options.workloads) {
     for (const id of groupsFor(options, workload).flat()) {
       const system = systemById(id)

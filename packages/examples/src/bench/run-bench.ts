@@ -5,9 +5,9 @@
  */
 import postgres from 'postgres'
 import { RunGuard } from './interrupts.js'
-import { type BenchOptions, systemsFor, totalTurns } from './options.js'
+import { type BenchOptions, runningSystems, systemsFor, totalTurns } from './options.js'
 import { runRounds } from './rounds.js'
-import { localRunner, processRunner, type TurnRunner } from './runner.js'
+import { isolatedRunner, localRunner, processRunner, type TurnRunner } from './runner.js'
 import { checkPostgres, describeEnvironment, type Environment, prepareRedis } from './services.js'
 import type { Cell } from './stats.js'
 import type { WorkloadId } from './system.js'
@@ -32,7 +32,7 @@ export interface BenchResult {
 }
 
 /**
- * Run the bench. Starts (and always stops) the 3-node Redis and the `--procs` children; creates (and always
+ * Run the bench. Starts (and always stops) the 3-node Redis and the child processes; creates (and always
  * drops) one table per system and workload. Ctrl-C (or SIGTERM) stops after the running turn and cleans up; a second one quits at once.
  *
  * @throws BenchError when a service is missing or Postgres has no connections to spare.
@@ -52,7 +52,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const redis = await prepareRedis(selected, options.redisUrl)
     guard.onExit(redis.kill)
     stopNodes = redis.stop
-    runner = options.procs > 1 ? await processRunner(options.procs) : localRunner()
+    // With isolate, processes only for the systems some chosen workload runs.
+    runner = options.isolate
+      ? await isolatedRunner(runningSystems(options), options.procs)
+      : options.procs > 1
+        ? await processRunner(options.procs)
+        : localRunner()
     guard.onExit(runner.kill)
 
     const all = makeWorkloads(options.sizes)

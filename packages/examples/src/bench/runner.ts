@@ -1,7 +1,8 @@
 /**
- * Where turns run: in this process, or spread over `--procs` child processes that are set up and warmed up
- * together and then run each slice together, so that their measured windows overlap. Several turns (a group's)
- * can be prepared at once; each is known by the id its preparer gave it.
+ * Where turns run: in this process, or in child processes (each system's own, or ones all systems share), over
+ * which a turn's calls are spread; they are set up and warmed up together and then run each slice together, so
+ * that their measured windows overlap. Several turns (a group's) can be prepared at once; each is known by the
+ * id its preparer gave it.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -64,7 +65,7 @@ class Child {
       pending?.resolve(message)
     })
     child.on('exit', (code, signal) => {
-      this.#exited = new Error(`A --procs child exited (code ${code}, signal ${signal}).`)
+      this.#exited = new Error(`A bench child process exited (code ${code}, signal ${signal}).`)
       this.#pending?.reject(this.#exited)
       this.#pending = undefined
     })
@@ -86,44 +87,67 @@ class Child {
 }
 
 function failure(message: WorkerMessage): Error {
-  if (message.type !== 'failed') return new Error(`Unexpected message from a --procs child: ${message.type}`)
+  if (message.type !== 'failed')
+    return new Error(`Unexpected message from a bench child process: ${message.type}`)
   return message.tooManyConnections
     ? new TooManyConnectionsError(message.message.replace(/^.*\((.*)\)\.$/, '$1'))
     : new Error(message.message)
 }
 
+/** Children started at once, at most: each loads the bench's modules, a second or two of CPU. */
+const STARTING_AT_ONCE = 4
+
 /**
  * Start `count` child processes (`node --import tsx worker.ts`, with `--conditions=@getorcreate/source` when this
- * process runs the sources: see `packages.ts`) and wait until they answer.
+ * process runs the sources: see `packages.ts`), a few at a time, and wait until they answer. When one fails,
+ * those started are killed and the error is thrown.
  */
-export async function processRunner(count: number): Promise<TurnRunner> {
+async function startChildren(count: number): Promise<Child[]> {
   const script = fileURLToPath(new URL('./worker.ts', import.meta.url))
   const children: Child[] = []
-  let turns = 0
-  const kill = () => {
-    for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL')
+  const start = async () => {
+    const child = new Child(
+      fork(script, [], {
+        execArgv: [...childNodeFlags()],
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    )
+    children.push(child)
+    const hello = await child.next()
+    if (hello.type !== 'ready') throw failure(hello)
   }
   try {
-    for (let i = 0; i < count; i++) {
-      const child = new Child(
-        fork(script, [], {
-          execArgv: [...childNodeFlags()],
-          cwd: fileURLToPath(new URL('../..', import.meta.url)),
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        }),
-      )
-      children.push(child)
-      const hello = await child.next()
-      if (hello.type !== 'ready') throw failure(hello)
+    for (let from = 0; from < count; from += STARTING_AT_ONCE) {
+      await Promise.all(Array.from({ length: Math.min(STARTING_AT_ONCE, count - from) }, start))
     }
   } catch (error) {
-    kill()
+    killAll(children)
     throw error
   }
+  return children
+}
+
+/** Kill at once those of `children` still running. */
+function killAll(children: readonly Child[]): void {
+  for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL')
+}
+
+/**
+ * A runner over child processes: a turn of system `id` runs in `childrenOf(id)`, one spec per child. `all` are
+ * every child, to stop.
+ */
+function childRunner(
+  count: number,
+  all: readonly Child[],
+  childrenOf: (systemId: string) => readonly Child[],
+): TurnRunner {
+  let turns = 0
   return {
     processes: count,
     async prepare(specs) {
       const id = ++turns
+      const children = childrenOf(specs[0]!.systemId)
       const prepared = await Promise.all(
         specs.map((spec, i) => children[i]!.request({ type: 'prepare', id, turn: spec })),
       )
@@ -158,14 +182,34 @@ export async function processRunner(count: number): Promise<TurnRunner> {
       }
     },
     async stop() {
-      const exits = children
+      const exits = all
         .filter((child) => child.process.exitCode === null)
         .map((child) => new Promise((resolve) => child.process.once('exit', resolve)))
-      for (const child of children) if (child.process.connected) child.process.send({ type: 'exit' })
-      const timer = setTimeout(kill, 5_000)
+      for (const child of all) if (child.process.connected) child.process.send({ type: 'exit' })
+      const timer = setTimeout(() => killAll(all), 5_000)
       await Promise.all(exits)
       clearTimeout(timer)
     },
-    kill,
+    kill: () => killAll(all),
   }
+}
+
+/** Runs every system's turns in the same `count` child processes (`--shared-process --procs N`). */
+export async function processRunner(count: number): Promise<TurnRunner> {
+  const children = await startChildren(count)
+  return childRunner(count, children, () => children)
+}
+
+/**
+ * Runs each of `systemIds` in `count` child processes of its own, started now and kept for the whole run: a
+ * system's code is optimized for its own calls only, as in an application (see `BenchOptions.isolate`).
+ */
+export async function isolatedRunner(systemIds: readonly string[], count: number): Promise<TurnRunner> {
+  const children = await startChildren(systemIds.length * count)
+  const bySystem = new Map(systemIds.map((id, i) => [id, children.slice(i * count, (i + 1) * count)]))
+  return childRunner(count, children, (systemId) => {
+    const own = bySystem.get(systemId)
+    if (!own) throw new Error(`isolatedRunner: no processes for system ${systemId}.`)
+    return own
+  })
 }

@@ -39,6 +39,8 @@ export interface TurnMeasure extends Correctness {
   readonly p99Ms: number
   /** Client CPU (all processes) per finished call, in microseconds. */
   readonly cpuUsPerCall: number
+  /** The processes that ran its calls (their pids): the system's own with `isolate` (see `BenchOptions`). */
+  readonly pids: number[]
 }
 
 /** One system in one workload, over every round. */
@@ -135,6 +137,7 @@ export function measureTurn(
     p50Ms: quantile(latencies, 0.5) / 1000,
     p99Ms: quantile(latencies, 0.99) / 1000,
     cpuUsPerCall: finished > 0 ? cpuUs / finished : Number.NaN,
+    pids: results.map((result) => result.pid),
     duplicates,
     wrongIds,
     splitKeys: [...told.values()].filter((ids) => ids.size > 1).length,

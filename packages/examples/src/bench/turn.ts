@@ -2,7 +2,7 @@
  * One turn of one system in one process: set up (open the pool), warm up, then, on each signal, run the next
  * slice of the measured calls with a fixed number in flight, and at the end tear down. Between two slices the
  * system sits idle, its connections open, while the other systems of its group run theirs (`rounds.ts`). The
- * same code runs in the bench's own process and in each `--procs` child.
+ * same code runs in the bench's own process and in each child process.
  */
 
 import { runConcurrently } from '@getorcreate/test-support'
@@ -54,6 +54,8 @@ export interface TurnResult {
   readonly windows: [number, number][]
   /** CPU (user + system) this process used during the slices, in microseconds. */
   readonly cpuUs: number
+  /** The process that ran the calls (its pid). */
+  readonly pid: number
 }
 
 /** A turn whose system is set up and warm, waiting for its slices ({@link PreparedTurn.slice}). */
@@ -170,7 +172,16 @@ export async function prepareTurn(spec: TurnSpec): Promise<PreparedTurn> {
     },
     async finish() {
       await close()
-      return { outcomes, latenciesUs, errors, errorSamples: [...samples], tooManyConnections, windows, cpuUs }
+      return {
+        outcomes,
+        latenciesUs,
+        errors,
+        errorSamples: [...samples],
+        tooManyConnections,
+        windows,
+        cpuUs,
+        pid: process.pid,
+      }
     },
   }
 }

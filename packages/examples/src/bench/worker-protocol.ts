@@ -1,5 +1,5 @@
 /**
- * Messages between the bench and its `--procs` children (JSON over the IPC channel). A child holds several
+ * Messages between the bench and its child processes (JSON over the IPC channel). A child holds several
  * prepared turns at once (a group's), each known by the id the parent gave it.
  */
 import type { TurnResult, TurnSpec } from './turn.js'

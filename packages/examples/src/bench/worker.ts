@@ -1,6 +1,7 @@
 /**
- * A `--procs` child: prepares the turns its parent sends (several at once: a group's), runs their slices when
- * told, and reports each answer as JSON over the IPC channel. It exits when the parent says so or goes away.
+ * A bench child process (a system's own, or one all systems share): prepares the turns its parent sends (several
+ * at once: a group's), runs their slices when told, and reports each answer as JSON over the IPC channel. It
+ * exits when the parent says so or goes away.
  */
 import { type PreparedTurn, prepareTurn, TooManyConnectionsError } from './turn.js'
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js'

@@ -16,7 +16,7 @@ export interface BenchOptions {
   readonly pool: number
   /** Calls in flight at once (split over `procs`). */
   readonly concurrency: number
-  /** OS processes the callers are spread over; 1 runs them in one process. */
+  /** OS processes a system's callers are spread over: the system's own, or all systems' (see `isolate`). */
   readonly procs: number
   /**
    * Each system in processes of its own (`procs` of them), started once for the whole run, as an application
@@ -137,10 +137,11 @@ export function totalTurns(
 export function estimateSeconds(options: Omit<BenchOptions, 'onTurn'>): number {
   let seconds = 3 // services
   // Child processes: each system's own (or the shared ones), a few started at once, about 1.5 s each here.
-  const running = new Set(
-    options.workloads.flatMap((id) => systemsFor(options, id).map((system) => system.id)),
-  )
-  const children = options.isolate ? running.size * options.procs : options.procs > 1 ? options.procs : 0
+  const children = options.isolate
+    ? runningSystems(options).length * options.procs
+    : options.procs > 1
+      ? options.procs
+      : 0
   seconds += Math.ceil(children / 4) * 1.5
   for (const workload of options.workloads) {
     for (const id of groupsFor(options, workload).flat()) {

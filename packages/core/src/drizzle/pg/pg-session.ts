@@ -143,11 +143,17 @@ export function directly(prepared: Prepared): Prepared {
   return directPostgresJs(prepared) ?? prepared
 }
 
+/** The drizzle class an object is an instance of (its constructor's `entityKind`), or undefined. */
+function kindOf(value: object): unknown {
+  return (value.constructor as { [entityKind]?: unknown } | undefined)?.[entityKind]
+}
+
 /** {@link directly}'s statement, or undefined where drizzle's own `execute` must run it. */
 function directPostgresJs(prepared: Prepared): Prepared | undefined {
   const query = prepared as unknown as Partial<PostgresJsPrepared>
-  const kind = (prepared.constructor as { [entityKind]?: unknown } | undefined)?.[entityKind]
-  if (kind !== 'PostgresJsPreparedQuery' || typeof query.queryWithCache !== 'function') return undefined
+  if (kindOf(prepared) !== 'PostgresJsPreparedQuery' || typeof query.queryWithCache !== 'function') {
+    return undefined
+  }
   const { client, queryString, params, logger, cache, queryMetadata, fields, customResultMapper } = query
   if (
     typeof client?.unsafe !== 'function' ||
@@ -161,8 +167,7 @@ function directPostgresJs(prepared: Prepared): Prepared | undefined {
     return undefined
   }
   // drizzle's own branch without its cache: no cache, the no-op one, or a statement without metadata (a read).
-  const cacheKind = (cache?.constructor as { [entityKind]?: unknown } | undefined)?.[entityKind]
-  if (cache !== undefined && cacheKind !== 'NoopCache' && queryMetadata !== undefined) return undefined
+  if (cache !== undefined && kindOf(cache) !== 'NoopCache' && queryMetadata !== undefined) return undefined
   const fillers: Filler[] = params.map((param: unknown): Filler => {
     if (is(param, Placeholder)) return { name: param.name, encode: undefined }
     if (is(param, Param) && is(param.value, Placeholder)) {

@@ -261,26 +261,37 @@ export function createConstraintStrategy(
         )
       })
     }
-    const settle = (uniqueness: Known): AtomicInsert<Row, Key, Values> | Promise<never> => {
-      if (uniqueness instanceof MissingIndex) {
-        return uniqueness.fix.then((fix) => {
-          throw missingUniqueConstraint(store, fields, fix)
-        })
-      }
-      if (uniqueness === 'nulls-distinct') {
-        const nulls = fields.filter((field) => record[field] === null)
-        if (nulls.length > 0) {
-          throw new InvalidKeyError(
-            `Key field(s) ${nulls.join(', ')} of ${store.name} are null, but its unique index treats NULLs as distinct: ` +
-              `any number of rows may hold that key, so none can be "the" row. Use a non-null value, or make the ` +
-              `index NULLS NOT DISTINCT (Postgres 15+).`,
-          )
-        }
-      }
-      return insertAtomically
-    }
     const known = uniquenessOf(store, fields)
-    return known instanceof Promise ? known.then(settle) : settle(known)
+    if (known instanceof Promise) {
+      return known.then((uniqueness) => insertFor(store, record, fields, insertAtomically, uniqueness))
+    }
+    return insertFor(store, record, fields, insertAtomically, known)
+  }
+
+  /** {@link checkedInsert}'s answer once the index on `fields` is known (a function, not a closure a call). */
+  function insertFor<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    record: Record<string, unknown>,
+    fields: readonly string[],
+    insertAtomically: AtomicInsert<Row, Key, Values>,
+    uniqueness: Known,
+  ): AtomicInsert<Row, Key, Values> | Promise<never> {
+    if (uniqueness instanceof MissingIndex) {
+      return uniqueness.fix.then((fix) => {
+        throw missingUniqueConstraint(store, fields, fix)
+      })
+    }
+    if (uniqueness === 'nulls-distinct') {
+      const nulls = fields.filter((field) => record[field] === null)
+      if (nulls.length > 0) {
+        throw new InvalidKeyError(
+          `Key field(s) ${nulls.join(', ')} of ${store.name} are null, but its unique index treats NULLs as distinct: ` +
+            `any number of rows may hold that key, so none can be "the" row. Use a non-null value, or make the ` +
+            `index NULLS NOT DISTINCT (Postgres 15+).`,
+        )
+      }
+    }
+    return insertAtomically
   }
 
   /**
@@ -328,25 +339,48 @@ export function createConstraintStrategy(
   /** Per store object: what its calls met lately ({@link FreshKeyGuess}). */
   const guesses = new WeakMap<object, FreshKeyGuess>()
 
-  /** The read-first way: the checks, a read, and on a miss {@link createAfterMiss}. */
-  async function readFirst<Row, Key, Values>(
+  /**
+   * The read-first way: the checks, a read, and on a miss {@link createAfterMiss}. Not `async`: a hit is the
+   * read's promise and one `then` (an `async` function made one more promise, and resumed, a call).
+   */
+  function readFirst<Row, Key, Values>(
     store: Store<Row, Key, Values>,
     key: Key,
     newRow: NewRowValues<Values>,
     trace: CallTrace | undefined,
     count?: (missed: boolean) => void,
   ): Promise<GetOrCreateResult<Row>> {
-    const checked = checkedInsert(store, key)
-    const insertAtomically = typeof checked === 'function' ? checked : await checked
-    if (trace) trace.storeCalls++
-    const found = await store.find(key)
-    if (found !== undefined) {
-      count?.(false)
-      return { row: found, created: false }
+    try {
+      const checked = checkedInsert(store, key)
+      if (typeof checked === 'function') return readThenCreate(store, key, newRow, checked, trace, count)
+      return checked.then((insertAtomically) =>
+        readThenCreate(store, key, newRow, insertAtomically, trace, count),
+      )
+    } catch (error) {
+      return Promise.reject(error)
     }
-    count?.(true)
-    if (trace) trace.missed = true
-    return createAfterMiss(store, key, newRow, insertAtomically, trace)
+  }
+
+  /** {@link readFirst} once the store's insert is known to be atomic on the key. */
+  function readThenCreate<Row, Key, Values>(
+    store: Store<Row, Key, Values>,
+    key: Key,
+    newRow: NewRowValues<Values>,
+    insertAtomically: AtomicInsert<Row, Key, Values>,
+    trace: CallTrace | undefined,
+    count: ((missed: boolean) => void) | undefined,
+  ): Promise<GetOrCreateResult<Row>> {
+    if (trace) trace.storeCalls++
+    // A custom store may answer with another thenable, or throw: Promise.resolve and the caller's `try` see to it.
+    return Promise.resolve(store.find(key)).then((found) => {
+      if (found !== undefined) {
+        count?.(false)
+        return { row: found, created: false }
+      }
+      count?.(true)
+      if (trace) trace.missed = true
+      return createAfterMiss(store, key, newRow, insertAtomically, trace)
+    })
   }
 
   /**

@@ -146,6 +146,9 @@ function follow<Row>(
   })
 }
 
+/** Settled: each operation begins in a `then` of it (`queueMicrotask` makes an async resource a call). */
+const SETTLED = Promise.resolve()
+
 /**
  * Open the operation for `id`, led by this call, and begin it in a microtask: every call made before that
  * (synchronously after this one, or from a microtask queued before it) joins it, and it reads nothing before
@@ -162,68 +165,73 @@ function lead<Row, Key, Values>(
 ): Promise<GetOrCreateResult<Row>> {
   const flight = new Flight()
   flight.trace = trace
-  const result = new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
-    queueMicrotask(() => {
-      if (byKey.get(id) === flight) byKey.delete(id)
-      // Alone (none can join from now on), as most calls are: the operation as it is, nothing to watch or
-      // share, and its end settles the leader's promise.
-      const alone = flight.followers.length === 0
-      let operation: Promise<GetOrCreateResult<Row>>
-      try {
-        const given = alone ? values : watchedValues(values, flight)
-        // Joined by other calls: the strategy's way for a shared operation, if any.
-        const shared = alone ? undefined : (strategy as SharingStrategy)[SHARED_OPERATION]
-        const runner: Pick<Strategy, 'getOrCreate'> = shared ? { getOrCreate: shared } : strategy
-        operation = Promise.resolve(
-          trace
-            ? runner.getOrCreate(store, key as Key, given, trace)
-            : runner.getOrCreate(store, key as Key, given),
-        )
-      } catch (error) {
-        operation = Promise.reject(error)
-      }
-      if (alone) {
-        operation.then(resolve, reject)
-        return
-      }
-      operation.then(
-        (settled) => {
-          resolve(settled)
-          for (const follower of flight.followers) {
-            try {
-              if (follower.trace) {
-                // Its own store calls: none. Whether the row was there at first: the leader's first read says.
-                follower.trace.joined = true
-                follower.trace.missed = flight.trace?.missed ?? flight.valuesAsked
-              }
-              follower.resolve({ row: rowForFollower(settled.row), created: false })
-            } catch (error) {
-              // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
-              follower.reject(error)
-            }
-          }
-        },
-        (error: unknown) => {
-          reject(error)
-          for (const follower of flight.followers) {
-            // A failure that may be the leader's values': the followers try again with their own (the first
-            // of them leads a new operation, which the rest join).
-            if (flight.valuesAsked) {
-              follower.resolve(
-                sharedGetOrCreate(
-                  strategy,
-                  store,
-                  follower.key,
-                  follower.values as NewRowValues<Values>,
-                  follower.trace,
-                ),
-              )
-            } else follower.reject(error)
-          }
-        },
-      )
-    })
+  let resolve!: (result: GetOrCreateResult<Row>) => void
+  let reject!: (error: unknown) => void
+  const result = new Promise<GetOrCreateResult<Row>>((settle, fail) => {
+    resolve = settle
+    reject = fail
   })
   byKey.set(id, flight)
+  // Nothing in it throws (the operation's own throw is caught below): the `then`'s promise is never rejected.
+  void SETTLED.then(() => {
+    if (byKey.get(id) === flight) byKey.delete(id)
+    // Alone (none can join from now on), as most calls are: the operation as it is, nothing to watch or
+    // share, and its end settles the leader's promise.
+    const alone = flight.followers.length === 0
+    let operation: Promise<GetOrCreateResult<Row>>
+    try {
+      const given = alone ? values : watchedValues(values, flight)
+      // Joined by other calls: the strategy's way for a shared operation, if any.
+      const shared = alone ? undefined : (strategy as SharingStrategy)[SHARED_OPERATION]
+      const runner: Pick<Strategy, 'getOrCreate'> = shared ? { getOrCreate: shared } : strategy
+      operation = Promise.resolve(
+        trace
+          ? runner.getOrCreate(store, key as Key, given, trace)
+          : runner.getOrCreate(store, key as Key, given),
+      )
+    } catch (error) {
+      operation = Promise.reject(error)
+    }
+    if (alone) {
+      operation.then(resolve, reject)
+      return
+    }
+    operation.then(
+      (settled) => {
+        resolve(settled)
+        for (const follower of flight.followers) {
+          try {
+            if (follower.trace) {
+              // Its own store calls: none. Whether the row was there at first: the leader's first read says.
+              follower.trace.joined = true
+              follower.trace.missed = flight.trace?.missed ?? flight.valuesAsked
+            }
+            follower.resolve({ row: rowForFollower(settled.row), created: false })
+          } catch (error) {
+            // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
+            follower.reject(error)
+          }
+        }
+      },
+      (error: unknown) => {
+        reject(error)
+        for (const follower of flight.followers) {
+          // A failure that may be the leader's values': the followers try again with their own (the first
+          // of them leads a new operation, which the rest join).
+          if (flight.valuesAsked) {
+            follower.resolve(
+              sharedGetOrCreate(
+                strategy,
+                store,
+                follower.key,
+                follower.values as NewRowValues<Values>,
+                follower.trace,
+              ),
+            )
+          } else follower.reject(error)
+        }
+      },
+    )
+  })
   return result
 }

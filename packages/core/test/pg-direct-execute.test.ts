@@ -90,6 +90,37 @@ describe('postgres.js: statements straight on the driver', () => {
     expect(rows?.n).toBe(3)
   })
 
+  test("a database that does not show drizzle's session: a find runs the builder's own prepared statement", async () => {
+    const { name, table } = await newTable()
+    const db = drizzle(client, { logger })
+    // A wrapper (as a proxy or an instrumented database may be) whose `_` has no session: the store prepares
+    // its reads through the query builder instead, whose statement answers rows (the find answers one).
+    const wrapped = Object.create(db, { _: { value: { ...db._, session: undefined } } }) as typeof db
+    const store = drizzleStore(wrapped, table)
+    const execute = vi.spyOn(PostgresJsPreparedQuery.prototype, 'execute')
+    expect(await store.find({ slug: 'none' })).toBeUndefined()
+    const created = await getOrCreate(store, { slug: 'w' }, { title: 'W' })
+    expect(created).toMatchObject({ created: true, row: { slug: 'w', title: 'W' } })
+    expect(await store.find({ slug: 'w' })).toEqual(created.row)
+    expect(await getOrCreate(store, { slug: 'w' }, { title: 'other' })).toEqual({
+      created: false,
+      row: created.row,
+    })
+    // Those reads were the builder's statement, run straight on the driver too (the catalog's reads, which
+    // name the table as a parameter, are drizzle's own).
+    const onTable = execute.mock.contexts.filter((query) =>
+      (query as { queryString: string }).queryString.includes(`"${name}"`),
+    )
+    expect(onTable).toEqual([])
+    const reads = logged.filter(({ query }) => query.startsWith('select') && query.includes(`"${name}"`))
+    expect(reads.map(({ params }) => params)).toEqual([
+      ['none', 1],
+      ['w', 1],
+      ['w', 1],
+      ['w', 1],
+    ])
+  })
+
   test("a failing statement is drizzle's DrizzleQueryError: the statement, its parameters, the driver's error", async () => {
     const { table } = await newTable()
     const store = drizzleStore(drizzle(client, { logger }), table)

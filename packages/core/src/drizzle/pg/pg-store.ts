@@ -28,6 +28,11 @@ import {
 } from './pg-session.js'
 import { pgCollationMismatchFix, pgUniqueIndexFix, quoteIdent } from './pg-unique-index-fix.js'
 
+/** A read's row: the first of the rows its statement returned, or undefined. */
+function firstRow(rows: unknown): unknown {
+  return (rows as unknown[])[0]
+}
+
 /** `drizzleStore` for `pg-core` tables; with `fences`, it checks fencing tokens (see pgFencing). */
 export function pgStore<T extends PgTable>(
   db: AnyPgDatabase,
@@ -79,7 +84,14 @@ export function pgStore<T extends PgTable>(
   }
   const casts = (field: string) => castFor(relationFacts?.columns.get(databaseColumnName(db, column(field))))
 
-  /** SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL). */
+  /** A read's row from its statement's rows as the driver gives them: the first, mapped, or undefined. */
+  const firstMapped = (rows: unknown[][]): Row | undefined =>
+    rows.length === 0 ? undefined : mapRows(rows)[0]
+
+  /**
+   * SELECT … WHERE key LIMIT 1, prepared once per key shape (its fields, and which of them are NULL); its
+   * `execute` resolves to the row, or undefined.
+   */
   function findStatement(key: Record<string, unknown>): Prepared {
     const id = `find:${keyShape(key).shape}`
     let statement = statements.get(id)
@@ -90,23 +102,33 @@ export function pgStore<T extends PgTable>(
         .from(table as PgTable)
         .where(keyWhere(column, key, { cast: casts }))
         .limit(1)
-      statement = preparer
-        ? prepareMapped(preparer, query.getSQL(), mapRows)
-        : directly(query.prepare(statementName(query.toSQL().sql)) as Prepared)
+      if (preparer) statement = prepareMapped(preparer, query.getSQL(), firstMapped)
+      else {
+        const prepared = directly(query.prepare(statementName(query.toSQL().sql)) as Prepared)
+        statement = { execute: (params) => prepared.execute(params).then(firstRow) }
+      }
       statements.set(id, statement)
     }
     return statement
   }
 
-  async function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
+  function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
     // Under READ COMMITTED every statement takes a new snapshot, so a plain read is already `fresh`. Under
     // REPEATABLE READ no read can see a row committed after the snapshot; the insert reports that case (40001).
-    const record = key as Record<string, unknown>
-    checkKeyTypes(label, columns, record)
-    const reading = factsFor(record)
-    if (reading) await reading
-    const rows = (await findStatement(record).execute(keyParams(column, record))) as Row[]
-    return rows[0]
+    // Not `async`: a hit is the statement's own promise and one `then`, not one more promise that awaits it.
+    try {
+      const record = key as Record<string, unknown>
+      checkKeyTypes(label, columns, record)
+      const reading = factsFor(record)
+      if (reading) return reading.then(() => findNow(record))
+      return findNow(record)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  /** {@link find}'s statement, once the key can be compared as its columns store. */
+  function findNow(record: Record<string, unknown>): Promise<Row | undefined> {
+    return findStatement(record).execute(keyParams(column, record)) as Promise<Row | undefined>
   }
 
   const insertContext = {

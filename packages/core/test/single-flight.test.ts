@@ -7,6 +7,7 @@ import { constraintStrategy, getOrCreate, type Store, type Strategy } from '@get
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { runConcurrently } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { OpenFlights } from '../src/single-flight.js'
 import { openPg, PG_DRIVERS, type PgHarness, statementsOn, uniqueItems } from './support/pg.js'
 import { CASE_INSENSITIVE_COLLATION, PG_KEY_COLUMNS } from './support/pg-equal-keys.js'
 import type { itemsTable } from './support/tables.js'
@@ -393,4 +394,57 @@ test('a burst that keeps coming: callers that resume together and call again at 
   // Each key's first call led (created) and the next three got its row.
   expect(results.map((r) => r?.created)).toEqual(calls.map((_, i) => i % 4 === 0))
   expect(results.map((r) => r?.row.n)).toEqual(calls.map((_, i) => i - (i % 4)))
+})
+
+describe('open operations, per store (OpenFlights)', () => {
+  type Flight = Parameters<OpenFlights['open']>[1]
+  const flight = () => ({}) as Flight
+
+  test('an operation leaves when it begins; a later one for the key opens again', () => {
+    const open = new OpenFlights()
+    const first = flight()
+    open.open('a', first)
+    expect(open.get('a')).toBe(first)
+    open.begin('a', first)
+    expect(open.get('a')).toBeUndefined()
+    const second = flight()
+    open.open('a', second)
+    expect(open.get('a')).toBe(second)
+    // The first beginning again (it cannot, but a stale entry must not be taken for it) leaves the second open.
+    open.begin('a', first)
+    expect(open.get('a')).toBe(second)
+  })
+
+  test('the entries of begun operations are dropped once none is open and they are more than KEPT', () => {
+    const open = new OpenFlights()
+    let largest = 0
+    let cleared = 0
+    // Ticks of 32 calls of new keys: all open, then all begin (as their microtasks run).
+    for (let tick = 0; tick < 200; tick++) {
+      const opened = Array.from({ length: 32 }, (_, i) => [`key-${tick}-${i}`, flight()] as const)
+      for (const [id, f] of opened) open.open(id, f)
+      largest = Math.max(largest, open.size)
+      const before = open.size
+      for (const [id, f] of opened) open.begin(id, f)
+      if (open.size === 0 && before > 0) cleared++
+      for (const [id] of opened) expect(open.get(id)).toBeUndefined()
+    }
+    expect(largest).toBeLessThanOrEqual(OpenFlights.KEPT + 32)
+    expect(cleared).toBeGreaterThanOrEqual(5)
+  })
+
+  test('never dropped while an operation is open: it stays joinable', () => {
+    const open = new OpenFlights()
+    const kept = flight()
+    open.open('kept', kept)
+    for (let i = 0; i < OpenFlights.KEPT * 2; i++) {
+      const f = flight()
+      open.open(`other-${i}`, f)
+      open.begin(`other-${i}`, f)
+    }
+    expect(open.get('kept')).toBe(kept)
+    expect(open.size).toBeGreaterThan(OpenFlights.KEPT)
+    open.begin('kept', kept)
+    expect(open.size).toBe(0)
+  })
 })

@@ -1,4 +1,4 @@
-import { keyId } from './key.js'
+import { keyId, onlyField } from './key.js'
 
 /**
  * What {@link FreshKeyGuess.meet} tells of a key: `'met'`, among the keys met lately (most likely it has its
@@ -46,7 +46,7 @@ export class FreshKeyGuess {
    * time lately had no row, `'new'` otherwise. Tell {@link count} what a `'fresh'` or `'new'` key turned out to be.
    */
   meet(key: Record<string, unknown>): KeyMeeting {
-    const id = fingerprint(keyId(key))
+    const id = keyFingerprint(key)
     if (this.#met.has(id)) return 'met'
     this.#met.add(id)
     if (this.#met.size > FreshKeyGuess.REMEMBERED) {
@@ -64,12 +64,39 @@ export class FreshKeyGuess {
   }
 }
 
+/** FNV-1a's offset basis: the hash of no text. */
+const FNV_BASIS = 0x811c9dc5
+
 /** A 32-bit hash of `text` (FNV-1a over its UTF-16 code units), as a signed integer (a small integer to V8). */
 function fingerprint(text: string): number {
-  let hash = 0x811c9dc5
+  return fnvFrom(FNV_BASIS, text)
+}
+
+/** FNV-1a of `text` continued from `hash` (the hash of what came before it), as a signed integer. */
+function fnvFrom(hash: number, text: string): number {
+  let next = hash
   for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193)
+    next ^= text.charCodeAt(i)
+    next = Math.imul(next, 0x01000193)
   }
-  return hash | 0
+  return next | 0
+}
+
+/** Per field name: the hash of what `keyId` puts before a string value of that one field (up to 1,000 names). */
+const stringPrefixes = new Map<string, number>()
+
+/**
+ * `fingerprint(keyId(key))`, without building keyId's string for the common key, one field holding a string:
+ * the hash of its prefix (the quoted name and the tag), remembered per name, continued over the value.
+ */
+function keyFingerprint(key: Record<string, unknown>): number {
+  const name = onlyField(key)
+  const value = name === undefined ? undefined : key[name]
+  if (name === undefined || typeof value !== 'string') return fingerprint(keyId(key))
+  let prefix = stringPrefixes.get(name)
+  if (prefix === undefined) {
+    prefix = fingerprint(`${JSON.stringify(name)}s`)
+    if (stringPrefixes.size < 1000) stringPrefixes.set(name, prefix)
+  }
+  return fnvFrom(prefix, value)
 }

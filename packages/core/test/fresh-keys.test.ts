@@ -176,4 +176,12 @@ test('FreshKeyGuess: new keys until half of the first-met ones missed, then fres
   expect(guess.meet({ tenant: 1, slug: 'old2' })).toBe('new')
   // Keys the database may equate but encode apart are apart here too ('1' and 1): a guess, never an answer.
   expect(guess.meet({ slug: 1 })).toBe('new')
+  // A one-field string key is hashed from its field's remembered prefix on: the same value under another field
+  // name, the same text as another type, and the text that ends another key's name are other keys.
+  expect(guess.meet({ title: 'a' })).toBe('new')
+  expect(guess.meet({ title: 'a' })).toBe('met')
+  expect(guess.meet({ slug: '1' })).toBe('new')
+  expect(guess.meet({ slu: 'gsa' })).toBe('new')
+  expect(guess.meet({ slug: 'a', tenant: 1 })).toBe('new')
+  expect(guess.meet({ tenant: 1, slug: 'a' })).toBe('met')
 })

@@ -1,5 +1,6 @@
 import { type Column, is } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable, PgTransaction } from 'drizzle-orm/pg-core'
+import { onlyField } from '../../key.js'
 import type { Fence, FindOptions, InsertOptions, UniqueIndexFix, Uniqueness } from '../../types.js'
 import { batchMembers } from '../common/batch-claims.js'
 import { checkKeyTypes, columnsOf, databaseColumnName } from '../common/columns.js'
@@ -84,6 +85,9 @@ export function pgStore<T extends PgTable>(
   }
   const casts = (field: string) => castFor(relationFacts?.columns.get(databaseColumnName(db, column(field))))
 
+  /** {@link findStatement}'s statements for keys of one field, not NULL, by the field's name. */
+  const findByField = new Map<string, Prepared>()
+
   /** A read's row from its statement's rows as the driver gives them: the first, mapped, or undefined. */
   const firstMapped = (rows: unknown[][]): Row | undefined =>
     rows.length === 0 ? undefined : mapRows(rows)[0]
@@ -93,6 +97,13 @@ export function pgStore<T extends PgTable>(
    * `execute` resolves to the row, or undefined.
    */
   function findStatement(key: Record<string, unknown>): Prepared {
+    // The common key, one field and not NULL: its statement by the field's name, without a shape string a call.
+    const only = onlyField(key)
+    const single = only !== undefined && key[only] !== null ? only : undefined
+    if (single !== undefined) {
+      const known = findByField.get(single)
+      if (known) return known
+    }
     const id = `find:${keyShape(key).shape}`
     let statement = statements.get(id)
     if (!statement) {
@@ -109,6 +120,7 @@ export function pgStore<T extends PgTable>(
       }
       statements.set(id, statement)
     }
+    if (single !== undefined) findByField.set(single, statement)
     return statement
   }
 

@@ -4,7 +4,9 @@
  * as a GC pause or a stopped VM does), leave postgres.js with queries that never settle and connections that
  * never reconnect (each reconnect times out, CONNECT_TIMEOUT, again and again). `pnpm stress` injects both
  * faults; this is the driver's part of it, on its own. And the pool's queue of idle connections, which a busy
- * pool never empties, grew by a slot a query and was searched whole on every query.
+ * pool never empties, grew by a slot a query and was searched whole on every query. And a query's classes
+ * (`Query`, `Result`) declared `Symbol.species` with a static getter, which makes V8 (Node 20) give up
+ * optimizing their constructors, on every query.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -136,3 +138,77 @@ test("postgres.js's queue of idle connections, never empty in a busy pool, stays
     expect([order.shift(), order.shift(), order.shift(), order.length]).toEqual([1, 3, undefined, 0])
   }
 })
+
+/** postgres.js's `Query` and `Result` classes, from its ESM build and its CommonJS one. */
+async function queryClasses(): Promise<[string, { Query: PromiseConstructor; Result: ArrayConstructor }][]> {
+  const require = createRequire(import.meta.url)
+  const root = dirname(dirname(dirname(require.resolve('postgres'))))
+  const load = async (build: string) => ({
+    Query: (await import(pathToFileURL(join(root, build, 'query.js')).href)).Query,
+    Result: (await import(pathToFileURL(join(root, build, 'result.js')).href)).default,
+  })
+  return [
+    ['src', await load('src')],
+    [
+      'cjs',
+      {
+        Query: require(join(root, 'cjs', 'src', 'query.js')).Query,
+        Result: require(join(root, 'cjs', 'src', 'result.js')),
+      },
+    ],
+  ]
+}
+
+/** How many times V8 gave up optimizing a function named `name` while `script` ran (`--trace-opt`). */
+async function abortedOptimizations(script: string, name: string): Promise<number> {
+  const child = spawn(process.execPath, ['--trace-opt', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let aborted = 0
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.includes('aborted optimizing') && line.includes(`<JSFunction ${name} `)) aborted++
+  })
+  const [code] = await once(child, 'exit')
+  expect(code).toBe(0)
+  return aborted
+}
+
+test("postgres.js's Query and Result: Symbol.species a data property, so that V8 optimizes their constructors", async () => {
+  const require = createRequire(import.meta.url)
+  const root = dirname(dirname(dirname(require.resolve('postgres'))))
+  for (const [build, { Query, Result }] of await queryClasses()) {
+    // What `.then()` of a query and `.map()` of its rows make: a plain Promise, a plain Array, as before.
+    expect(Query[Symbol.species], build).toBe(Promise)
+    expect(Result[Symbol.species], build).toBe(Array)
+    // A data property: with a static getter, V8 (Node 20) gives up optimizing the constructor every time it tries.
+    expect(Object.getOwnPropertyDescriptor(Query, Symbol.species), build).toMatchObject({ value: Promise })
+    expect(Object.getOwnPropertyDescriptor(Result, Symbol.species), build).toMatchObject({ value: Array })
+  }
+  const construct = (load: string) => `${load}
+    const handler = () => {}
+    let kept = []
+    for (let round = 0; round < 400; round++) {
+      for (let i = 0; i < 500; i++) kept.push(new Query(['select 1'], [i], handler, null, {}), new Result())
+      kept = []
+    }`
+  const source = pathToFileURL(join(root, 'src')).href
+  const patched = construct(
+    `import { Query } from '${source}/query.js'; import Result from '${source}/result.js'`,
+  )
+  // The same classes as postgres.js 3.4.9 declares them, a static getter for Symbol.species: the control.
+  const unpatched = construct(`
+    class Query extends Promise {
+      constructor(strings, args, handler, canceller, options = {}) {
+        super(() => {}); this.strings = strings; this.args = args; this.handler = handler; this.options = options
+      }
+      static get [Symbol.species]() { return Promise }
+    }
+    class Result extends Array {
+      constructor() { super(); this.count = null; this.command = null }
+      static get [Symbol.species]() { return Array }
+    }`)
+  expect(await abortedOptimizations(unpatched, 'Query')).toBeGreaterThan(20)
+  expect(await abortedOptimizations(unpatched, 'Result')).toBeGreaterThan(20)
+  expect(await abortedOptimizations(patched, 'Query')).toBeLessThanOrEqual(2)
+  expect(await abortedOptimizations(patched, 'Result')).toBeLessThanOrEqual(2)
+}, 60_000)

@@ -7,6 +7,7 @@ import {
   RowVanishedError,
 } from './errors.js'
 import { FreshKeyGuess } from './fresh-keys.js'
+import { onlyField } from './key.js'
 import { entryValuesAtHand } from './new-row-values.js'
 import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
 import type {
@@ -243,10 +244,16 @@ export function createConstraintStrategy(
     key: Key,
   ): AtomicInsert<Row, Key, Values> | Promise<AtomicInsert<Row, Key, Values>> {
     const record = key as Record<string, unknown>
-    const fields = Object.keys(record)
-    if (fields.length > 1) fields.sort()
     // `insertIfAbsent`: the name before 0.3, honoured until 0.4.
     const insertAtomically = store.insertIfAbsentAtomically ?? store.insertIfAbsent
+    // The common case at once: a key of one field whose index is known to be enforced (no array of its
+    // fields, no closure); NULLs matter only to an index that treats them as distinct.
+    if (typeof insertAtomically === 'function') {
+      const only = onlyField(record)
+      if (only !== undefined && checked.get(store)?.get(only) === 'enforced') return insertAtomically
+    }
+    const fields = Object.keys(record)
+    if (fields.length > 1) fields.sort()
     if (typeof insertAtomically !== 'function') {
       return fixOfStoreWithoutInsert(store as Store<unknown, unknown, unknown>, fields).then((fix) => {
         throw missingUniqueConstraint(

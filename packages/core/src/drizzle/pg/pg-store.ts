@@ -127,7 +127,7 @@ export function pgStore<T extends PgTable>(
   function find(key: Partial<Row>, _opts?: FindOptions): Promise<Row | undefined> {
     // Under READ COMMITTED every statement takes a new snapshot, so a plain read is already `fresh`. Under
     // REPEATABLE READ no read can see a row committed after the snapshot; the insert reports that case (40001).
-    // Not `async`: a hit is the statement's own promise and one `then`, not one more promise that awaits it.
+    // Not `async`: a read is the statement's own promise (its mapper answers the row), not one that awaits it.
     try {
       const record = key as Record<string, unknown>
       checkKeyTypes(label, columns, record)

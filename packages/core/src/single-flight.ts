@@ -49,8 +49,8 @@ class Flight {
  * tick join. An operation leaves it when it begins, the microtasks of the tick it was opened in having run:
  * its key's entry is set to `undefined`, not deleted. A `Map` shrinks its table as entries are deleted and
  * grows it again as they are added, and a store's open operations go from none to a tick's calls and back
- * every tick: deleted, that cost 0.2-0.3 µs a call. The entries are dropped all at once ({@link clear}) when
- * no operation is open and they are many.
+ * every tick: deleted, that cost 0.2-0.3 µs a call. The entries are dropped all at once (the map cleared, in
+ * {@link OpenFlights.begin}) when no operation is open and they are more than {@link OpenFlights.KEPT}.
  */
 export class OpenFlights {
   /** Past this many entries, the map is cleared once no operation is open. */

@@ -22,6 +22,9 @@ import { afterAll, expect, test } from 'vitest'
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test'
 const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} })
 const workers: ChildProcess[] = []
+const require = createRequire(import.meta.url)
+/** Where the installed postgres.js lives (its `src`, `cjs` and `cf` builds beside each other). */
+const root = dirname(dirname(dirname(require.resolve('postgres'))))
 
 afterAll(async () => {
   for (const worker of workers) worker.kill('SIGKILL')
@@ -81,8 +84,6 @@ test('postgres.js, backends terminated under load while the process is paused: e
 
 /** postgres.js's `Queue` (its pool's queues of connections and queries): the ESM build and the CommonJS one. */
 async function queues(): Promise<[string, (initial?: unknown[]) => PostgresQueue][]> {
-  const require = createRequire(import.meta.url)
-  const root = dirname(dirname(dirname(require.resolve('postgres'))))
   const esm = await import(pathToFileURL(join(root, 'src', 'queue.js')).href)
   return [
     ['src', esm.default],
@@ -141,8 +142,6 @@ test("postgres.js's queue of idle connections, never empty in a busy pool, stays
 
 /** postgres.js's `Query` and `Result` classes, from its ESM build and its CommonJS one. */
 async function queryClasses(): Promise<[string, { Query: PromiseConstructor; Result: ArrayConstructor }][]> {
-  const require = createRequire(import.meta.url)
-  const root = dirname(dirname(dirname(require.resolve('postgres'))))
   const load = async (build: string) => ({
     Query: (await import(pathToFileURL(join(root, build, 'query.js')).href)).Query,
     Result: (await import(pathToFileURL(join(root, build, 'result.js')).href)).default,
@@ -174,8 +173,6 @@ async function abortedOptimizations(script: string, name: string): Promise<numbe
 }
 
 test("postgres.js's Query and Result: Symbol.species a data property, so that V8 optimizes their constructors", async () => {
-  const require = createRequire(import.meta.url)
-  const root = dirname(dirname(dirname(require.resolve('postgres'))))
   for (const [build, { Query, Result }] of await queryClasses()) {
     // What `.then()` of a query and `.map()` of its rows make: a plain Promise, a plain Array, as before.
     expect(Query[Symbol.species], build).toBe(Promise)

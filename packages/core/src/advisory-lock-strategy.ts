@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { CallTrace } from './diagnostics.js'
 import { LockMisconfiguredError } from './errors.js'
 import { encodeKey } from './key.js'
+import { batchedFind } from './read-batch.js'
 import { MAX_LOCK_TIMEOUT_MS } from './store-types.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
@@ -20,6 +21,12 @@ export interface AdvisoryLockStrategyOptions {
    * race).
    */
   readonly singleFlight?: boolean
+  /**
+   * Send the lock-free reads of step 1 that one store object is asked for in the same turn of the event loop
+   * together, as one `store.findMany` (see `batchedFind`), outside a transaction. Default is `true`; `false`
+   * sends one `find` per call.
+   */
+  readonly batchReads?: boolean
 }
 
 /** The strategy {@link advisoryLockStrategy} returns. */
@@ -37,7 +44,8 @@ export interface AdvisoryLockStrategy extends Strategy {
  * exactly one of them inserts. Postgres and PGlite stores only (`drizzleStore` over a `pg-core` table); any
  * other store is refused with `LockMisconfiguredError` before any I/O.
  *
- * 1. `store.find(key)` without a lock: a hit takes no lock and opens no transaction.
+ * 1. `store.find(key)` without a lock: a hit takes no lock and opens no transaction. The reads of one store
+ *    object made in the same turn of the event loop go as one `findMany` (`batchReads`; see `batchedFind`).
  * 2. The lock's id: the first 64 bits of SHA-256 over the table and the key as the database compares them
  *    (`store.lockIdentity(key)`, the same canonical key the Redis lock uses; see {@link advisoryLockIdFor}), so
  *    every spelling of one key takes one lock. Two keys whose ids collide (one chance in 2^64 per pair) only
@@ -57,7 +65,8 @@ export interface AdvisoryLockStrategy extends Strategy {
  * could hide the other creator's row), before the lock is taken. Only transaction-scoped locks are used, so it
  * works through a transaction-mode pooler (PgBouncer) as well as directly.
  *
- * @throws TypeError for options that are not an object or a `singleFlight` that is not a boolean; RangeError
+ * @throws TypeError for options that are not an object or a `singleFlight` or `batchReads` that is not a
+ *   boolean; RangeError
  *   for a `lockTimeoutMs` that is not a whole number of milliseconds in range.
  *
  * @example
@@ -83,6 +92,12 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
       `advisoryLockStrategy: singleFlight must be a boolean; got ${String(options.singleFlight)}.`,
     )
   }
+  const batchReads = options.batchReads === undefined ? true : options.batchReads
+  if (typeof batchReads !== 'boolean') {
+    throw new TypeError(
+      `advisoryLockStrategy: batchReads must be a boolean; got ${String(options.batchReads)}.`,
+    )
+  }
   return {
     name: 'advisory-lock',
     lockTimeoutMs,
@@ -103,7 +118,7 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
         )
       }
       if (trace) trace.storeCalls++
-      const found = await store.find(key)
+      const found = await (batchReads ? batchedFind(store, key) : store.find(key))
       if (found !== undefined) return { row: found, created: false }
       const identity = await store.lockIdentity(key)
       const id = advisoryLockIdFor(identity.table, identity.key as Record<string, unknown>)

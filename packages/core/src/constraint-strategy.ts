@@ -9,6 +9,7 @@ import {
 import { FreshKeyGuess } from './fresh-keys.js'
 import { onlyField } from './key.js'
 import { entryValuesAtHand } from './new-row-values.js'
+import { batchedFind } from './read-batch.js'
 import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
 import type {
   BatchAnswer,
@@ -51,6 +52,12 @@ export interface ConstraintStrategyOptions {
    * call's own statements (as race tests do, to make the database settle every race).
    */
   readonly singleFlight?: boolean
+  /**
+   * Send the plain reads (read first) of one store object asked for in the same turn of the event loop
+   * together, as one {@link Store.findMany} where the store has it and is not bound to a transaction: one
+   * statement for the hits of many callers. Default is `true`; `false` sends one `find` per call.
+   */
+  readonly batchReads?: boolean
 }
 
 /**
@@ -234,6 +241,10 @@ export function createConstraintStrategy(
   if (typeof singleFlight !== 'boolean') {
     throw new TypeError(`constraintStrategy: singleFlight must be a boolean, got ${typeof singleFlight}.`)
   }
+  const batchReads = options.batchReads === undefined ? true : options.batchReads
+  if (typeof batchReads !== 'boolean') {
+    throw new TypeError(`constraintStrategy: batchReads must be a boolean, got ${typeof batchReads}.`)
+  }
   /**
    * What must hold before a key of `store` is read: an atomic insert, a unique index on exactly the key's
    * fields (asked once per store and fields), and no NULL where that index treats NULLs as distinct. Returns
@@ -379,7 +390,8 @@ export function createConstraintStrategy(
   ): Promise<GetOrCreateResult<Row>> {
     if (trace) trace.storeCalls++
     // A custom store may answer with another thenable, or throw: Promise.resolve and the caller's `try` see to it.
-    return Promise.resolve(store.find(key)).then((found) => {
+    const read = batchReads ? batchedFind(store, key) : store.find(key)
+    return Promise.resolve(read).then((found) => {
       if (found !== undefined) {
         count?.(false)
         return { row: found, created: false }

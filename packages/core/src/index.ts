@@ -72,6 +72,7 @@ export type {
 export { encodeKey, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
 export { resolveValues } from './new-row-values.js'
+export { batchedFind } from './read-batch.js'
 export type {
   AdvisoryLock,
   BatchAnswer,

@@ -113,7 +113,9 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * {@link Store.insertManyIfAbsentAtomically}, the constraint strategy settles a batch in three statements
    * (where the store has {@link Store.findOrInsertManyAtomically} too: in one where the `defaults` are objects
    * and the store is not bound to a transaction, else in this read and that statement for the keys that
-   * missed); without, one key at a time.
+   * missed); without, one key at a time. The constraint strategy also sends the plain reads of `getOrCreate`
+   * calls made in one turn of the event loop through it (`batchReads`, outside a transaction), so a key must
+   * find here exactly the row `find` finds for it, and each entry should be a row object of its own.
    */
   findMany?(keys: readonly Key[]): Promise<(Row | undefined)[]>
   /**

@@ -443,6 +443,12 @@ const NO_DATABASE: Case[] = [
     run: () => constraintStrategy({ singleFlight: 'yes' as never }),
   },
   {
+    site: 'constraintStrategy: batchReads (constraint-strategy.ts)',
+    is: TypeError,
+    message: /constraintStrategy: batchReads must be a boolean/,
+    run: () => constraintStrategy({ batchReads: 'yes' as never }),
+  },
+  {
     site: 'advisoryLockStrategy: options (advisory-lock-strategy.ts)',
     is: TypeError,
     message: /advisoryLockStrategy: options must be an object/,
@@ -459,6 +465,12 @@ const NO_DATABASE: Case[] = [
     is: TypeError,
     message: /advisoryLockStrategy: singleFlight must be a boolean/,
     run: () => advisoryLockStrategy({ singleFlight: 'yes' as never }),
+  },
+  {
+    site: 'advisoryLockStrategy: batchReads (advisory-lock-strategy.ts)',
+    is: TypeError,
+    message: /advisoryLockStrategy: batchReads must be a boolean/,
+    run: () => advisoryLockStrategy({ batchReads: 'yes' as never }),
   },
   {
     site: 'advisoryLockStrategy on a store that is not Postgres (advisory-lock-strategy.ts)',

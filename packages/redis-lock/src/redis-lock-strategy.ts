@@ -1,5 +1,6 @@
 import {
   type BatchEntry,
+  batchedFind,
   type CallTrace,
   FreshKeyGuess,
   type GetOrCreateResult,
@@ -42,7 +43,8 @@ export interface RedisLockStrategy extends Strategy {
  * indexes). Every creator of a key takes a lock on one Redis node or on a majority of N independent nodes
  * (Redlock), so exactly one of them inserts.
  *
- * 1. `store.find(key)` without a lock: a hit sends no Redis command at all. Skipped for a key this process has
+ * 1. `store.find(key)` without a lock: a hit sends no Redis command at all; the reads of one store object
+ *    made in the same turn of the event loop go as one `findMany` (`batchReads`; core's `batchedFind`). Skipped for a key this process has
  *    not met lately where the keys met for the first time mostly had no row ({@link FreshKeyGuess}: fresh keys,
  *    as in a miss storm) and `defaults` is an object: its read under the lock (step 3) finds a row that
  *    exists (a fenced store's create reads before it raises the fence, so a wrong guess writes nothing there
@@ -98,12 +100,22 @@ export function redisLockStrategy(options: RedisLockStrategyOptions): RedisLockS
     keyPrefix,
     signal,
     singleFlight,
+    batchReads,
   } = checkedOptions(options)
   const client: LockClient = new RedlockClient({ clients, retryIntervalMs, commandTimeoutMs })
   const flights = singleFlight ? new SingleFlight() : undefined
   const nodes = new DistinctNodes(clients)
   const guesses = new WeakMap<object, FreshKeyGuess>()
-  const resolved = { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes, guesses }
+  const resolved = {
+    ttlMs,
+    acquireTimeoutMs,
+    commandTimeoutMs,
+    keyPrefix,
+    flights,
+    nodes,
+    guesses,
+    batchReads,
+  }
   return makeStrategy(client, resolved, signal ? [signal] : [])
 }
 
@@ -118,6 +130,8 @@ interface ResolvedOptions {
   readonly nodes: DistinctNodes
   /** Per store object: the keys its calls met lately ({@link FreshKeyGuess}), which tell when to skip step 1. */
   readonly guesses: WeakMap<object, FreshKeyGuess>
+  /** Whether step 1's reads go through core's `batchedFind` (the option `batchReads`). */
+  readonly batchReads: boolean
 }
 
 /** The strategy over `client`, whose waits for a lock end when any of `signals` aborts. */
@@ -126,7 +140,8 @@ function makeStrategy(
   options: ResolvedOptions,
   signals: readonly AbortSignal[],
 ): RedisLockStrategy {
-  const { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes, guesses } = options
+  const { ttlMs, acquireTimeoutMs, commandTimeoutMs, keyPrefix, flights, nodes, guesses, batchReads } =
+    options
   const context: LockContext = { client, ttlMs, acquireTimeoutMs, signals }
   /**
    * Steps 2 to 5, once the lock-free read missed or was skipped: the lock key, the wait for a call of this
@@ -219,7 +234,7 @@ function makeStrategy(
         return result
       }
       if (trace) trace.storeCalls++
-      const found = await store.find(key)
+      const found = await (batchReads ? batchedFind(store, key) : store.find(key))
       if (meeting === 'new') guess?.count(found === undefined)
       if (found !== undefined) return { row: found, created: false }
       if (trace) trace.missed = true

@@ -203,6 +203,12 @@ const CASES: Case[] = [
     run: () => redisLockStrategy({ clients: client, singleFlight: 'yes' as never }),
   },
   {
+    site: 'redisLockStrategy: batchReads (options.ts)',
+    is: TypeError,
+    message: /redisLockStrategy: batchReads must be a boolean/,
+    run: () => redisLockStrategy({ clients: client, batchReads: 'yes' as never }),
+  },
+  {
     site: 'withSignal: no signal (redis-lock-strategy.ts)',
     is: TypeError,
     message: /withSignal needs an AbortSignal/,

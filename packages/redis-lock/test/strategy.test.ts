@@ -205,6 +205,37 @@ describe('redisLockStrategy on one node', () => {
     expect(onHits).toEqual([])
   })
 
+  it('hits asked for in one turn: one findMany for their lock-free reads, no Redis command; batchReads: false, one find each', async () => {
+    for (const batchReads of [true, false]) {
+      const inner = items()
+      for (const slug of ['a', 'b', 'c']) await inner.insert({ slug })
+      const calls: string[] = []
+      const store: MemoryStore<Item> = Object.assign(Object.create(inner) as MemoryStore<Item>, {
+        find(key: Partial<Item>, opts?: { fresh?: boolean }) {
+          calls.push(`find ${key.slug}`)
+          return inner.find(key, opts)
+        },
+        findMany(keys: readonly Partial<Item>[]) {
+          calls.push(`findMany ${keys.map((key) => key.slug).join(',')}`)
+          return Promise.all(keys.map((key) => inner.find(key)))
+        },
+      })
+      const strategy = redisLockStrategy({ clients: lockClient, batchReads })
+      const onHits = await commandsDuring(async () => {
+        const results = await Promise.all(
+          ['a', 'b', 'c'].map((slug) => getOrCreate(store, { slug }, () => ({}), strategy)),
+        )
+        expect(results.map((result) => [result.row.slug, result.created])).toEqual([
+          ['a', false],
+          ['b', false],
+          ['c', false],
+        ])
+      })
+      expect(onHits).toEqual([])
+      expect(calls).toEqual(batchReads ? ['findMany a,b,c'] : ['find a', 'find b', 'find c'])
+    }
+  })
+
   /** `inner` (a new `items()` by default) behind a store that counts its lock-free reads (`find` without `fresh`). */
   function countingLockFreeReads<S extends LockFreeReader = MemoryStore<Item>>(
     inner: S = items() as unknown as S,

@@ -1,4 +1,6 @@
+import { constraintStrategy } from '../constraint-strategy.js'
 import { isGetOrCreateError } from '../errors.js'
+import { getOrCreate } from '../get-or-create.js'
 import { codeOf, rejection, type Suite } from './harness.js'
 import type { ConformanceStore } from './types.js'
 
@@ -226,6 +228,37 @@ export function registerCoreCases(suite: Suite): void {
       const got = await run(store, { slug: 'f' }, { title: 'mine' })
       expect([got.created, got.row.title]).toEqual([false, 'behind'])
       expect(await count()).toBe(1)
+    })
+  })
+
+  // Under the constraint strategy itself (a store it can run on: enforced by an index).
+  if (suite.enforcedBy !== 'index') return
+  test('hits and misses asked for in one turn: each caller its own row; one findMany for the reads where the store has it', async () => {
+    await withTable('unique', async ({ store, count }, counter) => {
+      const existing = ['t0', 't1', 't2', 't3', 't4']
+      for (const slug of existing) await run(store, { slug }, { title: slug.toUpperCase() })
+      const finds = counter.calls.find
+      const findManys = counter.calls.findMany
+      // The constraint strategy batches the plain reads of one turn; without single flight, the repeated key
+      // ('t1') is read twice in that batch and each caller gets a row object of its own.
+      const batching = constraintStrategy({ singleFlight: false })
+      const slugs = [...existing, 't1', 'new-a', 'new-b']
+      const results = await Promise.all(
+        slugs.map((slug) => getOrCreate(store, { slug }, { title: 'made' }, batching)),
+      )
+      expect(results.map((result) => [result.row.slug, result.row.title, result.created])).toEqual([
+        ...existing.map((slug) => [slug, slug.toUpperCase(), false]),
+        ['t1', 'T1', false],
+        ['new-a', 'made', true],
+        ['new-b', 'made', true],
+      ])
+      expect(results[1]?.row === results[5]?.row).toBe(false)
+      expect(String(results[1]?.row.id)).toBe(String(results[5]?.row.id))
+      if (typeof store.findMany === 'function' && store.inTransaction !== true) {
+        expect(counter.calls.findMany - findManys).toBe(1)
+        expect(counter.calls.find - finds).toBe(0) // the misses' inserts found no rival: no re-read
+      }
+      expect(await count()).toBe(existing.length + 2)
     })
   })
 }

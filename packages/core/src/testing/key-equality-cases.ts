@@ -44,6 +44,11 @@ export function registerKeyEqualityCases(suite: Suite, cases: readonly EqualKeys
           expect(again.created, `getOrCreate with ${spell(value)} created a second row`).toBe(false)
           expect(String(again.row.id)).toBe([...ids][0])
         }
+        // Every spelling in one turn (the constraint strategy reads them in one findMany where the store
+        // has one): each finds that row, as the database compares them.
+        const together = await Promise.all(spellings.map((value) => run(store, { [field]: value })))
+        expect(together.map((result) => result.created)).toEqual(spellings.map(() => false))
+        expect(new Set(together.map((result) => String(result.row.id)))).toEqual(ids)
         expect(await count()).toBe(1)
       } finally {
         await close?.()

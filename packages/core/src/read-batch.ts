@@ -1,0 +1,164 @@
+import { setImmediate } from 'node:timers'
+import { byKeyShape } from './bounded-each.js'
+import { rowForFollower } from './single-flight.js'
+import type { Store } from './types.js'
+
+/** A read waiting in a {@link StoreReads}: its key, and how to settle its caller's promise. */
+interface Waiting {
+  readonly key: unknown
+  readonly resolve: (row: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+/** One store's reads asked for since its last batch was sent. */
+class StoreReads {
+  /** The reads of the batch being gathered; `undefined` when none is (the next read starts one). */
+  waiting: Waiting[] | undefined = undefined
+}
+
+/** Per store object: its {@link StoreReads}. A WeakMap, so that a store the caller dropped takes it along. */
+const readsByStore = new WeakMap<object, StoreReads>()
+
+/**
+ * Runs `send` once the event loop has run the rest of this turn's callbacks. `node:timers`' own
+ * `setImmediate`, not the global one: fake timers in the caller's tests (vitest's, Jest's, sinon's) replace
+ * the global, and a batch queued on a fake timer would never be sent.
+ */
+const afterThisTurn = (send: () => void): void => {
+  setImmediate(send)
+}
+
+/**
+ * `store.find(key)` (a plain read), sent together with the other plain reads of the same store object asked
+ * for in the same turn of the event loop: one `store.findMany` for the reads of one key shape when they are
+ * two or more, `store.find` for a read alone. The batch is sent with `setImmediate`, after the I/O callbacks
+ * of the loop's current iteration, so the reads of every caller that a batch of replies woke are in it. Each
+ * caller gets what `find` would have answered it: the row `findMany` answers for its key (the database's
+ * equality, as `find`'s), a row object of its own. A batch that fails, or that `findMany` answers with
+ * other than one entry per key, is sent again as one `find` per key, so that each caller gets its own read's
+ * row or error.
+ *
+ * A store without `findMany`, or bound to a transaction (`inTransaction`: its statements run one at a time
+ * anyway, and one failed statement aborts the rest), is asked `find(key)` at once. The built-in strategies'
+ * plain reads come here (their `batchReads` option); for strategies written outside core, as theirs.
+ *
+ * @param store - the store to read from.
+ * @param key - a validated key, as `find` takes it; kept (not copied) until the batch is sent.
+ * @returns the row of `key`, or `undefined` where none.
+ *
+ * @example
+ * ```ts
+ * // In a strategy's getOrCreate: a hit costs a share of one statement when many calls read at once.
+ * const found = await batchedFind(store, key)
+ * if (found !== undefined) return { row: found, created: false }
+ * ```
+ */
+export function batchedFind<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  key: Key,
+): Promise<Row | undefined> {
+  if (typeof store.findMany !== 'function' || store.inTransaction === true) {
+    try {
+      return Promise.resolve(store.find(key))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  let reads = readsByStore.get(store)
+  if (reads === undefined) {
+    reads = new StoreReads()
+    readsByStore.set(store, reads)
+  }
+  let waiting = reads.waiting
+  if (waiting === undefined) {
+    waiting = []
+    reads.waiting = waiting
+    const gathered = reads
+    afterThisTurn(() => {
+      const batch = gathered.waiting as Waiting[]
+      gathered.waiting = undefined
+      send(store, batch)
+    })
+  }
+  const batch = waiting
+  return new Promise<Row | undefined>((resolve, reject) => {
+    batch.push({ key, resolve: resolve as Waiting['resolve'], reject })
+  })
+}
+
+/** One `find` for `read`, its answer or error to its caller. */
+function findAlone<Row, Key, Values>(store: Store<Row, Key, Values>, read: Waiting): void {
+  try {
+    Promise.resolve(store.find(read.key as Key)).then(read.resolve, read.reject)
+  } catch (error) {
+    read.reject(error)
+  }
+}
+
+/** Sends `batch`: alone as `find`, else one `findMany` per key shape (see {@link batchedFind}). */
+function send<Row, Key, Values>(store: Store<Row, Key, Values>, batch: readonly Waiting[]): void {
+  if (batch.length === 1) {
+    findAlone(store, batch[0] as Waiting)
+    return
+  }
+  let shapes: number[][]
+  try {
+    shapes = byKeyShape(batch.map((read) => read.key))
+  } catch {
+    // A key that is not a plain object (a strategy written outside core): each read on its own.
+    for (const read of batch) findAlone(store, read)
+    return
+  }
+  for (const indexes of shapes) {
+    sendShape(
+      store,
+      indexes.map((i) => batch[i] as Waiting),
+    )
+  }
+}
+
+/** Reads of one key shape: alone as `find`, else one `findMany`. */
+function sendShape<Row, Key, Values>(store: Store<Row, Key, Values>, reads: readonly Waiting[]): void {
+  if (reads.length === 1) {
+    findAlone(store, reads[0] as Waiting)
+    return
+  }
+  const alone = () => {
+    for (const read of reads) findAlone(store, read)
+  }
+  let answer: Promise<(Row | undefined)[]>
+  try {
+    answer = Promise.resolve(
+      (store.findMany as NonNullable<typeof store.findMany>).call(
+        store,
+        reads.map((read) => read.key as Key),
+      ),
+    )
+  } catch {
+    alone()
+    return
+  }
+  answer.then((rows) => {
+    if (!Array.isArray(rows) || rows.length !== reads.length) {
+      alone()
+      return
+    }
+    // A row object answered twice (a store that answers one object for keys it found alike) is copied
+    // for the second caller, as single flight copies a shared row.
+    const given = new Set<unknown>()
+    reads.forEach((read, j) => {
+      const row = rows[j]
+      if (row === undefined || !given.has(row)) {
+        given.add(row)
+        read.resolve(row)
+        return
+      }
+      try {
+        read.resolve(rowForFollower(row))
+      } catch (error) {
+        // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
+        read.reject(error)
+      }
+    })
+  }, alone)
+}

@@ -31,6 +31,7 @@ const tiny = (procs: number, isolate = false): BenchOptions => ({
   systems: [
     'ours-constraint',
     'ours-constraint-unshared',
+    'ours-constraint-unbatched',
     'ours-constraint-observed',
     'ours-advisory-lock',
     'ours-redis-lock',
@@ -63,8 +64,9 @@ describe('pnpm bench', () => {
       const result = await runBench(tiny(procs, isolate))
       const ours = result.cells.filter((cell) => cell.kind === 'ours')
       // Five systems in four workloads, the one without single flight and the advisory lock in three (not
-      // mixed), and the one observed by a diagnostics subscriber in two (miss storm, hits).
-      expect(ours).toHaveLength(28)
+      // mixed), the one observed by a diagnostics subscriber in two (miss storm, hits), and the one without
+      // batched reads in one (hits).
+      expect(ours).toHaveLength(29)
       for (const cell of ours) {
         const { calls, keysCreated } = expected[cell.workload]
         expect(cell, `${cell.workload} · ${cell.name}`).toMatchObject({

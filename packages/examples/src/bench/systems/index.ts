@@ -5,6 +5,7 @@ import {
   oursAdvisoryLock,
   oursConstraint,
   oursConstraintObserved,
+  oursConstraintUnbatched,
   oursConstraintUnshared,
   oursRedisLock,
   oursRedisLockFenced,
@@ -23,6 +24,7 @@ import { advisoryLock, django, naive, naiveTransaction, redisMutex, redisRedlock
 export const allSystems: readonly System[] = [
   oursConstraint,
   oursConstraintUnshared,
+  oursConstraintUnbatched,
   oursConstraintObserved,
   oursAdvisoryLock,
   oursRedisLock,

@@ -65,6 +65,20 @@ export const oursConstraintUnshared: System = {
   setup: (ctx) => withStrategy(ctx, constraintStrategy({ singleFlight: false }), async () => {}),
 }
 
+/**
+ * {@link oursConstraint} without batched reads (`constraintStrategy({ batchReads: false })`): one `SELECT` per
+ * call, what a hit costs on its own; beside it, what sending the reads of one turn together saves.
+ */
+export const oursConstraintUnbatched: System = {
+  id: 'ours-constraint-unbatched',
+  name: 'ours: constraintStrategy, no batched reads',
+  kind: 'ours',
+  table: 'unique',
+  reportsCreated: true,
+  workloads: ['hits'],
+  setup: (ctx) => withStrategy(ctx, constraintStrategy({ batchReads: false }), async () => {}),
+}
+
 /** Where the observed system's subscriber keeps a call's start time on its trace context. */
 const STARTED = Symbol('bench.started')
 

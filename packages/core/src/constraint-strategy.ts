@@ -55,7 +55,9 @@ export interface ConstraintStrategyOptions {
   /**
    * Send the plain reads (read first) of one store object asked for in the same turn of the event loop
    * together, as one {@link Store.findMany} where the store has it and is not bound to a transaction: one
-   * statement for the hits of many callers. Default is `true`; `false` sends one `find` per call.
+   * statement for the hits of many callers. The statement runs in the async context of the call that began
+   * the batch: a custom store that picks its connection or transaction per call from `AsyncLocalStorage`
+   * needs `false`, as it needs `singleFlight: false`. Default is `true`; `false` sends one `find` per call.
    */
   readonly batchReads?: boolean
 }

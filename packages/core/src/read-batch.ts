@@ -39,7 +39,9 @@ const afterThisTurn = (send: () => void): void => {
  * row or error.
  *
  * A store without `findMany`, or bound to a transaction (`inTransaction`: its statements run one at a time
- * anyway, and one failed statement aborts the rest), is asked `find(key)` at once. The built-in strategies'
+ * anyway, and one failed statement aborts the rest), is asked `find(key)` at once. The batch's statement
+ * runs in the async context (`AsyncLocalStorage`) of the read that began the batch: a store object must talk
+ * through one connection or transaction whatever the context of its callers. The built-in strategies'
  * plain reads come here (their `batchReads` option); for strategies written outside core, as theirs.
  *
  * @param store - the store to read from.

@@ -10,10 +10,12 @@ interface Waiting {
   readonly reject: (error: unknown) => void
 }
 
-/** One store's reads asked for since its last batch was sent. */
+/** One store's reads: those asked for since its last batch was sent, and how many statements are out. */
 class StoreReads {
   /** The reads of the batch being gathered; `undefined` when none is (the next read starts one). */
   waiting: Waiting[] | undefined = undefined
+  /** The statements (`find` or `findMany`) this store's reads sent that have not answered yet. */
+  out = 0
 }
 
 /** Per store object: its {@link StoreReads}. A WeakMap, so that a store the caller dropped takes it along. */
@@ -30,9 +32,12 @@ const afterThisTurn = (send: () => void): void => {
 
 /**
  * `store.find(key)` (a plain read), sent together with the other plain reads of the same store object asked
- * for in the same turn of the event loop: one `store.findMany` for the reads of one key shape when they are
- * two or more, `store.find` for a read alone. The batch is sent with `setImmediate`, after the I/O callbacks
- * of the loop's current iteration, so the reads of every caller that a batch of replies woke are in it. Each
+ * for in the same turn of the event loop. A read asked for while none of the store's reads is out (sent and
+ * not answered) nor gathered goes at once, as a `find`: a caller alone, or the first of a burst, waits for
+ * nothing. The reads asked for while one is out are gathered and sent with `setImmediate`, after the I/O
+ * callbacks of the loop's current iteration (so the reads of every caller that a batch of replies woke are
+ * in it): one `store.findMany` for the reads of one key shape when they are two or more, `store.find` for a
+ * read alone. Each
  * caller gets what `find` would have answered it: the row `findMany` answers for its key (the database's
  * equality, as `find`'s), a row object of its own. A batch that fails, or that `findMany` answers with
  * other than one entry per key, is sent again as one `find` per key, so that each caller gets its own read's
@@ -72,6 +77,13 @@ export function batchedFind<Row, Key, Values>(
     readsByStore.set(store, reads)
   }
   let waiting = reads.waiting
+  if (waiting === undefined && reads.out === 0) {
+    // Nothing of this store's reads out, nor gathered: this one goes at once, with no wait for the turn to
+    // end (a caller alone, or the first of a burst, pays no latency for the batching).
+    return new Promise<Row | undefined>((resolve, reject) => {
+      findAlone(store, { key, resolve: resolve as Waiting['resolve'], reject }, reads)
+    })
+  }
   if (waiting === undefined) {
     waiting = []
     reads.waiting = waiting
@@ -79,7 +91,7 @@ export function batchedFind<Row, Key, Values>(
     afterThisTurn(() => {
       const batch = gathered.waiting as Waiting[]
       gathered.waiting = undefined
-      send(store, batch)
+      send(store, batch, gathered)
     })
   }
   const batch = waiting
@@ -88,19 +100,36 @@ export function batchedFind<Row, Key, Values>(
   })
 }
 
-/** One `find` for `read`, its answer or error to its caller. */
-function findAlone<Row, Key, Values>(store: Store<Row, Key, Values>, read: Waiting): void {
+/** One `find` for `read`, its answer or error to its caller, counted in `reads.out` until it answers. */
+function findAlone<Row, Key, Values>(store: Store<Row, Key, Values>, read: Waiting, reads: StoreReads): void {
+  let answer: Promise<Row | undefined>
   try {
-    Promise.resolve(store.find(read.key as Key)).then(read.resolve, read.reject)
+    answer = Promise.resolve(store.find(read.key as Key))
   } catch (error) {
     read.reject(error)
+    return
   }
+  reads.out++
+  answer.then(
+    (row) => {
+      reads.out--
+      read.resolve(row)
+    },
+    (error: unknown) => {
+      reads.out--
+      read.reject(error)
+    },
+  )
 }
 
 /** Sends `batch`: alone as `find`, else one `findMany` per key shape (see {@link batchedFind}). */
-function send<Row, Key, Values>(store: Store<Row, Key, Values>, batch: readonly Waiting[]): void {
+function send<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  batch: readonly Waiting[],
+  gathered: StoreReads,
+): void {
   if (batch.length === 1) {
-    findAlone(store, batch[0] as Waiting)
+    findAlone(store, batch[0] as Waiting, gathered)
     return
   }
   let shapes: number[][]
@@ -108,25 +137,30 @@ function send<Row, Key, Values>(store: Store<Row, Key, Values>, batch: readonly 
     shapes = byKeyShape(batch.map((read) => read.key))
   } catch {
     // A key that is not a plain object (a strategy written outside core): each read on its own.
-    for (const read of batch) findAlone(store, read)
+    for (const read of batch) findAlone(store, read, gathered)
     return
   }
   for (const indexes of shapes) {
     sendShape(
       store,
       indexes.map((i) => batch[i] as Waiting),
+      gathered,
     )
   }
 }
 
 /** Reads of one key shape: alone as `find`, else one `findMany`. */
-function sendShape<Row, Key, Values>(store: Store<Row, Key, Values>, reads: readonly Waiting[]): void {
+function sendShape<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  reads: readonly Waiting[],
+  gathered: StoreReads,
+): void {
   if (reads.length === 1) {
-    findAlone(store, reads[0] as Waiting)
+    findAlone(store, reads[0] as Waiting, gathered)
     return
   }
   const alone = () => {
-    for (const read of reads) findAlone(store, read)
+    for (const read of reads) findAlone(store, read, gathered)
   }
   let answer: Promise<(Row | undefined)[]>
   try {
@@ -140,27 +174,35 @@ function sendShape<Row, Key, Values>(store: Store<Row, Key, Values>, reads: read
     alone()
     return
   }
-  answer.then((rows) => {
-    if (!Array.isArray(rows) || rows.length !== reads.length) {
-      alone()
-      return
-    }
-    // A row object answered twice (a store that answers one object for keys it found alike) is copied
-    // for the second caller, as single flight copies a shared row.
-    const given = new Set<unknown>()
-    reads.forEach((read, j) => {
-      const row = rows[j]
-      if (row === undefined || !given.has(row)) {
-        given.add(row)
-        read.resolve(row)
+  gathered.out++
+  answer.then(
+    (rows) => {
+      gathered.out--
+      if (!Array.isArray(rows) || rows.length !== reads.length) {
+        alone()
         return
       }
-      try {
-        read.resolve(rowForFollower(row))
-      } catch (error) {
-        // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
-        read.reject(error)
-      }
-    })
-  }, alone)
+      // A row object answered twice (a store that answers one object for keys it found alike) is copied
+      // for the second caller, as single flight copies a shared row.
+      const given = new Set<unknown>()
+      reads.forEach((read, j) => {
+        const row = rows[j]
+        if (row === undefined || !given.has(row)) {
+          given.add(row)
+          read.resolve(row)
+          return
+        }
+        try {
+          read.resolve(rowForFollower(row))
+        } catch (error) {
+          // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
+          read.reject(error)
+        }
+      })
+    },
+    () => {
+      gathered.out--
+      alone()
+    },
+  )
 }

@@ -59,13 +59,13 @@ async function seed(base: Store<Row>, slugs: readonly string[]): Promise<void> {
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 
 describe('batched reads (constraintStrategy batchReads)', () => {
-  test('reads asked for in one turn go as one findMany, in call order; each caller gets its own row', async () => {
+  test('the first read goes at once; the reads asked for while it is out, in one turn, go as one findMany, in call order; each caller gets its own row', async () => {
     const { store, log, base } = loggedStore()
     await seed(base, ['a', 'b', 'c'])
     const results = await Promise.all(
       ['a', 'b', 'c', 'b'].map((slug) => getOrCreate(store, { slug }, undefined, batching)),
     )
-    expect(log).toEqual(['findMany a,b,c,b'])
+    expect(log).toEqual(['find a', 'findMany b,c,b'])
     expect(results.map((result) => [result.row.slug, result.row.title, result.created])).toEqual([
       ['a', 'A', false],
       ['b', 'B', false],
@@ -75,18 +75,33 @@ describe('batched reads (constraintStrategy batchReads)', () => {
     expect(results[1]?.row === results[3]?.row).toBe(false)
   })
 
-  test('a read alone in its turn is a find; reads of different turns are different batches', async () => {
-    const { store, log, base } = loggedStore()
-    await seed(base, ['a', 'b', 'c'])
+  test('a read with none out is a find at once; reads of different turns are different batches', async () => {
+    const { store, log, base } = loggedStore({
+      // The first read answers only when the test says: it stays out over the turns below.
+      find: (key, base) => (key.slug === 'slow' ? slow.then(() => base.find(key)) : base.find(key)),
+    })
+    let release = () => {}
+    const slow = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    await seed(base, ['a', 'b', 'c', 'd', 'slow'])
     await getOrCreate(store, { slug: 'a' }, undefined, batching)
+    const held = getOrCreate(store, { slug: 'slow' }, undefined, batching)
     const first = Promise.all([
       getOrCreate(store, { slug: 'b' }, undefined, batching),
       getOrCreate(store, { slug: 'c' }, undefined, batching),
     ])
     await tick()
-    const second = getOrCreate(store, { slug: 'a' }, undefined, batching)
-    await Promise.all([first, second])
-    expect(log).toEqual(['find a', 'findMany b,c', 'find a'])
+    const second = Promise.all([
+      getOrCreate(store, { slug: 'a' }, undefined, batching),
+      getOrCreate(store, { slug: 'd' }, undefined, batching),
+    ])
+    await tick()
+    const alone = getOrCreate(store, { slug: 'c' }, undefined, batching)
+    await Promise.all([first, second, alone])
+    release()
+    await held
+    expect(log).toEqual(['find a', 'find slow', 'findMany b,c', 'findMany a,d', 'find c'])
   })
 
   test('misses in a batch go on to be created, each once; hits are not', async () => {
@@ -106,28 +121,30 @@ describe('batched reads (constraintStrategy batchReads)', () => {
       ['y', true],
     ])
     expect(made).toEqual(['x', 'y'])
-    expect(log).toEqual(['findMany a,x,y'])
+    expect(log).toEqual(['find a', 'findMany x,y'])
   })
 
   test('keys of different shapes: one findMany per shape of two or more, a find for a shape alone', async () => {
     const { store, log, base } = loggedStore()
-    await seed(base, ['a', 'b'])
+    await seed(base, ['a', 'b', 'z'])
     await getOrCreate(base, { slug: 's1', tenant: 't1' }, undefined, batching)
     await getOrCreate(base, { slug: 's2', tenant: 't2' }, undefined, batching)
     await Promise.all([
+      getOrCreate(store, { slug: 'z' }, undefined, batching), // goes at once: the rest wait for the turn
       getOrCreate(store, { slug: 'a' }, undefined, batching),
       getOrCreate(store, { slug: 's1', tenant: 't1' }, undefined, batching),
       getOrCreate(store, { slug: 'b' }, undefined, batching),
       getOrCreate(store, { slug: 's2', tenant: 't2' }, undefined, batching),
     ])
-    expect(log).toEqual(['findMany a,b', 'findMany t1,t2'])
+    expect(log).toEqual(['find z', 'findMany a,b', 'findMany t1,t2'])
     log.length = 0
     await Promise.all([
+      getOrCreate(store, { slug: 'z' }, undefined, batching),
       getOrCreate(store, { slug: 'a' }, undefined, batching),
       getOrCreate(store, { slug: 's1', tenant: 't1' }, undefined, batching),
       getOrCreate(store, { slug: 'b' }, undefined, batching),
     ])
-    expect(log).toEqual(['findMany a,b', 'find t1'])
+    expect(log).toEqual(['find z', 'findMany a,b', 'find t1'])
   })
 
   test('a findMany that fails: each read again alone, each caller its own row or its own error', async () => {
@@ -145,7 +162,7 @@ describe('batched reads (constraintStrategy batchReads)', () => {
         outcome.status === 'fulfilled' ? outcome.value.row.slug : (outcome.reason as Error).message,
       ),
     ).toEqual(['a', 'bad key for the database', 'b'])
-    expect(log).toEqual(['findMany a,bad,b', 'find a', 'find bad', 'find b'])
+    expect(log).toEqual(['find a', 'findMany bad,b', 'find bad', 'find b'])
   })
 
   test('a findMany that throws at once, or answers other than one entry per key: each read again alone', async () => {
@@ -154,31 +171,34 @@ describe('batched reads (constraintStrategy batchReads)', () => {
         throw new Error('sync')
       },
     })
-    await seed(throwing.base, ['a', 'b'])
+    await seed(throwing.base, ['z', 'a', 'b'])
+    // 'z' goes at once; 'a' and 'b', asked for while it is out, are the batch.
     const thrown = await Promise.all(
-      ['a', 'b'].map((slug) => getOrCreate(throwing.store, { slug }, undefined, batching)),
+      ['z', 'a', 'b'].map((slug) => getOrCreate(throwing.store, { slug }, undefined, batching)),
     )
-    expect(thrown.map((result) => result.row.slug)).toEqual(['a', 'b'])
-    expect(throwing.log).toEqual(['findMany a,b', 'find a', 'find b'])
+    expect(thrown.map((result) => result.row.slug)).toEqual(['z', 'a', 'b'])
+    expect(throwing.log).toEqual(['find z', 'findMany a,b', 'find a', 'find b'])
     for (const answer of [[], 'rows', [undefined]]) {
       const short = loggedStore({ answer: () => Promise.resolve(answer) })
-      await seed(short.base, ['a', 'b'])
+      await seed(short.base, ['z', 'a', 'b'])
       const results = await Promise.all(
-        ['a', 'b'].map((slug) => getOrCreate(short.store, { slug }, undefined, batching)),
+        ['z', 'a', 'b'].map((slug) => getOrCreate(short.store, { slug }, undefined, batching)),
       )
       expect(results.map((result) => [result.row.slug, result.created])).toEqual([
+        ['z', false],
         ['a', false],
         ['b', false],
       ])
-      expect(short.log).toEqual(['findMany a,b', 'find a', 'find b'])
+      expect(short.log).toEqual(['find z', 'findMany a,b', 'find a', 'find b'])
     }
   })
 
   test('a findMany that answers one row object for two keys: the second caller gets a copy', async () => {
     const shared: Row = { id: 1, slug: 'a', title: 'A' }
     const { store, base } = loggedStore({ answer: () => Promise.resolve([shared, shared]) })
-    await seed(base, ['a'])
-    const [first, second] = await Promise.all([
+    await seed(base, ['a', 'z'])
+    const [, first, second] = await Promise.all([
+      getOrCreate(store, { slug: 'z' }, undefined, batching), // at once; the two below are the batch
       getOrCreate(store, { slug: 'a' }, undefined, batching),
       getOrCreate(store, { slug: 'a' }, undefined, batching),
     ])
@@ -204,7 +224,7 @@ describe('batched reads (constraintStrategy batchReads)', () => {
   test('advisoryLockStrategy batches its lock-free reads too; batchReads: false, one find each', async () => {
     for (const batchReads of [true, false]) {
       const { store, log, base } = loggedStore()
-      await seed(base, ['a', 'b'])
+      await seed(base, ['z', 'a', 'b'])
       // What the strategy requires of a store (Postgres's); a hit never calls them.
       Object.assign(store, {
         lockIdentity: () => Promise.reject(new Error('a hit takes no lock')),
@@ -212,13 +232,14 @@ describe('batched reads (constraintStrategy batchReads)', () => {
       })
       const strategy = advisoryLockStrategy({ singleFlight: false, batchReads })
       const results = await Promise.all(
-        ['a', 'b'].map((slug) => getOrCreate(store, { slug }, undefined, strategy)),
+        ['z', 'a', 'b'].map((slug) => getOrCreate(store, { slug }, undefined, strategy)),
       )
       expect(results.map((result) => [result.row.slug, result.created])).toEqual([
+        ['z', false],
         ['a', false],
         ['b', false],
       ])
-      expect(log).toEqual(batchReads ? ['findMany a,b'] : ['find a', 'find b'])
+      expect(log).toEqual(batchReads ? ['find z', 'findMany a,b'] : ['find z', 'find a', 'find b'])
     }
   })
 
@@ -248,30 +269,32 @@ describe('batched reads (constraintStrategy batchReads)', () => {
 
   test("fake timers in the caller's tests (vitest's replace the global setImmediate): a batch is still sent", async () => {
     const { store, log, base } = loggedStore()
-    await seed(base, ['a', 'b'])
+    await seed(base, ['z', 'a', 'b'])
     vi.useFakeTimers({ toFake: ['setImmediate', 'setTimeout', 'queueMicrotask'] })
     try {
       const results = await Promise.all(
-        ['a', 'b'].map((slug) => getOrCreate(store, { slug }, undefined, batching)),
+        ['z', 'a', 'b'].map((slug) => getOrCreate(store, { slug }, undefined, batching)),
       )
-      expect(results.map((result) => result.row.slug)).toEqual(['a', 'b'])
+      expect(results.map((result) => result.row.slug)).toEqual(['z', 'a', 'b'])
     } finally {
       vi.useRealTimers()
     }
-    expect(log).toEqual(['findMany a,b'])
+    expect(log).toEqual(['find z', 'findMany a,b'])
   })
 
   test('batchedFind with a key that is not an object (a strategy written outside core): each read alone, each its own answer', async () => {
     const { store, log, base } = loggedStore()
-    await seed(base, ['a'])
-    // The batch cannot be split by key shape (no fields to read): one find per read instead, never a throw
-    // in the timer that would leave every caller waiting.
+    await seed(base, ['a', 'z'])
+    // 'z' goes at once; the two reads asked for while it is out are the batch, which cannot be split by key
+    // shape (null has no fields to read): one find per read instead, never a throw in the timer that would
+    // leave every caller waiting.
     const outcomes = await Promise.allSettled([
+      batchedFind(store, { slug: 'z' }),
       batchedFind(store, null as unknown as Partial<Row>),
       batchedFind(store, { slug: 'a' }),
     ])
-    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'fulfilled'])
-    expect(log).toEqual(['find a']) // the logged find threw on null before it logged
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(log).toEqual(['find z', 'find a']) // the logged find threw on null before it logged
   })
 
   test('batchReads must be a boolean', () => {

@@ -153,7 +153,8 @@ describe.each(PG_DRIVERS)('single flight on Postgres via %s', (driver) => {
 
   test('turned off, each caller sends its own statements (and the index still settles the race)', async () => {
     const { name, store } = await makeItems()
-    const strategy = constraintStrategy({ singleFlight: false })
+    // Batched reads off too: they would send the callers' reads together (read-batch.test.ts).
+    const strategy = constraintStrategy({ singleFlight: false, batchReads: false })
     await getOrCreate(store, { slug: 'warm-up' }, { title: 'w' }, strategy)
     const from = h.queries.length
     const results = await Promise.all(

@@ -44,12 +44,12 @@ export interface RedisLockStrategy extends Strategy {
  * (Redlock), so exactly one of them inserts.
  *
  * 1. `store.find(key)` without a lock: a hit sends no Redis command at all; the reads of one store object
- *    made in the same turn of the event loop go as one `findMany` (`batchReads`; core's `batchedFind`). Skipped for a key this process has
- *    not met lately where the keys met for the first time mostly had no row ({@link FreshKeyGuess}: fresh keys,
- *    as in a miss storm) and `defaults` is an object: its read under the lock (step 3) finds a row that
- *    exists (a fenced store's create reads before it raises the fence, so a wrong guess writes nothing there
- *    either), and where the lock cannot be had (`LockUnavailableError`), the read without it still answers
- *    such a row.
+ *    made in the same turn of the event loop go as one `findMany` (`batchReads`; core's `batchedFind`).
+ *    Skipped for a key this process has not met lately where the keys met for the first time mostly had no
+ *    row ({@link FreshKeyGuess}: fresh keys, as in a miss storm) and `defaults` is an object: its read under
+ *    the lock (step 3) finds a row that exists (a fenced store's create reads before it raises the fence, so a
+ *    wrong guess writes nothing there either), and where the lock cannot be had (`LockUnavailableError`),
+ *    the read without it still answers such a row.
  * 2. Take the lock `lockKeyFor(table, key)`, retrying for up to `acquireTimeoutMs`; else
  *    `LockUnavailableError`. `table` and `key` are what `store.lockIdentity(key)` answers, where the store
  *    has it (the drizzle stores do): the table as the database resolves it and the key as the database

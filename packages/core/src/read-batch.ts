@@ -122,16 +122,12 @@ function findAlone<Row, Key, Values>(store: Store<Row, Key, Values>, read: Waiti
   )
 }
 
-/** Sends `batch`: alone as `find`, else one `findMany` per key shape (see {@link batchedFind}). */
+/** Sends `batch`, per key shape: a read alone as `find`, else one `findMany` (see {@link batchedFind}). */
 function send<Row, Key, Values>(
   store: Store<Row, Key, Values>,
   batch: readonly Waiting[],
   gathered: StoreReads,
 ): void {
-  if (batch.length === 1) {
-    findAlone(store, batch[0] as Waiting, gathered)
-    return
-  }
   let shapes: number[][]
   try {
     shapes = byKeyShape(batch.map((read) => read.key))

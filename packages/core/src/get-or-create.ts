@@ -127,37 +127,91 @@ function traced<Row, Key, Values>(
   strategy: Strategy,
 ): Promise<GetOrCreateResult<Row>> {
   const context = new GetOrCreateContext(nameOf(store), nameOf(strategy))
-  const failed = (error: unknown): never => {
-    context.outcome = 'error'
-    Object.assign(context, errorCodeOf(error))
-    throw error
-  }
   let prepared: Prepared<Values>
   try {
     prepared = prepare(store, key, defaults, strategy)
   } catch (error) {
     // Refused before any I/O: the events still tell the call and its error.
-    return getOrCreateTracing.channel.tracePromise(async () => failed(error), context)
+    return getOrCreateTracing.channel.tracePromise(async () => {
+      noteFailure(context, error)
+      throw error
+    }, context)
   }
   context.keyChecked(store.name, prepared.checkedKey)
   // A strategy that asks for the values tried to create, so a row it returns uncreated is a racer's, even if
   // it does not say so in the trace.
   const values = askedNotes(prepared.values, context)
-  const settled = (result: GetOrCreateResult<Row>) => {
-    context.outcome = result.created ? 'created' : context.missed ? 'raced' : 'hit'
-    return result
-  }
-  // Not `async`: the strategy's promise, its outcome noted, is what the channel waits for (an `async` function
-  // around it made one more promise and one more generator a call).
-  return getOrCreateTracing.channel.tracePromise(() => {
+  // Node's `tracePromise`, written out: the same events in the same order (start, with the stores bound to
+  // it around the call; end; then error, asyncStart, asyncEnd), with the outcome noted in the one `then`
+  // that publishes them (through `tracePromise`, a call took one more promise, its `then` and four closures).
+  return getOrCreateTracing.channel.start.runStores(
+    context,
+    runTraced<Row, Key, Values>,
+    undefined,
+    store,
+    prepared.checkedKey,
+    values,
+    strategy,
+    context,
+  )
+}
+
+/** The traced call's body, run inside `start.runStores` (see {@link traced}). */
+function runTraced<Row, Key, Values>(
+  store: Store<Row, Key, Values>,
+  checkedKey: Record<string, unknown>,
+  values: NewRowValues<Values>,
+  strategy: Strategy,
+  context: GetOrCreateContext,
+): Promise<GetOrCreateResult<Row>> {
+  try {
     let running: Promise<GetOrCreateResult<Row>>
     try {
-      running = Promise.resolve(settle(store, prepared.checkedKey, values, strategy, context))
+      running = Promise.resolve(settle(store, checkedKey, values, strategy, context))
     } catch (error) {
       running = Promise.reject(error)
     }
-    return running.then(settled, failed)
-  }, context)
+    return running.then(
+      (result) => callSettled(context, result),
+      (error: unknown) => callFailed(context, error),
+    )
+  } finally {
+    getOrCreateTracing.channel.end.publish(context)
+  }
+}
+
+/** A traced call resolved: its outcome, then `asyncStart` and `asyncEnd`, as `tracePromise` publishes them. */
+function callSettled<Row>(
+  context: GetOrCreateContext,
+  result: GetOrCreateResult<Row>,
+): GetOrCreateResult<Row> {
+  context.outcome = result.created ? 'created' : context.missed ? 'raced' : 'hit'
+  context.result = result
+  const { asyncStart, asyncEnd } = getOrCreateTracing.channel
+  asyncStart.publish(context)
+  asyncEnd.publish(context)
+  return result
+}
+
+/** A traced call's `outcome: 'error'`, and its error's stable code if it has one. */
+function noteFailure(context: GetOrCreateContext, error: unknown): void {
+  context.outcome = 'error'
+  const { errorCode } = errorCodeOf(error)
+  if (errorCode !== undefined) context.errorCode = errorCode
+}
+
+/**
+ * A traced call failed: its outcome and error code, then `error`, `asyncStart` and `asyncEnd`, as
+ * `tracePromise` publishes them; rethrows `error`.
+ */
+function callFailed(context: GetOrCreateContext, error: unknown): never {
+  noteFailure(context, error)
+  context.error = error
+  const channel = getOrCreateTracing.channel
+  channel.error.publish(context)
+  channel.asyncStart.publish(context)
+  channel.asyncEnd.publish(context)
+  throw error
 }
 
 /**
@@ -167,6 +221,9 @@ function traced<Row, Key, Values>(
 class GetOrCreateContext extends CallContext implements GetOrCreateTrace {
   readonly operation = 'getOrCreate' as const
   declare outcome?: GetOrCreateTrace['outcome']
+  declare errorCode?: string
+  declare result?: unknown
+  declare error?: unknown
   constructor(
     readonly store: string,
     readonly strategy: string,
@@ -227,9 +284,10 @@ function settle<Row, Key, Values>(
 
 /** `values`, setting `trace.missed` when a strategy asks for them. */
 function askedNotes<Values>(values: NewRowValues<Values>, trace: CallTrace): NewRowValues<Values> {
-  const noting = () => {
+  const noting = (() => {
     trace.missed = true
     return values()
-  }
-  return Object.assign(noting, { lazy: values.lazy })
+  }) as NewRowValues<Values> & { lazy: boolean }
+  noting.lazy = values.lazy
+  return noting
 }

@@ -4,6 +4,7 @@
  * subscribing changes no result. Real Postgres (postgres.js and node-postgres: the store calls counted are the
  * statements drizzle sent) and the memory store.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import diagnosticsChannel from 'node:diagnostics_channel'
 import {
   advisoryLockStrategy,
@@ -286,6 +287,45 @@ describe('getorcreate:getOrCreate on the memory store', () => {
     }
     await getOrCreate(store, { slug: 'there' }, {}, custom as never)
     expect(only(recorded)).toMatchObject({ strategy: 'custom', outcome: 'raced', storeCalls: 0 })
+  })
+
+  test('a store bound to the start event (AsyncLocalStorage) holds around the whole call, as with tracePromise', async () => {
+    const inner = memoryStore<{ slug: string; title?: string }>({ uniqueBy: [['slug']] })
+    await getOrCreate(inner, { slug: 'there' })
+    const spans = new AsyncLocalStorage<string>()
+    const seen: (string | undefined)[] = []
+    // Each store call notes the span it runs in: the strategy's reads and inserts, after awaits.
+    const store = Object.assign(Object.create(inner) as typeof inner, {
+      find: (key: { slug: string }) => {
+        seen.push(spans.getStore())
+        return inner.find(key)
+      },
+    })
+    const channel = diagnosticsChannel.tracingChannel<unknown, GetOrCreateTrace>(
+      DIAGNOSTICS_CHANNELS.getOrCreate,
+    )
+    channel.start.bindStore(spans, (context) => `span of ${context.keyHash}`)
+    recorded = record<GetOrCreateTrace>(DIAGNOSTICS_CHANNELS.getOrCreate)
+    try {
+      const strategy = constraintStrategy()
+      const [hit, created] = await Promise.all([
+        getOrCreate(store, { slug: 'there' }, {}, strategy),
+        getOrCreate(store, { slug: 'fresh' }, { title: 'F' }, strategy),
+      ])
+      expect(hit.created).toBe(false)
+      expect(created.created).toBe(true)
+      const [first, second] = recorded.contexts()
+      // Each call's store calls ran in its own span; none outside one.
+      expect(seen).toContain(`span of ${first?.keyHash}`)
+      expect(seen).toContain(`span of ${second?.keyHash}`)
+      expect(seen.every((span) => span?.startsWith('span of '))).toBe(true)
+      expect(first?.result).toBe(hit)
+      expect(second?.result).toBe(created)
+      // Outside the calls, no span.
+      expect(spans.getStore()).toBeUndefined()
+    } finally {
+      channel.start.unbindStore(spans)
+    }
   })
 })
 

@@ -132,10 +132,13 @@ function traced<Row, Key, Values>(
     prepared = prepare(store, key, defaults, strategy)
   } catch (error) {
     // Refused before any I/O: the events still tell the call and its error.
-    return getOrCreateTracing.channel.tracePromise(async () => {
-      noteFailure(context, error)
-      throw error
-    }, context)
+    return getOrCreateTracing.channel.start.runStores(
+      context,
+      publishOutcome<Row>,
+      undefined,
+      Promise.reject(error),
+      context,
+    )
   }
   context.keyChecked(store.name, prepared.checkedKey)
   // A strategy that asks for the values tried to create, so a row it returns uncreated is a racer's, even if
@@ -164,13 +167,24 @@ function runTraced<Row, Key, Values>(
   strategy: Strategy,
   context: GetOrCreateContext,
 ): Promise<GetOrCreateResult<Row>> {
+  let running: Promise<GetOrCreateResult<Row>>
   try {
-    let running: Promise<GetOrCreateResult<Row>>
-    try {
-      running = Promise.resolve(settle(store, checkedKey, values, strategy, context))
-    } catch (error) {
-      running = Promise.reject(error)
-    }
+    running = Promise.resolve(settle(store, checkedKey, values, strategy, context))
+  } catch (error) {
+    running = Promise.reject(error)
+  }
+  return publishOutcome(running, context)
+}
+
+/**
+ * `end` now, and once `running` settles its outcome, then `asyncStart` and `asyncEnd` (with `error` before them
+ * when it rejects), as `tracePromise` publishes them; run inside `start.runStores`.
+ */
+function publishOutcome<Row>(
+  running: Promise<GetOrCreateResult<Row>>,
+  context: GetOrCreateContext,
+): Promise<GetOrCreateResult<Row>> {
+  try {
     return running.then(
       (result) => callSettled(context, result),
       (error: unknown) => callFailed(context, error),
@@ -193,19 +207,14 @@ function callSettled<Row>(
   return result
 }
 
-/** A traced call's `outcome: 'error'`, and its error's stable code if it has one. */
-function noteFailure(context: GetOrCreateContext, error: unknown): void {
-  context.outcome = 'error'
-  const { errorCode } = errorCodeOf(error)
-  if (errorCode !== undefined) context.errorCode = errorCode
-}
-
 /**
  * A traced call failed: its outcome and error code, then `error`, `asyncStart` and `asyncEnd`, as
  * `tracePromise` publishes them; rethrows `error`.
  */
 function callFailed(context: GetOrCreateContext, error: unknown): never {
-  noteFailure(context, error)
+  context.outcome = 'error'
+  const { errorCode } = errorCodeOf(error)
+  if (errorCode !== undefined) context.errorCode = errorCode
   context.error = error
   const channel = getOrCreateTracing.channel
   channel.error.publish(context)

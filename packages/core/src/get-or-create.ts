@@ -213,8 +213,7 @@ function callSettled<Row>(
  */
 function callFailed(context: GetOrCreateContext, error: unknown): never {
   context.outcome = 'error'
-  const { errorCode } = errorCodeOf(error)
-  if (errorCode !== undefined) context.errorCode = errorCode
+  Object.assign(context, errorCodeOf(error))
   context.error = error
   const channel = getOrCreateTracing.channel
   channel.error.publish(context)

@@ -1,4 +1,4 @@
-import { type Column, is, lte, sql } from 'drizzle-orm'
+import { type Column, is, lte, type SQL, sql } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
 import { LockLostError } from '../../errors.js'
 import type { Fence } from '../../types.js'
@@ -8,7 +8,7 @@ import { keyParams, keyShape, keyWhere } from '../common/key-where.js'
 import type { AnyPgDatabase } from './pg-database.js'
 import { sqlState } from './pg-errors.js'
 import type { PgFencesTable } from './pg-fences-table.js'
-import { insertUnlessFoundQuery, type PgInserterContext } from './pg-insert.js'
+import { insertWhereQuery, type PgInserterContext } from './pg-insert.js'
 import { keyRewrittenOf } from './pg-key-check.js'
 import { type Prepared, prepareMapped, rawPreparer } from './pg-session.js'
 
@@ -42,18 +42,23 @@ const STALE_ATTEMPTS = 3
  * statement, so one round trip and no transaction to open:
  *
  * ```sql
- * with found as (select 1 from t where key limit 1),                   -- as of the statement's snapshot
- *      raised as (insert into fences as fence (lock_key, token)
- *        select $lk, $tk where not exists (select 1 from found)
+ * with raised as (insert into fences as fence (lock_key, token)
+ *        select $lk, $tk where not exists (select 1 from t where key)   -- as of the statement's snapshot
  *        on conflict (lock_key) do update set token = excluded.token, prev_token = fence.token, updated_at = now()
- *        where fence.token <= excluded.token returning fence.prev_token),
- *      seen as (select token from fences where lock_key = $lk),      -- as of the statement's snapshot
- *      fresh as (select 1 from raised where prev_token is not distinct from (select token from seen)),
- *      created as (insert into t (…) select … where not exists (select 1 from t where key) and exists (select 1 from fresh)
- *        returning …)
- * select (select count(*) from found), (select count(*) from raised), (select count(*) from fresh), created.*
+ *        where fence.token <= excluded.token returning fence.prev_token as prev),
+ *      fresh as (select 1 from raised                                   -- the token the snapshot sees
+ *        where prev is not distinct from (select token from fences where lock_key = $lk)),
+ *      created as (insert into t (…) select … where exists (select 1 from fresh) returning …)
+ * select case when exists (select 1 from raised) then 0                 -- found: read only if nothing raised
+ *          when exists (select 1 from t where key) then 1 else 0 end,
+ *        exists (select 1 from raised), exists (select 1 from fresh), exists (select 1 from created), created.*
  * from (select 1) one left join created on true
  * ```
+ *
+ * The key is read once on the way to a create (in the raise's `where`); the insert needs no read of its own,
+ * as a raise that is fresh ran in a snapshot without the row. An empty raise is told apart (found, or a newer
+ * owner's token) by a second read in the same snapshot, which Postgres runs only then (an init plan of the
+ * `case`). One read fewer than reading first in a CTE of its own: about a tenth of the statement's time here.
  *
  * A key whose row the snapshot sees is found, and nothing is written: no fence raised, none checked (a read
  * needs no lock, and a paused holder that finds the row writes nothing a newer owner could be fenced from).
@@ -85,14 +90,16 @@ export function pgFencing(context: PgFencingContext, fences: unknown): StoreFenc
   const name = (col: Column) => sql.identifier(col.name)
   const lockKey = sql.placeholder('fence:lockKey')
   const token = sql.placeholder('fence:token')
-  // Only where the statement's snapshot has no row with the key (`found`, a CTE of the statement).
-  const raise = sql`insert into ${ledger} as fence (${name(ledger.lockKey)}, ${name(ledger.token)})
-    select ${lockKey}, ${token} where not exists (select 1 from found)
+  // Only where the statement's snapshot has no row with the key.
+  const raise = (
+    where: SQL | undefined,
+  ) => sql`insert into ${ledger} as fence (${name(ledger.lockKey)}, ${name(ledger.token)})
+    select ${lockKey}, ${token} where not exists (select 1 from ${table} where ${where})
     on conflict (${name(ledger.lockKey)}) do update set ${name(ledger.token)} = excluded.${name(ledger.token)},
       ${name(ledger.prevToken)} = fence.${name(ledger.token)}, ${name(ledger.updatedAt)} = now()
     where fence.${name(ledger.token)} <= excluded.${name(ledger.token)}
     returning fence.${name(ledger.prevToken)} as prev`
-  const seen = sql`select ${name(ledger.token)} as token from ${ledger} where ${name(ledger.lockKey)} = ${lockKey}`
+  const seen = sql`select ${name(ledger.token)} from ${ledger} where ${name(ledger.lockKey)} = ${lockKey}`
 
   const lost = (fence: Fence) =>
     new LockLostError(
@@ -109,14 +116,15 @@ export function pgFencing(context: PgFencingContext, fences: unknown): StoreFenc
     const id = `${parameters.shape}|${keyShape(key).shape}`
     let statement = statements.get(id)
     if (!statement) {
-      const created = insertUnlessFoundQuery(context, key, parameters, sql`exists (select 1 from fresh)`)
+      const created = insertWhereQuery(context, key, parameters, sql`exists (select 1 from fresh)`)
       if (!created) return undefined
       const where = keyWhere(column, key, { cast: context.casts, prefix: 'key:' })
-      const query = sql`with found as (select 1 from ${table} where ${where} limit 1), raised as (${raise}),
-        seen as (${seen}), fresh as (select 1 from raised where prev is not distinct from (select token from seen)),
-        created as (${created})
-        select (select count(*) from found)::int, (select count(*) from raised)::int, (select count(*) from fresh)::int,
-          (select count(*) from created)::int, created.*
+      const query = sql`with raised as (${raise(where)}),
+        fresh as (select 1 from raised where prev is not distinct from (${seen})), created as (${created})
+        select case when exists (select 1 from raised) then 0
+            when exists (select 1 from ${table} where ${where}) then 1 else 0 end,
+          (exists (select 1 from raised))::int, (exists (select 1 from fresh))::int,
+          (exists (select 1 from created))::int, created.*
         from (select 1) as one left join created on true`
       const outcome = (rows: unknown[][]): FencedOutcome[] =>
         rows.map((row) => ({

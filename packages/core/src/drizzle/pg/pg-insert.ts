@@ -85,21 +85,41 @@ export function pgInserter(context: PgInserterContext) {
  * column takes a value. Postgres types each parameter from its target column.
  */
 export function insertUnlessFoundQuery(
-  context: Pick<PgInserterContext, 'db' | 'table' | 'columns' | 'casts'> & {
-    readonly fields: readonly string[]
-  },
+  context: InsertQueryContext,
   key: Record<string, unknown>,
   parameters: NonNullable<ReturnType<typeof insertParameters>>,
   also?: SQL,
 ): SQL | undefined {
+  const { table } = context
+  const { where } = insertSelectParts(context, key, parameters)
+  const unfound = sql`not exists (select 1 from ${table} where ${where})`
+  return insertWhereQuery(context, key, parameters, also ? sql`${unfound} and ${also}` : unfound)
+}
+
+/**
+ * `INSERT INTO t (…) SELECT $1, … WHERE condition RETURNING <every column in fields order>, <key check>`, as
+ * {@link insertUnlessFoundQuery} without its read of the key: for a statement that read it already, in the
+ * same snapshot (the fenced create's). `undefined` when no column takes a value.
+ */
+export function insertWhereQuery(
+  context: InsertQueryContext,
+  key: Record<string, unknown>,
+  parameters: NonNullable<ReturnType<typeof insertParameters>>,
+  condition: SQL,
+): SQL | undefined {
   const { db, table, columns, casts, fields } = context
   const column = (field: string) => columns[field] as Column
-  const { given, identifier, where, values } = insertSelectParts(context, key, parameters)
+  const { given, identifier, values } = insertSelectParts(context, key, parameters)
   if (given.length === 0) return undefined
-  return sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(values, sql`, `)} where not exists (select 1 from ${table} where ${where})${also ? sql` and ${also}` : sql``} returning ${sql.join(
+  return sql`insert into ${table} (${sql.join(given.map(identifier), sql`, `)}) select ${sql.join(values, sql`, `)} where ${condition} returning ${sql.join(
     fields.map(identifier),
     sql`, `,
   )}, ${pgKeyCheck(db, column, key, casts)}`
+}
+
+/** What the insert statements built here need of their store. */
+type InsertQueryContext = Pick<PgInserterContext, 'db' | 'table' | 'columns' | 'casts'> & {
+  readonly fields: readonly string[]
 }
 
 /**
@@ -113,9 +133,7 @@ export function insertUnlessFoundQuery(
  * generated one).
  */
 export function findOrInsertQuery(
-  context: Pick<PgInserterContext, 'db' | 'table' | 'columns' | 'casts'> & {
-    readonly fields: readonly string[]
-  },
+  context: InsertQueryContext,
   key: Record<string, unknown>,
   parameters: NonNullable<ReturnType<typeof insertParameters>>,
 ): SQL | undefined {

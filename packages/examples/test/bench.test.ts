@@ -25,6 +25,7 @@ const tiny = (procs: number, isolate = false): BenchOptions => ({
   procs,
   isolate,
   maxMs: Number.POSITIVE_INFINITY,
+  stormMaxMs: Number.POSITIVE_INFINITY,
   // A first slice of 1 ms: every turn runs in two slices at least, alternating with its group's.
   sliceMs: 1,
   sizes: { keys: 20, callersPerKey: 4, hotKeys: 50, calls: 100 },
@@ -227,6 +228,61 @@ describe('pnpm bench options', () => {
     expect([mixed.pool, mixed.concurrency]).toEqual([16, 32])
     // Every system in the same process(es) unless told otherwise, quick or not.
     expect([full.isolate, quick.isolate, parseOptions(['--isolate']).isolate]).toEqual([false, false, true])
+  })
+})
+
+describe("the miss storm's turns", () => {
+  test('a prefix of its shuffled list holds more than its share of first calls; the other workloads hold their share', async () => {
+    const { workloads } = await import('../src/bench/workloads.js')
+    const all = workloads({ keys: 2000, callersPerKey: 4, hotKeys: 1000, calls: 20_000 })
+    const firstCalls = (calls: readonly string[]) => {
+      const seen = new Set<string>()
+      let first = 0
+      for (const key of calls) {
+        if (key.startsWith('hot-') || seen.has(key)) continue
+        seen.add(key)
+        first++
+      }
+      return first
+    }
+    const storm = all['miss-storm'].calls(1)
+    const quarter = storm.slice(0, storm.length / 4)
+    // 1 − (3/4)^4 ≈ 68 % of the keys have a caller in the first quarter: 0.68 first calls a call, not 0.25.
+    expect(firstCalls(quarter) / quarter.length).toBeGreaterThan(0.6)
+    expect(firstCalls(storm) / storm.length).toBe(0.25)
+    const burst = all.burst.calls(1)
+    expect(firstCalls(burst.slice(0, burst.length / 4)) / (burst.length / 4)).toBe(0.25)
+    const mixed = all.mixed.calls(1)
+    const mixedShare = firstCalls(mixed) / mixed.length
+    expect(firstCalls(mixed.slice(0, mixed.length / 4)) / (mixed.length / 4)).toBeCloseTo(mixedShare, 2)
+  })
+
+  test('run every call up to --storm-max-ms, while the other workloads stop at --max-ms', async () => {
+    const { parseOptions } = await import('../src/bench/main.js')
+    const { turnMaxMs } = await import('../src/bench/options.js')
+    const full = parseOptions([])
+    expect([full.stormMaxMs, turnMaxMs(full, 'miss-storm'), turnMaxMs(full, 'hits')]).toEqual([
+      5000, 5000, 1500,
+    ])
+    expect(turnMaxMs(parseOptions(['--quick']), 'miss-storm')).toBe(200)
+    // Never shorter than the other workloads' cap; --max-ms 0 runs every call everywhere.
+    expect(turnMaxMs(parseOptions(['--storm-max-ms', '800']), 'miss-storm')).toBe(1500)
+    expect(turnMaxMs(parseOptions(['--max-ms', '0']), 'miss-storm')).toBe(Number.POSITIVE_INFINITY)
+    expect(() => parseOptions(['--storm-max-ms', '0'])).toThrow(/--storm-max-ms must be a whole number ≥ 1/)
+
+    // A run whose turns stop after 1 ms, but not the miss storm's: its 80 calls all run; 2,000 hits cannot.
+    const result = await runBench({
+      ...tiny(1),
+      maxMs: 1,
+      stormMaxMs: Number.POSITIVE_INFINITY,
+      sizes: { keys: 20, callersPerKey: 4, hotKeys: 50, calls: 2000 },
+      systems: ['floor-select', 'floor-insert'],
+      workloads: ['miss-storm', 'hits'],
+    })
+    const cell = (workload: string, systemId: string) =>
+      result.cells.find((candidate) => candidate.workload === workload && candidate.systemId === systemId)
+    expect(cell('miss-storm', 'floor-insert')?.calls).toBe(80)
+    expect(cell('hits', 'floor-select')?.calls).toBeLessThan(2000)
   })
 })
 

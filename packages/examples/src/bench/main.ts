@@ -3,7 +3,7 @@
  * same Postgres, in the same run, under three workloads; speed and correctness side by side.
  *
  * Usage: pnpm bench [--quick] [--procs N] [--isolate] [--rounds N] [--pool N] [--concurrency N]
- *                   [--max-ms N] [--keys N] [--callers N] [--hot-keys N] [--calls N] [--slice-ms N]
+ *                   [--max-ms N] [--storm-max-ms N] [--keys N] [--callers N] [--hot-keys N] [--calls N] [--slice-ms N]
  *                   [--systems id,…] [--workloads id,…] [--out DIR]
  * Services: DATABASE_URL (default postgres://root@127.0.0.1:5432/test), REDIS_URL (default
  * redis://127.0.0.1:6379); the 3-node Redis cases start their own redis-server processes.
@@ -37,6 +37,8 @@ const USAGE = `pnpm bench [options]
   --pool N            Postgres connections per system, split over the processes (default 16; quick 4)
   --concurrency N     calls in flight, split over the processes (default 32; quick 8)
   --max-ms N          stop starting calls after N ms per turn; 0 runs every call (default 1500; quick 200)
+  --storm-max-ms N    the miss storm's cap per turn where longer than --max-ms: a storm turn cut short runs
+                      more creates per call than a whole one (default 5000; quick 200)
   --keys N            miss storm and burst: fresh keys per turn (default 2000; quick 300)
   --callers N         callers per fresh key (default 4)
   --hot-keys N        hits and mixed: existing keys (default 1000)
@@ -77,6 +79,7 @@ export function parseOptions(
       pool: { type: 'string' },
       concurrency: { type: 'string' },
       'max-ms': { type: 'string' },
+      'storm-max-ms': { type: 'string' },
       keys: { type: 'string' },
       callers: { type: 'string' },
       'hot-keys': { type: 'string' },
@@ -107,6 +110,7 @@ export function parseOptions(
     procs: whole(values.procs, 1, 'procs'),
     isolate: values.isolate === true,
     maxMs: maxMs === 0 ? Number.POSITIVE_INFINITY : maxMs,
+    stormMaxMs: whole(values['storm-max-ms'], quick ? 200 : 5000, 'storm-max-ms'),
     sliceMs: whole(values['slice-ms'], quick ? 50 : 200, 'slice-ms'),
     sizes: {
       keys: whole(values.keys, quick ? 300 : 2000, 'keys'),

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { renderChart } from './chart.js'
-import { processesNote } from './options.js'
+import { type BenchOptions, processesNote, turnMaxMs } from './options.js'
 import { SOURCES_NOTE } from './packages.js'
 import type { BenchResult } from './run-bench.js'
 import type { Cell } from './stats.js'
@@ -101,7 +101,7 @@ function markdown(result: BenchResult, command: string): string {
     `# getorcreate bench, ${result.startedAt}`,
     '',
     `- Machine: ${env.cores} cores (${env.cpus}), ${env.memoryGb} GB, load average ${env.loadAverage.join(' / ')}; Node ${env.node}; ${env.postgres} (${env.database}); ${env.redis}.`,
-    `- Run: \`${command}\`: ${result.options.rounds} rounds, pool ${result.options.pool}, ${result.options.concurrency} calls in flight, ${processesNote(result.options)}, ${Number.isFinite(result.options.maxMs) ? `${result.options.maxMs} ms per turn` : 'every call'}, slices of ${result.options.sliceMs} ms; ${Math.round(result.seconds)} s.`,
+    `- Run: \`${command}\`: ${result.options.rounds} rounds, pool ${result.options.pool}, ${result.options.concurrency} calls in flight, ${processesNote(result.options)}, ${turnCaps(result.options)}, slices of ${result.options.sliceMs} ms; ${Math.round(result.seconds)} s.`,
     `- getorcreate measured: ${env.packages === 'built' ? 'the built packages (dist/), as installed' : SOURCES_NOTE}.`,
     "- calls/s, p50, p99 and CPU are medians over the rounds; \"× floor\" is the median of the per-round ratio to the workload's floor (one postgres.js round trip). A round runs the systems in groups, each target's two in one, whose systems take turns slice by slice. Correctness columns are sums over the rounds: duplicate rows in the table, callers told an id other than the key's first row, `created: true` answers vs keys created, errors. Only ratios within one run mean anything on a shared machine.",
   ]
@@ -147,4 +147,13 @@ export async function writeResults(dir: string, result: BenchResult, command: st
   }
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text)
   return Object.keys(files).map((name) => join(dir, name))
+}
+
+/** The turns' time caps, as the run line says them. */
+function turnCaps(options: Pick<BenchOptions, 'maxMs' | 'stormMaxMs'>): string {
+  const say = (cap: number) => (Number.isFinite(cap) ? `${cap} ms per turn` : 'every call')
+  const storm = turnMaxMs(options, 'miss-storm')
+  const other = turnMaxMs(options, 'hits')
+  if (storm === other) return say(other)
+  return `${say(other)}, the miss storm every call up to ${Number.isFinite(storm) ? `${storm} ms` : 'the end'}`
 }

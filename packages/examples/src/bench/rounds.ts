@@ -11,7 +11,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { shuffle } from '@getorcreate/test-support'
 import type postgres from 'postgres'
-import { BenchError, type BenchOptions, connectionsNeeded, groupsFor, perProcess } from './options.js'
+import {
+  BenchError,
+  type BenchOptions,
+  connectionsNeeded,
+  groupsFor,
+  perProcess,
+  turnMaxMs,
+} from './options.js'
 import type { RunningTurn, TurnRunner } from './runner.js'
 import { aggregate, type Cell, measureTurn, type TurnMeasure } from './stats.js'
 import type { System, WorkloadId } from './system.js'
@@ -208,6 +215,7 @@ async function prepareEntrant(run: WorkloadRun, system: System, seed: number): P
     calls.filter((_, index) => index % options.procs === p),
   )
   const concurrency = perProcess(options.concurrency, options)
+  const cap = turnMaxMs(options, workload.id)
   const specs: TurnSpec[] = split.map((list) => ({
     systemId: system.id,
     ctx: {
@@ -221,7 +229,7 @@ async function prepareEntrant(run: WorkloadRun, system: System, seed: number): P
     calls: list,
     concurrency,
     sliceMs: options.sliceMs,
-    maxMs: Number.isFinite(options.maxMs) ? options.maxMs : 1e12,
+    maxMs: Number.isFinite(cap) ? cap : 1e12,
   }))
   return { system, table, calls, split, running: await run.runner.prepare(specs) }
 }

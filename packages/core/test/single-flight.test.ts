@@ -317,6 +317,56 @@ test('a strategy without singleFlight is called once per call; with it, once per
   expect(shared.map((r) => r.row.n)).toEqual([0, 0, 0, 0, 0])
 })
 
+test("keys share exactly when their ids match: one field's strings by the string, every other key by its id", async () => {
+  const operations: string[] = []
+  const strategy: Strategy = {
+    name: 'recording',
+    singleFlight: true,
+    async getOrCreate(_store, key, values) {
+      operations.push(JSON.stringify(key))
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return { row: { ...(key as object), ...((await values()) as object) } as never, created: true }
+    },
+  }
+  const { memoryStore } = await import('@getorcreate/core')
+  const store = memoryStore<Record<string, unknown>>({ uniqueBy: [['slug']] })
+  // The first one-field string key names the field whose strings key the open operations themselves.
+  const keys: Record<string, unknown>[] = [
+    { slug: 's' },
+    { other: 's' }, // same string, another field: by its id, never with { slug: 's' }
+    { slug: 's' },
+    { other: 's' },
+    { slug: 1 }, // a number: by its id, never with { slug: '1' }
+    { slug: '1' },
+    { slug: '1' },
+    { slug: 's', other: 's' }, // two fields: by its id
+    { other: 's', slug: 's' },
+    { slug: 's' },
+  ]
+  const results = await Promise.all(keys.map((key, n) => getOrCreate(store, key, { n }, strategy)))
+  expect(operations).toEqual([
+    '{"slug":"s"}',
+    '{"other":"s"}',
+    '{"slug":1}',
+    '{"slug":"1"}',
+    '{"slug":"s","other":"s"}',
+  ])
+  // Each key's first call led (created, its own values); the others got its row.
+  expect(results.map((r) => r.created)).toEqual([
+    true,
+    true,
+    false,
+    false,
+    true,
+    true,
+    false,
+    true,
+    false,
+    false,
+  ])
+  expect(results.map((r) => r.row.n)).toEqual([0, 1, 0, 1, 4, 5, 5, 7, 7, 0])
+})
+
 test('a lone call of a single-flight strategy: a synchronous throw rejects its promise, and a thenable that is not a Promise settles it', async () => {
   const { memoryStore } = await import('@getorcreate/core')
   const store = memoryStore<{ slug: string; n?: number }>({ uniqueBy: [['slug']] })

@@ -176,8 +176,9 @@ export function sharedGetOrCreate<Row, Key, Values>(
   const value = name === undefined ? undefined : key[name]
   let byKey: OpenFlights
   let id: string
-  if (typeof value === 'string' && ofStore.field === undefined) ofStore.field = name
-  if (typeof value === 'string' && ofStore.field === name) {
+  // The first one-field key with a string value names the field (`name` is defined: `value` is its value).
+  if (typeof value === 'string' && (ofStore.field ?? name) === name) {
+    ofStore.field = name
     byKey = ofStore.byValue
     id = value
   } else {

@@ -24,61 +24,137 @@ interface Follower {
 
 /**
  * One operation (a strategy's `getOrCreate`), begun by its first call (the leader), and the calls that joined
- * it. The leader's promise and every follower's are settled in one callback, when the operation settles, so
- * that all of their callers resume in the same round of microtasks. Callers that then call again at once (one
- * event's handlers, a pool of workers taking the next keys) make their next calls before the first of them
- * begins its operation, and share it as the first calls did. (A follower settled one round later, as an
- * `async` function awaiting the leader's promise would be, calls again after the next operation began: a
- * burst of callers shared only its first operation.)
+ * it. It holds what the operation runs with, so that one function begins every operation (see
+ * {@link beginNext}). The leader's promise and every follower's are settled in the same round of microtasks,
+ * so that all of their callers resume together. Callers that then call again at once (one event's handlers, a
+ * pool of workers taking the next keys) make their next calls before the first of them begins its operation,
+ * and share it as the first calls did. (A follower settled one round later, as an `async` function awaiting
+ * the leader's promise would be, calls again after the next operation began: a burst of callers shared only
+ * its first operation.)
  */
-class Flight {
-  /** The calls that joined the operation, in the order they came. */
-  readonly followers: Follower[] = []
+export class Flight {
+  /**
+   * The calls that joined the operation, in the order they came; `undefined` while none has (most
+   * operations: an array a call would cost every call).
+   */
+  followers: Follower[] | undefined = undefined
+  /** Set once it began: no call joins it from then on (see {@link OpenFlights.begin}). */
+  begun = false
+  /** The next older open operation in its slot's chain (see {@link OpenFlights}). */
+  chain: Flight | undefined = undefined
+  /** Set when its slot's chain was full: it is in its store's `Map` instead. */
+  crowded = false
   /**
    * Set once the operation asked for its leader's values (a create was attempted): a failure from then on may
    * come from those values (its `defaults` function, or a row the database refused: NOT NULL, CHECK, a
    * foreign key…), which are no reason to fail the calls that joined it, so they try again on their own.
    */
   valuesAsked = false
-  /** The leader's trace, when it is traced: a joining call's `missed` is the leader's. */
-  trace: CallTrace | undefined
+  constructor(
+    /** Where it is open, under `id`. */
+    readonly byKey: OpenFlights,
+    readonly id: string,
+    /** `slotOf(id)`. */
+    readonly slot: number,
+    readonly strategy: Strategy,
+    readonly store: Store<unknown, unknown, unknown>,
+    readonly key: Record<string, unknown>,
+    /** The leader's values. */
+    readonly values: NewRowValues<unknown>,
+    /** The leader's trace, when it is traced: a joining call's `missed` is the leader's. */
+    readonly trace: CallTrace | undefined,
+  ) {}
 }
 
+/** How many slots {@link OpenFlights}' shared table has: a power of two. */
+const SLOTS = 4096
+
 /**
- * One store's open operations, per key: the operation begun in this tick, which the calls made in the same
- * tick join. An operation leaves it when it begins, the microtasks of the tick it was opened in having run:
- * its key's entry is set to `undefined`, not deleted. A `Map` shrinks its table as entries are deleted and
- * grows it again as they are added, and a store's open operations go from none to a tick's calls and back
- * every tick: deleted, that cost 0.2-0.3 µs a call. The entries are dropped all at once (the map cleared, in
- * {@link OpenFlights.begin}) when no operation is open and they are more than {@link OpenFlights.KEPT}.
+ * The slot of `id` in {@link OpenFlights}' table: a hash of its length and of its characters, all of them when
+ * it has at most 48, else its first 16, its last 16 and 16 spread between (a long key costs no more than a
+ * short one; keys that differ only between those land in one slot, and the table still finds each).
+ */
+export function slotOf(id: string): number {
+  const n = id.length
+  let h = n
+  if (n <= 48) {
+    for (let i = 0; i < n; i++) h = Math.imul(h, 31) + id.charCodeAt(i)
+  } else {
+    for (let i = 0; i < 16; i++) h = Math.imul(h, 31) + id.charCodeAt(i)
+    const step = Math.floor((n - 32) / 16)
+    for (let i = 16; i < n - 16; i += step) h = Math.imul(h, 31) + id.charCodeAt(i)
+    for (let i = n - 16; i < n; i++) h = Math.imul(h, 31) + id.charCodeAt(i)
+  }
+  h ^= h >>> 15
+  return Math.imul(h, 0x2c1b3c6d) >>> 20
+}
+
+/** {@link OpenFlights}' table, shared by every store: each slot's newest open operation (the rest through `chain`). */
+const table: (Flight | undefined)[] = new Array<Flight | undefined>(SLOTS).fill(undefined)
+
+/**
+ * One store's open operations, per key: the operation opened in this tick, which the calls made in the same
+ * tick join; it leaves when it begins, the microtasks of the tick it was opened in having run. Every store's
+ * open operations are in one table of {@link SLOTS} slots shared by all (a flight knows its store's
+ * `OpenFlights`), each slot a chain of the operations whose id has that {@link slotOf}, newest first; a chain
+ * longer than {@link OpenFlights.CHAIN} goes on in a `Map` of this store's.
+ *
+ * Why not a `Map` for all: the open operations go from none to a tick's calls and back every tick, and a `Map`
+ * that an operation is added to and removed from (or set to `undefined` in, so that its table does not shrink
+ * and grow) cost 0.1-0.2 µs a call, a third of single flight's cost on a hit. A chain is an array store and a
+ * field's; the slot's hash reads the key's characters once.
  */
 export class OpenFlights {
-  /** Past this many entries, the map is cleared once no operation is open. */
-  static readonly KEPT = 1024
-  readonly #byKey = new Map<string, Flight | undefined>()
+  /** Past this many operations in one slot's chain, the next ones of this store go in its `Map`. */
+  static readonly CHAIN = 8
+  /** The open operations that found their slot's chain full, by id. */
+  readonly #crowded = new Map<string, Flight>()
   /** How many operations are open (not yet begun). */
   #open = 0
 
-  /** How many keys it holds an entry for: open operations, and keys whose operation began since the last clear. */
+  /** How many operations are open (not yet begun). */
   get size(): number {
-    return this.#byKey.size
+    return this.#open
   }
 
-  /** The open operation for `id`, if any. */
-  get(id: string): Flight | undefined {
-    return this.#byKey.get(id)
+  /** The open operation for `id`, whose slot is `slot` ({@link slotOf}), if any. */
+  get(id: string, slot: number): Flight | undefined {
+    for (let flight = table[slot]; flight !== undefined; flight = flight.chain) {
+      if (flight.byKey === this && flight.id === id) return flight
+    }
+    return this.#crowded.size === 0 ? undefined : this.#crowded.get(id)
   }
 
-  /** Opens `flight` for `id`. */
-  open(id: string, flight: Flight): void {
-    this.#byKey.set(id, flight)
+  /** Opens `flight`, made for this store and slot `flight.slot` (none open for its id). */
+  open(flight: Flight): void {
+    let length = 0
+    for (let other = table[flight.slot]; other !== undefined; other = other.chain) length++
+    if (length < OpenFlights.CHAIN) {
+      flight.chain = table[flight.slot]
+      table[flight.slot] = flight
+    } else {
+      flight.crowded = true
+      this.#crowded.set(flight.id, flight)
+    }
     this.#open++
   }
 
-  /** `flight`, opened for `id`, begins: no call joins it from now on. */
-  begin(id: string, flight: Flight): void {
-    if (this.#byKey.get(id) === flight) this.#byKey.set(id, undefined)
-    if (--this.#open === 0 && this.#byKey.size > OpenFlights.KEPT) this.#byKey.clear()
+  /** `flight`, opened here, begins: no call joins it from now on, and nothing here holds it. */
+  begin(flight: Flight): void {
+    if (flight.begun) return
+    flight.begun = true
+    this.#open--
+    if (flight.crowded) {
+      this.#crowded.delete(flight.id)
+      return
+    }
+    if (table[flight.slot] === flight) table[flight.slot] = flight.chain
+    else {
+      let before = table[flight.slot]
+      while (before !== undefined && before.chain !== flight) before = before.chain
+      if (before !== undefined) before.chain = flight.chain
+    }
+    flight.chain = undefined
   }
 }
 
@@ -185,9 +261,9 @@ export function sharedGetOrCreate<Row, Key, Values>(
     byKey = ofStore.byId
     id = keyId(key)
   }
-  const open = byKey.get(id)
-  // The leader's caller gets the promise the operation's end settles, in the same callback as its followers'.
-  if (!open) return lead(byKey, id, strategy, store, key, values, trace)
+  const slot = slotOf(id)
+  const open = byKey.get(id, slot)
+  if (!open) return lead(byKey, id, slot, strategy, store, key, values, trace)
   return follow<Row>(open, key, values as NewRowValues<unknown>, trace)
 }
 
@@ -199,13 +275,9 @@ function follow<Row>(
   trace: CallTrace | undefined,
 ): Promise<GetOrCreateResult<Row>> {
   return new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
-    open.followers.push({
-      resolve: resolve as Follower['resolve'],
-      reject,
-      key,
-      values,
-      trace,
-    })
+    const follower: Follower = { resolve: resolve as Follower['resolve'], reject, key, values, trace }
+    if (open.followers === undefined) open.followers = [follower]
+    else open.followers.push(follower)
   })
 }
 
@@ -213,88 +285,118 @@ function follow<Row>(
 const SETTLED = Promise.resolve()
 
 /**
+ * The operations opened and not yet begun, in the order they were opened: `beginning[next]` to `beginning[end
+ * - 1]`. Each was opened with one `SETTLED.then(beginNext)`, and those callbacks run in the order they were
+ * queued, so each takes the first one left: one function for every operation, not one made for each.
+ */
+const beginning: (Flight | undefined)[] = []
+let next = 0
+let end = 0
+
+/**
  * Open the operation for `id`, led by this call, and begin it in a microtask: every call made before that
  * (synchronously after this one, or from a microtask queued before it) joins it, and it reads nothing before
- * they were made, even on a store whose reads run synchronously (memoryStore, better-sqlite3).
+ * they were made, even on a store whose reads run synchronously (memoryStore, better-sqlite3). The `then`
+ * runs in this call's async context (`AsyncLocalStorage`), and so does the operation.
  */
 function lead<Row, Key, Values>(
   byKey: OpenFlights,
   id: string,
+  slot: number,
   strategy: Strategy,
   store: Store<Row, Key, Values>,
   key: Record<string, unknown>,
   values: NewRowValues<Values>,
   trace: CallTrace | undefined,
 ): Promise<GetOrCreateResult<Row>> {
-  const flight = new Flight()
-  flight.trace = trace
-  let resolve!: (result: GetOrCreateResult<Row>) => void
-  let reject!: (error: unknown) => void
-  const result = new Promise<GetOrCreateResult<Row>>((settle, fail) => {
-    resolve = settle
-    reject = fail
-  })
-  byKey.open(id, flight)
-  // Nothing in it throws (the operation's own throw is caught below): the `then`'s promise is never rejected.
-  void SETTLED.then(() => {
-    byKey.begin(id, flight)
-    // Alone (none can join from now on), as most calls are: the operation as it is, nothing to watch or
-    // share, and its end settles the leader's promise.
-    const alone = flight.followers.length === 0
-    let operation: Promise<GetOrCreateResult<Row>>
-    try {
-      const given = alone ? values : watchedValues(values, flight)
-      // Joined by other calls: the strategy's way for a shared operation, if any.
-      const shared = alone ? undefined : (strategy as SharingStrategy)[SHARED_OPERATION]
-      const runner: Pick<Strategy, 'getOrCreate'> = shared ? { getOrCreate: shared } : strategy
-      operation = Promise.resolve(
-        trace
-          ? runner.getOrCreate(store, key as Key, given, trace)
-          : runner.getOrCreate(store, key as Key, given),
-      )
-    } catch (error) {
-      operation = Promise.reject(error)
-    }
-    if (alone) {
-      operation.then(resolve, reject)
-      return
-    }
-    operation.then(
-      (settled) => {
-        resolve(settled)
-        for (const follower of flight.followers) {
-          try {
-            if (follower.trace) {
-              // Its own store calls: none. Whether the row was there at first: the leader's first read says.
-              follower.trace.joined = true
-              follower.trace.missed = flight.trace?.missed ?? flight.valuesAsked
-            }
-            follower.resolve({ row: rowForFollower(settled.row), created: false })
-          } catch (error) {
-            // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
-            follower.reject(error)
-          }
-        }
-      },
-      (error: unknown) => {
-        reject(error)
-        for (const follower of flight.followers) {
-          // A failure that may be the leader's values': the followers try again with their own (the first
-          // of them leads a new operation, which the rest join).
-          if (flight.valuesAsked) {
-            follower.resolve(
-              sharedGetOrCreate(
-                strategy,
-                store,
-                follower.key,
-                follower.values as NewRowValues<Values>,
-                follower.trace,
-              ),
-            )
-          } else follower.reject(error)
-        }
-      },
+  const flight = new Flight(
+    byKey,
+    id,
+    slot,
+    strategy,
+    store as Store<unknown, unknown, unknown>,
+    key,
+    values as NewRowValues<unknown>,
+    trace,
+  )
+  byKey.open(flight)
+  beginning[end++] = flight
+  // The leader's promise: the operation's, adopted (see beginNext for how its followers settle with it).
+  return SETTLED.then(beginNext) as Promise<GetOrCreateResult<Row>>
+}
+
+/**
+ * Begins the first operation of {@link beginning}: no call joins it from now on. Alone (as most calls are),
+ * the operation as it is, nothing to watch or share: the leader's promise adopts it. Joined, the leader's
+ * promise adopts one that settles with the operation, and the followers' are settled in a microtask queued
+ * when it does, which runs before the leader's promise settles: the callers of all of them resume in one
+ * round of microtasks (see {@link Flight}).
+ */
+function beginNext(): Promise<GetOrCreateResult<unknown>> {
+  const flight = beginning[next] as Flight
+  beginning[next++] = undefined
+  if (next === end) {
+    next = 0
+    end = 0
+  }
+  flight.byKey.begin(flight)
+  const { strategy, store, key, trace } = flight
+  if (flight.followers === undefined) {
+    return trace
+      ? strategy.getOrCreate(store, key, flight.values, trace)
+      : strategy.getOrCreate(store, key, flight.values)
+  }
+  let operation: Promise<GetOrCreateResult<unknown>>
+  try {
+    const given = watchedValues(flight.values, flight)
+    // Joined by other calls: the strategy's way for a shared operation, if any.
+    const run = (strategy as SharingStrategy)[SHARED_OPERATION] ?? strategy.getOrCreate
+    operation = Promise.resolve(
+      trace ? run.call(strategy, store, key, given, trace) : run.call(strategy, store, key, given),
     )
-  })
-  return result
+  } catch (error) {
+    operation = Promise.reject(error)
+  }
+  return operation.then(
+    (settled) => {
+      void SETTLED.then(() => settleFollowers(flight, settled))
+      return settled
+    },
+    (error: unknown) => {
+      void SETTLED.then(() => failFollowers(flight, error))
+      throw error
+    },
+  )
+}
+
+/** The operation of `flight` gave `settled`: each follower gets the row, a copy of its own, not created. */
+function settleFollowers(flight: Flight, settled: GetOrCreateResult<unknown>): void {
+  for (const follower of flight.followers as Follower[]) {
+    try {
+      if (follower.trace) {
+        // Its own store calls: none. Whether the row was there at first: the leader's first read says.
+        follower.trace.joined = true
+        follower.trace.missed = flight.trace?.missed ?? flight.valuesAsked
+      }
+      follower.resolve({ row: rowForFollower(settled.row), created: false })
+    } catch (error) {
+      // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
+      follower.reject(error)
+    }
+  }
+}
+
+/**
+ * The operation of `flight` failed with `error`: before it asked for the leader's values, every follower
+ * fails with it; after, it may be the leader's values' failure, so the followers try again with their own
+ * (the first of them leads a new operation, which the rest join).
+ */
+function failFollowers(flight: Flight, error: unknown): void {
+  for (const follower of flight.followers as Follower[]) {
+    if (flight.valuesAsked) {
+      follower.resolve(
+        sharedGetOrCreate(flight.strategy, flight.store, follower.key, follower.values, follower.trace),
+      )
+    } else follower.reject(error)
+  }
 }

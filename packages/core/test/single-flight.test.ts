@@ -7,7 +7,7 @@ import { constraintStrategy, getOrCreate, type Store, type Strategy } from '@get
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { runConcurrently } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { OpenFlights } from '../src/single-flight.js'
+import { Flight, OpenFlights, slotOf } from '../src/single-flight.js'
 import { openPg, PG_DRIVERS, type PgHarness, statementsOn, uniqueItems } from './support/pg.js'
 import { CASE_INSENSITIVE_COLLATION, PG_KEY_COLUMNS } from './support/pg-equal-keys.js'
 import type { itemsTable } from './support/tables.js'
@@ -447,55 +447,96 @@ test('a burst that keeps coming: callers that resume together and call again at 
   expect(results.map((r) => r?.row.n)).toEqual(calls.map((_, i) => i - (i % 4)))
 })
 
-describe('open operations, per store (OpenFlights)', () => {
-  type Flight = Parameters<OpenFlights['open']>[1]
-  const flight = () => ({}) as Flight
-
-  test('an operation leaves when it begins; a later one for the key opens again', () => {
-    const open = new OpenFlights()
-    const first = flight()
-    open.open('a', first)
-    expect(open.get('a')).toBe(first)
-    open.begin('a', first)
-    expect(open.get('a')).toBeUndefined()
-    const second = flight()
-    open.open('a', second)
-    expect(open.get('a')).toBe(second)
-    // The first beginning again (it cannot, but a stale entry must not be taken for it) leaves the second open.
-    open.begin('a', first)
-    expect(open.get('a')).toBe(second)
-  })
-
-  test('the entries of begun operations are dropped once none is open and they are more than KEPT', () => {
-    const open = new OpenFlights()
-    let largest = 0
-    let cleared = 0
-    // Ticks of 32 calls of new keys: all open, then all begin (as their microtasks run).
-    for (let tick = 0; tick < 200; tick++) {
-      const opened = Array.from({ length: 32 }, (_, i) => [`key-${tick}-${i}`, flight()] as const)
-      for (const [id, f] of opened) open.open(id, f)
-      largest = Math.max(largest, open.size)
-      const before = open.size
-      for (const [id, f] of opened) open.begin(id, f)
-      if (open.size === 0 && before > 0) cleared++
-      for (const [id] of opened) expect(open.get(id)).toBeUndefined()
+describe('open operations (OpenFlights)', () => {
+  const strategy = constraintStrategy()
+  const store = {} as Store<unknown, unknown, unknown>
+  const flight = (byKey: OpenFlights, id: string) =>
+    new Flight(byKey, id, slotOf(id), strategy, store, {}, (() => ({})) as never, undefined)
+  /** `n` ids that share one slot. */
+  function sameSlot(n: number): string[] {
+    const bySlot = new Map<number, string[]>()
+    for (let i = 0; ; i++) {
+      const id = `key-${i}`
+      const ids = bySlot.get(slotOf(id)) ?? []
+      ids.push(id)
+      bySlot.set(slotOf(id), ids)
+      if (ids.length === n) return ids
     }
-    expect(largest).toBeLessThanOrEqual(OpenFlights.KEPT + 32)
-    expect(cleared).toBeGreaterThanOrEqual(5)
-  })
+  }
 
-  test('never dropped while an operation is open: it stays joinable', () => {
+  test('an operation is found by its id until it begins; a later one for the key opens again', () => {
     const open = new OpenFlights()
-    const kept = flight()
-    open.open('kept', kept)
-    for (let i = 0; i < OpenFlights.KEPT * 2; i++) {
-      const f = flight()
-      open.open(`other-${i}`, f)
-      open.begin(`other-${i}`, f)
-    }
-    expect(open.get('kept')).toBe(kept)
-    expect(open.size).toBeGreaterThan(OpenFlights.KEPT)
-    open.begin('kept', kept)
+    const first = flight(open, 'a')
+    expect(open.get('a', slotOf('a'))).toBeUndefined()
+    open.open(first)
+    expect(open.get('a', slotOf('a'))).toBe(first)
+    expect(open.size).toBe(1)
+    open.begin(first)
+    expect(open.get('a', slotOf('a'))).toBeUndefined()
     expect(open.size).toBe(0)
+    const second = flight(open, 'a')
+    open.open(second)
+    expect(open.get('a', slotOf('a'))).toBe(second)
+    // The first beginning again (it cannot) neither closes the second nor counts as a second operation begun.
+    open.begin(first)
+    expect(open.get('a', slotOf('a'))).toBe(second)
+    expect(open.size).toBe(1)
+    open.begin(second)
+    expect(open.size).toBe(0)
+  })
+
+  test('two stores open the same id: each finds its own', () => {
+    const one = new OpenFlights()
+    const other = new OpenFlights()
+    const a = flight(one, 'same')
+    const b = flight(other, 'same')
+    one.open(a)
+    other.open(b)
+    expect(one.get('same', slotOf('same'))).toBe(a)
+    expect(other.get('same', slotOf('same'))).toBe(b)
+    one.begin(a)
+    expect(one.get('same', slotOf('same'))).toBeUndefined()
+    expect(other.get('same', slotOf('same'))).toBe(b)
+    other.begin(b)
+  })
+
+  test('ids of one slot past a full chain: each is found until it begins, in whatever order they begin', () => {
+    const ids = sameSlot(OpenFlights.CHAIN * 3)
+    const open = new OpenFlights()
+    const flights = ids.map((id) => flight(open, id))
+    for (const f of flights) open.open(f)
+    expect(flights.filter((f) => f.crowded)).toHaveLength(OpenFlights.CHAIN * 2)
+    for (const f of flights) expect(open.get(f.id, f.slot)).toBe(f)
+    // Begin the chain's middle first, then every third, then the rest: the others stay found, the begun go.
+    const order = [
+      ...flights.slice(3, 5),
+      ...flights.filter((_, i) => i % 3 === 0 && (i < 3 || i >= 5)),
+      ...flights.filter((_, i) => i % 3 !== 0 && (i < 3 || i >= 5)),
+    ]
+    expect(new Set(order).size).toBe(flights.length)
+    const begun = new Set<Flight>()
+    for (const f of order) {
+      open.begin(f)
+      begun.add(f)
+      // A crowded one stays found once the chain is short again.
+      for (const g of flights) expect(open.get(g.id, g.slot)).toBe(begun.has(g) ? undefined : g)
+    }
+    expect(open.size).toBe(0)
+    // Nothing holds a begun operation: none is chained to another.
+    expect(flights.every((f) => f.chain === undefined)).toBe(true)
+  })
+
+  test('slotOf: equal ids, equal slots; every slot within the table; long ids cost no more than 48 characters', () => {
+    const long = 'x'.repeat(10_000)
+    for (const id of ['', 'a', 'key-1', '\u{1F600}', long, `${long}y`]) {
+      const slot = slotOf(id)
+      expect(slot).toBe(slotOf(id.slice()))
+      expect(Number.isInteger(slot) && slot >= 0 && slot < 4096).toBe(true)
+    }
+    // Keys that differ anywhere in 48 characters land in different slots, mostly: a spread, not a pile.
+    const slots = new Set(Array.from({ length: 1000 }, (_, i) => slotOf(`hot-${i}`)))
+    expect(slots.size).toBeGreaterThan(800)
+    const ends = new Set(Array.from({ length: 1000 }, (_, i) => slotOf(`${long}-${i}`)))
+    expect(ends.size).toBeGreaterThan(800)
   })
 })

@@ -317,6 +317,33 @@ describe('pnpm bench rounds', () => {
     expect(turnOrder(systems, 3)).toEqual(orders[2])
   })
 
+  test('the passes of a turn go in mirrored pairs: a shuffled order, then the same backwards; every system first as often as last', async () => {
+    const { passOrder, turnOrder } = await import('../src/bench/rounds.js')
+    const systems = ['a', 'b', 'c', 'd']
+    for (let seed = 1; seed <= 20; seed++) {
+      const first = passOrder([], systems, seed, 0)
+      expect(first).toEqual(turnOrder(systems, seed))
+      const second = passOrder(first, systems, seed + 1, 1)
+      expect(second).toEqual([...first].reverse())
+      // Two systems: A B then B A, whatever the shuffle said.
+      const pair = passOrder([], ['x', 'y'], seed, 0)
+      expect([...pair, ...passOrder(pair, ['x', 'y'], seed + 1, 1)]).toEqual([
+        ...pair,
+        ...[...pair].reverse(),
+      ])
+      // A system that finished its calls leaves the mirrored pass; the rest keep their mirrored order.
+      const left = first.filter((system) => system !== first[1])
+      expect(passOrder(first, left, seed + 1, 1)).toEqual([...first].reverse().filter((s) => s !== first[1]))
+      // The next pair of passes is shuffled anew.
+      expect([...passOrder(second, systems, seed + 2, 2)].sort()).toEqual(systems)
+    }
+    // Over both passes of a pair, each system's positions add up alike: first in one, last in the other.
+    const first = passOrder([], systems, 7, 0)
+    const second = passOrder(first, systems, 8, 1)
+    for (const system of systems)
+      expect(first.indexOf(system) + second.indexOf(system)).toBe(systems.length - 1)
+  })
+
   test("a turn's table is vacuumed and analyzed before the next turn (autovacuum then has nothing to do during it)", async () => {
     const { settleTable } = await import('../src/bench/rounds.js')
     const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} })

@@ -1,8 +1,9 @@
 /**
  * One workload's rounds: every system takes its turn on its own table, round after round. The systems run in
  * groups (`groups.ts`: each target's two systems in one); a group's systems are set up together and take
- * turns slice by slice (`--slice-ms` each, longer for a slow system), in an order shuffled anew for every
- * pass, so that a slow moment of the shared machine falls on all of them alike. The groups of a round run in
+ * turns slice by slice (`--slice-ms` each, longer for a slow system), in passes that go in mirrored pairs (a
+ * shuffled order, then the same backwards: see {@link passOrder}), so that a slow moment of the shared machine
+ * falls on all of them alike, and so does what the order itself does. The groups of a round run in
  * an order shuffled anew each round (seeded: a run replays). Each turn's answers are checked against the
  * table, which is then vacuumed and analyzed before the next group starts: the work a turn leaves Postgres
  * (autovacuum of a table that grew by thousands of rows in a second) is done between groups, not during the
@@ -51,6 +52,20 @@ export interface WorkloadRun {
  */
 export function turnOrder<T>(items: readonly T[], seed: number): T[] {
   return shuffle([...items], seed * 7_919)
+}
+
+/**
+ * The order of a group's slices in pass `pass`: a shuffle (seeded by `seed`) on even passes, and on odd ones
+ * the previous pass's order backwards (those still `pending`). Passes in mirrored pairs (A B, B A) put each
+ * system first and last alike, and before and after each other alike, so that what the order itself does
+ * cancels within a turn: the garbage a system leaves for the next slice's collector (one process for all),
+ * the work it leaves Postgres, a machine that speeds up or slows down through the turn. With a shuffle alone,
+ * a pair went A B in both passes of a turn one round in two, and the rounds' ratios followed the order they
+ * happened to get (0.85-1.16x between rounds, alike in every run of the same seeds).
+ */
+export function passOrder<T>(previous: readonly T[], pending: readonly T[], seed: number, pass: number): T[] {
+  if (pass % 2 === 0) return turnOrder(pending, seed)
+  return previous.filter((item) => pending.includes(item)).reverse()
 }
 
 /**
@@ -160,8 +175,8 @@ interface Entrant {
 }
 
 /**
- * One group's turns: every system set up and warmed up, then pass after pass, each system's next slice in an
- * order shuffled anew for every pass, until every system has run its calls (or its time); then each table
+ * One group's turns: every system set up and warmed up, then pass after pass, each system's next slice in the
+ * pass's order ({@link passOrder}), until every system has run its calls (or its time); then each table
  * counted and settled.
  */
 async function measureGroup(
@@ -179,9 +194,11 @@ async function measureGroup(
       entrants.push(await prepareEntrant(run, system, seed))
     }
     const pending = new Set(entrants)
+    let order: Entrant[] = []
     for (let pass = 0; pending.size > 0; pass++) {
       if (run.interrupted()) throw new BenchError('Interrupted.')
-      for (const entrant of turnOrder([...pending], round * 1_009 + group.index * 101 + pass)) {
+      order = passOrder(order, [...pending], round * 1_009 + group.index * 101 + pass, pass)
+      for (const entrant of order) {
         if (await entrant.running.slice()) pending.delete(entrant)
       }
     }

@@ -13,14 +13,18 @@ export const SHARED_OPERATION: unique symbol = Symbol('getorcreate.sharedOperati
 /** A strategy that may have a {@link SHARED_OPERATION}. */
 export type SharingStrategy = Strategy & { readonly [SHARED_OPERATION]?: Strategy['getOrCreate'] }
 
-/** A call that joined a {@link Flight}: how to settle its promise, and what it asks again with on a retry. */
+/** A call that joined a {@link Flight}: how to settle the promise it waits on, and its trace. */
 interface Follower {
-  readonly resolve: (result: GetOrCreateResult<unknown> | Promise<GetOrCreateResult<unknown>>) => void
+  readonly resolve: (result: GetOrCreateResult<unknown>) => void
   readonly reject: (error: unknown) => void
-  readonly key: Record<string, unknown>
-  readonly values: NewRowValues<unknown>
   readonly trace: CallTrace | undefined
 }
+
+/**
+ * What a follower's promise is rejected with when it should try again on its own (see {@link failFollowers}):
+ * never seen by a caller, as the `then` that {@link follow} registered turns it into the call's own operation.
+ */
+const TRY_AGAIN: unique symbol = Symbol('getorcreate.tryAgain')
 
 /**
  * One operation (a strategy's `getOrCreate`), begun by its first call (the leader), and the calls that joined
@@ -47,7 +51,7 @@ export class Flight {
   /**
    * Set once the operation asked for its leader's values (a create was attempted): a failure from then on may
    * come from those values (its `defaults` function, or a row the database refused: NOT NULL, CHECK, a
-   * foreign key…), which are no reason to fail the calls that joined it, so they try again on their own.
+   * foreign key…), which are no reason to fail the calls that joined it, so they try again, each on its own.
    */
   valuesAsked = false
   constructor(
@@ -238,8 +242,10 @@ export function rowForFollower<Row>(row: Row): Row {
  *   later runs its own operation, concurrently with the first, as without single flight.
  * - A failure before the operation asked for the leader's values (a read, the catalog check) fails every
  *   call that shared it, with the same error. A failure after it may come from those values (the leader's
- *   `defaults` function, or a row the database refused), so the other calls try again: the first of them
- *   leads a new operation with its own values, which the rest join.
+ *   `defaults` function, or a row the database refused), so the other calls try again at once, each with an
+ *   operation of its own and its own values, in its own async context. Not shared again: calls that shared
+ *   each retry would fail one after another on a failure that is not the values' (a lost connection), each
+ *   waiting for all the attempts before its own.
  */
 export function sharedGetOrCreate<Row, Key, Values>(
   strategy: Strategy,
@@ -268,18 +274,27 @@ export function sharedGetOrCreate<Row, Key, Values>(
   return follow<Row>(open, key, values as NewRowValues<unknown>, trace)
 }
 
-/** A call that joins `open`: a promise that the operation's end settles (see {@link Flight}). */
+/**
+ * A call that joins `open`: a promise that the operation's end settles (see {@link Flight}), through a `then`
+ * registered now, in this call's async context (`AsyncLocalStorage`): where the call must try again on its
+ * own ({@link TRY_AGAIN}), its operation runs there, not in the context of the leader whose failure it saw.
+ */
 function follow<Row>(
   open: Flight,
   key: Record<string, unknown>,
   values: NewRowValues<unknown>,
   trace: CallTrace | undefined,
 ): Promise<GetOrCreateResult<Row>> {
-  return new Promise<GetOrCreateResult<Row>>((resolve, reject) => {
-    const follower: Follower = { resolve: resolve as Follower['resolve'], reject, key, values, trace }
+  const joined = new Promise<GetOrCreateResult<unknown>>((resolve, reject) => {
+    const follower: Follower = { resolve, reject, trace }
     if (open.followers === undefined) open.followers = [follower]
     else open.followers.push(follower)
   })
+  return joined.then(undefined, (reason: unknown) => {
+    if (reason !== TRY_AGAIN) throw reason
+    const { strategy, store } = open
+    return trace ? strategy.getOrCreate(store, key, values, trace) : strategy.getOrCreate(store, key, values)
+  }) as Promise<GetOrCreateResult<Row>>
 }
 
 /** Settled: each operation begins in a `then` of it (`queueMicrotask` makes an async resource a call). */
@@ -293,6 +308,17 @@ const SETTLED = Promise.resolve()
 const beginning: (Flight | undefined)[] = []
 let next = 0
 let end = 0
+
+/**
+ * How many begun entries {@link beginning} may hold at its front before the rest move down: callers that
+ * open operations out of step (a store that answers within microtasks) may keep it from ever emptying.
+ */
+const COMPACT_AT = 1024
+
+/** How many entries {@link beginning} holds, begun ones included (for tests: it stays bounded). */
+export function beginQueueLength(): number {
+  return beginning.length
+}
 
 /**
  * Open the operation for `id`, led by this call, and begin it in a microtask: every call made before that
@@ -329,9 +355,9 @@ function lead<Row, Key, Values>(
 /**
  * Begins the first operation of {@link beginning}: no call joins it from now on. Alone (as most calls are),
  * the operation as it is, nothing to watch or share: the leader's promise adopts it. Joined, the leader's
- * promise adopts one that settles with the operation, and the followers' are settled in a microtask queued
- * when it does, which runs before the leader's promise settles: the callers of all of them resume in one
- * round of microtasks (see {@link Flight}).
+ * promise adopts one that settles with the operation, and settles the followers' when it does: the leader's
+ * adoption and each follower's `then` (see {@link follow}) take one more round, so the callers of all of them
+ * resume in one round of microtasks (see {@link Flight}).
  */
 function beginNext(): Promise<GetOrCreateResult<unknown>> {
   const flight = beginning[next] as Flight
@@ -339,6 +365,14 @@ function beginNext(): Promise<GetOrCreateResult<unknown>> {
   if (next === end) {
     next = 0
     end = 0
+    // Emptied: grown past its bound while it was not (below), it is cut back.
+    if (beginning.length > COMPACT_AT) beginning.length = 0
+  } else if (next >= COMPACT_AT && next * 2 >= end) {
+    // Never emptied, as when every operation opens another before it begins: the waiting ones move down.
+    beginning.copyWithin(0, next, end)
+    end -= next
+    next = 0
+    beginning.length = end
   }
   flight.byKey.begin(flight)
   const { strategy, store, key, trace } = flight
@@ -358,13 +392,15 @@ function beginNext(): Promise<GetOrCreateResult<unknown>> {
   } catch (error) {
     operation = Promise.reject(error)
   }
+  // The followers' promises are settled here, and each caller's promise one round later, through the `then`
+  // that `follow` registered; the leader's adopts this one, which also takes that round.
   return operation.then(
     (settled) => {
-      void SETTLED.then(() => settleFollowers(flight, settled))
+      settleFollowers(flight, settled)
       return settled
     },
     (error: unknown) => {
-      void SETTLED.then(() => failFollowers(flight, error))
+      failFollowers(flight, error)
       throw error
     },
   )
@@ -389,15 +425,10 @@ function settleFollowers(flight: Flight, settled: GetOrCreateResult<unknown>): v
 
 /**
  * The operation of `flight` failed with `error`: before it asked for the leader's values, every follower
- * fails with it; after, it may be the leader's values' failure, so the followers try again with their own
- * (the first of them leads a new operation, which the rest join).
+ * fails with it; after, it may be the leader's values' failure, so each follower tries again with its own, in
+ * an operation of its own ({@link TRY_AGAIN}; see {@link sharedGetOrCreate}).
  */
 function failFollowers(flight: Flight, error: unknown): void {
-  for (const follower of flight.followers as Follower[]) {
-    if (flight.valuesAsked) {
-      follower.resolve(
-        sharedGetOrCreate(flight.strategy, flight.store, follower.key, follower.values, follower.trace),
-      )
-    } else follower.reject(error)
-  }
+  const reason = flight.valuesAsked ? TRY_AGAIN : error
+  for (const follower of flight.followers as Follower[]) follower.reject(reason)
 }

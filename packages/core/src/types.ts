@@ -283,7 +283,8 @@ export interface Strategy {
    * `{ row, created: false }` with their own copy of the row, and their `defaults` are never called. A call
    * made later runs its own operation, so none gets a row read before it was made. A failure before the
    * operation asks for the first call's values fails every call sharing it with the same error; one after
-   * (its `defaults`, or a row the database refused) fails the first call only, and the others try again.
+   * (its `defaults`, or a row the database refused) fails the first call only, and the others try again at
+   * once, each on its own, in its own async context.
    * Never across two store objects (two transactions must not see each other's rows) nor two strategy
    * objects. `constraintStrategy()` sets it (its option `singleFlight`, default `true`). Default is `false`:
    * each call runs on its own.

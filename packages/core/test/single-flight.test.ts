@@ -7,7 +7,7 @@ import { constraintStrategy, getOrCreate, type Store, type Strategy } from '@get
 import { drizzleStore } from '@getorcreate/core/drizzle'
 import { runConcurrently } from '@getorcreate/test-support'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { Flight, OpenFlights, slotOf } from '../src/single-flight.js'
+import { beginQueueLength, Flight, OpenFlights, slotOf } from '../src/single-flight.js'
 import { openPg, PG_DRIVERS, type PgHarness, statementsOn, uniqueItems } from './support/pg.js'
 import { CASE_INSENSITIVE_COLLATION, PG_KEY_COLUMNS } from './support/pg-equal-keys.js'
 import type { itemsTable } from './support/tables.js'
@@ -445,6 +445,96 @@ test('a burst that keeps coming: callers that resume together and call again at 
   // Each key's first call led (created) and the next three got its row.
   expect(results.map((r) => r?.created)).toEqual(calls.map((_, i) => i % 4 === 0))
   expect(results.map((r) => r?.row.n)).toEqual(calls.map((_, i) => i - (i % 4)))
+})
+
+test("after the first caller's values failed, the others try again at once, each on its own: one more round, not one a caller", async () => {
+  // A failure after the values were asked (here a lost connection, which is not the values' fault) makes the
+  // others try again with their own; shared again, they would fail one after another, each waiting for every
+  // attempt before its own.
+  const { memoryStore } = await import('@getorcreate/core')
+  const base = memoryStore<{ slug: string; n?: number }>({ uniqueBy: [['slug']] })
+  const failure = Object.assign(new Error('connection reset (injected)'), { code: 'ECONNRESET' })
+  let inserts = 0
+  let out = 0
+  let mostOut = 0
+  const store = Object.assign(Object.create(base) as typeof base, {
+    async insertIfAbsentAtomically(): Promise<never> {
+      inserts++
+      mostOut = Math.max(mostOut, ++out)
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setImmediate(resolve))
+      out--
+      throw failure
+    },
+  })
+  const strategy = constraintStrategy()
+  const settled = await Promise.allSettled(
+    Array.from({ length: 5 }, (_, n) => getOrCreate(store, { slug: 'x' }, { n }, strategy)),
+  )
+  expect(settled.every((s) => s.status === 'rejected' && s.reason === failure)).toBe(true)
+  expect(inserts).toBe(5) // the first caller's, then each other caller's own
+  expect(mostOut).toBe(4) // the four retries out together
+  expect(base.rows()).toEqual([])
+})
+
+test("a call that tries again after the first caller's values failed runs in its own async context", async () => {
+  const { AsyncLocalStorage } = await import('node:async_hooks')
+  const { memoryStore } = await import('@getorcreate/core')
+  const context = new AsyncLocalStorage<string>()
+  const base = memoryStore<{ slug: string; by?: string }>({ uniqueBy: [['slug']] })
+  const seen: string[] = []
+  const store = Object.assign(Object.create(base) as typeof base, {
+    find(key: { slug: string }) {
+      seen.push(`find in ${context.getStore()}`)
+      return base.find(key)
+    },
+  })
+  const strategy = constraintStrategy()
+  const first = context.run('A', () =>
+    getOrCreate(
+      store,
+      { slug: 'x' },
+      () => {
+        throw new Error('defaults of A failed')
+      },
+      strategy,
+    ),
+  )
+  const second = context.run('B', () =>
+    getOrCreate(
+      store,
+      { slug: 'x' },
+      () => {
+        seen.push(`defaults of B in ${context.getStore()}`)
+        return { by: context.getStore() }
+      },
+      strategy,
+    ),
+  )
+  await expect(first).rejects.toThrow('defaults of A failed')
+  const { row, created } = await second
+  expect({ row, created }).toEqual({ row: { slug: 'x', by: 'B' }, created: true })
+  expect(seen).toEqual(['find in A', 'find in B', 'defaults of B in B'])
+})
+
+test('the queue of operations to begin stays bounded when callers never let it empty', async () => {
+  // A store that answers within microtasks, and workers out of step: some operation is always waiting to
+  // begin, so the queue never empties; the begun entries at its front are dropped all the same.
+  const { memoryStore } = await import('@getorcreate/core')
+  const store = memoryStore<{ slug: string }>({ uniqueBy: [['slug']] })
+  const strategy = constraintStrategy({ batchReads: false })
+  for (let k = 0; k < 16; k++) await getOrCreate(store, { slug: `k${k}` }, {}, strategy)
+  let most = 0
+  const worker = async (k: number) => {
+    for (let i = 0; i < k; i++) await null // out of step with the others
+    for (let i = 0; i < 5_000; i++) {
+      await getOrCreate(store, { slug: `k${k}` }, {}, strategy)
+      most = Math.max(most, beginQueueLength())
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, (_, k) => worker(k)))
+  expect(most).toBeGreaterThan(16) // it never emptied: the case this is about
+  expect(most).toBeLessThanOrEqual(2 * 1024 + 16)
 })
 
 describe('open operations (OpenFlights)', () => {

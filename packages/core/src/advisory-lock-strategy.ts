@@ -3,6 +3,7 @@ import type { CallTrace } from './diagnostics.js'
 import { LockMisconfiguredError } from './errors.js'
 import { encodeKey } from './key.js'
 import { batchedFind } from './read-batch.js'
+import { rowOrNone } from './store-answers.js'
 import { MAX_LOCK_TIMEOUT_MS } from './store-types.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
@@ -118,7 +119,7 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
         )
       }
       if (trace) trace.storeCalls++
-      const found = await (batchReads ? batchedFind(store, key) : store.find(key))
+      const found = rowOrNone(await (batchReads ? batchedFind(store, key) : store.find(key)), store, 'find')
       if (found !== undefined) return { row: found, created: false }
       const identity = await store.lockIdentity(key)
       const id = advisoryLockIdFor(identity.table, identity.key as Record<string, unknown>)

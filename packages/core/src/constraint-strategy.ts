@@ -11,6 +11,7 @@ import { onlyField } from './key.js'
 import { entryValuesAtHand } from './new-row-values.js'
 import { batchedFind } from './read-batch.js'
 import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
+import { rowOrNone } from './store-answers.js'
 import type {
   BatchAnswer,
   BatchEntry,
@@ -331,10 +332,14 @@ export function createConstraintStrategy(
         trace.attempts = attempt
         trace.storeCalls++
       }
-      const inserted = await insertAtomically.call(store, key, values)
+      const inserted = rowOrNone(
+        await insertAtomically.call(store, key, values),
+        store,
+        'insertIfAbsentAtomically',
+      )
       if (inserted !== undefined) return { row: inserted, created: true }
       if (trace) trace.storeCalls++
-      const winner = await store.find(key, { fresh: true })
+      const winner = rowOrNone(await store.find(key, { fresh: true }), store, 'find')
       if (winner !== undefined) return { row: winner, created: false }
     }
     // Every insert was refused, yet no row holds the key: a trigger that rewrites key columns makes a row
@@ -393,7 +398,8 @@ export function createConstraintStrategy(
     if (trace) trace.storeCalls++
     // A custom store may answer with another thenable, or throw: Promise.resolve and the caller's `try` see to it.
     const read = batchReads ? batchedFind(store, key) : store.find(key)
-    return Promise.resolve(read).then((found) => {
+    return Promise.resolve(read).then((answered) => {
+      const found = rowOrNone(answered, store, batchReads ? 'find (or findMany)' : 'find')
       if (found !== undefined) {
         count?.(false)
         return { row: found, created: false }
@@ -427,15 +433,22 @@ export function createConstraintStrategy(
     if (trace) trace.storeCalls++
     const answers = await findOrInsert.call(store, [{ key, values }])
     if (answers === undefined) return undefined
-    const answer = answers[0]
-    if (answer?.row !== undefined) {
+    if (!Array.isArray(answers)) {
+      throw new TypeError(
+        `Store ${store.name}: findOrInsertManyAtomically answered ${answers === null ? 'null' : typeof answers}, ` +
+          'neither an array of one answer per entry nor undefined.',
+      )
+    }
+    const answer = answers[0] as BatchAnswer<Row> | undefined
+    const row = rowOrNone(answer?.row, store, 'findOrInsertManyAtomically')
+    if (row !== undefined && answer !== undefined) {
       missed(answer.inserted)
       if (trace) {
         // Taking the values marked a miss; a row the statement found was there at first.
         trace.missed = answer.inserted
         if (answer.inserted) trace.attempts = 1
       }
-      return { row: answer.row, created: answer.inserted }
+      return { row, created: answer.inserted }
     }
     // No row in the statement's snapshot, and its insert met one committed since: a new read sees it.
     missed(true)
@@ -444,7 +457,7 @@ export function createConstraintStrategy(
       trace.attempts = 1
       trace.storeCalls++
     }
-    const winner = await store.find(key, { fresh: true })
+    const winner = rowOrNone(await store.find(key, { fresh: true }), store, 'find')
     if (winner !== undefined) return { row: winner, created: false }
     return createAfterMiss(store, key, newRow, insertAtomically, trace)
   }
@@ -560,8 +573,9 @@ export function createConstraintStrategy(
     const take = (indexes: readonly number[], answers: readonly BatchAnswer<Row>[] | undefined) => {
       indexes.forEach((i, j) => {
         const answer = answers?.[j]
-        if (answer?.row === undefined) alone.push(i)
-        else results[i] = { row: answer.row, created: answer.inserted }
+        const row = rowOrNone(answer?.row, store, 'a batch insert')
+        if (row === undefined || answer === undefined) alone.push(i)
+        else results[i] = { row, created: answer.inserted }
       })
     }
     const {
@@ -610,7 +624,7 @@ export function createConstraintStrategy(
           )
           const missing: number[] = []
           chunk.forEach((i, j) => {
-            const row = found[j]
+            const row = rowOrNone(found[j], store, 'findMany')
             if (row === undefined) missing.push(i)
             else results[i] = { row, created: false }
           })

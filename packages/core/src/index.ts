@@ -73,6 +73,7 @@ export { encodeKey, validateKey } from './key.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
 export { resolveValues } from './new-row-values.js'
 export { batchedFind } from './read-batch.js'
+export { rowOrNone } from './store-answers.js'
 export type {
   AdvisoryLock,
   BatchAnswer,

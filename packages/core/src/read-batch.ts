@@ -172,9 +172,10 @@ function sendShape<Row, Key, Values>(
   }
   gathered.out++
   answer.then(
-    (rows) => {
+    (answered) => {
       gathered.out--
-      if (!Array.isArray(rows) || rows.length !== reads.length) {
+      const rows = plainAnswers<Row | undefined>(answered, reads.length)
+      if (rows === undefined) {
         alone()
         return
       }
@@ -201,4 +202,17 @@ function sendShape<Row, Key, Values>(
       alone()
     },
   )
+}
+
+/**
+ * `answered` as an array of its own with `length` entries, read once; `undefined` where it is not such an array
+ * or reading it throws (an entry whose getter throws): then each read of the batch goes alone, and no caller is
+ * left waiting.
+ */
+function plainAnswers<T>(answered: unknown, length: number): T[] | undefined {
+  try {
+    return Array.isArray(answered) && answered.length === length ? Array.from(answered as T[]) : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -132,6 +132,32 @@ describe('getOrCreate over memoryStore', () => {
     expect(calls).toEqual(['old true', 'new'])
   })
 
+  test('a store that answers null (as many ORMs do for none) is refused with a TypeError: no row of null, no created for an insert that wrote nothing', async () => {
+    const base = memoryStore<Row>({ name: 'items', uniqueBy: [['slug']], autoIncrement: 'id' })
+    const strategy = constraintStrategy({ singleFlight: false, batchReads: false })
+    const nullFind: Store<Row> = Object.assign(Object.create(base) as Store<Row>, {
+      find: async () => null,
+    })
+    await expect(getOrCreate(nullFind, { slug: 'a' }, {}, strategy)).rejects.toThrow(
+      /Store items: find answered null\. A Store answers undefined where it has no row/,
+    )
+    await getOrCreate(base, { slug: 'b' }, { title: 'first' }, strategy)
+    // An insert that found the key taken answers null: every caller's would be `created: true` with no row.
+    const nullInsert: Store<Row> = Object.assign(Object.create(base) as Store<Row>, {
+      find: async () => undefined,
+      insertIfAbsentAtomically: async () => null,
+    })
+    const settled = await Promise.allSettled(
+      Array.from({ length: 3 }, () => getOrCreate(nullInsert, { slug: 'b' }, { title: 'x' }, strategy)),
+    )
+    for (const result of settled) {
+      expect(result).toMatchObject({ status: 'rejected', reason: expect.any(TypeError) })
+      expect(result.status === 'rejected' && String(result.reason.message)).toMatch(
+        /insertIfAbsentAtomically answered null/,
+      )
+    }
+  })
+
   test('a row that keeps vanishing ends in ROW_VANISHED after maxAttempts inserts', async () => {
     let inserts = 0
     const store: Store<Row, Partial<Row>, Partial<Row>> = {

@@ -193,6 +193,51 @@ describe('batched reads (constraintStrategy batchReads)', () => {
     }
   })
 
+  test('a findMany whose answer throws when read (an entry with a throwing getter): each read again alone, no caller left waiting', async () => {
+    const rigged = loggedStore({
+      answer: (keys) =>
+        Promise.resolve(
+          Object.defineProperty(
+            keys.map(() => undefined),
+            1,
+            {
+              get() {
+                throw new Error('an entry that cannot be read')
+              },
+            },
+          ),
+        ),
+    })
+    await seed(rigged.base, ['z', 'a', 'b'])
+    const results = await Promise.all(
+      ['z', 'a', 'b'].map((slug) => getOrCreate(rigged.store, { slug }, undefined, batching)),
+    )
+    expect(results.map((result) => [result.row.slug, result.created])).toEqual([
+      ['z', false],
+      ['a', false],
+      ['b', false],
+    ])
+    expect(rigged.log).toEqual(['find z', 'findMany a,b', 'find a', 'find b'])
+  })
+
+  test('a findMany that answers null for a key is refused with a TypeError, never taken for a row', async () => {
+    const nulls = loggedStore({ answer: (keys) => Promise.resolve(keys.map(() => null)) })
+    await seed(nulls.base, ['z'])
+    const settled = await Promise.allSettled(
+      ['z', 'a', 'b'].map((slug) => getOrCreate(nulls.store, { slug }, { title: 'new' }, batching)),
+    )
+    expect(settled[0]).toMatchObject({ status: 'fulfilled', value: { created: false } })
+    for (const result of settled.slice(1)) {
+      expect(result).toMatchObject({ status: 'rejected', reason: expect.any(TypeError) })
+      expect(result.status === 'rejected' && String(result.reason.message)).toMatch(
+        /find \(or findMany\) answered null/,
+      )
+    }
+    // Nothing written for the keys whose read was refused.
+    expect(await nulls.base.find({ slug: 'a' })).toBeUndefined()
+    expect(await nulls.base.find({ slug: 'b' })).toBeUndefined()
+  })
+
   test('a findMany that answers one row object for two keys: the second caller gets a copy', async () => {
     const shared: Row = { id: 1, slug: 'a', title: 'A' }
     const { store, base } = loggedStore({ answer: () => Promise.resolve([shared, shared]) })

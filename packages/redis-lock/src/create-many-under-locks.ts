@@ -6,6 +6,7 @@ import {
   type GetOrCreateResult,
   LockUnavailableError,
   type NewRowValues,
+  rowOrNone,
   type Store,
 } from '@getorcreate/core'
 import {
@@ -54,7 +55,8 @@ export async function createManyUnderLocks<Row, Key, Values>(
     entries.map((entry) => entry.key),
   )
   const missing: number[] = []
-  found.forEach((row, i) => {
+  found.forEach((answered, i) => {
+    const row = rowOrNone(answered, store, 'find (or findMany)')
     if (row === undefined) missing.push(i)
     else results[i] = { row, created: false }
   })

@@ -6,6 +6,7 @@ import {
   LockUnavailableError,
   type NewRowValues,
   RowVanishedError,
+  rowOrNone,
   type Store,
 } from '@getorcreate/core'
 import { lockChannels, publishedErrors } from './events.js'
@@ -166,9 +167,9 @@ export async function createHolding<Row, Key, Values>(
     return store.insert(values, { ...opts, key })
   }
   /** `store.find(key, { fresh: true })`, counted. */
-  const findFresh = (): Promise<Row | undefined> => {
+  const findFresh = async (): Promise<Row | undefined> => {
     if (trace) trace.storeCalls++
-    return store.find(key, { fresh: true })
+    return rowOrNone(await store.find(key, { fresh: true }), store, 'find')
   }
   if (fencedInDatabase) return fencedCreate(store, key, newRow, firstOwner, beforeWrite, findFresh, trace)
   // `insertUnlessFound`: the name before 0.3, honoured until 0.4.
@@ -189,7 +190,11 @@ export async function createHolding<Row, Key, Values>(
       trace.attempts++
       trace.storeCalls++
     }
-    const inserted = await insertUnderLock.call(store, key, values)
+    const inserted = rowOrNone(
+      await insertUnderLock.call(store, key, values),
+      store,
+      'insertIfAbsentUnderLock',
+    )
     if (inserted !== undefined) return { row: inserted, created: true }
     const winner = await findFresh()
     if (winner !== undefined) return { row: winner, created: false }
@@ -231,7 +236,11 @@ async function fencedCreate<Row, Key, Values>(
       trace.attempts++
       trace.storeCalls++
     }
-    const inserted = await insertFenced.call(store, key, values, { token: fence, lockKey })
+    const inserted = rowOrNone(
+      await insertFenced.call(store, key, values, { token: fence, lockKey }),
+      store,
+      'insertIfAbsentFenced',
+    )
     if (inserted !== undefined) return { row: inserted, created: true }
     const winner = await findFresh()
     if (winner !== undefined || attempt >= 3) {

@@ -7,6 +7,7 @@ import {
   LockInTransactionError,
   LockUnavailableError,
   type NewRowValues,
+  rowOrNone,
   type Store,
   type Strategy,
 } from '@getorcreate/core'
@@ -223,7 +224,7 @@ function makeStrategy(
           // needs none, as when the lock-free read comes first.
           if (!(error instanceof LockUnavailableError)) throw error
           if (trace) trace.storeCalls++
-          const found = await store.find(key)
+          const found = rowOrNone(await store.find(key), store, 'find')
           if (found === undefined) throw error
           guess?.count(false)
           return { row: found, created: false }
@@ -234,7 +235,7 @@ function makeStrategy(
         return result
       }
       if (trace) trace.storeCalls++
-      const found = await (batchReads ? batchedFind(store, key) : store.find(key))
+      const found = rowOrNone(await (batchReads ? batchedFind(store, key) : store.find(key)), store, 'find')
       if (meeting === 'new') guess?.count(found === undefined)
       if (found !== undefined) return { row: found, created: false }
       if (trace) trace.missed = true

@@ -152,6 +152,25 @@ async function commandsDuring(body: () => Promise<void>): Promise<string[]> {
 }
 
 describe('redisLockStrategy on one node', () => {
+  it('a store that answers null (as many ORMs do for none) is refused with a TypeError: no row of null, no created for an insert that wrote nothing', async () => {
+    const strategy = redisLockStrategy({ clients: lockClient, singleFlight: false, batchReads: false })
+    const base = items()
+    const nullFind: Store<Item> = Object.assign(Object.create(base) as Store<Item>, {
+      find: async () => null,
+    })
+    await expect(getOrCreate(nullFind, { slug: 'a' }, {}, strategy)).rejects.toThrow(
+      /find answered null\. A Store answers undefined where it has no row/,
+    )
+    expect(base.rows()).toEqual([])
+    const nullInsert: Store<Item> = Object.assign(Object.create(base) as Store<Item>, {
+      find: async () => undefined,
+      insertIfAbsentUnderLock: async () => null,
+    })
+    await expect(getOrCreate(nullInsert, { slug: 'b' }, {}, strategy)).rejects.toThrow(
+      /insertIfAbsentUnderLock answered null/,
+    )
+  })
+
   it('creates once, then finds: created true, then false, same row, and no lock left behind', async () => {
     const store = items()
     const strategy = redisLockStrategy({ clients: lockClient })

@@ -7,6 +7,13 @@ import { rowOrNone } from './store-answers.js'
 import { MAX_LOCK_TIMEOUT_MS } from './store-types.js'
 import type { GetOrCreateResult, NewRowValues, Store, Strategy } from './types.js'
 
+/** What a store answered, for a message: `null`, a type, or `{ row: … }` without a row. */
+function describe(answer: unknown): string {
+  if (answer === null) return 'null'
+  if (typeof answer !== 'object') return typeof answer
+  return `{ row: ${String((answer as { row?: unknown }).row)} }`
+}
+
 /** Options of {@link advisoryLockStrategy}. */
 export interface AdvisoryLockStrategyOptions {
   /**
@@ -119,7 +126,11 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
         )
       }
       if (trace) trace.storeCalls++
-      const found = rowOrNone(await (batchReads ? batchedFind(store, key) : store.find(key)), store, 'find')
+      const found = rowOrNone(
+        await (batchReads ? batchedFind(store, key) : store.find(key)),
+        store,
+        batchReads ? 'find (or findMany)' : 'find',
+      )
       if (found !== undefined) return { row: found, created: false }
       const identity = await store.lockIdentity(key)
       const id = advisoryLockIdFor(identity.table, identity.key as Record<string, unknown>)
@@ -129,7 +140,14 @@ export function advisoryLockStrategy(options: AdvisoryLockStrategyOptions = {}):
         trace.attempts = 1
         trace.storeCalls++
       }
-      return findOrInsert.call(store, key, newRow, { id, timeoutMs: lockTimeoutMs })
+      const result = await findOrInsert.call(store, key, newRow, { id, timeoutMs: lockTimeoutMs })
+      if (typeof result !== 'object' || result === null || result.row === undefined || result.row === null) {
+        throw new TypeError(
+          `Store ${store.name}: findOrInsertUnderAdvisoryLock answered ${describe(result)}, not ` +
+            '{ row, created } with the row found or inserted.',
+        )
+      }
+      return result
     },
   }
 }

@@ -11,7 +11,7 @@ import { onlyField } from './key.js'
 import { entryValuesAtHand } from './new-row-values.js'
 import { batchedFind } from './read-batch.js'
 import { SHARED_OPERATION, type SharingStrategy } from './single-flight.js'
-import { rowOrNone } from './store-answers.js'
+import { answersOrNone, rowOrNone } from './store-answers.js'
 import type {
   BatchAnswer,
   BatchEntry,
@@ -431,14 +431,12 @@ export function createConstraintStrategy(
     const insertAtomically = typeof checked === 'function' ? checked : await checked
     const values = await newRow()
     if (trace) trace.storeCalls++
-    const answers = await findOrInsert.call(store, [{ key, values }])
+    const answers = answersOrNone(
+      await findOrInsert.call(store, [{ key, values }]),
+      store,
+      'findOrInsertManyAtomically',
+    )
     if (answers === undefined) return undefined
-    if (!Array.isArray(answers)) {
-      throw new TypeError(
-        `Store ${store.name}: findOrInsertManyAtomically answered ${answers === null ? 'null' : typeof answers}, ` +
-          'neither an array of one answer per entry nor undefined.',
-      )
-    }
     const answer = answers[0] as BatchAnswer<Row> | undefined
     const row = rowOrNone(answer?.row, store, 'findOrInsertManyAtomically')
     if (row !== undefined && answer !== undefined) {
@@ -570,10 +568,14 @@ export function createConstraintStrategy(
     }
     const alone: number[] = []
     /** Settles `answers[j]` as the result of `indexes[j]`; a key without a row is settled alone. */
-    const take = (indexes: readonly number[], answers: readonly BatchAnswer<Row>[] | undefined) => {
+    const take = (
+      indexes: readonly number[],
+      answers: readonly BatchAnswer<Row>[] | undefined,
+      method: string,
+    ) => {
       indexes.forEach((i, j) => {
         const answer = answers?.[j]
-        const row = rowOrNone(answer?.row, store, 'a batch insert')
+        const row = rowOrNone(answer?.row, store, method)
         if (row === undefined || answer === undefined) alone.push(i)
         else results[i] = { row, created: answer.inserted }
       })
@@ -610,9 +612,13 @@ export function createConstraintStrategy(
               }
             }
             if (batch.length > 0) {
-              const answers = await findOrInsert.call(store, batch)
+              const answers = answersOrNone(
+                await findOrInsert.call(store, batch),
+                store,
+                'findOrInsertManyAtomically',
+              )
               if (answers !== undefined) {
-                take(atHand, answers)
+                take(atHand, answers, 'findOrInsertManyAtomically')
                 chunk = rest
                 if (chunk.length === 0) continue
               }
@@ -637,10 +643,19 @@ export function createConstraintStrategy(
           }))
           // The keys that missed in one statement that reads them again and inserts those still missing,
           // where the store has it and does not decline; else an insert and its read back.
-          const answers =
-            (typeof findOrInsert === 'function' ? await findOrInsert.call(store, batch) : undefined) ??
-            (await insertMany.call(store, batch))
-          take(missing, answers)
+          const settled =
+            typeof findOrInsert === 'function'
+              ? answersOrNone(await findOrInsert.call(store, batch), store, 'findOrInsertManyAtomically')
+              : undefined
+          if (settled !== undefined) take(missing, settled, 'findOrInsertManyAtomically')
+          else {
+            const inserted = answersOrNone(
+              await insertMany.call(store, batch),
+              store,
+              'insertManyIfAbsentAtomically',
+            )
+            take(missing, inserted, 'insertManyIfAbsentAtomically')
+          }
         }
       }
     }

@@ -29,3 +29,22 @@ export function rowOrNone<Row>(
   }
   return row
 }
+
+/**
+ * A batch method's answers as the store gave them: an array (one answer per entry), or `undefined` where the
+ * store declined and nothing was written. Anything else is refused, on every path alike, rather than taken
+ * for a decline on one and failing on another. Internal: the constraint strategy's.
+ *
+ * @throws TypeError where `answers` is neither, naming the store and the method.
+ */
+export function answersOrNone<Answer>(
+  answers: readonly Answer[] | null | undefined,
+  store: { readonly name: string },
+  method: string,
+): readonly Answer[] | undefined {
+  if (answers === undefined || Array.isArray(answers)) return answers
+  throw new TypeError(
+    `Store ${store.name}: ${method} answered ${answers === null ? 'null' : typeof answers}, neither an array ` +
+      'of one answer per entry nor undefined (declined, nothing written).',
+  )
+}

@@ -10,6 +10,7 @@ import { ConflictingDefaultsError, RowVanishedError } from './errors.js'
 import type { ExactKey, NoInferFrom, TableOf } from './get-or-create-types.js'
 import { isPlainObject, mergeDefaults, validatedKeyCopy } from './key.js'
 import { newRowValues } from './new-row-values.js'
+import { rowOrNone } from './store-answers.js'
 import type { Defaults, GetOrCreateResult, Store, Strategy } from './types.js'
 import type {
   UpdateOrCreateArgumentOptions,
@@ -184,7 +185,11 @@ async function updateOrInsert<Row, Key, Values>(
     const { row, created } = await strategy.getOrCreate(store, checkedKey as Key, newRow)
     if (created) return { row, created }
     const patch = await valuesFor(row)
-    const updated = await store.update(checkedKey as Key, patch as Partial<Values>)
+    const updated = rowOrNone(
+      await store.update(checkedKey as Key, patch as Partial<Values>),
+      store,
+      'update',
+    )
     if (updated !== undefined) return { row: updated, created: false }
     if (attempt >= ATTEMPTS) {
       throw new RowVanishedError(

@@ -1,8 +1,10 @@
 /** The facade and the constraint strategy over the memory store: no database needed. */
 import {
+  advisoryLockStrategy,
   constraintStrategy,
   GetOrCreateError,
   getOrCreate,
+  getOrCreateMany,
   InvalidKeyError,
   isGetOrCreateError,
   MissingUniqueConstraintError,
@@ -11,6 +13,7 @@ import {
   resolveValues,
   type Store,
   type Strategy,
+  updateOrCreate,
 } from '@getorcreate/core'
 import { describe, expect, test } from 'vitest'
 
@@ -154,6 +157,40 @@ describe('getOrCreate over memoryStore', () => {
       expect(result).toMatchObject({ status: 'rejected', reason: expect.any(TypeError) })
       expect(result.status === 'rejected' && String(result.reason.message)).toMatch(
         /insertIfAbsentAtomically answered null/,
+      )
+    }
+  })
+
+  test("null refused elsewhere too: update, a batch that reads and inserts (on every path), the advisory lock's find-or-insert", async () => {
+    const base = memoryStore<Row>({ name: 'items', uniqueBy: [['slug']], autoIncrement: 'id' })
+    const strategy = constraintStrategy({ singleFlight: false, batchReads: false })
+    await getOrCreate(base, { slug: 'u' }, { title: 'first' }, strategy)
+    const nullUpdate: Store<Row> = Object.assign(Object.create(base) as Store<Row>, {
+      update: async () => null,
+    })
+    await expect(updateOrCreate(nullUpdate, { slug: 'u' }, { title: 'x' }, { strategy })).rejects.toThrow(
+      /Store items: update answered null/,
+    )
+    // A batch statement answering null: refused the first time as every time, not taken for a decline.
+    const nullBatch: Store<Row> = Object.assign(Object.create(base) as Store<Row>, {
+      findMany: async (keys: readonly Partial<Row>[]) => keys.map(() => undefined),
+      insertManyIfAbsentAtomically: async () => undefined,
+      findOrInsertManyAtomically: async () => null,
+    })
+    for (let round = 0; round < 3; round++) {
+      await expect(
+        getOrCreateMany(nullBatch, [{ key: { slug: `m${round}` }, defaults: { title: 't' } }], strategy),
+      ).rejects.toThrow(/findOrInsertManyAtomically answered null, neither an array/)
+    }
+    const advisory = advisoryLockStrategy({ batchReads: false, singleFlight: false })
+    for (const answer of [null, { row: null, created: true }]) {
+      const lockStore: Store<Row> = Object.assign(Object.create(base) as Store<Row>, {
+        find: async () => undefined,
+        lockIdentity: async (key: Partial<Row>) => ({ table: 'items', key }),
+        findOrInsertUnderAdvisoryLock: async () => answer,
+      })
+      await expect(getOrCreate(lockStore, { slug: 'a' }, {}, advisory)).rejects.toThrow(
+        /Store items: findOrInsertUnderAdvisoryLock answered (null|\{ row: null \}), not \{ row, created \}/,
       )
     }
   })

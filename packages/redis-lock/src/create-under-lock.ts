@@ -164,7 +164,14 @@ export async function createHolding<Row, Key, Values>(
   const insert = async (values: Values): Promise<Row> => {
     const opts = await beforeWrite(false)
     if (trace) trace.storeCalls++
-    return store.insert(values, { ...opts, key })
+    const row = await store.insert(values, { ...opts, key })
+    if (row === undefined || row === null) {
+      throw new TypeError(
+        `Store ${store.name}: insert answered ${row}. An insert answers the row it stored (nothing to tell ` +
+          'apart: it is unconditional).',
+      )
+    }
+    return row
   }
   /** `store.find(key, { fresh: true })`, counted. */
   const findFresh = async (): Promise<Row | undefined> => {

@@ -235,7 +235,11 @@ function makeStrategy(
         return result
       }
       if (trace) trace.storeCalls++
-      const found = rowOrNone(await (batchReads ? batchedFind(store, key) : store.find(key)), store, 'find')
+      const found = rowOrNone(
+        await (batchReads ? batchedFind(store, key) : store.find(key)),
+        store,
+        batchReads ? 'find (or findMany)' : 'find',
+      )
       if (meeting === 'new') guess?.count(found === undefined)
       if (found !== undefined) return { row: found, created: false }
       if (trace) trace.missed = true

@@ -169,6 +169,18 @@ describe('redisLockStrategy on one node', () => {
     await expect(getOrCreate(nullInsert, { slug: 'b' }, {}, strategy)).rejects.toThrow(
       /insertIfAbsentUnderLock answered null/,
     )
+    // A store with only the unconditional insert: it must answer the row it stored.
+    for (const answer of [null, undefined]) {
+      const bareInsert: Store<Item> = Object.assign(Object.create(base) as Store<Item>, {
+        find: async () => undefined,
+        insertIfAbsentUnderLock: undefined,
+        insertUnlessFound: undefined,
+        insert: async () => answer,
+      })
+      await expect(getOrCreate(bareInsert, { slug: 'c' }, {}, strategy)).rejects.toThrow(
+        new RegExp(`insert answered ${answer}\\. An insert answers the row it stored`),
+      )
+    }
   })
 
   it('creates once, then finds: created true, then false, same row, and no lock left behind', async () => {

@@ -22,6 +22,7 @@ import type {
   UniqueIndexFix,
   Uniqueness,
 } from './types.js'
+import { batchedFindOrInsert } from './write-batch.js'
 
 /** A store's atomic insert ({@link Store.insertIfAbsentAtomically}). */
 type AtomicInsert<Row, Key, Values> = NonNullable<Store<Row, Key, Values>['insertIfAbsentAtomically']>
@@ -61,6 +62,18 @@ export interface ConstraintStrategyOptions {
    * needs `false`, as it needs `singleFlight: false`. Default is `true`; `false` sends one `find` per call.
    */
   readonly batchReads?: boolean
+  /**
+   * Send the statements that read and insert a likely fresh key in one ({@link Store.findOrInsertManyAtomically},
+   * one entry: see {@link constraintStrategy}) of one store object asked for in the same turn of the event
+   * loop together, as one statement and one commit for all their keys, as `batchReads` sends reads: the
+   * first at once, those asked for while it is out after the turn. Each caller gets its own key's row and
+   * `created`; a batch the database refuses (one key's values break a constraint, a deadlock) goes again key
+   * by key, so each caller gets its own statement's answer or error; a batch that fails otherwise (a lost
+   * connection, after which the commit may have happened) fails each of its callers with that error. The
+   * statement runs in the async context of the call that began the batch, as a batched read. Default is
+   * `true`; `false` sends one statement per key.
+   */
+  readonly batchWrites?: boolean
 }
 
 /**
@@ -248,6 +261,10 @@ export function createConstraintStrategy(
   if (typeof batchReads !== 'boolean') {
     throw new TypeError(`constraintStrategy: batchReads must be a boolean, got ${typeof batchReads}.`)
   }
+  const batchWrites = options.batchWrites === undefined ? true : options.batchWrites
+  if (typeof batchWrites !== 'boolean') {
+    throw new TypeError(`constraintStrategy: batchWrites must be a boolean, got ${typeof batchWrites}.`)
+  }
   /**
    * What must hold before a key of `store` is read: an atomic insert, a unique index on exactly the key's
    * fields (asked once per store and fields), and no NULL where that index treats NULLs as distinct. Returns
@@ -431,11 +448,9 @@ export function createConstraintStrategy(
     const insertAtomically = typeof checked === 'function' ? checked : await checked
     const values = await newRow()
     if (trace) trace.storeCalls++
-    const answers = answersOrNone(
-      await findOrInsert.call(store, [{ key, values }]),
-      store,
-      'findOrInsertManyAtomically',
-    )
+    const answers = batchWrites
+      ? await batchedFindOrInsert(store, { key, values })
+      : answersOrNone(await findOrInsert.call(store, [{ key, values }]), store, 'findOrInsertManyAtomically')
     if (answers === undefined) return undefined
     const answer = answers[0] as BatchAnswer<Row> | undefined
     const row = rowOrNone(answer?.row, store, 'findOrInsertManyAtomically')

@@ -127,36 +127,48 @@ function traced<Row, Key, Values>(
   strategy: Strategy,
 ): Promise<GetOrCreateResult<Row>> {
   const context = new GetOrCreateContext(nameOf(store), nameOf(strategy))
+  const start = getOrCreateTracing.channel.start
   let prepared: Prepared<Values>
   try {
-    prepared = prepare(store, key, defaults, strategy)
+    // A strategy that asks for the values tried to create, so a row it returns uncreated is a racer's, even if
+    // it does not say so in the trace: the values note it on the context.
+    prepared = prepare(store, key, defaults, strategy, context)
   } catch (error) {
     // Refused before any I/O: the events still tell the call and its error.
-    return getOrCreateTracing.channel.start.runStores(
-      context,
-      publishOutcome<Row>,
-      undefined,
-      Promise.reject(error),
-      context,
-    )
+    return start.runStores(context, publishOutcome<Row>, undefined, Promise.reject(error), context)
   }
   context.keyChecked(store.name, prepared.checkedKey)
-  // A strategy that asks for the values tried to create, so a row it returns uncreated is a racer's, even if
-  // it does not say so in the trace.
-  const values = askedNotes(prepared.values, context)
   // Node's `tracePromise`, written out: the same events in the same order (start, with the stores bound to
   // it around the call; end; then error, asyncStart, asyncEnd), with the outcome noted in the one `then`
   // that publishes them (through `tracePromise`, a call took one more promise, its `then` and four closures).
-  return getOrCreateTracing.channel.start.runStores(
+  // With no store bound to `start`, `runStores` would only publish and call: done here without the closure,
+  // the arguments' array and the iterator it makes a call.
+  if (noStoreBound(start)) {
+    start.publish(context)
+    return runTraced(store, prepared.checkedKey, prepared.values, strategy, context)
+  }
+  return start.runStores(
     context,
     runTraced<Row, Key, Values>,
     undefined,
     store,
     prepared.checkedKey,
-    values,
+    prepared.values,
     strategy,
     context,
   )
+}
+
+/**
+ * Whether no store is bound to `channel` (`bindStore`), so that its `runStores` would only publish and call.
+ * Node keeps the bound stores in the channel's own `_stores`: a map (Node's own `SafeMap`, not an `instanceof
+ * Map`), or `undefined` while the channel has no subscriber. Where that property is not there as such (another Node), `false`: `runStores` is called, as
+ * always correct.
+ */
+function noStoreBound(channel: object): boolean {
+  const stores = (channel as { _stores?: unknown })._stores
+  if (stores === undefined) return Object.hasOwn(channel, '_stores')
+  return typeof stores === 'object' && stores !== null && (stores as { size?: unknown }).size === 0
 }
 
 /** The traced call's body, run inside `start.runStores` (see {@link traced}). */
@@ -254,6 +266,7 @@ function prepare<Row, Key, Values>(
   key: Key,
   defaults: Defaults<Values> | undefined,
   strategy: Strategy,
+  trace?: CallTrace,
 ): Prepared<Values> {
   if (typeof store !== 'object' || store === null || typeof store.find !== 'function') {
     throw new TypeError(
@@ -266,7 +279,7 @@ function prepare<Row, Key, Values>(
   if (typeof store.checkKey === 'function') store.checkKey(checkedKey as Key)
   // The one shape every strategy gets: the values of the new row, checked, the key merged in once; a defaults
   // object is checked now, before any I/O, a function only when (and if) the strategy asks for the values.
-  const values = newRowValues<Values>(checkedKey, defaults, store.fields)
+  const values = newRowValues<Values>(checkedKey, defaults, store.fields, trace)
   if (typeof strategy?.getOrCreate !== 'function') {
     throw new TypeError(
       'getOrCreate: strategy must be a Strategy, e.g. constraintStrategy() or redisLockStrategy().',
@@ -288,14 +301,4 @@ function settle<Row, Key, Values>(
   return trace
     ? strategy.getOrCreate(store, checkedKey as Key, values, trace)
     : strategy.getOrCreate(store, checkedKey as Key, values)
-}
-
-/** `values`, setting `trace.missed` when a strategy asks for them. */
-function askedNotes<Values>(values: NewRowValues<Values>, trace: CallTrace): NewRowValues<Values> {
-  const noting = (() => {
-    trace.missed = true
-    return values()
-  }) as NewRowValues<Values> & { lazy: boolean }
-  noting.lazy = values.lazy
-  return noting
 }

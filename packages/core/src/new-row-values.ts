@@ -22,6 +22,8 @@ function valuesAtHand<Values>(values: NewRowValues<Values>): Values | undefined 
  * that promise instead of being called again.
  *
  * @param key - the validated key (the facade's own copy).
+ * @param asked - a traced call's context: its `missed` is set when a strategy first asks for the values (a
+ *   strategy that asks tried to create, so a row it returns uncreated is a racer's).
  * @throws ConflictingDefaultsError for a `defaults` object that is not a plain object, names a field the
  *   store lacks (`fields`), or gives a key field another value.
  */
@@ -29,19 +31,26 @@ export function newRowValues<Values>(
   key: Record<string, unknown>,
   defaults: unknown,
   fields: readonly string[] | undefined,
+  asked?: { missed: boolean },
 ): NewRowValues<Values> {
   // Merged now (a snapshot: the caller may change its object later).
-  if (typeof defaults !== 'function') return mergedValues(mergeDefaults(key, defaults, fields) as Values)
-  return madeValues(key, defaults as () => unknown, fields)
+  if (typeof defaults !== 'function') {
+    return mergedValues(mergeDefaults(key, defaults, fields) as Values, asked)
+  }
+  return madeValues(key, defaults as () => unknown, fields, asked)
 }
 
 /**
  * {@link newRowValues} of values merged from an object: the promise made on first use only, since a hit never
  * asks. A function of its own, so that the closure holds these two variables and nothing of the other kind's.
  */
-function mergedValues<Values>(merged: Values): NewRowValues<Values> {
+function mergedValues<Values>(merged: Values, asked?: { missed: boolean }): NewRowValues<Values> {
   let made: Promise<Values> | undefined
-  const values = () => (made ??= Promise.resolve(merged))
+  const values = () => {
+    if (asked !== undefined) asked.missed = true
+    made ??= Promise.resolve(merged)
+    return made
+  }
   values.lazy = false
   ;(values as unknown as Record<symbol, unknown>)[AT_HAND] = merged
   return values
@@ -52,9 +61,11 @@ function madeValues<Values>(
   key: Record<string, unknown>,
   make: () => unknown,
   fields: readonly string[] | undefined,
+  asked?: { missed: boolean },
 ): NewRowValues<Values> {
   let made: Promise<Values> | undefined
   const values = () => {
+    if (asked !== undefined) asked.missed = true
     // The executor runs `make` now and turns a synchronous throw into this promise's rejection.
     made ??= new Promise<unknown>((resolve) => resolve(make())).then(
       (value) => mergeDefaults(key, value, fields) as Values,

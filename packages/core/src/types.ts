@@ -148,7 +148,12 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * and only with those two. The constraint strategy also sends it one entry for a `getOrCreate` whose key
    * most likely has no row (a key this process has not met lately, where the keys met for the first time mostly had none; an operation that several calls
    * share, where the store's previous shared operation missed): a round trip for a fresh key instead of two;
-   * answering `undefined` there makes it read first.
+   * answering `undefined` there makes it read first. Those of one turn go together, as one call with all their
+   * entries (`batchWrites`), so it must be atomic as its name says: all of its writes in one statement or one
+   * transaction, kept together or not at all. Where it fails with a database's refusal of the statement (a
+   * SQLSTATE of severity `ERROR` outside classes 08, 57P and XX; a MySQL / MariaDB error not fatal to the
+   * connection; a SQLite result code), or throws synchronously, nothing it wrote may remain: then each entry
+   * is sent again alone. Any other failure (a lost connection) fails each caller of the batch with it.
    */
   findOrInsertManyAtomically?(
     entries: readonly BatchEntry<Key, Values>[],

@@ -33,6 +33,7 @@ const tiny = (procs: number, isolate = false): BenchOptions => ({
     'ours-constraint',
     'ours-constraint-unshared',
     'ours-constraint-unbatched',
+    'ours-constraint-unbatched-writes',
     'ours-constraint-observed',
     'ours-advisory-lock',
     'ours-redis-lock',
@@ -65,9 +66,9 @@ describe('pnpm bench', () => {
       const result = await runBench(tiny(procs, isolate))
       const ours = result.cells.filter((cell) => cell.kind === 'ours')
       // Five systems in four workloads, the one without single flight and the advisory lock in three (not
-      // mixed), the one observed by a diagnostics subscriber in two (miss storm, hits), and the one without
-      // batched reads in one (hits).
-      expect(ours).toHaveLength(29)
+      // mixed), the one observed by a diagnostics subscriber in two (miss storm, hits), the one without
+      // batched reads in one (hits) and the one without batched writes in one (burst).
+      expect(ours).toHaveLength(30)
       for (const cell of ours) {
         const { calls, keysCreated } = expected[cell.workload]
         expect(cell, `${cell.workload} · ${cell.name}`).toMatchObject({

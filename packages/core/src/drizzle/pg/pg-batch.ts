@@ -491,7 +491,15 @@ export function pgBatch(context: PgBatchContext) {
     }
     const order = keyOrder(entries.map((entry) => entry.key))
     const ordered = order.map((i) => entries[i] as (typeof entries)[number])
-    const arrays = await rowArrays(ordered)
+    let arrays: Awaited<ReturnType<typeof rowArrays>>
+    try {
+      arrays = await rowArrays(ordered)
+    } catch (error) {
+      // A value its column cannot encode (a BigInt in json, an invalid Date), before anything is written:
+      // a batch of several declines, so that each entry goes alone and only its own caller gets the error.
+      if (entries.length > 1) return undefined
+      throw error
+    }
     if (arrays === undefined) return undefined
     const { names, types, params } = arrays
     const keyCells = keyNames.map((name) => names.indexOf(name))

@@ -79,6 +79,20 @@ export const oursConstraintUnbatched: System = {
   setup: (ctx) => withStrategy(ctx, constraintStrategy({ batchReads: false }), async () => {}),
 }
 
+/**
+ * {@link oursConstraint} without batched writes (`constraintStrategy({ batchWrites: false })`): one statement
+ * per fresh key, where the one statements of a turn otherwise go together; what sending them together saves.
+ */
+export const oursConstraintUnbatchedWrites: System = {
+  id: 'ours-constraint-unbatched-writes',
+  name: 'ours: constraintStrategy, no batched writes',
+  kind: 'ours',
+  table: 'unique',
+  reportsCreated: true,
+  workloads: ['burst'],
+  setup: (ctx) => withStrategy(ctx, constraintStrategy({ batchWrites: false }), async () => {}),
+}
+
 /** Where the observed system's subscriber keeps a call's start time on its trace context. */
 const STARTED = Symbol('bench.started')
 

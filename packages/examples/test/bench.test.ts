@@ -232,6 +232,24 @@ describe('pnpm bench options', () => {
   })
 })
 
+describe('the warm-up', () => {
+  test("the first round's turns warm up on a quarter of the fresh keys and a tenth of the hits; later rounds on a pool's worth", () => {
+    const all = workloads({ keys: 2000, callersPerKey: 4, hotKeys: 1000, calls: 20_000 })
+    const count = (calls: readonly string[]) => ({
+      fresh: new Set(calls.filter((key) => key.startsWith('warm'))).size,
+      freshCalls: calls.filter((key) => key.startsWith('warm')).length,
+      hits: calls.filter((key) => key.startsWith('hot-')).length,
+    })
+    expect(count(all.hits.warmup(1, 32, true))).toEqual({ fresh: 500, freshCalls: 1000, hits: 2000 })
+    expect(count(all.hits.warmup(2, 32, false))).toEqual({ fresh: 32, freshCalls: 64, hits: 64 })
+    expect(count(all['miss-storm'].warmup(1, 32, true))).toEqual({ fresh: 500, freshCalls: 1000, hits: 0 })
+    expect(count(all.burst.warmup(2, 32, false))).toEqual({ fresh: 32, freshCalls: 64, hits: 0 })
+    // Never fewer than a pool's worth, whatever the sizes.
+    const tiny = workloads({ keys: 20, callersPerKey: 4, hotKeys: 50, calls: 100 })
+    expect(count(tiny.mixed.warmup(1, 8, true))).toEqual({ fresh: 8, freshCalls: 16, hits: 16 })
+  })
+})
+
 describe("the miss storm's turns", () => {
   test('a prefix of its shuffled list holds more than its share of first calls; the other workloads hold their share', async () => {
     const { workloads } = await import('../src/bench/workloads.js')
@@ -569,7 +587,7 @@ describe('the observed system', () => {
       const turn = await prepareTurn({
         systemId: observed.id,
         ctx: { databaseUrl, table: tables.get(observed.id)!, pool: 2, redisUrl, redisTrioUrls: [] },
-        warmup: workload.warmup(1, 4),
+        warmup: workload.warmup(1, 4, false),
         calls: workload.calls(1),
         concurrency: 4,
         sliceMs: 1,
@@ -605,7 +623,7 @@ describe('a turn in slices', () => {
       const turn = await prepareTurn({
         systemId: floor.id,
         ctx: { databaseUrl, table: tables.get(floor.id)!, pool: 2, redisUrl, redisTrioUrls: [] },
-        warmup: workload.warmup(1, 2),
+        warmup: workload.warmup(1, 2, false),
         calls: workload.calls(1),
         concurrency: 2,
         sliceMs: 1,

@@ -191,7 +191,7 @@ async function measureGroup(
   try {
     for (const [i, system] of group.members.entries()) {
       const seed = round + attempt * 1_000 + group.occurrences[i]! * 1_000_000
-      entrants.push(await prepareEntrant(run, system, seed))
+      entrants.push(await prepareEntrant(run, system, seed, round === 1))
     }
     const pending = new Set(entrants)
     let order: Entrant[] = []
@@ -223,8 +223,16 @@ async function measureGroup(
   return measures
 }
 
-/** Set up and warm up one system's turn for `seed`, its calls split over the processes. */
-async function prepareEntrant(run: WorkloadRun, system: System, seed: number): Promise<Entrant> {
+/**
+ * Set up and warm up one system's turn for `seed`, its calls split over the processes; `first`: the run's first
+ * round, with a longer warm-up (see `Workload.warmup`).
+ */
+async function prepareEntrant(
+  run: WorkloadRun,
+  system: System,
+  seed: number,
+  first: boolean,
+): Promise<Entrant> {
   const { options, workload } = run
   const table = run.tableOf.get(system.id)!
   const calls = workload.calls(seed)
@@ -242,7 +250,7 @@ async function prepareEntrant(run: WorkloadRun, system: System, seed: number): P
       redisUrl: options.redisUrl,
       redisTrioUrls: run.redisTrioUrls,
     },
-    warmup: workload.warmup(seed, concurrency),
+    warmup: workload.warmup(seed, concurrency, first),
     calls: list,
     concurrency,
     sliceMs: options.sliceMs,

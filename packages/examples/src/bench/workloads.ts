@@ -25,8 +25,11 @@ export interface Workload {
   readonly seeded: readonly string[]
   /** The calls of one turn, in order: every key of a turn that is not seeded is fresh to that turn. */
   calls(round: number): string[]
-  /** Warm-up calls before the measured ones (their keys are never counted). */
-  warmup(round: number, concurrency: number): string[]
+  /**
+   * Warm-up calls before the measured ones (their keys are never counted); more in the `first` round, whose
+   * code is new to V8.
+   */
+  warmup(round: number, concurrency: number, first: boolean): string[]
 }
 
 function hotKey(i: number): string {
@@ -38,12 +41,27 @@ function hotCalls(count: number, hotKeys: number, round: number): string[] {
   return Array.from({ length: count }, (_, i) => hotKey((i * 7919 + round * 104_729) % hotKeys))
 }
 
-function warmupCalls(round: number, concurrency: number, hotKeys: number, withHits: boolean): string[] {
-  // Fresh keys asked twice each (the insert and the lost-race paths), plus hits when the workload has them:
-  // every connection of the pool opens and prepares its statements before the clock starts.
-  const fresh = Array.from({ length: concurrency }, (_, i) => `warm${round}-${i}`)
+/**
+ * A turn's warm-up calls: fresh keys asked twice each (the insert and the lost-race paths), plus hits when the
+ * workload has them, so that every connection of the pool opens and prepares its statements before the clock
+ * starts. In the first round (`first`) more of both (a quarter of the turn's fresh keys, a tenth of its hits):
+ * a system's code is then new to V8, and a few dozen calls left the first round's rates to the optimizer (single
+ * flight's ratio on hits 15-23 % above the other rounds', a diagnostics subscriber's 7-19 % below, in the
+ * runs of 2026-12-06).
+ */
+function warmupCalls(
+  round: number,
+  concurrency: number,
+  sizes: WorkloadSizes,
+  withHits: boolean,
+  first: boolean,
+): string[] {
+  const freshKeys = first ? Math.max(concurrency, Math.round(sizes.keys / 4)) : concurrency
+  const fresh = Array.from({ length: freshKeys }, (_, i) => `warm${round}-${i}`)
   const calls = shuffledCalls(fresh, 2, round + 101)
-  return withHits ? [...calls, ...hotCalls(concurrency * 2, hotKeys, round + 7)] : calls
+  if (!withHits) return calls
+  const hits = first ? Math.max(concurrency * 2, Math.round(sizes.calls / 10)) : concurrency * 2
+  return [...calls, ...hotCalls(hits, sizes.hotKeys, round + 7)]
 }
 
 /** The workloads for these sizes. */
@@ -61,7 +79,7 @@ export function workloads(sizes: WorkloadSizes): Record<WorkloadId, Workload> {
           sizes.callersPerKey,
           round + 1,
         ),
-      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, false),
+      warmup: (round, concurrency, first) => warmupCalls(round, concurrency, sizes, false, first),
     },
     burst: {
       id: 'burst',
@@ -74,7 +92,7 @@ export function workloads(sizes: WorkloadSizes): Record<WorkloadId, Workload> {
         Array.from({ length: sizes.keys }, (_, i) => `burst${round}-${i}`).flatMap((key) =>
           Array.from({ length: sizes.callersPerKey }, () => key),
         ),
-      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, false),
+      warmup: (round, concurrency, first) => warmupCalls(round, concurrency, sizes, false, first),
     },
     hits: {
       id: 'hits',
@@ -82,7 +100,7 @@ export function workloads(sizes: WorkloadSizes): Record<WorkloadId, Workload> {
       floor: 'floor-select',
       seeded,
       calls: (round) => hotCalls(sizes.calls, sizes.hotKeys, round),
-      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, true),
+      warmup: (round, concurrency, first) => warmupCalls(round, concurrency, sizes, true, first),
     },
     mixed: {
       id: 'mixed',
@@ -108,7 +126,7 @@ export function workloads(sizes: WorkloadSizes): Record<WorkloadId, Workload> {
         }
         return calls
       },
-      warmup: (round, concurrency) => warmupCalls(round, concurrency, sizes.hotKeys, true),
+      warmup: (round, concurrency, first) => warmupCalls(round, concurrency, sizes, true, first),
     },
   }
 }

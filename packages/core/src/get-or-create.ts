@@ -162,8 +162,8 @@ function traced<Row, Key, Values>(
 /**
  * Whether no store is bound to `channel` (`bindStore`), so that its `runStores` would only publish and call.
  * Node keeps the bound stores in the channel's own `_stores`: a map (Node's own `SafeMap`, not an `instanceof
- * Map`), or `undefined` while the channel has no subscriber. Where that property is not there as such (another Node), `false`: `runStores` is called, as
- * always correct.
+ * Map`), or `undefined` while the channel has no subscriber. Where that property is not there as such (another
+ * Node), `false`: `runStores` is called, as always correct.
  */
 function noStoreBound(channel: object): boolean {
   const stores = (channel as { _stores?: unknown })._stores

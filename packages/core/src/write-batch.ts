@@ -45,11 +45,9 @@ const writesByStore = new WeakMap<object, StoreWrites>()
  * entries hold keys the database treats as equal, the store answers both the same row and at most the first
  * `inserted: true`), or `undefined` where the store declines (nothing written: then the caller reads first).
  * A batch the store declines, or refuses by throwing before any I/O (synchronously), goes again entry by entry
- * (it may take an entry alone). A batch that fails
- * with a database's refusal of the statement, which wrote nothing (a Postgres error of severity `ERROR`, a
- * MySQL / MariaDB error that left the connection up, a SQLite result code: one entry's value the table
- * refused, a deadlock), goes again entry by entry, so that each caller gets its own statement's answer or
- * error and no caller fails for another's values. Any other failure (a lost connection, a client timeout:
+ * (it may take an entry alone). So does a batch that fails with a database's refusal of the statement, which
+ * wrote nothing ({@link wroteNothing}: one entry's value the table refused, a deadlock), so that each caller
+ * gets its own statement's answer or error and no caller fails for another's values. Any other failure (a lost connection, a client timeout:
  * the batch may have committed) fails every caller of the batch with that error: sent again, a key the
  * batch inserted would answer `created: false` to every caller, and none would know it was created.
  *

@@ -213,7 +213,7 @@ describe('pnpm bench:batch', () => {
 })
 
 describe('pnpm bench options', () => {
-  test('--quick: 3 rounds of 200 ms turns in 50 ms slices on a pool of 4 with 8 in flight; explicit options still win; each system in its own processes with --isolate', async () => {
+  test('--quick: 3 rounds of 200 ms turns in 50 ms slices on a pool of 4 with 8 in flight, no longer first warm-up; explicit options still win; each system in its own processes with --isolate', async () => {
     const { parseOptions } = await import('../src/bench/main.js')
     const quick = parseOptions(['--quick'])
     expect([quick.rounds, quick.maxMs, quick.pool, quick.concurrency, quick.sliceMs]).toEqual([
@@ -223,6 +223,8 @@ describe('pnpm bench options', () => {
     expect([full.rounds, full.maxMs, full.pool, full.concurrency, full.sliceMs]).toEqual([
       7, 1500, 16, 32, 200,
     ])
+    // The first round's longer warm-up in a full run only: a quick run stays short.
+    expect([full.longFirstWarmup, quick.longFirstWarmup]).toEqual([true, false])
     expect(parseOptions(['--slice-ms', '120']).sliceMs).toBe(120)
     expect(() => parseOptions(['--slice-ms', '0'])).toThrow(/--slice-ms must be a whole number ≥ 1/)
     const mixed = parseOptions(['--quick', '--pool', '16', '--concurrency', '32'])

@@ -112,6 +112,7 @@ export function parseOptions(
     maxMs: maxMs === 0 ? Number.POSITIVE_INFINITY : maxMs,
     stormMaxMs: whole(values['storm-max-ms'], quick ? 200 : 5000, 'storm-max-ms'),
     sliceMs: whole(values['slice-ms'], quick ? 50 : 200, 'slice-ms'),
+    longFirstWarmup: !quick,
     sizes: {
       keys: whole(values.keys, quick ? 300 : 2000, 'keys'),
       callersPerKey: whole(values.callers, 4, 'callers'),

@@ -43,6 +43,11 @@ export interface BenchOptions {
    * for this long (longer for a slow system: see `TurnSpec.sliceMs`).
    */
   readonly sliceMs: number
+  /**
+   * Whether the first round's turns warm up longer (see `Workload.warmup`): the default; `pnpm bench --quick`
+   * keeps a pool's worth in every round, its rates rough anyway, to stay short.
+   */
+  readonly longFirstWarmup?: boolean
   /** System ids to run (in the order of `allSystems`). */
   readonly systems: readonly string[]
   readonly workloads: readonly WorkloadId[]

@@ -191,7 +191,8 @@ async function measureGroup(
   try {
     for (const [i, system] of group.members.entries()) {
       const seed = round + attempt * 1_000 + group.occurrences[i]! * 1_000_000
-      entrants.push(await prepareEntrant(run, system, seed, round === 1))
+      const first = round === 1 && run.options.longFirstWarmup !== false
+      entrants.push(await prepareEntrant(run, system, seed, first))
     }
     const pending = new Set(entrants)
     let order: Entrant[] = []
@@ -225,7 +226,7 @@ async function measureGroup(
 
 /**
  * Set up and warm up one system's turn for `seed`, its calls split over the processes; `first`: the run's first
- * round, with a longer warm-up (see `Workload.warmup`).
+ * round, with a longer warm-up (see `Workload.warmup`), unless the options say otherwise.
  */
 async function prepareEntrant(
   run: WorkloadRun,

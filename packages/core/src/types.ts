@@ -151,9 +151,9 @@ export interface Store<Row, Key = Partial<Row>, Values = Partial<Row>> {
    * answering `undefined` there makes it read first. Those of one turn go together, as one call with all their
    * entries (`batchWrites`), so it must be atomic as its name says: all of its writes in one statement or one
    * transaction, kept together or not at all. Where it fails with a database's refusal of the statement (a
-   * SQLSTATE of severity `ERROR` outside classes 08, 57P and XX; a MySQL / MariaDB error not fatal to the
-   * connection; a SQLite result code), or throws synchronously, nothing it wrote may remain: then each entry
-   * is sent again alone. Any other failure (a lost connection) fails each caller of the batch with it.
+   * Postgres SQLSTATE outside classes 08, 57P and XX, not `FATAL` or `PANIC`; a MySQL / MariaDB error not fatal
+   * to the connection; a SQLite result code), or throws synchronously, nothing it wrote may remain: then each
+   * entry is sent again alone. Any other failure (a lost connection) fails each caller of the batch with it.
    */
   findOrInsertManyAtomically?(
     entries: readonly BatchEntry<Key, Values>[],

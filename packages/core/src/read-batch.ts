@@ -1,6 +1,6 @@
 import { setImmediate } from 'node:timers'
 import { byKeyShape } from './bounded-each.js'
-import { rowForFollower } from './single-flight.js'
+import { rowOfItsOwn } from './single-flight.js'
 import type { Store } from './types.js'
 
 /** A read waiting in a {@link StoreReads}: its key, and how to settle its caller's promise. */
@@ -183,14 +183,8 @@ function sendShape<Row, Key, Values>(
       // for the second caller, as single flight copies a shared row.
       const given = new Set<unknown>()
       reads.forEach((read, j) => {
-        const row = rows[j]
-        if (row === undefined || !given.has(row)) {
-          given.add(row)
-          read.resolve(row)
-          return
-        }
         try {
-          read.resolve(rowForFollower(row))
+          read.resolve(rowOfItsOwn(rows[j], given))
         } catch (error) {
           // A row that cannot be read to be copied (a getter that throws): this caller gets the error.
           read.reject(error)

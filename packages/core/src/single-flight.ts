@@ -211,6 +211,19 @@ function watchedValues<Values>(values: NewRowValues<Values>, flight: Flight): Ne
 const UNCOPYABLE = Symbol('uncopyable')
 
 /**
+ * `row` for one of the callers a batch answers in turn: the row itself the first time `given` meets it, a copy
+ * ({@link rowForFollower}) where the batch answered the same object to an earlier caller (a store that answers
+ * one object for keys it found alike), so that no two callers share a row object.
+ */
+export function rowOfItsOwn<Row>(row: Row, given: Set<unknown>): Row {
+  if (row === undefined || !given.has(row)) {
+    given.add(row)
+    return row
+  }
+  return rowForFollower(row)
+}
+
+/**
  * The row for a call that joined another's operation (or a repeated key of `getOrCreateMany`): a deep copy, so that a caller that changes its row
  * does not change another's; the row itself when it holds a value that cannot be copied exactly (a class
  * instance from a custom column type) or is not a plain object.

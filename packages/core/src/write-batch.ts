@@ -1,6 +1,7 @@
 import { setImmediate } from 'node:timers'
 import { byKeyShape } from './bounded-each.js'
-import { rowForFollower } from './single-flight.js'
+import { causeChain } from './cause-chain.js'
+import { rowOfItsOwn } from './single-flight.js'
 import { answersOrNone } from './store-answers.js'
 import type { BatchAnswer, BatchEntry, Store } from './types.js'
 
@@ -9,9 +10,6 @@ const METHOD = 'findOrInsertManyAtomically'
 
 /** Entries per statement at most: as `getOrCreateMany` chunks its own batches. */
 const MAX_ENTRIES = 1000
-
-/** How far an error's `cause` chain is followed (drizzle wraps the driver's error once). */
-const MAX_CAUSES = 8
 
 /** A statement's entry waiting in a {@link StoreWrites}: the entry, and how to settle its caller's promise. */
 interface Waiting {
@@ -201,14 +199,10 @@ function sendMany(
       const given = new Set<unknown>()
       batch.forEach((waiting, j) => {
         try {
-          const answer = answers[j]
+          const answer = answers[j] as BatchAnswer<unknown>
           const row = answer?.row
-          if (answer === undefined || answer === null || row === undefined || !given.has(row)) {
-            given.add(row)
-            waiting.resolve([answer] as readonly BatchAnswer<unknown>[])
-            return
-          }
-          waiting.resolve([{ row: rowForFollower(row), inserted: answer.inserted }])
+          const own = rowOfItsOwn(row, given)
+          waiting.resolve([own === row ? answer : { row: own, inserted: answer.inserted }])
         } catch (error) {
           // An answer that cannot be read (a getter that throws): this caller gets the error.
           waiting.reject(error)
@@ -244,8 +238,8 @@ const MAY_HAVE_COMMITTED = /^(08|57P|XX)/
  * lost connection or a client's timeout: the commit may have happened before it.
  */
 export function wroteNothing(error: unknown): boolean {
-  let current = error
-  for (let depth = 0; depth < MAX_CAUSES && typeof current === 'object' && current !== null; depth++) {
+  for (const current of causeChain(error)) {
+    if (typeof current !== 'object' || current === null) continue
     const { code, severity, sqlState, errno, fatal } = current as Record<string, unknown>
     if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string') {
       return !MAY_HAVE_COMMITTED.test(code) && severity !== 'FATAL' && severity !== 'PANIC'
@@ -254,7 +248,6 @@ export function wroteNothing(error: unknown): boolean {
       return fatal !== true && !sqlState.startsWith('08')
     }
     if (typeof code === 'string' && code.startsWith('SQLITE_')) return true
-    current = (current as { cause?: unknown }).cause
   }
   return false
 }

@@ -5,7 +5,7 @@ import { drizzleStore } from '@getorcreate/core/drizzle'
 import { scratchName } from '@getorcreate/test-support'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { causeChain } from '../src/drizzle/common/cause-chain.js'
+import { causeChain } from '../src/cause-chain.js'
 import { openSqlite, type SqliteHarness, tempDir } from './support/sqlite.js'
 
 /** Every `code` along an error's cause chain. */

@@ -1,5 +1,5 @@
+import { driverErrorIn } from '../../cause-chain.js'
 import { SerializationConflictError } from '../../errors.js'
-import { driverErrorIn } from '../common/cause-chain.js'
 
 /** MySQL / MariaDB error number of a duplicate key. */
 export const ER_DUP_ENTRY = 1062

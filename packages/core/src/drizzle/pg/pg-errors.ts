@@ -1,5 +1,5 @@
+import { driverErrorIn } from '../../cause-chain.js'
 import { SerializationConflictError } from '../../errors.js'
-import { driverErrorIn } from '../common/cause-chain.js'
 
 /** A Postgres driver's error (postgres.js `PostgresError`, node-postgres and PGlite `DatabaseError`). */
 export type PgDriverError = Error & { readonly code: string }

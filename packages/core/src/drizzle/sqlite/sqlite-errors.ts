@@ -1,5 +1,5 @@
+import { driverErrorIn } from '../../cause-chain.js'
 import { SerializationConflictError } from '../../errors.js'
-import { driverErrorIn } from '../common/cause-chain.js'
 
 /** A SQLite driver's error with its extended result code (better-sqlite3's `SqliteError`). */
 type SqliteDriverError = Error & { readonly code: string }
